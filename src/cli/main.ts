@@ -1,0 +1,191 @@
+#!/usr/bin/env node
+// ringswarm: emulate a large training cluster with real processes on one machine.
+import { Command, CommanderError, Option } from 'commander';
+import { elementBytes } from '../collective/dtypes.js';
+import { BENCH_DEFAULTS, RUN_DEFAULTS, type BenchConfig, type RunConfig } from '../coordinator/config.js';
+import { runBench } from '../coordinator/bench.js';
+import { runJob } from '../coordinator/run.js';
+import { formatBytes } from '../protocol/units.js';
+import { startWorkerProcess } from '../runtime/worker-entry.js';
+import { collective, dtype, flag01, host, intIn, numberIn, reduceOp, size, UsageError } from './options.js';
+import { formatBenchTable, formatRunSummary } from '../coordinator/format.js';
+import { writeJson } from './json.js';
+import { Progress } from './progress.js';
+
+const program = new Command('ringswarm')
+  .description('Emulate a large AI training cluster on one machine: real worker processes run exact ring all-reduce over WebSockets.')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+const MAX_WORKERS = 4096;
+
+program
+  .command('run')
+  .description('launch a swarm of worker processes and train for a number of steps, verifying every all-reduce')
+  .option('-w, --workers <n>', 'worker processes in the ring', intIn(1, MAX_WORKERS), RUN_DEFAULTS.workers)
+  .option('-g, --cards-per-worker <n>', 'emulated cards per worker', intIn(1, 1 << 16), RUN_DEFAULTS.cardsPerWorker)
+  .option('-s, --size <bytes>', 'gradient bytes per card (suffixes K, KiB, M, MiB, G, GiB)', size, RUN_DEFAULTS.bytesPerCard)
+  .option('--dtype <type>', 'element type: f32, f64, i32', dtype, RUN_DEFAULTS.dtype)
+  .option('--op <op>', 'reduction: sum, prod, min, max, avg', reduceOp, RUN_DEFAULTS.op)
+  .option('--steps <n>', 'training steps', intIn(0), RUN_DEFAULTS.steps)
+  .option('--compute-ms <ms>', 'emulated compute time per step', numberIn(0, 3_600_000), RUN_DEFAULTS.computeMs)
+  .option('--chunk <bytes>', 'largest data frame payload (pipelining unit)', size, RUN_DEFAULTS.chunkBytes)
+  .option('--seed <n>', 'seed of the inputs (and, later, of faults)', intIn(0, 2 ** 31 - 1), RUN_DEFAULTS.seed)
+  .option('--timeout-ms <ms>', 'collective watchdog: abort an op with no progress for this long', intIn(1, 86_400_000), RUN_DEFAULTS.timeoutMs)
+  .option('--port <n>', 'coordinator control port (0 = any free port)', intIn(0, 65535), RUN_DEFAULTS.port)
+  .option('--host <addr>', 'address to bind and advertise', host, RUN_DEFAULTS.host)
+  .option('--spawn <n>', 'workers to spawn here (default: all); the rest join with `ringswarm worker`', intIn(0, MAX_WORKERS))
+  .option('--token <token>', 'job token workers must present (default: random)')
+  .option('--ready-timeout-ms <ms>', 'how long to wait for all workers to join and ring up', intIn(1, 3_600_000), RUN_DEFAULTS.readyTimeoutMs)
+  .option('--json <path|->', 'write the JSON report to a file, or - for stdout')
+  .action(async (o) => {
+    const cfg: RunConfig = {
+      ...RUN_DEFAULTS,
+      workers: o.workers,
+      spawn: o.spawn ?? o.workers,
+      cardsPerWorker: o.cardsPerWorker,
+      bytesPerCard: o.size,
+      dtype: o.dtype,
+      op: o.op,
+      steps: o.steps,
+      computeMs: o.computeMs,
+      chunkBytes: o.chunk,
+      seed: o.seed,
+      timeoutMs: o.timeoutMs,
+      port: o.port,
+      host: o.host,
+      token: o.token,
+      readyTimeoutMs: o.readyTimeoutMs,
+    };
+    checkElements('--size', cfg.bytesPerCard, cfg.dtype);
+    checkChunk(cfg.chunkBytes, cfg.dtype);
+    if (cfg.spawn > cfg.workers) throw new UsageError(`--spawn ${cfg.spawn} is more than --workers ${cfg.workers}`);
+    const toStdout = o.json === '-';
+    const progress = new Progress(toStdout ? process.stderr : process.stdout);
+    const ctl = new AbortController();
+    const onSigint = () => {
+      progress.line('interrupted: stopping workers, partial report follows');
+      ctl.abort();
+    };
+    process.once('SIGINT', onSigint);
+    process.once('SIGTERM', onSigint);
+    progress.line(
+      `ringswarm run: ${cfg.workers} workers x ${cfg.cardsPerWorker} cards = ${cfg.workers * cfg.cardsPerWorker} cards, ` +
+        `${formatBytes(cfg.bytesPerCard)} ${cfg.dtype} ${cfg.op} per card, ${cfg.steps} steps, seed ${cfg.seed}`,
+    );
+    const report = await runJob(
+      cfg,
+      {
+        progress: (l) => progress.update(l),
+        log: (l) => progress.line(l),
+        listening: (url, token) => {
+          if (cfg.spawn < cfg.workers) {
+            progress.line(`waiting for ${cfg.workers - cfg.spawn} workers to join: ringswarm worker --url ${url} --token ${token}`);
+          }
+        },
+      },
+      ctl.signal,
+    );
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+    progress.done();
+    progress.out.write(formatRunSummary(report));
+    if (o.json) await writeJson(o.json, report);
+    process.exitCode = report.interrupted ? 130 : report.ok ? 0 : 1;
+  });
+
+program
+  .command('bench')
+  .description('measure a collective over a range of sizes, like nccl-tests (all_reduce_perf and friends)')
+  .option('-w, --workers <n>', 'worker processes in the ring', intIn(1, MAX_WORKERS), BENCH_DEFAULTS.workers)
+  .option('-g, --cards-per-worker <n>', 'emulated cards per worker', intIn(1, 1 << 16), BENCH_DEFAULTS.cardsPerWorker)
+  .addOption(new Option('--collective <name>', 'allreduce, reducescatter, allgather, broadcast').argParser(collective).default(BENCH_DEFAULTS.collective))
+  .option('-b, --min-bytes <bytes>', 'smallest size per card', size, BENCH_DEFAULTS.minBytes)
+  .option('-e, --max-bytes <bytes>', 'largest size per card', size, BENCH_DEFAULTS.maxBytes)
+  .option('-f, --step-factor <n>', 'multiply the size by this much each row', numberIn(1.000001, 1 << 20), BENCH_DEFAULTS.stepFactor)
+  .option('-n, --iters <n>', 'timed iterations per size', intIn(1, 1_000_000), BENCH_DEFAULTS.iters)
+  .option('--warmup <n>', 'untimed iterations per size', intIn(0, 1_000_000), BENCH_DEFAULTS.warmup)
+  .option('-o, --op <op>', 'reduction: sum, prod, min, max, avg', reduceOp, BENCH_DEFAULTS.op)
+  .option('-d, --dtype <type>', 'element type: f32, f64, i32', dtype, BENCH_DEFAULTS.dtype)
+  .option('-c, --check <0|1>', 'check results against the exact expected values', flag01, BENCH_DEFAULTS.check)
+  .option('--chunk <bytes>', 'largest data frame payload', size, BENCH_DEFAULTS.chunkBytes)
+  .option('--timeout-ms <ms>', 'collective watchdog', intIn(1, 86_400_000), BENCH_DEFAULTS.timeoutMs)
+  .option('--port <n>', 'coordinator control port (0 = any free port)', intIn(0, 65535), BENCH_DEFAULTS.port)
+  .option('--json <path|->', 'write { rows, avgBusbwGBps } to a file, or - for stdout')
+  .action(async (o) => {
+    const cfg: BenchConfig = {
+      ...BENCH_DEFAULTS,
+      workers: o.workers,
+      cardsPerWorker: o.cardsPerWorker,
+      collective: o.collective,
+      minBytes: o.minBytes,
+      maxBytes: o.maxBytes,
+      stepFactor: o.stepFactor,
+      iters: o.iters,
+      warmup: o.warmup,
+      op: o.op,
+      dtype: o.dtype,
+      check: o.check,
+      chunkBytes: o.chunk,
+      timeoutMs: o.timeoutMs,
+      port: o.port,
+    };
+    if (cfg.minBytes > cfg.maxBytes) throw new UsageError(`--min-bytes ${cfg.minBytes} is larger than --max-bytes ${cfg.maxBytes}`);
+    checkChunk(cfg.chunkBytes, cfg.dtype);
+    if (cfg.maxBytes < elementBytes(cfg.dtype)) throw new UsageError(`--max-bytes ${cfg.maxBytes} holds no ${cfg.dtype} element`);
+    const toStdout = o.json === '-';
+    const out = toStdout ? process.stderr : process.stdout;
+    const progress = new Progress(out);
+    const report = await runBench(cfg, {
+      log: (l) => progress.line(l),
+      header: (l) => progress.line(l),
+      row: (l) => progress.line(l),
+    });
+    progress.done();
+    out.write(formatBenchTable(report, { headerOnly: false, rowsPrinted: true }));
+    if (o.json) await writeJson(o.json, { rows: report.rows, avgBusbwGBps: report.avgBusbwGBps });
+    const wrong = report.rows.reduce((a, r) => a + r.wrong, 0);
+    process.exitCode = report.error ? 1 : wrong > 0 ? 1 : 0;
+  });
+
+program
+  .command('worker')
+  .description('join a running job as a worker (for workers the coordinator did not spawn)')
+  .requiredOption('--url <ws-url>', 'the coordinator control URL it printed')
+  .requiredOption('--token <token>', 'the job token it printed')
+  .option('--id <name>', 'worker id (default: host and pid)')
+  .option('--host <addr>', 'address for this worker data server', host, '127.0.0.1')
+  .action((o) => {
+    if (!/^wss?:\/\//.test(o.url)) throw new UsageError(`--url ${o.url} is not a ws:// URL`);
+    startWorkerProcess({ controlUrl: o.url, token: o.token, workerId: o.id ?? `join-${process.pid}`, spawned: false, host: o.host });
+  });
+
+function checkElements(flag: string, bytes: number, t: string & Parameters<typeof elementBytes>[0]): void {
+  const eb = elementBytes(t);
+  if (bytes % eb !== 0) throw new UsageError(`${flag} ${bytes} is not a whole number of ${t} elements (${eb} bytes each)`);
+}
+
+function checkChunk(bytes: number, t: Parameters<typeof elementBytes>[0]): void {
+  if (bytes < elementBytes(t)) throw new UsageError(`--chunk ${bytes} is smaller than one ${t} element`);
+  if (bytes > 256 << 20) throw new UsageError(`--chunk ${bytes} is larger than 256 MiB`);
+}
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`ringswarm: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+void main();

@@ -1,0 +1,31 @@
+import { ringAllGather } from './all-gather.js';
+import { chainBroadcast } from './broadcast.js';
+import { ringReduceScatter } from './reduce-scatter.js';
+import { ringAllReduce } from './ring-allreduce.js';
+import type { Collective, CollectiveKind, CollectiveOptions } from './types.js';
+
+export function createCollective(kind: CollectiveKind, opts: CollectiveOptions): Collective {
+  switch (kind) {
+    case 'allreduce':
+      return ringAllReduce(opts);
+    case 'reducescatter':
+      return ringReduceScatter(opts);
+    case 'allgather':
+      return ringAllGather(opts);
+    case 'broadcast':
+      return chainBroadcast(opts);
+  }
+}
+
+/** nccl-tests' bus-bandwidth factor: busbw = algbw * factor(n). */
+export function busBandwidthFactor(kind: CollectiveKind, n: number): number {
+  switch (kind) {
+    case 'allreduce':
+      return n > 1 ? (2 * (n - 1)) / n : 0;
+    case 'reducescatter':
+    case 'allgather':
+      return n > 1 ? (n - 1) / n : 0;
+    case 'broadcast':
+      return 1;
+  }
+}

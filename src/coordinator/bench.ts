@@ -1,0 +1,126 @@
+// `ringswarm bench`: a collective over a range of sizes on a live swarm, printed like nccl-tests.
+import { elementBytes } from '../collective/dtypes.js';
+import { busBandwidthFactor } from '../collective/index.js';
+import { isRingswarmError } from '../protocol/errors.js';
+import { BENCH_HEADER, formatBenchRow } from './format.js';
+import { RUN_DEFAULTS, type BenchConfig, type BenchReport, type BenchRow } from './config.js';
+import { jobSpec } from './run.js';
+import { Swarm } from './swarm.js';
+
+export interface BenchHooks {
+  log(line: string): void;
+  header(line: string): void;
+  row(line: string): void;
+}
+
+/** Sizes from min to max, multiplied by `factor` each time, each a whole number of elements. */
+export function benchSizes(min: number, max: number, factor: number, elementSize: number): number[] {
+  const out: number[] = [];
+  for (let s = min; s <= max; s = Math.max(s + 1, Math.floor(s * factor))) {
+    const aligned = Math.floor(s / elementSize) * elementSize;
+    if (out[out.length - 1] !== aligned) out.push(aligned);
+    if (out.length > 10_000) break;
+  }
+  return out;
+}
+
+export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<BenchReport> {
+  const t0 = performance.now();
+  const eb = elementBytes(cfg.dtype);
+  const sizes = benchSizes(cfg.minBytes, cfg.maxBytes, cfg.stepFactor, eb);
+  const swarm = new Swarm({ workers: cfg.workers, spawn: cfg.workers, host: cfg.host, port: cfg.port, readyTimeoutMs: RUN_DEFAULTS.readyTimeoutMs, log: hooks.log });
+  const rows: BenchRow[] = [];
+  const partial = new Map<number, { n: number; timeUs: number; wrong: number; count: number }>();
+  let failure: string | undefined;
+  let ready = 0;
+  let done = 0;
+  let finish!: () => void;
+  const finished = new Promise<void>((r) => (finish = r));
+  let resolveReady!: () => void;
+  const allReady = new Promise<void>((r) => (resolveReady = r));
+  const fail = (why: string) => {
+    failure ??= why;
+    finish();
+  };
+  const factor = busBandwidthFactor(cfg.collective, cfg.workers);
+
+  swarm.onEvent((e) => {
+    if (e.type === 'lost') return fail(e.why);
+    const msg = e.msg;
+    switch (msg.type) {
+      case 'ready':
+        if (++ready === cfg.workers) resolveReady();
+        return;
+      case 'bench-result': {
+        const p = partial.get(msg.bytes) ?? { n: 0, timeUs: 0, wrong: 0, count: msg.count };
+        p.n++;
+        p.timeUs = Math.max(p.timeUs, msg.timeUs);
+        p.wrong += msg.wrong;
+        partial.set(msg.bytes, p);
+        if (p.n === cfg.workers) {
+          partial.delete(msg.bytes);
+          // nccl-tests: algbw = S / t, with S the per-card (per-rank) buffer size.
+          const algbw = p.timeUs > 0 ? msg.bytes / (p.timeUs * 1e-6) / 1e9 : 0;
+          const row: BenchRow = {
+            bytes: msg.bytes,
+            count: p.count,
+            type: cfg.dtype,
+            redop: cfg.op,
+            timeUs: p.timeUs,
+            algbwGBps: algbw,
+            busbwGBps: algbw * factor,
+            wrong: p.wrong,
+          };
+          rows.push(row);
+          hooks.row(formatBenchRow(row));
+        }
+        return;
+      }
+      case 'done':
+        if (++done === cfg.workers) finish();
+        return;
+      case 'failed':
+        return fail(`rank ${e.member.rank}: ${msg.code}: ${msg.message}`);
+      default:
+        return;
+    }
+  });
+
+  let startupMs = 0;
+  try {
+    await swarm.listen();
+    swarm.spawnWorkers();
+    const job = jobSpec({
+      ...RUN_DEFAULTS,
+      workers: cfg.workers,
+      cardsPerWorker: cfg.cardsPerWorker,
+      bytesPerCard: 0,
+      dtype: cfg.dtype,
+      op: cfg.op,
+      steps: 0,
+      chunkBytes: cfg.chunkBytes,
+      seed: cfg.seed,
+      timeoutMs: cfg.timeoutMs,
+    });
+    const joined = await Promise.race([swarm.rendezvous(job).then(() => true), finished.then(() => false)]);
+    if (joined) await Promise.race([allReady, finished]);
+    if (!failure) {
+      startupMs = performance.now() - t0;
+      hooks.header(
+        `# ringswarm bench: ${cfg.collective}, ${cfg.workers} workers x ${cfg.cardsPerWorker} cards, ${cfg.dtype} ${cfg.op}, ` +
+          `${cfg.iters} iters, ${cfg.warmup} warmup, check ${cfg.check ? 1 : 0} (ready in ${Math.round(startupMs)} ms)`,
+      );
+      hooks.header(BENCH_HEADER);
+      swarm.broadcast({ type: 'bench', epoch: swarm.epoch, spec: { collective: cfg.collective, sizes, iters: cfg.iters, warmup: cfg.warmup, check: cfg.check } });
+      await finished;
+    }
+  } catch (e) {
+    failure ??= isRingswarmError(e) ? `${e.code}: ${e.message}` : String(e);
+  }
+  if (failure) await swarm.kill();
+  else await swarm.close('bench finished');
+  const avg = rows.length ? rows.reduce((a, r) => a + r.busbwGBps, 0) / rows.length : 0;
+  const report: BenchReport = { collective: cfg.collective, workers: cfg.workers, cardsPerWorker: cfg.cardsPerWorker, rows, avgBusbwGBps: avg, startupMs: Math.round(startupMs) };
+  if (failure) report.error = failure;
+  return report;
+}

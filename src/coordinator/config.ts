@@ -1,0 +1,152 @@
+// Run and bench configuration: the one place for defaults, and the shape of the reports.
+import type { DType, ReduceOp } from '../collective/dtypes.js';
+import type { CollectiveKind } from '../collective/types.js';
+
+export interface RunConfig {
+  /** Ring size: how many worker processes take part. */
+  workers: number;
+  /** How many of them the coordinator spawns itself; the rest join with the URL and token. */
+  spawn: number;
+  cardsPerWorker: number;
+  /** Gradient bytes per card. */
+  bytesPerCard: number;
+  dtype: DType;
+  op: ReduceOp;
+  steps: number;
+  computeMs: number;
+  /** Largest data frame payload, bytes. */
+  chunkBytes: number;
+  seed: number;
+  /** Collective watchdog: an op that makes no progress for this long is aborted. */
+  timeoutMs: number;
+  /** Coordinator control port (0 = any free port). */
+  port: number;
+  host: string;
+  /** Job token workers present; random when not given. */
+  token?: string;
+  heartbeatMs: number;
+  /** How long the coordinator waits for all workers to join and ring up. */
+  readyTimeoutMs: number;
+}
+
+export const RUN_DEFAULTS: RunConfig = {
+  workers: 8,
+  spawn: 8,
+  cardsPerWorker: 8,
+  bytesPerCard: 1 << 20,
+  dtype: 'f32',
+  op: 'sum',
+  steps: 20,
+  computeMs: 0,
+  chunkBytes: 1 << 20,
+  seed: 1,
+  timeoutMs: 10_000,
+  port: 0,
+  host: '127.0.0.1',
+  heartbeatMs: 100,
+  readyTimeoutMs: 60_000,
+};
+
+export interface BenchConfig {
+  workers: number;
+  cardsPerWorker: number;
+  collective: CollectiveKind;
+  minBytes: number;
+  maxBytes: number;
+  stepFactor: number;
+  iters: number;
+  warmup: number;
+  op: ReduceOp;
+  dtype: DType;
+  check: boolean;
+  chunkBytes: number;
+  timeoutMs: number;
+  seed: number;
+  port: number;
+  host: string;
+}
+
+export const BENCH_DEFAULTS: BenchConfig = {
+  workers: 8,
+  cardsPerWorker: 1,
+  collective: 'allreduce',
+  minBytes: 8,
+  maxBytes: 64 << 20,
+  stepFactor: 2,
+  iters: 20,
+  warmup: 5,
+  op: 'sum',
+  dtype: 'f32',
+  check: true,
+  chunkBytes: 1 << 20,
+  timeoutMs: 30_000,
+  seed: 1,
+  port: 0,
+  host: '127.0.0.1',
+};
+
+export interface Quantiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export interface RunReport {
+  ok: boolean;
+  /** Why the run is not ok, when it is not. */
+  error?: string;
+  seed: number;
+  workers: number;
+  cardsPerWorker: number;
+  cards: number;
+  bytesPerCard: number;
+  dtype: DType;
+  op: ReduceOp;
+  stepsRequested: number;
+  stepsCompleted: number;
+  wrong: number;
+  /** SHA-256 over every card's final state digest, in card order; null when the run did not finish. */
+  stateDigest: string | null;
+  controlUrl: string;
+  startupMs: number;
+  wallMs: number;
+  stepMs: Quantiles;
+  allreduceMs: Quantiles;
+  computeMs: Quantiles;
+  algbwGBps: number;
+  busbwGBps: number;
+  memory: { coordinatorRssMB: number; workerRssMBMax: number; workerRssMBTotal: number };
+  processes: { rank: number; pid: number; workerId: string; spawned: boolean }[];
+  /** Connections refused at the door (wrong token, malformed hello, job full). */
+  rejectedConnections: number;
+  interrupted?: boolean;
+}
+
+export interface BenchRow {
+  bytes: number;
+  count: number;
+  type: DType;
+  redop: ReduceOp;
+  timeUs: number;
+  algbwGBps: number;
+  busbwGBps: number;
+  wrong: number;
+}
+
+export interface BenchReport {
+  collective: CollectiveKind;
+  workers: number;
+  cardsPerWorker: number;
+  rows: BenchRow[];
+  avgBusbwGBps: number;
+  startupMs: number;
+  error?: string;
+}
+
+export function quantiles(values: readonly number[]): Quantiles {
+  if (values.length === 0) return { p50: 0, p90: 0, p99: 0, max: 0 };
+  const s = [...values].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: s[s.length - 1] };
+}

@@ -1,0 +1,49 @@
+// What a person reads: the run summary and the nccl-tests-style bench table. Pure text.
+import { formatBytes } from '../protocol/units.js';
+import type { BenchReport, Quantiles, RunReport } from './config.js';
+
+const q = (x: Quantiles) => `p50 ${x.p50.toFixed(2)}  p90 ${x.p90.toFixed(2)}  p99 ${x.p99.toFixed(2)}  max ${x.max.toFixed(2)} ms`;
+
+export function formatRunSummary(r: RunReport): string {
+  const lines = [
+    '',
+    `${r.ok ? 'OK' : 'FAILED'}  ${r.workers} workers x ${r.cardsPerWorker} cards = ${r.cards} cards, ${formatBytes(r.bytesPerCard)} ${r.dtype} ${r.op} per card, seed ${r.seed}`,
+  ];
+  if (r.error) lines.push(`  error:      ${r.error}`);
+  lines.push(
+    `  steps:      ${r.stepsCompleted}/${r.stepsRequested} completed, ${r.wrong} wrong elements`,
+    `  digest:     ${r.stateDigest ?? '(none: run did not finish)'}`,
+    `  startup:    ${r.startupMs} ms to ready; wall ${r.wallMs} ms`,
+    `  step:       ${q(r.stepMs)}`,
+    `  all-reduce: ${q(r.allreduceMs)}`,
+    `  bandwidth:  algbw ${r.algbwGBps.toFixed(3)} GB/s, busbw ${r.busbwGBps.toFixed(3)} GB/s (median step)`,
+    `  memory:     coordinator ${r.memory.coordinatorRssMB} MB, worker max ${r.memory.workerRssMBMax} MB, workers total ${r.memory.workerRssMBTotal} MB`,
+    `  control:    ${r.controlUrl}${r.rejectedConnections ? `, ${r.rejectedConnections} connections refused` : ''}`,
+    '',
+  );
+  return lines.join('\n');
+}
+
+export const BENCH_HEADER =
+  '#       size         count   type   redop    time(us)  algbw(GB/s)  busbw(GB/s)  #wrong';
+
+export function formatBenchRow(r: BenchReport['rows'][number]): string {
+  return (
+    `${String(r.bytes).padStart(12)}  ${String(r.count).padStart(12)}  ${r.type.padStart(5)}  ${r.redop.padStart(6)}  ` +
+    `${r.timeUs.toFixed(1).padStart(10)}  ${r.algbwGBps.toFixed(3).padStart(11)}  ${r.busbwGBps.toFixed(3).padStart(11)}  ${String(r.wrong).padStart(6)}`
+  );
+}
+
+/** The closing lines of a bench (rows are printed live as they complete). */
+export function formatBenchTable(r: BenchReport, o: { headerOnly: boolean; rowsPrinted: boolean }): string {
+  const lines: string[] = [];
+  if (!o.rowsPrinted) {
+    lines.push(BENCH_HEADER, ...r.rows.map(formatBenchRow));
+  }
+  if (!o.headerOnly) {
+    if (r.error) lines.push(`# error: ${r.error}`);
+    lines.push(`# Out of bounds values : ${r.rows.reduce((a, x) => a + x.wrong, 0)} ${r.rows.some((x) => x.wrong > 0) ? 'ERROR' : 'OK'}`);
+    lines.push(`# Avg bus bandwidth    : ${r.avgBusbwGBps.toFixed(3)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

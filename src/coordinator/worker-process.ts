@@ -1,0 +1,117 @@
+// One worker child process, owned from spawn to reap: explicit states, SIGTERM then SIGKILL on
+// stop, and exits described by code, signal and state.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export type WorkerProcessState = 'starting' | 'started' | 'stopping' | 'stopped';
+
+export interface WorkerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** State the process was in when it exited: 'stopping' means we asked it to. */
+  state: WorkerProcessState;
+}
+
+export interface WorkerProcessOptions {
+  workerId: string;
+  controlUrl: string;
+  token: string;
+  host: string;
+  log: (line: string) => void;
+}
+
+export const WORKER_ENTRY = fileURLToPath(new URL('../worker/main.js', import.meta.url));
+
+export class WorkerProcess {
+  state: WorkerProcessState = 'starting';
+  private child: ChildProcess | null = null;
+  private resolveExit!: (e: WorkerExit) => void;
+  readonly exited = new Promise<WorkerExit>((r) => (this.resolveExit = r));
+  exit: WorkerExit | null = null;
+
+  constructor(private readonly o: WorkerProcessOptions) {}
+
+  get workerId(): string {
+    return this.o.workerId;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(): void {
+    const child = spawn(process.execPath, [WORKER_ENTRY], {
+      env: {
+        ...process.env,
+        RINGSWARM_CONTROL_URL: this.o.controlUrl,
+        RINGSWARM_TOKEN: this.o.token,
+        RINGSWARM_WORKER_ID: this.o.workerId,
+        RINGSWARM_SPAWNED: '1',
+        RINGSWARM_HOST: this.o.host,
+      },
+      // Own process group: a terminal's Ctrl-C reaches the coordinator, which then stops workers in order.
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.child = child;
+    let tail = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (s: string) => {
+      const lines = (tail + s).split('\n');
+      tail = lines.pop() ?? '';
+      for (const l of lines) if (l) this.o.log(l);
+    });
+    child.on('spawn', () => {
+      if (this.state === 'starting') this.state = 'started';
+    });
+    child.on('error', (e) => this.o.log(`[${this.o.workerId}] spawn failed: ${e.message}`));
+    child.on('exit', (code, signal) => {
+      if (tail) this.o.log(tail);
+      this.exit = { code, signal, state: this.state };
+      this.state = 'stopped';
+      this.resolveExit(this.exit);
+    });
+  }
+
+  /** Send a signal (fault injection, or stopping). False if the process is gone. */
+  kill(signal: NodeJS.Signals): boolean {
+    if (!this.child || this.state === 'stopped') return false;
+    try {
+      return this.child.kill(signal);
+    } catch {
+      return false;
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is reaped. */
+  async stop(graceMs = 1000): Promise<WorkerExit> {
+    if (this.state === 'stopped' && this.exit) return this.exit;
+    if (!this.child) {
+      this.state = 'stopped';
+      this.exit = { code: null, signal: null, state: 'stopped' };
+      this.resolveExit(this.exit);
+      return this.exit;
+    }
+    if (this.state !== 'stopping') {
+      this.state = 'stopping';
+      this.kill('SIGTERM');
+    }
+    const t = setTimeout(() => this.kill('SIGKILL'), graceMs);
+    const e = await this.exited;
+    clearTimeout(t);
+    return e;
+  }
+
+  /** Wait for the process to exit by itself, then stop it if it has not within `graceMs`. */
+  async reap(graceMs: number): Promise<WorkerExit> {
+    const t = setTimeout(() => void this.stop(), graceMs);
+    const e = await this.exited;
+    clearTimeout(t);
+    return e;
+  }
+}
+
+export function describeExit(e: WorkerExit): string {
+  const how = e.signal ? `killed by ${e.signal}` : `exited with code ${e.code}`;
+  return `${how} while ${e.state}`;
+}

@@ -1,0 +1,127 @@
+// Control messages between coordinator and workers, and the hello on a data link: one
+// discriminated union each way, JSON in WebSocket text frames, validated at the edge.
+import { z } from 'zod';
+import { DTYPES, REDUCE_OPS } from '../collective/dtypes.js';
+import { COLLECTIVES } from '../collective/types.js';
+import { RingswarmError } from './errors.js';
+
+export const PROTOCOL_VERSION = 1;
+
+const int = z.number().int();
+const nat = int.nonnegative();
+
+const Peer = z.object({ rank: nat, dataUrl: z.string() });
+
+export const JobSpec = z.object({
+  cardsPerWorker: int.positive(),
+  totalCards: int.positive(),
+  bytesPerCard: nat,
+  dtype: z.enum(DTYPES),
+  op: z.enum(REDUCE_OPS),
+  steps: nat,
+  computeMs: z.number().nonnegative(),
+  chunkBytes: int.positive(),
+  seed: int,
+  timeoutMs: int.positive(),
+  heartbeatMs: int.positive(),
+});
+export type JobSpec = z.infer<typeof JobSpec>;
+
+export const BenchSpec = z.object({
+  collective: z.enum(COLLECTIVES),
+  sizes: z.array(nat),
+  iters: int.positive(),
+  warmup: nat,
+  check: z.boolean(),
+});
+export type BenchSpec = z.infer<typeof BenchSpec>;
+
+const Timings = z.object({
+  computeMs: z.number().nonnegative(),
+  allreduceMs: z.number().nonnegative(),
+  stepMs: z.number().nonnegative(),
+});
+
+const OpProgress = z.object({
+  opSeq: nat,
+  phase: z.string(),
+  step: nat,
+  chunksReceived: nat,
+  chunksExpected: nat,
+  chunksSent: nat,
+});
+
+/** Worker -> coordinator. */
+export const WorkerMessage = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('hello'),
+    version: int,
+    token: z.string(),
+    workerId: z.string().min(1).max(128),
+    pid: int.positive(),
+    dataUrl: z.string(),
+    spawned: z.boolean(),
+  }),
+  z.object({ type: z.literal('ready'), epoch: nat }),
+  z.object({ type: z.literal('heartbeat'), epoch: nat, rssMB: z.number(), progress: OpProgress.nullable() }),
+  z.object({ type: z.literal('step'), epoch: nat, step: nat, wrong: nat, timings: Timings, rssMB: z.number() }),
+  z.object({
+    type: z.literal('bench-result'),
+    epoch: nat,
+    bytes: nat,
+    count: nat,
+    timeUs: z.number().nonnegative(),
+    wrong: nat,
+  }),
+  z.object({ type: z.literal('done'), epoch: nat, cardDigests: z.array(z.string()), rssMBMax: z.number() }),
+  z.object({ type: z.literal('failed'), epoch: nat, code: z.string(), message: z.string() }),
+]);
+export type WorkerMessage = z.infer<typeof WorkerMessage>;
+
+/** Coordinator -> worker. */
+export const CoordinatorMessage = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('assign'),
+    epoch: nat,
+    rank: nat,
+    size: int.positive(),
+    firstCard: nat,
+    prev: Peer,
+    next: Peer,
+    job: JobSpec,
+  }),
+  z.object({ type: z.literal('start'), epoch: nat, fromStep: nat }),
+  z.object({ type: z.literal('bench'), epoch: nat, spec: BenchSpec }),
+  z.object({ type: z.literal('shutdown'), reason: z.string() }),
+]);
+export type CoordinatorMessage = z.infer<typeof CoordinatorMessage>;
+
+/** The first message on a data link, from the receiving rank to the sending rank's data server. */
+export const DataHello = z.object({
+  type: z.literal('data-hello'),
+  version: int,
+  token: z.string(),
+  epoch: nat,
+  rank: nat,
+});
+export type DataHello = z.infer<typeof DataHello>;
+
+function describe(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
+}
+
+/** Parse and validate one JSON message; throws RingswarmError RS_ERR_BAD_MESSAGE naming the bad field. */
+export function parseMessage<T>(schema: z.ZodType<T>, text: string): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new RingswarmError('RS_ERR_BAD_MESSAGE', `not JSON: ${JSON.stringify(text.slice(0, 40))}`);
+  }
+  const r = schema.safeParse(value);
+  if (!r.success) throw new RingswarmError('RS_ERR_BAD_MESSAGE', describe(r.error));
+  return r.data;
+}

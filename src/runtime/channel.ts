@@ -1,0 +1,65 @@
+// A control connection as typed messages: JSON text frames, validated on arrival. A malformed
+// message closes that one connection with its close code and a logged reason; it never throws.
+import { WebSocket, type RawData } from 'ws';
+import type { ZodType } from 'zod';
+import { parseMessage } from '../protocol/control.js';
+import { closeReason, isRingswarmError, RingswarmError } from '../protocol/errors.js';
+
+export interface ChannelHandlers<In> {
+  onMessage(msg: In): void;
+  onClose(code: number, reason: string): void;
+}
+
+export interface Channel<In, Out> {
+  send(msg: Out): void;
+  setHandlers(h: ChannelHandlers<In>): void;
+  close(code: number, reason: string): void;
+  readonly open: boolean;
+}
+
+function text(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString();
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString();
+  return data.toString();
+}
+
+export function wsChannel<In, Out>(ws: WebSocket, schema: ZodType<In>, log: (line: string) => void): Channel<In, Out> {
+  let handlers: ChannelHandlers<In> | null = null;
+  const early: In[] = [];
+  ws.on('message', (data, isBinary) => {
+    let msg: In;
+    try {
+      if (isBinary) throw new RingswarmError('RS_ERR_BAD_MESSAGE', 'binary frame on a control connection');
+      msg = parseMessage(schema, text(data));
+    } catch (e) {
+      const err = isRingswarmError(e) ? e : new RingswarmError('RS_ERR_BAD_MESSAGE', String(e));
+      log(`control message rejected: ${err.code}: ${err.message}`);
+      ws.close(err.closeCode, closeReason(err));
+      return;
+    }
+    if (handlers) handlers.onMessage(msg);
+    else early.push(msg);
+  });
+  let closed: [number, string] | null = null;
+  ws.on('close', (code, reason) => {
+    closed = [code, reason.toString()];
+    handlers?.onClose(code, reason.toString());
+  });
+  ws.on('error', (e) => log(`control connection error: ${e.message}`));
+  return {
+    send(msg: Out) {
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+    },
+    setHandlers(h) {
+      handlers = h;
+      for (const m of early.splice(0)) h.onMessage(m);
+      if (closed) h.onClose(...closed);
+    },
+    close(code, reason) {
+      ws.close(code, reason);
+    },
+    get open() {
+      return ws.readyState === WebSocket.OPEN;
+    },
+  };
+}

@@ -1,0 +1,209 @@
+// Runs one collective op at a time over a Transport: encodes and sends what the pure collective
+// emits, validates and routes incoming frames by (epoch, op sequence id), holds frames that arrive
+// early for the next op, drops stale ones, and aborts an op that makes no progress (watchdog).
+import { bytesOf, elementBytes, viewElements, type DType, type Elements } from '../collective/dtypes.js';
+import { createCollective } from '../collective/index.js';
+import type { ChunkSend, Collective, CollectiveKind, CollectiveOptions, Progress } from '../collective/types.js';
+import { RingswarmError } from '../protocol/errors.js';
+import { allocFrame, decodeFrame, encodeFrame, FRAME_HEADER_BYTES, sealFrame, type DecodedFrame } from '../protocol/frame.js';
+import type { Transport } from './transport.js';
+
+export interface OpRunnerOptions {
+  rank: number;
+  epoch: number;
+  dtype: DType;
+  chunkElems: number;
+  timeoutMs: number;
+}
+
+interface Active {
+  opSeq: number;
+  collective: Collective;
+  resolve: () => void;
+  reject: (e: Error) => void;
+  lastProgress: number;
+  timer: NodeJS.Timeout;
+}
+
+export interface OpRunnerStats {
+  framesSent: number;
+  framesReceived: number;
+  bytesSent: number;
+  staleDropped: number;
+  badFrames: number;
+}
+
+export class OpRunner {
+  private active: Active | null = null;
+  private early: { from: number; frame: DecodedFrame; raw: Uint8Array }[] = [];
+  /** Payload views that sit right behind a frame header we own, so they can be sent without a copy. */
+  private readonly headroom = new WeakMap<Elements, Uint8Array>();
+  private lastOpSeq = -1;
+  readonly stats: OpRunnerStats = { framesSent: 0, framesReceived: 0, bytesSent: 0, staleDropped: 0, badFrames: 0 };
+
+  constructor(
+    private readonly transport: Transport,
+    private o: OpRunnerOptions,
+    private readonly log: (line: string) => void = () => {},
+  ) {}
+
+  get epoch(): number {
+    return this.o.epoch;
+  }
+
+  /** A new epoch: abort the op under way and forget everything from the old one. */
+  setEpoch(epoch: number, rank = this.o.rank): void {
+    this.o = { ...this.o, epoch, rank };
+    this.early = [];
+    this.abort(new RingswarmError('RS_ERR_ABORTED', `epoch ${epoch} started`));
+  }
+
+  abort(err: Error): void {
+    const a = this.active;
+    if (!a) return;
+    this.active = null;
+    clearInterval(a.timer);
+    a.reject(err);
+  }
+
+  progress(): (Progress & { opSeq: number }) | null {
+    return this.active ? { opSeq: this.active.opSeq, ...this.active.collective.progress() } : null;
+  }
+
+  private alloc = (count: number): Elements => {
+    const { frame, payload } = allocFrame(count * elementBytes(this.o.dtype));
+    const view = viewElements(this.o.dtype, payload);
+    this.headroom.set(view, frame);
+    return view;
+  };
+
+  /**
+   * Run one op. `opSeq` must grow by one per op on every rank alike. Resolves when this rank's part
+   * is complete; rejects with RS_ERR_TIMEOUT when no chunk arrives for timeoutMs, or when aborted.
+   */
+  run(kind: CollectiveKind, opSeq: number, opts: Omit<CollectiveOptions, 'rank' | 'dtype' | 'chunkElems' | 'alloc'>): Promise<void> {
+    if (this.active) throw new RingswarmError('RS_ERR_INTERNAL', `op ${opSeq} started while op ${this.active.opSeq} is under way`);
+    if (opSeq <= this.lastOpSeq) throw new RingswarmError('RS_ERR_INTERNAL', `op sequence went back from ${this.lastOpSeq} to ${opSeq}`);
+    this.lastOpSeq = opSeq;
+    const collective = createCollective(kind, {
+      ...opts,
+      rank: this.o.rank,
+      dtype: this.o.dtype,
+      chunkElems: this.o.chunkElems,
+      alloc: this.alloc,
+    });
+    return new Promise<void>((resolve, reject) => {
+      const a: Active = {
+        opSeq,
+        collective,
+        resolve,
+        reject,
+        lastProgress: Date.now(),
+        timer: setInterval(() => this.watchdog(), Math.max(10, Math.min(250, this.o.timeoutMs / 4))),
+      };
+      this.active = a;
+      try {
+        this.sendAll(a, collective.start());
+        const held = this.early.filter((e) => e.frame.header.opSeq === opSeq);
+        this.early = this.early.filter((e) => e.frame.header.opSeq > opSeq);
+        for (const e of held) this.deliver(a, e.from, e.frame, e.raw);
+        this.finishIfDone(a);
+      } catch (e) {
+        this.fail(a, e);
+      }
+    });
+  }
+
+  private watchdog(): void {
+    const a = this.active;
+    if (!a) return;
+    const idle = Date.now() - a.lastProgress;
+    if (idle >= this.o.timeoutMs) {
+      const p = a.collective.progress();
+      this.fail(
+        a,
+        new RingswarmError(
+          'RS_ERR_TIMEOUT',
+          `op ${a.opSeq} made no progress for ${idle} ms (rank ${this.o.rank}, ${p.phase} step ${p.step}, ${p.chunksReceived}/${p.chunksExpected} chunks)`,
+        ),
+      );
+    }
+  }
+
+  private fail(a: Active, e: unknown): void {
+    if (this.active !== a) return;
+    this.active = null;
+    clearInterval(a.timer);
+    a.reject(e instanceof Error ? e : new Error(String(e)));
+  }
+
+  private finishIfDone(a: Active): void {
+    if (this.active === a && a.collective.done) {
+      this.active = null;
+      clearInterval(a.timer);
+      a.resolve();
+    }
+  }
+
+  /** Entry point for every frame the transport receives. Never throws. */
+  onFrame(from: number, raw: Uint8Array): void {
+    let frame: DecodedFrame;
+    try {
+      frame = decodeFrame(raw, { maxPayload: this.o.chunkElems * elementBytes(this.o.dtype) });
+    } catch (e) {
+      this.stats.badFrames++;
+      this.log(`bad frame from rank ${from}: ${(e as Error).message}`);
+      // A corrupt frame is never applied; the op stalls and the watchdog reports it.
+      return;
+    }
+    this.stats.framesReceived++;
+    const h = frame.header;
+    if (h.epoch !== this.o.epoch) {
+      this.stats.staleDropped++;
+      return;
+    }
+    const a = this.active;
+    if (a && h.opSeq === a.opSeq) {
+      try {
+        this.deliver(a, from, frame, raw);
+        this.finishIfDone(a);
+      } catch (e) {
+        this.fail(a, e);
+      }
+      return;
+    }
+    if (h.opSeq > this.lastOpSeq) {
+      // The predecessor may run at most one op ahead (it cannot finish an op without us).
+      if (h.opSeq > this.lastOpSeq + 1 || this.early.length > 1 << 16) {
+        this.stats.badFrames++;
+        this.log(`frame for op ${h.opSeq} from rank ${from} while at op ${this.lastOpSeq}: dropped`);
+        return;
+      }
+      this.early.push({ from, frame, raw });
+      return;
+    }
+    this.stats.staleDropped++;
+  }
+
+  private deliver(a: Active, from: number, frame: DecodedFrame, raw: Uint8Array): void {
+    const h = frame.header;
+    const data = viewElements(this.o.dtype, frame.payload);
+    if (data.buffer === raw.buffer && data.byteOffset === raw.byteOffset + FRAME_HEADER_BYTES) this.headroom.set(data, raw);
+    a.lastProgress = Date.now();
+    const out = a.collective.onChunk({ from, phase: h.phase, step: h.step, chunk: h.chunk, offset: h.offset, data, checksum: h.checksum });
+    this.sendAll(a, out);
+  }
+
+  private sendAll(a: Active, out: ChunkSend[]): void {
+    for (const c of out) {
+      const fields = { phase: c.phase, epoch: this.o.epoch, opSeq: a.opSeq, step: c.step, chunk: c.chunk, offset: c.offset, src: this.o.rank };
+      const own = this.headroom.get(c.data);
+      const frame = own
+        ? sealFrame(own, c.checksum === undefined ? fields : { ...fields, checksum: c.checksum })
+        : encodeFrame(fields, bytesOf(c.data));
+      this.stats.framesSent++;
+      this.stats.bytesSent += frame.byteLength;
+      this.transport.send(c.to, frame);
+    }
+  }
+}

@@ -1,0 +1,30 @@
+// The data plane seen by a rank: send sealed frames to ranks, receive frames from ranks.
+// Two implementations: WebSockets (ws-transport.ts) and in memory (memory-transport.ts).
+
+export interface LinkEvents {
+  /** A whole binary frame arrived from `from` (not yet validated). */
+  onFrame(from: number, frame: Uint8Array): void;
+  /** The link with `peer` closed or failed; `reason` says why. */
+  onLinkLost(peer: number, reason: string): void;
+}
+
+export interface PeerAddress {
+  rank: number;
+  dataUrl: string;
+}
+
+export interface Transport {
+  /** Where peers reach this rank's data server. */
+  readonly dataUrl: string;
+  /**
+   * Take `rank` in the ring of `epoch`: close links of older epochs, open the link on which we
+   * receive from `prev`, and wait until `next` has opened the one on which we send to it.
+   */
+  ring(epoch: number, rank: number, prev: PeerAddress, next: PeerAddress, timeoutMs: number): Promise<void>;
+  /** Queue a sealed frame for `to`. The caller never changes `frame` afterwards. */
+  send(to: number, frame: Uint8Array): void;
+  /** Bytes queued but not yet handed to the kernel, over all links. */
+  readonly pendingBytes: number;
+  setEvents(events: LinkEvents): void;
+  close(): void;
+}

@@ -1,0 +1,72 @@
+// Starts a worker in this process: data server, control connection, and the guards that make a
+// worker exit by itself when its coordinator is gone (no orphans, ever).
+import { WebSocket } from 'ws';
+import { CoordinatorMessage, type WorkerMessage } from '../protocol/control.js';
+import { Worker } from '../worker/worker.js';
+import { wsChannel } from './channel.js';
+import { WsTransport } from './ws-transport.js';
+
+export interface WorkerProcessOptions {
+  controlUrl: string;
+  token: string;
+  workerId: string;
+  spawned: boolean;
+  host: string;
+}
+
+/** Largest frame payload a worker accepts; data frames are at most one chunk. */
+const MAX_FRAME_PAYLOAD = 256 << 20;
+const PARENT_CHECK_MS = 250;
+
+export function startWorkerProcess(o: WorkerProcessOptions): void {
+  const log = (line: string) => process.stderr.write(`[${o.workerId}] ${line}\n`);
+  if (!o.controlUrl || !o.token) {
+    log('missing coordinator URL or token (RINGSWARM_CONTROL_URL, RINGSWARM_TOKEN)');
+    process.exit(2);
+  }
+  const parent = process.ppid;
+  const exit = (code: number) => {
+    // Give the close frames a moment to leave, but never hang on them.
+    setTimeout(() => process.exit(code), 50).unref();
+  };
+  // A spawned worker whose coordinator vanished without closing its socket (still frozen, say) is
+  // reparented: exit then too.
+  if (o.spawned) {
+    setInterval(() => {
+      if (process.ppid !== parent) {
+        log('coordinator process is gone; exiting');
+        process.exit(1);
+      }
+    }, PARENT_CHECK_MS).unref();
+  }
+  process.on('SIGTERM', () => process.exit(143));
+  process.on('uncaughtException', (e) => {
+    log(`uncaught: ${e.stack ?? e.message}`);
+    process.exit(70);
+  });
+
+  const transport = new WsTransport({ host: o.host, token: o.token, maxPayload: MAX_FRAME_PAYLOAD, log });
+  void transport.listen().then(
+    () => {
+      const ws = new WebSocket(o.controlUrl, { perMessageDeflate: false });
+      ws.on('error', (e) => {
+        log(`cannot reach coordinator at ${o.controlUrl}: ${e.message}`);
+        process.exit(1);
+      });
+      ws.on('open', () => {
+        const control = wsChannel<CoordinatorMessage, WorkerMessage>(ws, CoordinatorMessage, log);
+        const worker = new Worker(control, transport, { workerId: o.workerId, pid: process.pid, token: o.token, spawned: o.spawned }, {
+          now: () => performance.now(),
+          sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+          rssMB: () => process.memoryUsage.rss() / 2 ** 20,
+          log,
+        });
+        void worker.exited.then(exit);
+      });
+    },
+    (e: Error) => {
+      log(`cannot start data server: ${e.message}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,92 @@
+// One size of `ringswarm bench` on one worker, like one line of nccl-tests' *_perf: warmup ops,
+// timed ops, then a check of the last result against the known exact answer.
+import { allocElements, combiningOp, elementBytes, reduceInto, type Elements } from '../collective/dtypes.js';
+import { countWrong, fillExpected, fillGradient, type InputSpec } from '../collective/inputs.js';
+import { segmentRange } from '../collective/ring.js';
+import type { BenchSpec, JobSpec } from '../protocol/control.js';
+import type { OpRunner } from '../runtime/op-runner.js';
+
+export interface BenchSizeContext {
+  runner: OpRunner;
+  nextOpSeq(): number;
+  now(): number;
+  rank: number;
+  size: number;
+  firstCard: number;
+  job: JobSpec;
+  spec: BenchSpec;
+  bytes: number;
+}
+
+export interface BenchSizeResult {
+  count: number;
+  timeUs: number;
+  wrong: number;
+}
+
+export async function runBenchSize(c: BenchSizeContext): Promise<BenchSizeResult> {
+  const { job, spec, rank, size } = c;
+  const g = job.cardsPerWorker;
+  const count = Math.floor(c.bytes / elementBytes(job.dtype));
+  const totalCards = size * g;
+  const input: InputSpec = { dtype: job.dtype, op: job.op, seed: job.seed, step: 0, totalCards };
+  const mine = segmentRange(count, size, rank);
+  const kind = spec.collective;
+  // Per card input; for all-gather and broadcast a card contributes only what the collective moves.
+  const cards: Elements[] = Array.from({ length: g }, (_, j) => {
+    const a = allocElements(job.dtype, count);
+    if (kind === 'allreduce' || kind === 'reducescatter') fillGradient(a, input, c.firstCard + j);
+    return a;
+  });
+  const work = allocElements(job.dtype, count);
+  const outputs: Elements[] = g > 1 ? Array.from({ length: g }, () => allocElements(job.dtype, count)) : [work];
+
+  const prepare = () => {
+    if (kind === 'allgather') {
+      work.fill(0);
+      fillGradient(work.subarray(mine.offset, mine.offset + mine.count), input, rank * g, mine.offset);
+    } else if (kind === 'broadcast') {
+      if (rank === 0) fillGradient(work, input, 0);
+      else work.fill(0);
+    } else if (g === 1) {
+      work.set(cards[0]);
+    }
+  };
+  const op = async () => {
+    if (g > 1 && (kind === 'allreduce' || kind === 'reducescatter')) {
+      work.set(cards[0]);
+      for (let j = 1; j < g; j++) reduceInto(combiningOp(job.op), work, work, cards[j]);
+    }
+    await c.runner.run(kind, c.nextOpSeq(), { size, op: job.op, buffer: work, divisor: totalCards, root: 0 });
+    if (g > 1) for (const o of outputs) o.set(work);
+  };
+
+  for (let i = 0; i < spec.warmup; i++) {
+    prepare();
+    await op();
+  }
+  let total = 0;
+  for (let i = 0; i < spec.iters; i++) {
+    prepare();
+    const t0 = c.now();
+    await op();
+    total += c.now() - t0;
+  }
+
+  let wrong = 0;
+  if (spec.check) {
+    const expected = allocElements(job.dtype, count);
+    if (kind === 'allreduce' || kind === 'reducescatter') fillExpected(expected, input);
+    else if (kind === 'broadcast') fillGradient(expected, input, 0);
+    else {
+      for (let r = 0; r < size; r++) {
+        const s = segmentRange(count, size, r);
+        fillGradient(expected.subarray(s.offset, s.offset + s.count), input, r * g, s.offset);
+      }
+    }
+    // Reduce-scatter leaves only this rank's segment defined.
+    const [from, to] = kind === 'reducescatter' ? [mine.offset, mine.offset + mine.count] : [0, count];
+    for (const o of outputs) wrong += countWrong(o.subarray(from, to), expected.subarray(from, to));
+  }
+  return { count, timeUs: spec.iters > 0 ? (total / spec.iters) * 1000 : 0, wrong };
+}

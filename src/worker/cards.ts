@@ -1,0 +1,96 @@
+// A worker's group of G emulated cards: each owns a gradient buffer and a private state.
+// One step: fill gradients (verifiable inputs), fold them into the states, reduce them locally
+// into the buffer the ring all-reduces; after the ring, copy the result back to every card,
+// verify it, and apply it to the states.
+import { createHash } from 'node:crypto';
+import { allocElements, combiningOp, reduceInto, type DType, type Elements, type ReduceOp } from '../collective/dtypes.js';
+import { countWrong, fillExpected, fillGradient, type InputSpec } from '../collective/inputs.js';
+
+export interface CardGroupOptions {
+  firstCard: number;
+  cards: number;
+  totalCards: number;
+  count: number;
+  dtype: DType;
+  op: ReduceOp;
+  seed: number;
+}
+
+/** Learning rate of the emulated update: a power of two, so the update itself adds no rounding noise. */
+const LR = 1 / 256;
+
+export class CardGroup {
+  readonly gradients: Elements[];
+  readonly states: Elements[];
+  /** What the ring all-reduces: the local reduction of this group's gradients. */
+  readonly reduced: Elements;
+  private readonly expected: Elements;
+
+  constructor(private readonly o: CardGroupOptions) {
+    this.gradients = Array.from({ length: o.cards }, () => allocElements(o.dtype, o.count));
+    this.states = Array.from({ length: o.cards }, () => allocElements(o.dtype, o.count));
+    this.reduced = allocElements(o.dtype, o.count);
+    this.expected = allocElements(o.dtype, o.count);
+  }
+
+  private spec(step: number): InputSpec {
+    return { dtype: this.o.dtype, op: this.o.op, seed: this.o.seed, step, totalCards: this.o.totalCards };
+  }
+
+  /** The emulated backward pass: every card's gradient for `step`. */
+  computeGradients(step: number): void {
+    const spec = this.spec(step);
+    for (let j = 0; j < this.o.cards; j++) fillGradient(this.gradients[j], spec, this.o.firstCard + j);
+  }
+
+  /** Reduce the G gradients into `reduced` (avg combines by sum; the ring divides once at the end). */
+  reduceLocal(): void {
+    const op = combiningOp(this.o.op);
+    this.reduced.set(this.gradients[0]);
+    for (let j = 1; j < this.o.cards; j++) reduceInto(op, this.reduced, this.reduced, this.gradients[j]);
+  }
+
+  /** Copy the all-reduced result back to every card (the intra-node broadcast). */
+  broadcastLocal(): void {
+    for (const g of this.gradients) g.set(this.reduced);
+  }
+
+  /** Count elements, over all cards, that differ from the known exact result of `step`. */
+  verify(step: number): number {
+    fillExpected(this.expected, this.spec(step));
+    let wrong = 0;
+    for (const g of this.gradients) wrong += countWrong(g, this.expected);
+    return wrong;
+  }
+
+  /** state -= lr * (card's own gradient before the reduce); state += lr * result. Call around the ring. */
+  foldOwnGradient(): void {
+    for (let j = 0; j < this.o.cards; j++) applyUpdate(this.states[j], this.gradients[j], -1);
+  }
+
+  applyResult(): void {
+    for (let j = 0; j < this.o.cards; j++) applyUpdate(this.states[j], this.gradients[j], 1);
+  }
+
+  /** SHA-256 of each card's state, in card order. */
+  stateDigests(): string[] {
+    return this.states.map((s) => createHash('sha256').update(new Uint8Array(s.buffer, s.byteOffset, s.byteLength)).digest('hex'));
+  }
+}
+
+function applyUpdate(state: Elements, grad: Elements, sign: 1 | -1): void {
+  const n = state.length;
+  if (state instanceof Int32Array) {
+    for (let i = 0; i < n; i++) state[i] = (state[i] + sign * grad[i]) | 0;
+  } else {
+    const k = sign * LR;
+    for (let i = 0; i < n; i++) state[i] += k * grad[i];
+  }
+}
+
+/** The job's digest: SHA-256 over every card's state digest, in card order. */
+export function jobDigest(cardDigests: readonly string[]): string {
+  const h = createHash('sha256');
+  for (const d of cardDigests) h.update(d);
+  return h.digest('hex');
+}

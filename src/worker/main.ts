@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// Worker process entry: wire real I/O (WebSockets, timers, process) into the Worker logic.
+import { startWorkerProcess } from '../runtime/worker-entry.js';
+
+startWorkerProcess({
+  controlUrl: process.env.RINGSWARM_CONTROL_URL ?? '',
+  token: process.env.RINGSWARM_TOKEN ?? '',
+  workerId: process.env.RINGSWARM_WORKER_ID ?? `w${process.pid}`,
+  spawned: process.env.RINGSWARM_SPAWNED === '1',
+  host: process.env.RINGSWARM_HOST ?? '127.0.0.1',
+});
