@@ -79,6 +79,7 @@ program
         progress: (l) => progress.update(l),
         log: (l) => progress.line(l),
         listening: (url, token) => {
+          progress.line(`coordinator listening on ${url}`);
           if (cfg.spawn < cfg.workers) {
             progress.line(`waiting for ${cfg.workers - cfg.spawn} workers to join: ringswarm worker --url ${url} --token ${token}`);
           }

@@ -2,6 +2,7 @@
 export class Progress {
   private last = '';
   private lastPrinted = 0;
+  private lastShown = true;
   private readonly tty: boolean;
 
   constructor(readonly out: NodeJS.WriteStream) {
@@ -15,7 +16,8 @@ export class Progress {
       return;
     }
     const now = Date.now();
-    if (now - this.lastPrinted >= 1000) {
+    this.lastShown = now - this.lastPrinted >= 1000;
+    if (this.lastShown) {
       this.lastPrinted = now;
       this.out.write(`${text}\n`);
     }
@@ -30,7 +32,7 @@ export class Progress {
 
   done(): void {
     if (this.tty && this.last) this.out.write('\n');
-    else if (!this.tty && this.last && this.lastPrinted !== 0) this.out.write(`${this.last}\n`);
+    else if (!this.tty && this.last && !this.lastShown) this.out.write(`${this.last}\n`);
     this.last = '';
   }
 }

@@ -28,8 +28,10 @@ export function viewElements(dtype: DType, bytes: Uint8Array): Elements {
   const n = bytes.byteLength / elementBytes(dtype);
   if (!Number.isInteger(n)) throw new RangeError(`${bytes.byteLength} bytes is not a whole number of ${dtype} elements`);
   if (bytes.byteOffset % elementBytes(dtype) !== 0) {
-    // Unaligned views cannot be typed in place; copy (rare: only for odd-sized control payloads).
-    bytes = bytes.slice();
+    // Unaligned views cannot be typed in place; copy. (Not bytes.slice(): on a Buffer that is a view.)
+    const copy = new Uint8Array(bytes.byteLength);
+    copy.set(bytes);
+    bytes = copy;
   }
   switch (dtype) {
     case 'f32':

@@ -40,7 +40,9 @@ export class WorkerProcess {
   }
 
   start(): void {
-    const child = spawn(process.execPath, [WORKER_ENTRY], {
+    // RINGSWARM_WORKER_NODE_ARGS passes flags to every worker's node (e.g. --cpu-prof for profiling).
+    const nodeArgs = (process.env.RINGSWARM_WORKER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, WORKER_ENTRY], {
       env: {
         ...process.env,
         RINGSWARM_CONTROL_URL: this.o.controlUrl,

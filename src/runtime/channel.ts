@@ -63,3 +63,53 @@ export function wsChannel<In, Out>(ws: WebSocket, schema: ZodType<In>, log: (lin
     },
   };
 }
+
+/**
+ * Two ends of an in-memory control connection (for simulations): each message is validated by the
+ * receiving end's schema as it would be off the wire, and delivered on a later microtask.
+ */
+export function channelPair<A, B>(schemaA: ZodType<A>, schemaB: ZodType<B>): [Channel<A, B>, Channel<B, A>] {
+  let open = true;
+  const mk = <In, Out>(schema: ZodType<In>): Channel<In, Out> & { peer?: Channel<Out, In>; deliver(text: string): void; closed(code: number, reason: string): void } => {
+    let handlers: ChannelHandlers<In> | null = null;
+    const early: In[] = [];
+    const end = {
+      peer: undefined as (Channel<Out, In> & { deliver(text: string): void; closed(code: number, reason: string): void }) | undefined,
+      send(msg: Out) {
+        if (!open) return;
+        const text = JSON.stringify(msg);
+        queueMicrotask(() => end.peer?.deliver(text));
+      },
+      deliver(text: string) {
+        if (!open) return;
+        const msg = parseMessage(schema, text);
+        if (handlers) handlers.onMessage(msg);
+        else early.push(msg);
+      },
+      closed(code: number, reason: string) {
+        handlers?.onClose(code, reason);
+      },
+      setHandlers(h: ChannelHandlers<In>) {
+        handlers = h;
+        for (const m of early.splice(0)) h.onMessage(m);
+      },
+      close(code: number, reason: string) {
+        if (!open) return;
+        open = false;
+        queueMicrotask(() => {
+          end.closed(code, reason);
+          end.peer?.closed(code, reason);
+        });
+      },
+      get open() {
+        return open;
+      },
+    };
+    return end;
+  };
+  const a = mk<A, B>(schemaA);
+  const b = mk<B, A>(schemaB);
+  a.peer = b as never;
+  b.peer = a as never;
+  return [a, b];
+}

@@ -8,6 +8,11 @@ import { RingswarmError } from '../protocol/errors.js';
 import { allocFrame, decodeFrame, encodeFrame, FRAME_HEADER_BYTES, sealFrame, type DecodedFrame } from '../protocol/frame.js';
 import type { Transport } from './transport.js';
 
+/** Frames held for ops not started yet, at most. */
+const MAX_EARLY_BYTES = 1 << 30;
+/** A new op waits until the previous ones' frames are down to this many bytes queued. */
+const MAX_PENDING_BYTES = 64 << 20;
+
 export interface OpRunnerOptions {
   rank: number;
   epoch: number;
@@ -36,6 +41,7 @@ export interface OpRunnerStats {
 export class OpRunner {
   private active: Active | null = null;
   private early: { from: number; frame: DecodedFrame; raw: Uint8Array }[] = [];
+  private earlyBytes = 0;
   /** Payload views that sit right behind a frame header we own, so they can be sent without a copy. */
   private readonly headroom = new WeakMap<Elements, Uint8Array>();
   private lastOpSeq = -1;
@@ -81,7 +87,8 @@ export class OpRunner {
    * Run one op. `opSeq` must grow by one per op on every rank alike. Resolves when this rank's part
    * is complete; rejects with RS_ERR_TIMEOUT when no chunk arrives for timeoutMs, or when aborted.
    */
-  run(kind: CollectiveKind, opSeq: number, opts: Omit<CollectiveOptions, 'rank' | 'dtype' | 'chunkElems' | 'alloc'>): Promise<void> {
+  async run(kind: CollectiveKind, opSeq: number, opts: Omit<CollectiveOptions, 'rank' | 'dtype' | 'chunkElems' | 'alloc'>): Promise<void> {
+    if (this.transport.pendingBytes > MAX_PENDING_BYTES) await this.transport.drained(MAX_PENDING_BYTES);
     if (this.active) throw new RingswarmError('RS_ERR_INTERNAL', `op ${opSeq} started while op ${this.active.opSeq} is under way`);
     if (opSeq <= this.lastOpSeq) throw new RingswarmError('RS_ERR_INTERNAL', `op sequence went back from ${this.lastOpSeq} to ${opSeq}`);
     this.lastOpSeq = opSeq;
@@ -105,7 +112,10 @@ export class OpRunner {
       try {
         this.sendAll(a, collective.start());
         const held = this.early.filter((e) => e.frame.header.opSeq === opSeq);
-        this.early = this.early.filter((e) => e.frame.header.opSeq > opSeq);
+        if (held.length) {
+          this.early = this.early.filter((e) => e.frame.header.opSeq > opSeq);
+          this.earlyBytes = this.early.reduce((n, e) => n + e.raw.byteLength, 0);
+        }
         for (const e of held) this.deliver(a, e.from, e.frame, e.raw);
         this.finishIfDone(a);
       } catch (e) {
@@ -173,13 +183,15 @@ export class OpRunner {
       return;
     }
     if (h.opSeq > this.lastOpSeq) {
-      // The predecessor may run at most one op ahead (it cannot finish an op without us).
-      if (h.opSeq > this.lastOpSeq + 1 || this.early.length > 1 << 16) {
+      // A peer that needs nothing from us (a broadcast root) may run ops ahead: hold its frames,
+      // within a bound, until we get there. Links are FIFO, so they arrive in the order we use them.
+      if (this.earlyBytes + raw.byteLength > MAX_EARLY_BYTES) {
         this.stats.badFrames++;
-        this.log(`frame for op ${h.opSeq} from rank ${from} while at op ${this.lastOpSeq}: dropped`);
+        this.log(`frame for op ${h.opSeq} from rank ${from} while at op ${this.lastOpSeq}: over ${MAX_EARLY_BYTES} bytes held, dropped`);
         return;
       }
       this.early.push({ from, frame, raw });
+      this.earlyBytes += raw.byteLength;
       return;
     }
     this.stats.staleDropped++;

@@ -25,6 +25,8 @@ export interface Transport {
   send(to: number, frame: Uint8Array): void;
   /** Bytes queued but not yet handed to the kernel, over all links. */
   readonly pendingBytes: number;
+  /** Resolves once pendingBytes is at most `bytes` (sender-side backpressure between ops). */
+  drained(bytes: number): Promise<void>;
   setEvents(events: LinkEvents): void;
   close(): void;
 }

@@ -37,6 +37,7 @@ export class WsTransport implements Transport {
   private epoch = 0;
   private rank = -1;
   private pending = 0;
+  private drainWaiters: { bytes: number; resolve: () => void }[] = [];
   private closed = false;
   rejected = 0;
 
@@ -180,11 +181,22 @@ export class WsTransport implements Transport {
     this.pending += n;
     ws.send(frame, { binary: true }, () => {
       this.pending -= n;
+      if (this.drainWaiters.length) this.wakeDrained();
     });
+  }
+
+  private wakeDrained(): void {
+    this.drainWaiters = this.drainWaiters.filter((w) => (this.pending <= w.bytes ? (w.resolve(), false) : true));
+  }
+
+  drained(bytes: number): Promise<void> {
+    if (this.pending <= bytes || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push({ bytes, resolve }));
   }
 
   close(): void {
     this.closed = true;
+    for (const w of this.drainWaiters.splice(0)) w.resolve();
     for (const ws of [...this.outgoing.values(), ...this.incoming.values()]) ws.terminate();
     this.outgoing.clear();
     this.incoming.clear();

@@ -1,0 +1,118 @@
+// Real processes: the built CLI, real worker processes, real sockets on 127.0.0.1.
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { childrenOf, isAlive, killLeftovers, runCli, startCli, waitUntil } from './helpers.js';
+
+afterEach(() => killLeftovers());
+
+function report(stdout: string) {
+  return JSON.parse(stdout);
+}
+
+describe('ringswarm run (real processes)', () => {
+  it('8 workers x 8 cards stay exact over 5 steps, and every worker is reaped', async () => {
+    const r = await runCli(['run', '-w', '8', '-g', '8', '-s', '64KiB', '--steps', '5', '--json', '-']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = report(r.stdout);
+    expect(rep).toMatchObject({ ok: true, workers: 8, cardsPerWorker: 8, cards: 64, stepsRequested: 5, stepsCompleted: 5, wrong: 0, bytesPerCard: 65536 });
+    expect(rep.stateDigest).toMatch(/^[0-9a-f]{64}$/);
+    expect(rep.processes).toHaveLength(8);
+    expect(new Set(rep.processes.map((p: { rank: number }) => p.rank))).toEqual(new Set([0, 1, 2, 3, 4, 5, 6, 7]));
+    for (const k of ['stepMs', 'allreduceMs']) expect(Object.keys(rep[k]).sort()).toEqual(['max', 'p50', 'p90', 'p99']);
+    expect(rep.memory.workerRssMBMax).toBeGreaterThan(0);
+    for (const p of rep.processes) expect(isAlive(p.pid)).toBe(false);
+  });
+
+  it('the digest depends only on the cards, not on how they are grouped into workers', async () => {
+    const a = await runCli(['run', '-w', '4', '-g', '2', '-s', '1000', '--steps', '3', '--json', '-']);
+    const b = await runCli(['run', '-w', '2', '-g', '4', '-s', '1000', '--steps', '3', '--json', '-']);
+    const c = await runCli(['run', '-w', '2', '-g', '4', '-s', '1000', '--steps', '3', '--seed', '2', '--json', '-']);
+    expect(report(a.stdout).stateDigest).toBe(report(b.stdout).stateDigest);
+    expect(report(c.stdout).stateDigest).not.toBe(report(a.stdout).stateDigest);
+  });
+
+  it('handles one worker, one element and zero bytes', async () => {
+    for (const args of [
+      ['-w', '1', '-g', '1', '-s', '4'],
+      ['-w', '3', '-g', '2', '-s', '4', '--dtype', 'i32', '--op', 'max'],
+      ['-w', '3', '-g', '1', '-s', '0'],
+      ['-w', '5', '-g', '1', '-s', '1000008', '--dtype', 'f64', '--op', 'avg', '--chunk', '4KiB'],
+    ]) {
+      const r = await runCli(['run', ...args, '--steps', '2', '--json', '-']);
+      expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(0);
+      expect(report(r.stdout)).toMatchObject({ ok: true, wrong: 0, stepsCompleted: 2 });
+    }
+  });
+
+  it('a SIGKILLed coordinator leaves no worker alive after 2 s', async () => {
+    const run = startCli(['run', '-w', '6', '-g', '1', '-s', '4KiB', '--steps', '100000', '--compute-ms', '5']);
+    await run.waitFor(/ready in/);
+    const workers = childrenOf(run.child.pid!);
+    expect(workers.length).toBe(6);
+    run.child.kill('SIGKILL');
+    await run.exited;
+    const gone = await waitUntil(() => workers.every((p) => !isAlive(p)), 2000);
+    const left = workers.filter(isAlive);
+    for (const p of left) process.kill(p, 'SIGKILL');
+    expect(gone, `still alive: ${left.join(', ')}`).toBe(true);
+  });
+
+  it('Ctrl-C stops the run, reaps workers and prints a partial report', async () => {
+    const run = startCli(['run', '-w', '4', '-g', '1', '-s', '4KiB', '--steps', '100000', '--compute-ms', '2', '--json', '-']);
+    await run.waitFor(/step \d+\/100000/, 30_000);
+    const workers = childrenOf(run.child.pid!);
+    run.child.kill('SIGINT');
+    const { code } = await run.exited;
+    expect(code).toBe(130);
+    const rep = report(run.stdout());
+    expect(rep).toMatchObject({ ok: false, interrupted: true });
+    expect(rep.stepsCompleted).toBeGreaterThan(0);
+    expect(workers.filter(isAlive)).toEqual([]);
+  });
+
+  it('refuses a rogue connection without the token while the run goes on', async () => {
+    const run = startCli(['run', '-w', '3', '-g', '1', '-s', '4KiB', '--steps', '40', '--compute-ms', '20', '--json', '-']);
+    const [, url] = await run.waitFor(/coordinator listening on (ws:\/\/\S+)/);
+    const closeOf = (send: string) =>
+      new Promise<number>((resolve, reject) => {
+        const ws = new WebSocket(url);
+        ws.on('open', () => ws.send(send));
+        ws.on('close', (code) => resolve(code));
+        ws.on('error', reject);
+      });
+    const hello = { type: 'hello', version: 1, token: 'not-the-token', workerId: 'rogue', pid: 1, dataUrl: 'ws://127.0.0.1:1', spawned: false };
+    expect(await closeOf(JSON.stringify(hello))).toBe(4003);
+    expect(await closeOf('{not json')).toBe(4001);
+    expect(await closeOf(JSON.stringify({ type: 'hello' }))).toBe(4001);
+    const { code } = await run.exited;
+    expect(code, run.stderr()).toBe(0);
+    const rep = report(run.stdout());
+    expect(rep).toMatchObject({ ok: true, wrong: 0, stepsCompleted: 40 });
+    expect(rep.rejectedConnections).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('ringswarm bench (real processes)', () => {
+  it('prints an nccl-tests style table and JSON rows, exact', async () => {
+    const r = await runCli(['bench', '-w', '3', '-g', '2', '-b', '8', '-e', '64KiB', '-f', '8', '-n', '3', '--warmup', '1', '--json', '-']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.rows.map((x: { bytes: number }) => x.bytes)).toEqual([8, 64, 512, 4096, 32768]);
+    for (const row of j.rows) {
+      expect(row).toMatchObject({ type: 'f32', redop: 'sum', wrong: 0 });
+      expect(row.count).toBe(row.bytes / 4);
+      expect(row.timeUs).toBeGreaterThan(0);
+    }
+    expect(typeof j.avgBusbwGBps).toBe('number');
+    expect(r.stderr).toMatch(/# Avg bus bandwidth/);
+    expect(r.stderr).toMatch(/time\(us\).*algbw\(GB\/s\).*busbw\(GB\/s\).*#wrong/);
+  });
+
+  it.each(['reducescatter', 'allgather', 'broadcast'])('%s is exact', async (coll) => {
+    const r = await runCli(['bench', '-w', '3', '--collective', coll, '-b', '4', '-e', '40000', '-f', '10', '-n', '2', '--warmup', '0', '-d', 'i32', '-o', 'min', '--json', '-']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.rows.length).toBeGreaterThan(0);
+    for (const row of j.rows) expect(row.wrong).toBe(0);
+  });
+});
