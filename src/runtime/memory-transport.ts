@@ -104,9 +104,9 @@ export class MemoryTransport implements Transport {
     if (prev.rank !== rank) this.connectedFrom.add(prev.rank);
   }
 
-  send(to: number, frame: Uint8Array): void {
-    if (this.closed) return;
-    this.net.enqueue({ from: this.rank, to, frame });
+  send(to: number, frame: Uint8Array, written?: () => void): void {
+    if (!this.closed) this.net.enqueue({ from: this.rank, to, frame });
+    written?.();
   }
 
   deliver(from: number, frame: Uint8Array): void {

@@ -5,7 +5,8 @@ import { bytesOf, elementBytes, viewElements, type DType, type Elements } from '
 import { createCollective } from '../collective/index.js';
 import type { ChunkSend, Collective, CollectiveKind, CollectiveOptions, Progress } from '../collective/types.js';
 import { RingswarmError } from '../protocol/errors.js';
-import { allocFrame, decodeFrame, encodeFrame, FRAME_HEADER_BYTES, sealFrame, type DecodedFrame } from '../protocol/frame.js';
+import { decodeFrame, FRAME_HEADER_BYTES, sealFrame, type DecodedFrame } from '../protocol/frame.js';
+import { FramePool } from './frame-pool.js';
 import type { Transport } from './transport.js';
 
 /** Frames held for ops not started yet, at most. */
@@ -44,6 +45,8 @@ export class OpRunner {
   private earlyBytes = 0;
   /** Payload views that sit right behind a frame header we own, so they can be sent without a copy. */
   private readonly headroom = new WeakMap<Elements, Uint8Array>();
+  /** Frames that came off the wire (never returned to our pool). */
+  private readonly received = new WeakSet<Uint8Array>();
   private lastOpSeq = -1;
   readonly stats: OpRunnerStats = { framesSent: 0, framesReceived: 0, bytesSent: 0, staleDropped: 0, badFrames: 0 };
 
@@ -76,8 +79,10 @@ export class OpRunner {
     return this.active ? { opSeq: this.active.opSeq, ...this.active.collective.progress() } : null;
   }
 
+  private readonly pool = new FramePool();
+
   private alloc = (count: number): Elements => {
-    const { frame, payload } = allocFrame(count * elementBytes(this.o.dtype));
+    const { frame, payload } = this.pool.acquire(count * elementBytes(this.o.dtype));
     const view = viewElements(this.o.dtype, payload);
     this.headroom.set(view, frame);
     return view;
@@ -200,7 +205,10 @@ export class OpRunner {
   private deliver(a: Active, from: number, frame: DecodedFrame, raw: Uint8Array): void {
     const h = frame.header;
     const data = viewElements(this.o.dtype, frame.payload);
-    if (data.buffer === raw.buffer && data.byteOffset === raw.byteOffset + FRAME_HEADER_BYTES) this.headroom.set(data, raw);
+    if (data.buffer === raw.buffer && data.byteOffset === raw.byteOffset + FRAME_HEADER_BYTES) {
+      this.headroom.set(data, raw);
+      this.received.add(raw);
+    }
     a.lastProgress = Date.now();
     const out = a.collective.onChunk({ from, phase: h.phase, step: h.step, chunk: h.chunk, offset: h.offset, data, checksum: h.checksum });
     this.sendAll(a, out);
@@ -209,13 +217,21 @@ export class OpRunner {
   private sendAll(a: Active, out: ChunkSend[]): void {
     for (const c of out) {
       const fields = { phase: c.phase, epoch: this.o.epoch, opSeq: a.opSeq, step: c.step, chunk: c.chunk, offset: c.offset, src: this.o.rank };
-      const own = this.headroom.get(c.data);
-      const frame = own
-        ? sealFrame(own, c.checksum === undefined ? fields : { ...fields, checksum: c.checksum })
-        : encodeFrame(fields, bytesOf(c.data));
+      let frame = this.headroom.get(c.data);
+      // Only frames from our pool go back to it; a forwarded received frame belongs to the socket layer.
+      let pooled = frame !== undefined && frame.byteOffset === 0 && frame.buffer.byteLength === frame.byteLength && !this.received.has(frame);
+      if (frame) {
+        sealFrame(frame, c.checksum === undefined ? fields : { ...fields, checksum: c.checksum });
+      } else {
+        const f = this.pool.acquire(c.data.byteLength);
+        f.payload.set(bytesOf(c.data));
+        frame = sealFrame(f.frame, fields);
+        pooled = true;
+      }
       this.stats.framesSent++;
       this.stats.bytesSent += frame.byteLength;
-      this.transport.send(c.to, frame);
+      const sent = frame;
+      this.transport.send(c.to, frame, pooled ? () => this.pool.release(sent) : undefined);
     }
   }
 }

@@ -21,8 +21,11 @@ export interface Transport {
    * receive from `prev`, and wait until `next` has opened the one on which we send to it.
    */
   ring(epoch: number, rank: number, prev: PeerAddress, next: PeerAddress, timeoutMs: number): Promise<void>;
-  /** Queue a sealed frame for `to`. The caller never changes `frame` afterwards. */
-  send(to: number, frame: Uint8Array): void;
+  /**
+   * Queue a sealed frame for `to`. The caller does not change `frame` until `written` is called
+   * (once the bytes are handed to the kernel, or dropped with the link).
+   */
+  send(to: number, frame: Uint8Array, written?: () => void): void;
   /** Bytes queued but not yet handed to the kernel, over all links. */
   readonly pendingBytes: number;
   /** Resolves once pendingBytes is at most `bytes` (sender-side backpressure between ops). */

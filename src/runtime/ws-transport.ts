@@ -30,11 +30,13 @@ export class WsTransport implements Transport {
   private url = '';
   /** Where we send to each rank: the server side of the connection that rank opened to us. */
   private readonly outgoing = new Map<number, WebSocket>();
+  /** The epoch each outgoing link was opened for (a peer may get its assignment before we do). */
+  private readonly outgoingEpoch = new Map<WebSocket, number>();
   /** Where we receive from each rank: our client connection to that rank's server. */
   private readonly incoming = new Map<number, WebSocket>();
   private events: LinkEvents = { onFrame: () => {}, onLinkLost: () => {} };
   private outgoingWaiters: { rank: number; resolve: () => void }[] = [];
-  private epoch = 0;
+  private epoch = -1;
   private rank = -1;
   private pending = 0;
   private drainWaiters: { bytes: number; resolve: () => void }[] = [];
@@ -74,15 +76,18 @@ export class WsTransport implements Transport {
 
   /** Membership for the current epoch: links from older epochs are closed. */
   setEpoch(epoch: number, rank: number): void {
+    const changed = epoch !== this.epoch || rank !== this.rank;
     this.epoch = epoch;
     this.rank = rank;
+    if (!changed) return;
     for (const [r, ws] of this.outgoing) {
-      ws.close(4004, 'RS_ERR_STALE_EPOCH: new epoch');
+      if ((this.outgoingEpoch.get(ws) ?? -1) >= epoch) continue;
       this.outgoing.delete(r);
+      ws.close(4004, 'RS_ERR_STALE_EPOCH: new epoch');
     }
     for (const [r, ws] of this.incoming) {
-      ws.close(4004, 'RS_ERR_STALE_EPOCH: new epoch');
       this.incoming.delete(r);
+      ws.close(4004, 'RS_ERR_STALE_EPOCH: new epoch');
     }
   }
 
@@ -101,9 +106,10 @@ export class WsTransport implements Transport {
         const hello = parseMessage(DataHello, toBytes(data).toString());
         if (hello.token !== this.o.token) throw new RingswarmError('RS_ERR_AUTH', 'wrong token');
         if (hello.version !== PROTOCOL_VERSION) throw new RingswarmError('RS_ERR_PROTOCOL', `protocol version ${hello.version}, expected ${PROTOCOL_VERSION}`);
-        if (hello.epoch !== this.epoch) throw new RingswarmError('RS_ERR_STALE_EPOCH', `hello for epoch ${hello.epoch}, current ${this.epoch}`);
+        if (hello.epoch < this.epoch) throw new RingswarmError('RS_ERR_STALE_EPOCH', `hello for epoch ${hello.epoch}, current ${this.epoch}`);
         this.outgoing.get(hello.rank)?.close(4008, 'RS_ERR_PROTOCOL: replaced by a newer link');
         this.outgoing.set(hello.rank, ws);
+        this.outgoingEpoch.set(ws, hello.epoch);
         ws.on('message', () => this.reject(ws, new RingswarmError('RS_ERR_PROTOCOL', 'unexpected message on a sending link')));
         ws.on('close', (code, reason) => {
           if (this.outgoing.get(hello.rank) !== ws) return;
@@ -171,7 +177,7 @@ export class WsTransport implements Transport {
     });
   }
 
-  send(to: number, frame: Uint8Array): void {
+  send(to: number, frame: Uint8Array, written?: () => void): void {
     const ws = this.outgoing.get(to);
     if (!ws || ws.readyState !== WebSocket.OPEN) {
       this.events.onLinkLost(to, `no open link to rank ${to}`);
@@ -179,8 +185,10 @@ export class WsTransport implements Transport {
     }
     const n = frame.byteLength;
     this.pending += n;
-    ws.send(frame, { binary: true }, () => {
+    ws.send(frame, { binary: true }, (err) => {
       this.pending -= n;
+      // After an error the socket is being destroyed; the frame may still sit in its queue.
+      if (!err) written?.();
       if (this.drainWaiters.length) this.wakeDrained();
     });
   }

@@ -1,0 +1,33 @@
+// Reusable frame buffers. A frame goes back to the pool only once the transport says it was
+// written: a socket write does not copy, so a buffer reused earlier would send changed bytes.
+import { allocFrame, FRAME_HEADER_BYTES } from '../protocol/frame.js';
+
+export class FramePool {
+  private readonly free = new Map<number, Uint8Array[]>();
+  private bytes = 0;
+  allocated = 0;
+  reused = 0;
+
+  constructor(private readonly maxBytes = 128 << 20) {}
+
+  /** A frame with room for `payloadBytes` after the header (contents undefined). */
+  acquire(payloadBytes: number): { frame: Uint8Array; payload: Uint8Array } {
+    const list = this.free.get(FRAME_HEADER_BYTES + payloadBytes);
+    const hit = list?.pop();
+    if (hit) {
+      this.bytes -= hit.byteLength;
+      this.reused++;
+      return { frame: hit, payload: hit.subarray(FRAME_HEADER_BYTES) };
+    }
+    this.allocated++;
+    return allocFrame(payloadBytes);
+  }
+
+  release(frame: Uint8Array): void {
+    if (this.bytes + frame.byteLength > this.maxBytes) return;
+    const list = this.free.get(frame.byteLength);
+    if (list) list.push(frame);
+    else this.free.set(frame.byteLength, [frame]);
+    this.bytes += frame.byteLength;
+  }
+}
