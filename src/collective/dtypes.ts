@@ -1,5 +1,7 @@
 // Element types and reduction operators. Pure: no I/O, no clocks, no randomness.
 
+import { arenaReduce } from './simd.js';
+
 export const DTYPES = ['f32', 'f64', 'i32'] as const;
 export type DType = (typeof DTYPES)[number];
 
@@ -57,6 +59,7 @@ export function combiningOp(op: ReduceOp): Exclude<ReduceOp, 'avg'> {
  * i32 arithmetic wraps like C's int32 (Math.imul for prod, `| 0` for sum).
  */
 export function reduceInto(op: ReduceOp, dst: Elements, a: Elements, b: Elements): void {
+  if (arenaReduce(op, dst, a, b)) return;
   const n = dst.length;
   const int = dst instanceof Int32Array;
   switch (combiningOp(op)) {

@@ -25,13 +25,15 @@ interface PhaseState {
 }
 
 export class RingPipeline implements Collective {
-  private readonly o: Required<Omit<CollectiveOptions, 'root'>>;
+  private readonly o: Required<Omit<CollectiveOptions, 'root' | 'input'>>;
   private readonly next: number;
   private readonly prev: number;
   private readonly phases: PhaseState[];
   private readonly segments: Range[];
   private sent = 0;
   private started = false;
+  /** Where this rank's contribution is read from: `input` for out-of-place, else the buffer itself. */
+  private readonly input: Elements;
 
   constructor(opts: CollectiveOptions, phases: readonly RingPhase[]) {
     const { rank, size, buffer, chunkElems } = opts;
@@ -44,6 +46,8 @@ export class RingPipeline implements Collective {
       divisor: opts.divisor ?? size,
       alloc: opts.alloc ?? ((count: number) => allocElements(dtype, count)),
     };
+    this.input = opts.input ?? buffer;
+    if (this.input.length !== buffer.length) throw new RangeError(`input has ${this.input.length} elements, buffer ${buffer.length}`);
     this.next = successor(rank, size);
     this.prev = predecessor(rank, size);
     this.segments = Array.from({ length: size }, (_, k) => segmentRange(buffer.length, size, k));
@@ -103,9 +107,11 @@ export class RingPipeline implements Collective {
 
   private sendWholeSegment(phase: RingPhase, step: number, seg: Range, out: ChunkSend[]): void {
     const n = chunkCount(seg.count, this.o.chunkElems);
+    // Reduce-scatter starts from the input; all-gather sends what is in the output.
+    const from = phase === 'reduce-scatter' ? this.input : this.o.buffer;
     for (let j = 0; j < n; j++) {
       const r = chunkRange(seg, this.o.chunkElems, j);
-      this.emit(out, phase, step, j, r.offset, this.o.buffer.subarray(r.offset, r.offset + r.count));
+      this.emit(out, phase, step, j, r.offset, from.subarray(r.offset, r.offset + r.count));
     }
   }
 
@@ -120,6 +126,7 @@ export class RingPipeline implements Collective {
   private finishSegment(range: Range, out: ChunkSend[], chunk = -1): void {
     const buf = this.o.buffer;
     const view = buf.subarray(range.offset, range.offset + range.count);
+    if (this.input !== buf && this.o.size === 1) view.set(this.input.subarray(range.offset, range.offset + range.count));
     if (this.o.op === 'avg') divideInPlace(view, this.o.divisor);
     const ag = this.phases.find((p) => p.phase === 'all-gather');
     if (!ag || this.o.size === 1) return;
@@ -157,12 +164,13 @@ export class RingPipeline implements Collective {
     const mine = this.o.buffer.subarray(r.offset, r.offset + r.count);
     const last = c.step === steps - 1;
     if (p.phase === 'reduce-scatter') {
+      const own = this.input === this.o.buffer ? mine : this.input.subarray(r.offset, r.offset + r.count);
       if (!last) {
         const staged = this.o.alloc(r.count);
-        reduceInto(this.o.op, staged, c.data, mine);
+        reduceInto(this.o.op, staged, c.data, own);
         this.emit(out, 'reduce-scatter', c.step + 1, c.chunk, r.offset, staged);
       } else {
-        reduceInto(this.o.op, mine, c.data, mine);
+        reduceInto(this.o.op, mine, c.data, own);
         this.finishSegment(r, out, c.chunk);
       }
     } else {

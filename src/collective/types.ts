@@ -48,6 +48,11 @@ export interface CollectiveOptions {
   op: ReduceOp;
   /** In/out buffer of the whole vector (see each collective for what is valid on entry and exit). */
   buffer: Elements;
+  /**
+   * Reduce-scatter and all-reduce: this rank's contribution, left unchanged, with the result going
+   * to `buffer` (out of place, as nccl-tests times it). Defaults to `buffer` (in place).
+   */
+  input?: Elements;
   /** Largest chunk, in elements. */
   chunkElems: number;
   /** For avg: how many inputs the sum covers (defaults to `size`; the worker passes its total cards). */

@@ -4,6 +4,7 @@ import { allocFrame, FRAME_HEADER_BYTES } from '../protocol/frame.js';
 
 export class FramePool {
   private readonly free = new Map<number, Uint8Array[]>();
+  private readonly mine = new WeakSet<Uint8Array>();
   private bytes = 0;
   allocated = 0;
   reused = 0;
@@ -20,11 +21,19 @@ export class FramePool {
       return { frame: hit, payload: hit.subarray(FRAME_HEADER_BYTES) };
     }
     this.allocated++;
-    return allocFrame(payloadBytes);
+    const f = allocFrame(payloadBytes);
+    this.mine.add(f.frame);
+    return f;
   }
 
+  /** Whether `frame` came from this pool (only those may be released to it). */
+  owns(frame: Uint8Array): boolean {
+    return this.mine.has(frame);
+  }
+
+  /** Give a frame back once nothing reads it any more. Frames from elsewhere are ignored. */
   release(frame: Uint8Array): void {
-    if (this.bytes + frame.byteLength > this.maxBytes) return;
+    if (!this.mine.has(frame) || this.bytes + frame.byteLength > this.maxBytes) return;
     const list = this.free.get(frame.byteLength);
     if (list) list.push(frame);
     else this.free.set(frame.byteLength, [frame]);

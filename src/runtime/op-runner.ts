@@ -45,8 +45,6 @@ export class OpRunner {
   private earlyBytes = 0;
   /** Payload views that sit right behind a frame header we own, so they can be sent without a copy. */
   private readonly headroom = new WeakMap<Elements, Uint8Array>();
-  /** Frames that came off the wire (never returned to our pool). */
-  private readonly received = new WeakSet<Uint8Array>();
   private lastOpSeq = -1;
   readonly stats: OpRunnerStats = { framesSent: 0, framesReceived: 0, bytesSent: 0, staleDropped: 0, badFrames: 0 };
 
@@ -54,6 +52,8 @@ export class OpRunner {
     private readonly transport: Transport,
     private o: OpRunnerOptions,
     private readonly log: (line: string) => void = () => {},
+    /** Frames to send, and (over WebSockets) the frames the transport receives into. */
+    private readonly pool = new FramePool(),
   ) {}
 
   get epoch(): number {
@@ -63,7 +63,9 @@ export class OpRunner {
   /** A new epoch: abort the op under way and forget everything from the old one. */
   setEpoch(epoch: number, rank = this.o.rank): void {
     this.o = { ...this.o, epoch, rank };
+    for (const e of this.early) this.pool.release(e.raw);
     this.early = [];
+    this.earlyBytes = 0;
     this.abort(new RingswarmError('RS_ERR_ABORTED', `epoch ${epoch} started`));
   }
 
@@ -79,7 +81,6 @@ export class OpRunner {
     return this.active ? { opSeq: this.active.opSeq, ...this.active.collective.progress() } : null;
   }
 
-  private readonly pool = new FramePool();
 
   private alloc = (count: number): Elements => {
     const { frame, payload } = this.pool.acquire(count * elementBytes(this.o.dtype));
@@ -169,12 +170,14 @@ export class OpRunner {
       this.stats.badFrames++;
       this.log(`bad frame from rank ${from}: ${(e as Error).message}`);
       // A corrupt frame is never applied; the op stalls and the watchdog reports it.
+      this.pool.release(raw);
       return;
     }
     this.stats.framesReceived++;
     const h = frame.header;
     if (h.epoch !== this.o.epoch) {
       this.stats.staleDropped++;
+      this.pool.release(raw);
       return;
     }
     const a = this.active;
@@ -193,6 +196,7 @@ export class OpRunner {
       if (this.earlyBytes + raw.byteLength > MAX_EARLY_BYTES) {
         this.stats.badFrames++;
         this.log(`frame for op ${h.opSeq} from rank ${from} while at op ${this.lastOpSeq}: over ${MAX_EARLY_BYTES} bytes held, dropped`);
+        this.pool.release(raw);
         return;
       }
       this.early.push({ from, frame, raw });
@@ -200,38 +204,36 @@ export class OpRunner {
       return;
     }
     this.stats.staleDropped++;
+    this.pool.release(raw);
   }
 
   private deliver(a: Active, from: number, frame: DecodedFrame, raw: Uint8Array): void {
     const h = frame.header;
     const data = viewElements(this.o.dtype, frame.payload);
-    if (data.buffer === raw.buffer && data.byteOffset === raw.byteOffset + FRAME_HEADER_BYTES) {
-      this.headroom.set(data, raw);
-      this.received.add(raw);
-    }
+    const inPlace = data.buffer === raw.buffer && data.byteOffset === raw.byteOffset + FRAME_HEADER_BYTES;
+    if (inPlace) this.headroom.set(data, raw);
     a.lastProgress = Date.now();
     const out = a.collective.onChunk({ from, phase: h.phase, step: h.step, chunk: h.chunk, offset: h.offset, data, checksum: h.checksum });
     this.sendAll(a, out);
+    // A frame forwarded as it is goes back to the pool once written (in sendAll); any other now.
+    if (!(inPlace && out.some((c) => c.data === data))) this.pool.release(raw);
   }
 
   private sendAll(a: Active, out: ChunkSend[]): void {
     for (const c of out) {
       const fields = { phase: c.phase, epoch: this.o.epoch, opSeq: a.opSeq, step: c.step, chunk: c.chunk, offset: c.offset, src: this.o.rank };
       let frame = this.headroom.get(c.data);
-      // Only frames from our pool go back to it; a forwarded received frame belongs to the socket layer.
-      let pooled = frame !== undefined && frame.byteOffset === 0 && frame.buffer.byteLength === frame.byteLength && !this.received.has(frame);
       if (frame) {
         sealFrame(frame, c.checksum === undefined ? fields : { ...fields, checksum: c.checksum });
       } else {
         const f = this.pool.acquire(c.data.byteLength);
         f.payload.set(bytesOf(c.data));
         frame = sealFrame(f.frame, fields);
-        pooled = true;
       }
       this.stats.framesSent++;
       this.stats.bytesSent += frame.byteLength;
       const sent = frame;
-      this.transport.send(c.to, frame, pooled ? () => this.pool.release(sent) : undefined);
+      this.transport.send(c.to, frame, this.pool.owns(frame) ? () => this.pool.release(sent) : undefined);
     }
   }
 }

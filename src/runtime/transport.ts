@@ -1,5 +1,6 @@
 // The data plane seen by a rank: send sealed frames to ranks, receive frames from ranks.
 // Two implementations: WebSockets (ws-transport.ts) and in memory (memory-transport.ts).
+import type { FramePool } from './frame-pool.js';
 
 export interface LinkEvents {
   /** A whole binary frame arrived from `from` (not yet validated). */
@@ -14,6 +15,8 @@ export interface PeerAddress {
 }
 
 export interface Transport {
+  /** The pool received frames are read into, when the transport has one (the op runner shares it). */
+  readonly pool?: FramePool;
   /** Where peers reach this rank's data server. */
   readonly dataUrl: string;
   /**

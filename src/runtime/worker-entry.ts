@@ -4,6 +4,7 @@ import { WebSocket } from 'ws';
 import { CoordinatorMessage, type WorkerMessage } from '../protocol/control.js';
 import { Worker } from '../worker/worker.js';
 import { wsChannel } from './channel.js';
+import { FramePool } from './frame-pool.js';
 import { WsTransport } from './ws-transport.js';
 
 export interface WorkerProcessOptions {
@@ -45,7 +46,7 @@ export function startWorkerProcess(o: WorkerProcessOptions): void {
     process.exit(70);
   });
 
-  const transport = new WsTransport({ host: o.host, token: o.token, maxPayload: MAX_FRAME_PAYLOAD, log });
+  const transport = new WsTransport({ host: o.host, token: o.token, maxPayload: MAX_FRAME_PAYLOAD, log, pool: new FramePool() });
   void transport.listen().then(
     () => {
       const ws = new WebSocket(o.controlUrl, { perMessageDeflate: false });

@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { closeReason, RingswarmError } from '../protocol/errors.js';
 import { DataHello, parseMessage, PROTOCOL_VERSION } from '../protocol/control.js';
 import { FRAME_HEADER_BYTES } from '../protocol/frame.js';
+import { DataLinkClient } from './data-link-client.js';
+import type { FramePool } from './frame-pool.js';
 import type { LinkEvents, PeerAddress, Transport } from './transport.js';
 
 export interface WsTransportOptions {
@@ -15,6 +17,8 @@ export interface WsTransportOptions {
   /** Largest frame payload accepted. */
   maxPayload: number;
   log: (line: string) => void;
+  /** Received frames are read into buffers from this pool (the op runner gives them back). */
+  pool: FramePool;
 }
 
 const HELLO_TIMEOUT_MS = 5_000;
@@ -33,7 +37,7 @@ export class WsTransport implements Transport {
   /** The epoch each outgoing link was opened for (a peer may get its assignment before we do). */
   private readonly outgoingEpoch = new Map<WebSocket, number>();
   /** Where we receive from each rank: our client connection to that rank's server. */
-  private readonly incoming = new Map<number, WebSocket>();
+  private readonly incoming = new Map<number, DataLinkClient>();
   private events: LinkEvents = { onFrame: () => {}, onLinkLost: () => {} };
   private outgoingWaiters: { rank: number; resolve: () => void }[] = [];
   private epoch = -1;
@@ -44,6 +48,10 @@ export class WsTransport implements Transport {
   rejected = 0;
 
   constructor(private readonly o: WsTransportOptions) {}
+
+  get pool(): FramePool {
+    return this.o.pool;
+  }
 
   async listen(): Promise<string> {
     this.server = new WebSocketServer({
@@ -85,9 +93,9 @@ export class WsTransport implements Transport {
       this.outgoing.delete(r);
       ws.close(4004, 'RS_ERR_STALE_EPOCH: new epoch');
     }
-    for (const [r, ws] of this.incoming) {
+    for (const [r, link] of this.incoming) {
       this.incoming.delete(r);
-      ws.close(4004, 'RS_ERR_STALE_EPOCH: new epoch');
+      link.shut(4004, 'RS_ERR_STALE_EPOCH: new epoch', false);
     }
   }
 
@@ -146,35 +154,27 @@ export class WsTransport implements Transport {
   }
 
   /** Open the link on which we receive from `rank`. */
-  connectFrom(rank: number, url: string, timeoutMs: number): Promise<void> {
-    const epoch = this.epoch;
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: this.o.maxPayload + FRAME_HEADER_BYTES, handshakeTimeout: timeoutMs });
-      ws.binaryType = 'nodebuffer';
-      let open = false;
-      ws.on('open', () => {
-        open = true;
-        const hello: DataHello = { type: 'data-hello', version: PROTOCOL_VERSION, token: this.o.token, epoch, rank: this.rank };
-        ws.send(JSON.stringify(hello));
-        this.incoming.set(rank, ws);
-        resolve();
-      });
-      ws.on('message', (data, isBinary) => {
-        if (!isBinary) {
-          this.reject(ws, new RingswarmError('RS_ERR_PROTOCOL', 'text message on a data link'));
-          return;
-        }
-        this.events.onFrame(rank, toBytes(data));
-      });
-      ws.on('error', (e) => {
-        if (!open) reject(new RingswarmError('RS_ERR_PEER_LOST', `cannot connect to rank ${rank} at ${url}: ${e.message}`));
-      });
-      ws.on('close', (code, reason) => {
-        if (this.incoming.get(rank) !== ws) return;
+  async connectFrom(rank: number, url: string, timeoutMs: number): Promise<void> {
+    const link: DataLinkClient = new DataLinkClient({
+      url,
+      maxPayload: this.o.maxPayload + FRAME_HEADER_BYTES,
+      timeoutMs,
+      buffer: (length) => (length >= FRAME_HEADER_BYTES ? this.o.pool.acquire(length - FRAME_HEADER_BYTES).frame : new Uint8Array(length)),
+      onMessage: (m) => this.events.onFrame(rank, m),
+      onClose: (code, reason) => {
+        if (this.incoming.get(rank) !== link) return;
         this.incoming.delete(rank);
-        if (!this.closed) this.events.onLinkLost(rank, `link from rank ${rank} closed (${code} ${reason.toString()})`);
-      });
+        if (!this.closed) this.events.onLinkLost(rank, `link from rank ${rank} closed (${code} ${reason})`);
+      },
     });
+    const hello: DataHello = { type: 'data-hello', version: PROTOCOL_VERSION, token: this.o.token, epoch: this.epoch, rank: this.rank };
+    this.incoming.set(rank, link);
+    try {
+      await link.open(JSON.stringify(hello));
+    } catch (e) {
+      if (this.incoming.get(rank) === link) this.incoming.delete(rank);
+      throw e;
+    }
   }
 
   send(to: number, frame: Uint8Array, written?: () => void): void {
@@ -205,7 +205,8 @@ export class WsTransport implements Transport {
   close(): void {
     this.closed = true;
     for (const w of this.drainWaiters.splice(0)) w.resolve();
-    for (const ws of [...this.outgoing.values(), ...this.incoming.values()]) ws.terminate();
+    for (const ws of this.outgoing.values()) ws.terminate();
+    for (const link of this.incoming.values()) link.destroy();
     this.outgoing.clear();
     this.incoming.clear();
     for (const c of this.server?.clients ?? []) c.terminate();

@@ -48,16 +48,19 @@ export async function runBenchSize(c: BenchSizeContext): Promise<BenchSizeResult
     } else if (kind === 'broadcast') {
       if (rank === 0) fillGradient(work, input, 0);
       else work.fill(0);
-    } else if (g === 1) {
-      work.set(cards[0]);
     }
   };
+  // With one card, the ring reads that card's gradient as it is (out of place); with more, their
+  // local reduction, which is part of the timed op.
+  const reduces = kind === 'allreduce' || kind === 'reducescatter';
+  const local = reduces && g > 1 ? allocElements(job.dtype, count) : cards[0];
   const op = async () => {
-    if (g > 1 && (kind === 'allreduce' || kind === 'reducescatter')) {
-      work.set(cards[0]);
-      for (let j = 1; j < g; j++) reduceInto(combiningOp(job.op), work, work, cards[j]);
+    if (reduces && g > 1) {
+      local.set(cards[0]);
+      for (let j = 1; j < g; j++) reduceInto(combiningOp(job.op), local, local, cards[j]);
     }
-    await c.runner.run(kind, c.nextOpSeq(), { size, op: job.op, buffer: work, divisor: totalCards, root: 0 });
+    const input = reduces ? local : undefined;
+    await c.runner.run(kind, c.nextOpSeq(), { size, op: job.op, buffer: work, input, divisor: totalCards, root: 0 });
     if (g > 1) for (const o of outputs) o.set(work);
   };
 

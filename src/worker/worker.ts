@@ -115,7 +115,12 @@ export class Worker {
     if (job.bytesPerCard % eb !== 0) throw new RingswarmError('RS_ERR_PROTOCOL', `${job.bytesPerCard} bytes is not a whole number of ${job.dtype} elements`);
     const count = job.bytesPerCard / eb;
     const chunkElems = Math.max(1, Math.floor(job.chunkBytes / eb));
-    const runner = new OpRunner(this.transport, { rank: m.rank, epoch: m.epoch, dtype: job.dtype, chunkElems, timeoutMs: job.timeoutMs }, this.env.log);
+    const runner = new OpRunner(
+      this.transport,
+      { rank: m.rank, epoch: m.epoch, dtype: job.dtype, chunkElems, timeoutMs: job.timeoutMs },
+      this.env.log,
+      this.transport.pool,
+    );
     const cards = new CardGroup({
       firstCard: m.firstCard,
       cards: job.cardsPerWorker,
