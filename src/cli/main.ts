@@ -37,6 +37,7 @@ program
   .option('--spawn <n>', 'workers to spawn here (default: all); the rest join with `ringswarm worker`', intIn(0, MAX_WORKERS))
   .option('--token <token>', 'job token workers must present (default: random)')
   .option('--ready-timeout-ms <ms>', 'how long to wait for all workers to join and ring up', intIn(1, 3_600_000), RUN_DEFAULTS.readyTimeoutMs)
+  .addOption(checksumOption())
   .option('--json <path|->', 'write the JSON report to a file, or - for stdout')
   .action(async (o) => {
     const cfg: RunConfig = {
@@ -56,6 +57,7 @@ program
       host: o.host,
       token: o.token,
       readyTimeoutMs: o.readyTimeoutMs,
+      checksums: o.checksum === 'crc32c',
     };
     checkElements('--size', cfg.bytesPerCard, cfg.dtype);
     checkChunk(cfg.chunkBytes, cfg.dtype);
@@ -112,6 +114,7 @@ program
   .option('--chunk <bytes>', 'largest data frame payload', size, BENCH_DEFAULTS.chunkBytes)
   .option('--timeout-ms <ms>', 'collective watchdog', intIn(1, 86_400_000), BENCH_DEFAULTS.timeoutMs)
   .option('--port <n>', 'coordinator control port (0 = any free port)', intIn(0, 65535), BENCH_DEFAULTS.port)
+  .addOption(checksumOption())
   .option('--json <path|->', 'write { rows, avgBusbwGBps } to a file, or - for stdout')
   .action(async (o) => {
     const cfg: BenchConfig = {
@@ -130,6 +133,7 @@ program
       chunkBytes: o.chunk,
       timeoutMs: o.timeoutMs,
       port: o.port,
+      checksums: o.checksum === 'crc32c',
     };
     if (cfg.minBytes > cfg.maxBytes) throw new UsageError(`--min-bytes ${cfg.minBytes} is larger than --max-bytes ${cfg.maxBytes}`);
     checkChunk(cfg.chunkBytes, cfg.dtype);
@@ -160,6 +164,10 @@ program
     if (!/^wss?:\/\//.test(o.url)) throw new UsageError(`--url ${o.url} is not a ws:// URL`);
     startWorkerProcess({ controlUrl: o.url, token: o.token, workerId: o.id ?? `join-${process.pid}`, spawned: false, host: o.host });
   });
+
+function checksumOption(): Option {
+  return new Option('--checksum <kind>', 'data frame checksum: crc32c, or none to measure what it costs').choices(['crc32c', 'none']).default('crc32c');
+}
 
 function checkElements(flag: string, bytes: number, t: string & Parameters<typeof elementBytes>[0]): void {
   const eb = elementBytes(t);

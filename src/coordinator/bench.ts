@@ -101,6 +101,7 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
       chunkBytes: cfg.chunkBytes,
       seed: cfg.seed,
       timeoutMs: cfg.timeoutMs,
+      checksums: cfg.checksums,
     });
     const joined = await Promise.race([swarm.rendezvous(job).then(() => true), finished.then(() => false)]);
     if (joined) await Promise.race([allReady, finished]);

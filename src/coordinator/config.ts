@@ -25,6 +25,8 @@ export interface RunConfig {
   /** Job token workers present; random when not given. */
   token?: string;
   heartbeatMs: number;
+  /** CRC32C on every data frame. */
+  checksums: boolean;
   /** How long the coordinator waits for all workers to join and ring up. */
   readyTimeoutMs: number;
 }
@@ -44,6 +46,7 @@ export const RUN_DEFAULTS: RunConfig = {
   port: 0,
   host: '127.0.0.1',
   heartbeatMs: 100,
+  checksums: true,
   readyTimeoutMs: 60_000,
 };
 
@@ -64,6 +67,7 @@ export interface BenchConfig {
   seed: number;
   port: number;
   host: string;
+  checksums: boolean;
 }
 
 export const BENCH_DEFAULTS: BenchConfig = {
@@ -83,6 +87,7 @@ export const BENCH_DEFAULTS: BenchConfig = {
   seed: 1,
   port: 0,
   host: '127.0.0.1',
+  checksums: true,
 };
 
 export interface Quantiles {

@@ -36,6 +36,7 @@ export function jobSpec(cfg: RunConfig): JobSpec {
     seed: cfg.seed,
     timeoutMs: cfg.timeoutMs,
     heartbeatMs: cfg.heartbeatMs,
+    checksums: cfg.checksums,
   };
 }
 

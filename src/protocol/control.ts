@@ -24,6 +24,7 @@ export const JobSpec = z.object({
   seed: int,
   timeoutMs: int.positive(),
   heartbeatMs: int.positive(),
+  checksums: z.boolean(),
 });
 export type JobSpec = z.infer<typeof JobSpec>;
 

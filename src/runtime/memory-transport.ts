@@ -109,6 +109,11 @@ export class MemoryTransport implements Transport {
     written?.();
   }
 
+  dropLink(peer: number, _closeCode: number, reason: string): void {
+    if (!this.connectedFrom.delete(peer)) return;
+    queueMicrotask(() => this.events.onLinkLost(peer, reason));
+  }
+
   deliver(from: number, frame: Uint8Array): void {
     if (!this.closed) this.events.onFrame(from, frame);
   }

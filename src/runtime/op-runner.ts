@@ -4,7 +4,7 @@
 import { bytesOf, elementBytes, viewElements, type DType, type Elements } from '../collective/dtypes.js';
 import { createCollective } from '../collective/index.js';
 import type { ChunkSend, Collective, CollectiveKind, CollectiveOptions, Progress } from '../collective/types.js';
-import { RingswarmError } from '../protocol/errors.js';
+import { closeReason, isRingswarmError, RingswarmError } from '../protocol/errors.js';
 import { decodeFrame, FRAME_HEADER_BYTES, sealFrame, type DecodedFrame } from '../protocol/frame.js';
 import { FramePool } from './frame-pool.js';
 import type { Transport } from './transport.js';
@@ -20,6 +20,8 @@ export interface OpRunnerOptions {
   dtype: DType;
   chunkElems: number;
   timeoutMs: number;
+  /** CRC32C on every frame (sent and checked); off only to measure what it costs. */
+  checksums: boolean;
 }
 
 interface Active {
@@ -165,12 +167,16 @@ export class OpRunner {
   onFrame(from: number, raw: Uint8Array): void {
     let frame: DecodedFrame;
     try {
-      frame = decodeFrame(raw, { maxPayload: this.o.chunkElems * elementBytes(this.o.dtype) });
+      frame = decodeFrame(raw, { maxPayload: this.o.chunkElems * elementBytes(this.o.dtype), verifyChecksum: this.o.checksums });
     } catch (e) {
+      // A bad frame is never applied: the link it came on is closed with the error's close code,
+      // and the op under way fails with the error (a corrupt frame is a fault to recover from).
       this.stats.badFrames++;
-      this.log(`bad frame from rank ${from}: ${(e as Error).message}`);
-      // A corrupt frame is never applied; the op stalls and the watchdog reports it.
       this.pool.release(raw);
+      const err = isRingswarmError(e) ? e : new RingswarmError('RS_ERR_BAD_FRAME', String(e));
+      this.log(`bad frame from rank ${from}: ${err.code}: ${err.message}`);
+      if (this.active) this.fail(this.active, new RingswarmError(err.code, `from rank ${from}: ${err.message}`));
+      this.transport.dropLink(from, err.closeCode, closeReason(err));
       return;
     }
     this.stats.framesReceived++;
@@ -221,10 +227,11 @@ export class OpRunner {
 
   private sendAll(a: Active, out: ChunkSend[]): void {
     for (const c of out) {
-      const fields = { phase: c.phase, epoch: this.o.epoch, opSeq: a.opSeq, step: c.step, chunk: c.chunk, offset: c.offset, src: this.o.rank };
+      const checksum = this.o.checksums ? c.checksum : 0;
+      const fields = { phase: c.phase, epoch: this.o.epoch, opSeq: a.opSeq, step: c.step, chunk: c.chunk, offset: c.offset, src: this.o.rank, checksum };
       let frame = this.headroom.get(c.data);
       if (frame) {
-        sealFrame(frame, c.checksum === undefined ? fields : { ...fields, checksum: c.checksum });
+        sealFrame(frame, fields);
       } else {
         const f = this.pool.acquire(c.data.byteLength);
         f.payload.set(bytesOf(c.data));

@@ -34,5 +34,7 @@ export interface Transport {
   /** Resolves once pendingBytes is at most `bytes` (sender-side backpressure between ops). */
   drained(bytes: number): Promise<void>;
   setEvents(events: LinkEvents): void;
+  /** Close the link on which we receive from `peer`, telling it why (a bad frame, say). */
+  dropLink(peer: number, closeCode: number, reason: string): void;
   close(): void;
 }

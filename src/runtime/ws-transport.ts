@@ -177,6 +177,14 @@ export class WsTransport implements Transport {
     }
   }
 
+  dropLink(peer: number, closeCode: number, reason: string): void {
+    const link = this.incoming.get(peer);
+    if (!link) return;
+    this.incoming.delete(peer);
+    link.shut(closeCode, reason, false);
+    if (!this.closed) this.events.onLinkLost(peer, `link from rank ${peer} closed by us: ${reason}`);
+  }
+
   send(to: number, frame: Uint8Array, written?: () => void): void {
     const ws = this.outgoing.get(to);
     if (!ws || ws.readyState !== WebSocket.OPEN) {

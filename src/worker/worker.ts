@@ -117,7 +117,7 @@ export class Worker {
     const chunkElems = Math.max(1, Math.floor(job.chunkBytes / eb));
     const runner = new OpRunner(
       this.transport,
-      { rank: m.rank, epoch: m.epoch, dtype: job.dtype, chunkElems, timeoutMs: job.timeoutMs },
+      { rank: m.rank, epoch: m.epoch, dtype: job.dtype, chunkElems, timeoutMs: job.timeoutMs, checksums: job.checksums },
       this.env.log,
       this.transport.pool,
     );
