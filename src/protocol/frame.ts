@@ -108,9 +108,14 @@ export function sealFrame(frame: Uint8Array, h: FrameFields & { checksum?: numbe
   if (frame.byteLength < FRAME_HEADER_BYTES) {
     throw new RangeError(`frame of ${frame.byteLength} bytes has no room for the ${FRAME_HEADER_BYTES}-byte header`);
   }
+  writeHeader(frame, h, frame.subarray(FRAME_HEADER_BYTES));
+  return frame;
+}
+
+/** Writes the header for `payload` into target[0..40). */
+function writeHeader(target: Uint8Array, h: FrameFields & { checksum?: number }, payload: Uint8Array): void {
   const phase = phaseNumber(h.phase);
   for (const [name] of U32_FIELDS) checkU32(name, h[name]);
-  const payload = frame.subarray(FRAME_HEADER_BYTES);
   let checksum: number;
   if (h.checksum === undefined) {
     checksum = payloadChecksum(payload);
@@ -118,7 +123,7 @@ export function sealFrame(frame: Uint8Array, h: FrameFields & { checksum?: numbe
     checkU32('checksum', h.checksum);
     checksum = h.checksum;
   }
-  const view = dataView(frame);
+  const view = dataView(target);
   view.setUint16(OFF_MAGIC, FRAME_MAGIC, true);
   view.setUint8(OFF_VERSION, FRAME_VERSION);
   view.setUint8(OFF_PHASE, phase);
@@ -126,7 +131,6 @@ export function sealFrame(frame: Uint8Array, h: FrameFields & { checksum?: numbe
   view.setUint32(OFF_LENGTH, payload.byteLength, true);
   view.setUint32(OFF_CHECKSUM, checksum, true);
   view.setUint32(OFF_RESERVED, 0, true);
-  return frame;
 }
 
 /** A new frame holding a copy of `payload`. */
@@ -134,6 +138,19 @@ export function encodeFrame(h: FrameFields, payload: Uint8Array): Uint8Array {
   const { frame, payload: room } = allocFrame(payload.byteLength);
   room.set(payload);
   return sealFrame(frame, h);
+}
+
+/** A header alone for `payload`, to send as a fragment before it (the payload is not copied). */
+export function sealHeader(h: FrameFields & { checksum?: number }, payload: Uint8Array): Uint8Array {
+  const header = new Uint8Array(FRAME_HEADER_BYTES);
+  writeHeader(header, h, payload);
+  return header;
+}
+
+/** The payload length a header announces (no other check): to size the buffer for the rest. */
+export function framePayloadLength(header: Uint8Array): number {
+  if (header.byteLength < FRAME_HEADER_BYTES) return -1;
+  return new DataView(header.buffer, header.byteOffset, FRAME_HEADER_BYTES).getUint32(OFF_LENGTH, true);
 }
 
 /**

@@ -9,6 +9,12 @@ export const WS_OPCODE = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8
 export interface WsReaderSink {
   /** A binary message of `length` bytes starts: return where to put it (exactly `length` bytes). */
   binaryStart(length: number): Uint8Array;
+  /**
+   * A binary message sent in fragments: `first` is its first fragment (at most 1 KiB). Return a
+   * buffer for the whole message, which only the sink can size (a data frame's header says how
+   * long its payload is); the reader copies `first` to its start and the rest after it.
+   */
+  fragmented(first: Uint8Array): Uint8Array;
   /** The buffer returned by binaryStart is complete. */
   binaryEnd(message: Uint8Array): void;
   /** A control frame (close, ping, pong), payload copied. */
@@ -17,18 +23,29 @@ export interface WsReaderSink {
 
 const enum State {
   Header,
+  /** Payload bytes of a binary message (or of one of its fragments) going into the sink's buffer. */
   Payload,
   Control,
+  /** The first fragment of a fragmented binary message. */
+  First,
 }
+
+const MAX_FIRST_FRAGMENT = 1024;
 
 export class WsFrameReader {
   private state = State.Header;
   private readonly head = new Uint8Array(14);
   private headLen = 0;
+  /** The message being filled, how much of it is, and where the current fragment ends. */
   private target: Uint8Array | null = null;
   private filled = 0;
-  private opcode = 0;
-  private controlBuf = new Uint8Array(0);
+  private fragmentEnd = 0;
+  private fragmented = false;
+  private finalFragment = true;
+  /** A control frame or a first fragment: small, copied. */
+  private small = new Uint8Array(0);
+  private smallFilled = 0;
+  private smallOpcode = 0;
   failed: RingswarmError | null = null;
 
   constructor(
@@ -44,21 +61,40 @@ export class WsFrameReader {
     while (i < n) {
       if (this.state === State.Header) {
         // Collect the 2..14 header bytes, which a read may split anywhere.
-        const need = this.headerNeed();
-        const take = Math.min(need - this.headLen, n - i);
+        const take = Math.min(this.headerNeed() - this.headLen, n - i);
         this.head.set(bytes.subarray(i, i + take), this.headLen);
         this.headLen += take;
         i += take;
         if (this.headLen === this.headerNeed()) this.startFrame();
-        continue;
+      } else if (this.state === State.Payload) {
+        const take = Math.min(this.fragmentEnd - this.filled, n - i);
+        this.target!.set(bytes.subarray(i, i + take), this.filled);
+        i += take;
+        this.advance(take);
+      } else {
+        const take = Math.min(this.small.length - this.smallFilled, n - i);
+        this.small.set(bytes.subarray(i, i + take), this.smallFilled);
+        this.smallFilled += take;
+        i += take;
+        if (this.smallFilled === this.small.length) this.endSmall();
       }
-      const buf = this.state === State.Payload ? this.target! : this.controlBuf;
-      const take = Math.min(buf.length - this.filled, n - i);
-      buf.set(bytes.subarray(i, i + take), this.filled);
-      this.filled += take;
-      i += take;
-      if (this.filled === buf.length) this.endFrame();
     }
+  }
+
+  /**
+   * Where the next socket read may go directly (the rest of the current fragment's payload, if at
+   * least `min` bytes), so large payloads skip the copy out of a read buffer; else null. After a
+   * read into it, call `advance(n)` instead of `push`.
+   */
+  directTarget(min: number): Uint8Array | null {
+    if (this.state !== State.Payload || this.failed) return null;
+    return this.fragmentEnd - this.filled >= min ? this.target!.subarray(this.filled, this.fragmentEnd) : null;
+  }
+
+  /** `n` payload bytes were placed at directTarget(). */
+  advance(n: number): void {
+    this.filled += n;
+    if (this.filled === this.fragmentEnd) this.endPayload();
   }
 
   private headerNeed(): number {
@@ -89,36 +125,70 @@ export class WsFrameReader {
       length = hi * 2 ** 32 + lo;
     }
     this.headLen = 0;
-    this.filled = 0;
-    this.opcode = opcode;
     if (opcode >= 0x8) {
+      // Control frames may come between the fragments of a message; they do not disturb it.
       if (!fin || length > 125) this.fail(`bad control frame (opcode ${opcode}, length ${length})`);
-      this.controlBuf = new Uint8Array(length);
-      this.state = State.Control;
-    } else if (opcode === WS_OPCODE.binary) {
-      // Data frames are sent whole; fragmentation is never used on a data link.
-      if (!fin) this.fail('fragmented binary message');
+      this.startSmall(State.Control, opcode, length);
+    } else if (opcode === WS_OPCODE.binary && !this.fragmented) {
+      if (!fin) {
+        if (length > MAX_FIRST_FRAGMENT) this.fail(`first fragment of ${length} bytes (at most ${MAX_FIRST_FRAGMENT})`);
+        this.fragmented = true;
+        this.startSmall(State.First, opcode, length);
+        return;
+      }
       if (length > this.maxPayload) this.fail(`message of ${length} bytes is over the ${this.maxPayload}-byte limit`);
-      this.target = this.sink.binaryStart(length);
-      if (this.target.length !== length) this.fail(`sink gave ${this.target.length} bytes for a ${length}-byte message`);
-      this.state = State.Payload;
+      const t = this.sink.binaryStart(length);
+      if (t.length !== length) this.fail(`sink gave ${t.length} bytes for a ${length}-byte message`);
+      this.target = t;
+      this.filled = 0;
+      this.startPayload(length, true);
+    } else if (opcode === WS_OPCODE.continuation && this.fragmented) {
+      const size = this.target!.length;
+      if (this.filled + length > size) this.fail(`fragments overrun the ${size}-byte message`);
+      if (fin && this.filled + length !== size) this.fail(`message ended after ${this.filled + length} of ${size} bytes`);
+      this.startPayload(this.filled + length, fin);
     } else {
-      this.fail(`unexpected opcode ${opcode} on a data link`);
+      this.fail(`unexpected opcode ${opcode} on a data link${this.fragmented ? ' inside a fragmented message' : ''}`);
     }
-    if (length === 0) this.endFrame();
   }
 
-  private endFrame(): void {
-    if (this.state === State.Payload) {
-      const t = this.target!;
-      this.target = null;
+  private startSmall(state: State, opcode: number, length: number): void {
+    this.state = state;
+    this.smallOpcode = opcode;
+    this.small = new Uint8Array(length);
+    this.smallFilled = 0;
+    if (length === 0) this.endSmall();
+  }
+
+  private startPayload(end: number, final: boolean): void {
+    this.state = State.Payload;
+    this.fragmentEnd = end;
+    this.finalFragment = final;
+    if (this.filled === end) this.endPayload();
+  }
+
+  private endSmall(): void {
+    const small = this.small;
+    if (this.state === State.Control) {
       this.state = State.Header;
-      this.sink.binaryEnd(t);
-    } else {
-      const p = this.controlBuf;
-      this.state = State.Header;
-      this.sink.control(this.opcode, p);
+      this.sink.control(this.smallOpcode, small);
+      return;
     }
+    const t = this.sink.fragmented(small);
+    if (t.length < small.length || t.length > this.maxPayload) this.fail(`sink gave ${t.length} bytes for a fragmented message`);
+    t.set(small);
+    this.target = t;
+    this.filled = small.length;
+    this.state = State.Header;
+  }
+
+  private endPayload(): void {
+    this.state = State.Header;
+    if (!this.finalFragment) return;
+    this.fragmented = false;
+    const t = this.target!;
+    this.target = null;
+    this.sink.binaryEnd(t);
   }
 }
 

@@ -9,6 +9,7 @@ import { encodeClientFrame, WS_OPCODE, WsFrameReader } from '../protocol/ws-fram
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const READ_BUFFER_BYTES = 256 << 10;
+const DIRECT_READ_MIN_BYTES = 16 << 10;
 
 export interface DataLinkClientOptions {
   url: string;
@@ -16,6 +17,8 @@ export interface DataLinkClientOptions {
   timeoutMs: number;
   /** Where a message of `length` bytes goes (a pooled frame). */
   buffer(length: number): Uint8Array;
+  /** Where a message sent in fragments goes, given its first fragment (a data frame's header). */
+  fragmented(first: Uint8Array): Uint8Array;
   onMessage(message: Uint8Array): void;
   onClose(code: number, reason: string): void;
 }
@@ -36,6 +39,7 @@ export class DataLinkClient {
     const reader = new WsFrameReader(
       {
         binaryStart: (length) => this.o.buffer(length),
+        fragmented: (first) => this.o.fragmented(first),
         binaryEnd: (m) => this.o.onMessage(m),
         control: (opcode, payload) => this.control(opcode, payload),
       },
@@ -79,14 +83,31 @@ export class DataLinkClient {
           this.shut(err.closeCode, `${err.code}: ${err.message}`);
         }
       };
+      // Large payloads are read by the kernel straight into their frame buffer (the rest of the
+      // message in progress); headers and small frames go through one reused read buffer.
+      const scratch = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+      let direct: Uint8Array | null = null;
       const socket = connect({
         host: u.hostname,
         port: Number(u.port),
         noDelay: true,
         onread: {
-          buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+          buffer: () => {
+            direct = handshake ? null : reader.directTarget(DIRECT_READ_MIN_BYTES);
+            return direct ?? scratch;
+          },
           callback: (nread: number, buf: Uint8Array) => {
-            onBytes(buf.subarray(0, nread));
+            if (direct !== null && buf.buffer === direct.buffer && buf.byteOffset === direct.byteOffset) {
+              direct = null;
+              try {
+                reader.advance(nread);
+              } catch (e) {
+                const err = e instanceof RingswarmError ? e : new RingswarmError('RS_ERR_BAD_FRAME', String(e));
+                this.shut(err.closeCode, `${err.code}: ${err.message}`);
+              }
+            } else {
+              onBytes(buf.subarray(0, nread));
+            }
             return true;
           },
         },

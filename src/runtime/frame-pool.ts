@@ -1,5 +1,6 @@
 // Reusable frame buffers. A frame goes back to the pool only once the transport says it was
 // written: a socket write does not copy, so a buffer reused earlier would send changed bytes.
+import type { Arena } from '../collective/simd.js';
 import { allocFrame, FRAME_HEADER_BYTES } from '../protocol/frame.js';
 
 export class FramePool {
@@ -9,7 +10,32 @@ export class FramePool {
   allocated = 0;
   reused = 0;
 
+  private arena: Arena | null = null;
+
   constructor(private readonly maxBytes = 128 << 20) {}
+
+  /**
+   * Take new frames from `arena` (WebAssembly memory, where reductions run as SIMD) while it has
+   * room, else from ordinary memory. Frames already handed out stay valid; free ones are dropped.
+   */
+  useArena(arena: Arena | null): void {
+    this.arena = arena;
+    this.free.clear();
+    this.bytes = 0;
+  }
+
+  private fresh(payloadBytes: number): { frame: Uint8Array; payload: Uint8Array } {
+    if (this.arena) {
+      try {
+        // 16-aligned start: the payload, 40 bytes in, is 8-aligned for Float64Array views.
+        const frame = this.arena.allocBytes(FRAME_HEADER_BYTES + payloadBytes, 16);
+        return { frame, payload: frame.subarray(FRAME_HEADER_BYTES) };
+      } catch {
+        // Arena full: ordinary memory still works, with the JS reduction loop.
+      }
+    }
+    return allocFrame(payloadBytes);
+  }
 
   /** A frame with room for `payloadBytes` after the header (contents undefined). */
   acquire(payloadBytes: number): { frame: Uint8Array; payload: Uint8Array } {
@@ -21,7 +47,7 @@ export class FramePool {
       return { frame: hit, payload: hit.subarray(FRAME_HEADER_BYTES) };
     }
     this.allocated++;
-    const f = allocFrame(payloadBytes);
+    const f = this.fresh(payloadBytes);
     this.mine.add(f.frame);
     return f;
   }

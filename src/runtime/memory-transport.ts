@@ -21,6 +21,13 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
 export class MemoryNetwork {
   private readonly endpoints = new Map<string, MemoryTransport>();
   /** Per directed link (from->to), the frames in flight, in send order. */
@@ -104,9 +111,10 @@ export class MemoryTransport implements Transport {
     if (prev.rank !== rank) this.connectedFrom.add(prev.rank);
   }
 
-  send(to: number, frame: Uint8Array, written?: () => void): void {
-    if (!this.closed) this.net.enqueue({ from: this.rank, to, frame });
-    written?.();
+  send(to: number, frame: Uint8Array | readonly [Uint8Array, Uint8Array], written?: (ok: boolean) => void): void {
+    const whole = frame instanceof Uint8Array ? frame : concat(frame[0], frame[1]);
+    if (!this.closed) this.net.enqueue({ from: this.rank, to, frame: whole });
+    written?.(true);
   }
 
   dropLink(peer: number, _closeCode: number, reason: string): void {

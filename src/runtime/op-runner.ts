@@ -5,7 +5,7 @@ import { bytesOf, elementBytes, viewElements, type DType, type Elements } from '
 import { createCollective } from '../collective/index.js';
 import type { ChunkSend, Collective, CollectiveKind, CollectiveOptions, Progress } from '../collective/types.js';
 import { closeReason, isRingswarmError, RingswarmError } from '../protocol/errors.js';
-import { decodeFrame, FRAME_HEADER_BYTES, sealFrame, type DecodedFrame } from '../protocol/frame.js';
+import { decodeFrame, FRAME_HEADER_BYTES, sealFrame, sealHeader, type DecodedFrame } from '../protocol/frame.js';
 import { FramePool } from './frame-pool.js';
 import type { Transport } from './transport.js';
 
@@ -31,6 +31,8 @@ interface Active {
   reject: (e: Error) => void;
   lastProgress: number;
   timer: NodeJS.Timeout;
+  /** Sends straight from the caller's buffers not yet written: the op ends only when they are. */
+  unwritten: number;
 }
 
 export interface OpRunnerStats {
@@ -114,6 +116,7 @@ export class OpRunner {
         resolve,
         reject,
         lastProgress: Date.now(),
+        unwritten: 0,
         timer: setInterval(() => this.watchdog(), Math.max(10, Math.min(250, this.o.timeoutMs / 4))),
       };
       this.active = a;
@@ -156,7 +159,7 @@ export class OpRunner {
   }
 
   private finishIfDone(a: Active): void {
-    if (this.active === a && a.collective.done) {
+    if (this.active === a && a.collective.done && a.unwritten === 0) {
       this.active = null;
       clearInterval(a.timer);
       a.resolve();
@@ -229,18 +232,26 @@ export class OpRunner {
     for (const c of out) {
       const checksum = this.o.checksums ? c.checksum : 0;
       const fields = { phase: c.phase, epoch: this.o.epoch, opSeq: a.opSeq, step: c.step, chunk: c.chunk, offset: c.offset, src: this.o.rank, checksum };
-      let frame = this.headroom.get(c.data);
-      if (frame) {
-        sealFrame(frame, fields);
-      } else {
-        const f = this.pool.acquire(c.data.byteLength);
-        f.payload.set(bytesOf(c.data));
-        frame = sealFrame(f.frame, fields);
-      }
       this.stats.framesSent++;
-      this.stats.bytesSent += frame.byteLength;
-      const sent = frame;
-      this.transport.send(c.to, frame, this.pool.owns(frame) ? () => this.pool.release(sent) : undefined);
+      const frame = this.headroom.get(c.data);
+      if (frame) {
+        // Staged or received: a frame of our own, back to the pool once written.
+        sealFrame(frame, fields);
+        this.stats.bytesSent += frame.byteLength;
+        this.transport.send(c.to, frame, this.pool.owns(frame) ? (ok) => ok && this.pool.release(frame) : undefined);
+        continue;
+      }
+      // A view of the caller's buffer: header and payload go as two fragments, and the op is not
+      // over until the payload is written (socket writes do not copy; the caller may reuse it).
+      const payload = bytesOf(c.data);
+      const header = sealHeader(fields, payload);
+      this.stats.bytesSent += header.byteLength + payload.byteLength;
+      a.unwritten++;
+      this.transport.send(c.to, [header, payload], () => {
+        a.unwritten--;
+        a.lastProgress = Date.now();
+        this.finishIfDone(a);
+      });
     }
   }
 }

@@ -25,10 +25,13 @@ export interface Transport {
    */
   ring(epoch: number, rank: number, prev: PeerAddress, next: PeerAddress, timeoutMs: number): Promise<void>;
   /**
-   * Queue a sealed frame for `to`. The caller does not change `frame` until `written` is called
-   * (once the bytes are handed to the kernel, or dropped with the link).
+   * Queue a sealed frame for `to`: one buffer, or a 40-byte header and the payload as a second
+   * buffer (sent as two fragments of one message, so a payload that sits in a caller's buffer
+   * goes out without a copy). The caller does not change those bytes until `written` is called:
+   * ok once they are handed to the kernel; not ok if the link failed (the bytes may still be
+   * queued, so a pooled buffer must not be reused then).
    */
-  send(to: number, frame: Uint8Array, written?: () => void): void;
+  send(to: number, frame: Uint8Array | readonly [Uint8Array, Uint8Array], written?: (ok: boolean) => void): void;
   /** Bytes queued but not yet handed to the kernel, over all links. */
   readonly pendingBytes: number;
   /** Resolves once pendingBytes is at most `bytes` (sender-side backpressure between ops). */

@@ -6,7 +6,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { closeReason, RingswarmError } from '../protocol/errors.js';
 import { DataHello, parseMessage, PROTOCOL_VERSION } from '../protocol/control.js';
-import { FRAME_HEADER_BYTES } from '../protocol/frame.js';
+import { FRAME_HEADER_BYTES, framePayloadLength } from '../protocol/frame.js';
 import { DataLinkClient } from './data-link-client.js';
 import type { FramePool } from './frame-pool.js';
 import type { LinkEvents, PeerAddress, Transport } from './transport.js';
@@ -160,6 +160,11 @@ export class WsTransport implements Transport {
       maxPayload: this.o.maxPayload + FRAME_HEADER_BYTES,
       timeoutMs,
       buffer: (length) => (length >= FRAME_HEADER_BYTES ? this.o.pool.acquire(length - FRAME_HEADER_BYTES).frame : new Uint8Array(length)),
+      // A frame sent as header + payload fragments: the header says how long the payload is.
+      fragmented: (first) => {
+        const n = first.length === FRAME_HEADER_BYTES ? framePayloadLength(first) : -1;
+        return n >= 0 && n <= this.o.maxPayload ? this.o.pool.acquire(n).frame : new Uint8Array(first.length);
+      },
       onMessage: (m) => this.events.onFrame(rank, m),
       onClose: (code, reason) => {
         if (this.incoming.get(rank) !== link) return;
@@ -185,20 +190,27 @@ export class WsTransport implements Transport {
     if (!this.closed) this.events.onLinkLost(peer, `link from rank ${peer} closed by us: ${reason}`);
   }
 
-  send(to: number, frame: Uint8Array, written?: () => void): void {
+  send(to: number, frame: Uint8Array | readonly [Uint8Array, Uint8Array], written?: (ok: boolean) => void): void {
     const ws = this.outgoing.get(to);
     if (!ws || ws.readyState !== WebSocket.OPEN) {
+      written?.(false);
       this.events.onLinkLost(to, `no open link to rank ${to}`);
       return;
     }
-    const n = frame.byteLength;
+    const n = frame instanceof Uint8Array ? frame.byteLength : frame[0].byteLength + frame[1].byteLength;
     this.pending += n;
-    ws.send(frame, { binary: true }, (err) => {
+    const done = (err?: Error | null) => {
       this.pending -= n;
-      // After an error the socket is being destroyed; the frame may still sit in its queue.
-      if (!err) written?.();
+      written?.(!err);
       if (this.drainWaiters.length) this.wakeDrained();
-    });
+    };
+    if (frame instanceof Uint8Array) {
+      ws.send(frame, { binary: true }, done);
+    } else {
+      // Header, then payload, as two fragments of one binary message (ws does not copy either).
+      ws.send(frame[0], { binary: true, fin: false });
+      ws.send(frame[1], { binary: true, fin: true }, done);
+    }
   }
 
   private wakeDrained(): void {

@@ -4,9 +4,12 @@ import { allocElements, combiningOp, elementBytes, reduceInto, type Elements } f
 import { countWrong, fillExpected, fillGradient, type InputSpec } from '../collective/inputs.js';
 import { segmentRange } from '../collective/ring.js';
 import type { BenchSpec, JobSpec } from '../protocol/control.js';
+import type { FramePool } from '../runtime/frame-pool.js';
 import type { OpRunner } from '../runtime/op-runner.js';
+import { arenaAlloc, workerArena } from './arena.js';
 
 export interface BenchSizeContext {
+  pool: FramePool | undefined;
   runner: OpRunner;
   nextOpSeq(): number;
   now(): number;
@@ -32,13 +35,17 @@ export async function runBenchSize(c: BenchSizeContext): Promise<BenchSizeResult
   const input: InputSpec = { dtype: job.dtype, op: job.op, seed: job.seed, step: 0, totalCards };
   const mine = segmentRange(count, size, rank);
   const kind = spec.collective;
+  const reduces = kind === 'allreduce' || kind === 'reducescatter';
+  // The buffers reductions touch live in a fresh arena per size (with the frames in flight).
+  const arena = workerArena(c.pool, g + 2, count * elementBytes(job.dtype), job.chunkBytes);
+  const fast = arenaAlloc(arena);
   // Per card input; for all-gather and broadcast a card contributes only what the collective moves.
   const cards: Elements[] = Array.from({ length: g }, (_, j) => {
-    const a = allocElements(job.dtype, count);
+    const a = fast(job.dtype, count);
     if (kind === 'allreduce' || kind === 'reducescatter') fillGradient(a, input, c.firstCard + j);
     return a;
   });
-  const work = allocElements(job.dtype, count);
+  const work = fast(job.dtype, count);
   const outputs: Elements[] = g > 1 ? Array.from({ length: g }, () => allocElements(job.dtype, count)) : [work];
 
   const prepare = () => {
@@ -52,8 +59,7 @@ export async function runBenchSize(c: BenchSizeContext): Promise<BenchSizeResult
   };
   // With one card, the ring reads that card's gradient as it is (out of place); with more, their
   // local reduction, which is part of the timed op.
-  const reduces = kind === 'allreduce' || kind === 'reducescatter';
-  const local = reduces && g > 1 ? allocElements(job.dtype, count) : cards[0];
+  const local = reduces && g > 1 ? fast(job.dtype, count) : cards[0];
   const op = async () => {
     if (reduces && g > 1) {
       local.set(cards[0]);

@@ -14,6 +14,8 @@ export interface CardGroupOptions {
   dtype: DType;
   op: ReduceOp;
   seed: number;
+  /** Where gradient buffers come from (an Arena, so local and ring reductions run as SIMD). */
+  alloc?: (dtype: DType, count: number) => Elements;
 }
 
 /** Learning rate of the emulated update: a power of two, so the update itself adds no rounding noise. */
@@ -27,9 +29,10 @@ export class CardGroup {
   private readonly expected: Elements;
 
   constructor(private readonly o: CardGroupOptions) {
-    this.gradients = Array.from({ length: o.cards }, () => allocElements(o.dtype, o.count));
+    const alloc = o.alloc ?? allocElements;
+    this.gradients = Array.from({ length: o.cards }, () => alloc(o.dtype, o.count));
     this.states = Array.from({ length: o.cards }, () => allocElements(o.dtype, o.count));
-    this.reduced = allocElements(o.dtype, o.count);
+    this.reduced = alloc(o.dtype, o.count);
     this.expected = allocElements(o.dtype, o.count);
   }
 

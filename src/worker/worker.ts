@@ -8,6 +8,7 @@ import type { Channel } from '../runtime/channel.js';
 import { OpRunner } from '../runtime/op-runner.js';
 import type { Transport } from '../runtime/transport.js';
 import { runBenchSize } from './bench.js';
+import { arenaAlloc, workerArena } from './arena.js';
 import { CardGroup } from './cards.js';
 
 export interface WorkerIdentity {
@@ -121,7 +122,9 @@ export class Worker {
       this.env.log,
       this.transport.pool,
     );
+    const arena = workerArena(this.transport.pool, job.cardsPerWorker + 1, job.bytesPerCard, job.chunkBytes);
     const cards = new CardGroup({
+      alloc: arenaAlloc(arena),
       firstCard: m.firstCard,
       cards: job.cardsPerWorker,
       totalCards: job.totalCards,
@@ -193,6 +196,7 @@ export class Worker {
     for (const bytes of spec.sizes) {
       if (this.stopped || this.a !== a) return;
       const r = await runBenchSize({
+        pool: this.transport.pool,
         runner: a.runner,
         nextOpSeq: () => opSeq++,
         now: () => this.env.now(),

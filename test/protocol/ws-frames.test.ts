@@ -28,6 +28,8 @@ function collect(maxPayload = 1 << 20) {
   const reader = new WsFrameReader(
     {
       binaryStart: (n) => new Uint8Array(n),
+      // As the data link does: the first fragment announces the total (here: its first byte x 10).
+      fragmented: (first) => new Uint8Array(first.length + (first[0] ?? 0) * 10),
       binaryEnd: (m) => messages.push(m),
       control: (op, p) => controls.push([op, p]),
     },
@@ -73,7 +75,8 @@ describe('WsFrameReader', () => {
   it.each([
     ['a masked frame', Uint8Array.of(0x82, 0x81, 1, 2, 3, 4, 5), /masked frame/],
     ['reserved bits', Uint8Array.of(0xc2, 0x00), /reserved bits/],
-    ['a fragmented message', Uint8Array.of(0x02, 0x01, 7), /fragmented/],
+    ['a continuation with no message', Uint8Array.of(0x80, 0x01, 7), /unexpected opcode 0/],
+    ['a long first fragment', Uint8Array.of(0x02, 126, 0x04, 0x01), /first fragment of 1025 bytes/],
     ['a text message', serverFrame(1, bytes(2)), /unexpected opcode 1/],
     ['an oversized message', serverFrame(2, bytes(101)), /over the 100-byte limit/],
     ['a long control frame', Uint8Array.of(0x89, 126, 0, 200), /bad control frame/],
@@ -91,8 +94,51 @@ describe('WsFrameReader', () => {
     expect(() => reader.push(serverFrame(2, bytes(1)))).toThrow(RingswarmError);
   });
 
+  it('joins a fragmented message (header fragment, payload fragments, a ping between), at every split', () => {
+    const first = Uint8Array.of(3, 9, 9); // announces 30 more bytes
+    const rest = bytes(30, 5);
+    const stream = new Uint8Array([
+      ...serverFrame(2, first, false),
+      ...serverFrame(0, rest.subarray(0, 12), false),
+      ...serverFrame(9, bytes(2, 7)),
+      ...serverFrame(0, rest.subarray(12), true),
+      ...serverFrame(2, bytes(4, 8)),
+    ]);
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const { reader, messages, controls } = collect();
+      reader.push(stream.subarray(0, cut));
+      reader.push(stream.subarray(cut));
+      expect(messages).toHaveLength(2);
+      expect(messages[0]).toEqual(new Uint8Array([...first, ...rest]));
+      expect(messages[1]).toEqual(bytes(4, 8));
+      expect(controls).toHaveLength(1);
+    }
+  });
+
+  it('reads payloads placed directly by the caller (directTarget, advance)', () => {
+    const { reader, messages } = collect();
+    const p = bytes(5000);
+    const f = serverFrame(2, p);
+    reader.push(f.subarray(0, 4 + 100));
+    const t = reader.directTarget(1000)!;
+    expect(t.length).toBe(4900);
+    t.set(p.subarray(100));
+    reader.advance(4900);
+    expect(messages[0]).toEqual(p);
+    expect(reader.directTarget(1)).toBeNull();
+  });
+
+  it.each([
+    ['fragments that overrun the message', [serverFrame(2, Uint8Array.of(1), false), serverFrame(0, bytes(11), true)], /overrun/],
+    ['a message that ends short', [serverFrame(2, Uint8Array.of(1), false), serverFrame(0, bytes(9), true)], /ended after 10 of 11/],
+    ['a new message inside a fragmented one', [serverFrame(2, Uint8Array.of(1), false), serverFrame(2, bytes(1))], /inside a fragmented message/],
+  ])('refuses %s', (_, frames, message) => {
+    const { reader } = collect();
+    expect(() => frames.forEach((f) => reader.push(f))).toThrow(message);
+  });
+
   it('refuses a sink buffer of the wrong size', () => {
-    const reader = new WsFrameReader({ binaryStart: (n) => new Uint8Array(n + 1), binaryEnd: () => {}, control: () => {} }, 100);
+    const reader = new WsFrameReader({ binaryStart: (n) => new Uint8Array(n + 1), fragmented: (f) => f, binaryEnd: () => {}, control: () => {} }, 100);
     expect(() => reader.push(serverFrame(2, bytes(4)))).toThrow(/sink gave 5 bytes/);
   });
 });
