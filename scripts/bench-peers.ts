@@ -17,15 +17,15 @@
 // printed, not an error.
 //
 // Exit code: 0; 1 if any run reported wrong elements; 2 if a run failed (crashed, timed out, bad
-// output; a ringswarm CLI that is not built yet is "missing", not a failure); 124 when the global
-// timeout cut the run short; 130/143 when interrupted. Every spawned process is reaped.
+// output; a ringswarm CLI that is not built yet is "missing", not a failure) or for a usage error;
+// 124 when the global timeout cut the run short; 130/143 when interrupted. Every spawned process is reaped.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 
 type Impl = 'ringswarm' | 'raw-tcp' | 'gloo';
 const IMPLS: Impl[] = ['ringswarm', 'raw-tcp', 'gloo'];
@@ -99,7 +99,13 @@ const program = new Command()
   .option('--timeout <s>', 'global time limit, seconds', posInt(1), 3600)
   .option('--run-timeout <s>', 'time limit of one measurement, seconds', posInt(1), 300)
   .option('--verbose', "pass the tools' stderr through", false)
-  .parse();
+  .exitOverride();
+try {
+  program.parse();
+} catch (err) {
+  // Usage errors exit 2, keeping 1 for wrong results; --help exits 0.
+  process.exit(err instanceof CommanderError && err.exitCode === 0 ? 0 : 2);
+}
 const opts = program.opts<Opts>();
 
 // ---------------------------------------------------------------------------------------------

@@ -85,7 +85,22 @@ def die_with_parent():
         pass
 
 
+def value(rank, i):
+    """Input of `rank` at element `i`: a small integer, so any summation order is exact."""
+    return ((i * 7 + rank * 3) % PERIOD) + rank + 1
+
+
+def periodic(count, f):
+    """float32 tensor t with t[i] = f(i % PERIOD), built without index arrays."""
+    import torch
+
+    base = torch.tensor([float(f(i)) for i in range(PERIOD)], dtype=torch.float32)
+    reps = -(-count // PERIOD)
+    return base.repeat(reps)[:count].clone() if count else torch.empty(0, dtype=torch.float32)
+
+
 def child_main(a):
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent reports and cleans up
     die_with_parent()
     if os.getppid() == 1:
         sys.exit(1)
@@ -106,14 +121,8 @@ def child_main(a):
     rows = []
     for nbytes in a.sizes:
         count = nbytes // 4
-        idx = torch.arange(count, dtype=torch.int64)
-        # small integers: exact in float32 whatever the summation order
-        period = (idx * 7) % PERIOD
-        template = (((period + rank * 3) % PERIOD) + rank + 1).to(torch.float32)
-        expected = torch.zeros(count, dtype=torch.float32)
-        for r in range(n):
-            expected += (((period + r * 3) % PERIOD) + r + 1).to(torch.float32)
-        del idx, period
+        template = periodic(count, lambda i: value(rank, i))
+        expected = periodic(count, lambda i: sum(value(r, i) for r in range(n)))
         buf = torch.empty(count, dtype=torch.float32)
         times = []
         wrong = 0

@@ -282,7 +282,10 @@ type FromChild =
 
 function childMain(o: ReturnType<typeof parseArgs>): void {
   const send = (m: FromChild): void => {
-    process.send!(m);
+    if (!process.connected) process.exit(1); // parent gone: nobody to report to
+    process.send!(m, undefined, undefined, (err: Error | null) => {
+      if (err) process.exit(1);
+    });
   };
   const die = (err: unknown): never => {
     const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
