@@ -9,6 +9,8 @@ import { decodeFrame, FRAME_HEADER_BYTES, sealFrame, sealHeader, type DecodedFra
 import { FramePool } from './frame-pool.js';
 import type { Transport } from './transport.js';
 
+/** Payloads from a caller's buffer smaller than this are copied into one frame; larger go as two fragments. */
+const COPY_BELOW_BYTES = 64 << 10;
 /** Frames held for ops not started yet, at most. */
 const MAX_EARLY_BYTES = 1 << 30;
 /** A new op waits until the previous ones' frames are down to this many bytes queued. */
@@ -233,12 +235,19 @@ export class OpRunner {
       const checksum = this.o.checksums ? c.checksum : 0;
       const fields = { phase: c.phase, epoch: this.o.epoch, opSeq: a.opSeq, step: c.step, chunk: c.chunk, offset: c.offset, src: this.o.rank, checksum };
       this.stats.framesSent++;
-      const frame = this.headroom.get(c.data);
+      let frame = this.headroom.get(c.data);
+      if (!frame && c.data.byteLength < COPY_BELOW_BYTES) {
+        // Small: one copy costs less than the second write a separate payload fragment takes.
+        const f = this.pool.acquire(c.data.byteLength);
+        f.payload.set(bytesOf(c.data));
+        frame = f.frame;
+      }
       if (frame) {
         // Staged or received: a frame of our own, back to the pool once written.
         sealFrame(frame, fields);
         this.stats.bytesSent += frame.byteLength;
-        this.transport.send(c.to, frame, this.pool.owns(frame) ? (ok) => ok && this.pool.release(frame) : undefined);
+        const owned = frame;
+        this.transport.send(c.to, frame, this.pool.owns(frame) ? (ok) => ok && this.pool.release(owned) : undefined);
         continue;
       }
       // A view of the caller's buffer: header and payload go as two fragments, and the op is not
