@@ -7,6 +7,9 @@ import { runBench } from '../coordinator/bench.js';
 import { runJob } from '../coordinator/run.js';
 import { formatBytes } from '../protocol/units.js';
 import { startWorkerProcess } from '../runtime/worker-entry.js';
+import { expandScenario, mergeScenarios, parseInjects, parseScenario, ScenarioError, validateAgainst, type Fault, type Scenario } from '../coordinator/scenario.js';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { collective, dtype, flag01, host, intIn, numberIn, reduceOp, size, UsageError } from './options.js';
 import { formatBenchTable, formatRunSummary } from '../coordinator/format.js';
 import { writeJson } from './json.js';
@@ -38,8 +41,17 @@ program
   .option('--token <token>', 'job token workers must present (default: random)')
   .option('--ready-timeout-ms <ms>', 'how long to wait for all workers to join and ring up', intIn(1, 3_600_000), RUN_DEFAULTS.readyTimeoutMs)
   .addOption(checksumOption())
+  .option('--scenario <file>', 'faults to inject, YAML or JSON (see README)')
+  .option('--inject <fault>', "a fault in one word, repeatable: 'kill:rank=3:step=4:phase=reduce-scatter'", (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .addOption(new Option('--on-failure <policy>', 'on a lost worker: restart it, or abort the run').choices(['restart', 'abort']).default(RUN_DEFAULTS.onFailure))
+  .option('--max-restarts <n>', 'give up after this many restarts', intIn(0, 1_000_000), RUN_DEFAULTS.maxRestarts)
+  .option('--checkpoint-every <k>', 'checkpoint card states every k steps, in memory with a copy on the next rank (0: never)', intIn(0), RUN_DEFAULTS.checkpointEvery)
+  .option('--checkpoint-dir <dir>', 'also write checkpoints here, atomically (the disk tier)')
+  .option('--heartbeat-ms <ms>', 'worker heartbeat interval', intIn(1, 60_000), RUN_DEFAULTS.heartbeatMs)
+  .option('--heartbeat-timeout-ms <ms>', 'a worker silent this long is dead', intIn(1, 3_600_000), RUN_DEFAULTS.heartbeatDeadMs)
   .option('--json <path|->', 'write the JSON report to a file, or - for stdout')
   .action(async (o) => {
+    const faults = await loadFaults(o.scenario, o.inject, { seed: o.seed, workers: o.workers, steps: o.steps });
     const cfg: RunConfig = {
       ...RUN_DEFAULTS,
       workers: o.workers,
@@ -58,7 +70,15 @@ program
       token: o.token,
       readyTimeoutMs: o.readyTimeoutMs,
       checksums: o.checksum === 'crc32c',
+      faults,
+      onFailure: o.onFailure,
+      maxRestarts: o.maxRestarts,
+      checkpointEvery: o.checkpointEvery,
+      checkpointDir: o.checkpointDir ? resolve(o.checkpointDir) : null,
+      heartbeatMs: o.heartbeatMs,
+      heartbeatDeadMs: o.heartbeatTimeoutMs,
     };
+    if (cfg.heartbeatDeadMs <= cfg.heartbeatMs) throw new UsageError(`--heartbeat-timeout-ms ${cfg.heartbeatDeadMs} must be longer than --heartbeat-ms ${cfg.heartbeatMs}`);
     checkElements('--size', cfg.bytesPerCard, cfg.dtype);
     checkChunk(cfg.chunkBytes, cfg.dtype);
     if (cfg.spawn > cfg.workers) throw new UsageError(`--spawn ${cfg.spawn} is more than --workers ${cfg.workers}`);
@@ -164,6 +184,30 @@ program
     if (!/^wss?:\/\//.test(o.url)) throw new UsageError(`--url ${o.url} is not a ws:// URL`);
     startWorkerProcess({ controlUrl: o.url, token: o.token, workerId: o.id ?? `join-${process.pid}`, spawned: false, host: o.host });
   });
+
+/** The scenario file and --inject flags, validated against the run and expanded (random faults drawn from the seed). */
+async function loadFaults(file: string | undefined, injects: string[], o: { seed: number; workers: number; steps: number }): Promise<Fault[]> {
+  const parts: Scenario[] = [];
+  try {
+    if (file) {
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (e) {
+        throw new UsageError(`--scenario ${file}: ${(e as Error).message}`);
+      }
+      parts.push(parseScenario(text, file));
+    }
+    if (injects.length) parts.push(parseInjects(injects));
+  } catch (e) {
+    if (e instanceof ScenarioError) throw new UsageError(e.message);
+    throw e;
+  }
+  const scenario = mergeScenarios(...parts);
+  const issues = validateAgainst(scenario, o);
+  if (issues.length) throw new UsageError(`${file ?? '--inject'}: ${issues.join('; ')}`);
+  return expandScenario(scenario, o);
+}
 
 function checksumOption(): Option {
   return new Option('--checksum <kind>', 'data frame checksum: crc32c, or none to measure what it costs').choices(['crc32c', 'none']).default('crc32c');

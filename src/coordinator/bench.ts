@@ -103,7 +103,13 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
       timeoutMs: cfg.timeoutMs,
       checksums: cfg.checksums,
     });
-    const joined = await Promise.race([swarm.rendezvous(job).then(() => true), finished.then(() => false)]);
+    const joined = await Promise.race([
+      swarm.rendezvous(cfg.cardsPerWorker).then(() => {
+        swarm.assignAll(0, job, () => ({ step: 0, source: 'initial' }), () => []);
+        return true;
+      }),
+      finished.then(() => false),
+    ]);
     if (joined) await Promise.race([allReady, finished]);
     if (!failure) {
       startupMs = performance.now() - t0;

@@ -1,6 +1,10 @@
 // Run and bench configuration: the one place for defaults, and the shape of the reports.
 import type { DType, ReduceOp } from '../collective/dtypes.js';
 import type { CollectiveKind } from '../collective/types.js';
+import type { Fault } from './scenario.js';
+
+export const FAILURE_POLICIES = ['restart', 'spare', 'shrink', 'abort'] as const;
+export type FailurePolicy = (typeof FAILURE_POLICIES)[number];
 
 export interface RunConfig {
   /** Ring size: how many worker processes take part. */
@@ -27,6 +31,15 @@ export interface RunConfig {
   heartbeatMs: number;
   /** CRC32C on every data frame. */
   checksums: boolean;
+  /** A worker silent for this long is dead (its heartbeats come every heartbeatMs). */
+  heartbeatDeadMs: number;
+  /** Faults to inject (from --scenario and --inject), expanded. */
+  faults: Fault[];
+  onFailure: FailurePolicy;
+  maxRestarts: number;
+  /** Checkpoint every K steps (0: never; recovery then restarts from step 0). */
+  checkpointEvery: number;
+  checkpointDir: string | null;
   /** How long the coordinator waits for all workers to join and ring up. */
   readyTimeoutMs: number;
 }
@@ -47,6 +60,12 @@ export const RUN_DEFAULTS: RunConfig = {
   host: '127.0.0.1',
   heartbeatMs: 100,
   checksums: true,
+  heartbeatDeadMs: 1000,
+  faults: [],
+  onFailure: 'restart',
+  maxRestarts: 10,
+  checkpointEvery: 1,
+  checkpointDir: null,
   readyTimeoutMs: 60_000,
 };
 
@@ -126,6 +145,48 @@ export interface RunReport {
   /** Connections refused at the door (wrong token, malformed hello, job full). */
   rejectedConnections: number;
   interrupted?: boolean;
+  faults: FaultReport[];
+  epochs: EpochReport[];
+  goodput: Goodput;
+  restarts: number;
+}
+
+export type DetectedBy = 'exit' | 'heartbeat' | 'watchdog' | 'checksum';
+
+export interface FaultReport {
+  kind: string;
+  rank?: number;
+  link?: [number, number];
+  atStep: number | null;
+  phase: string | null;
+  /** Whether ringswarm injected it (false: it came from outside, e.g. someone's kill -9). */
+  injected: boolean;
+  detectedBy: DetectedBy | null;
+  detectedAfterMs: number | null;
+  /** Where the detector put it: "rank 3", "link 2->3". */
+  located: string | null;
+  action: string | null;
+  restoredFrom: 'memory' | 'disk' | 'initial' | null;
+  /** From the fault to training resumed. */
+  recoveredAfterMs: number | null;
+  lostSteps: number | null;
+}
+
+export interface EpochReport {
+  epoch: number;
+  startedAtMs: number;
+  fromStep: number;
+  reason: string;
+  members: { rank: number; workerId: string; pid: number }[];
+}
+
+export interface Goodput {
+  /** Time of the steps that count (each step's final run). */
+  productiveMs: number;
+  wallMs: number;
+  ratio: number;
+  lostSteps: number;
+  recomputedSteps: number;
 }
 
 export interface BenchRow {

@@ -19,8 +19,25 @@ export function formatRunSummary(r: RunReport): string {
     `  bandwidth:  algbw ${r.algbwGBps.toFixed(3)} GB/s, busbw ${r.busbwGBps.toFixed(3)} GB/s (median step)`,
     `  memory:     coordinator ${r.memory.coordinatorRssMB} MB, worker max ${r.memory.workerRssMBMax} MB, workers total ${r.memory.workerRssMBTotal} MB`,
     `  control:    ${r.controlUrl}${r.rejectedConnections ? `, ${r.rejectedConnections} connections refused` : ''}`,
-    '',
   );
+  if (r.faults.length || r.epochs.length > 1) {
+    lines.push(`  faults:     ${r.faults.length}, restarts ${r.restarts}, epochs ${r.epochs.length}`);
+    for (const f of r.faults) {
+      const where = f.link ? `link ${f.link[0]}->${f.link[1]}` : `rank ${f.rank}`;
+      const at = f.atStep === null ? '' : ` at step ${f.atStep}${f.phase ? ` ${f.phase}` : ''}`;
+      lines.push(
+        `    ${f.injected ? '' : '(from outside) '}${f.kind} ${where}${at}: ` +
+          (f.detectedBy
+            ? `detected by ${f.detectedBy} after ${f.detectedAfterMs ?? '?'} ms, located ${f.located}; ${f.action}` +
+              (f.restoredFrom ? `, restored from ${f.restoredFrom}` : '') +
+              (f.recoveredAfterMs !== null ? `, training resumed ${f.recoveredAfterMs} ms after the fault, ${f.lostSteps} steps lost` : '')
+            : 'not detected'),
+      );
+    }
+    const g = r.goodput;
+    lines.push(`  goodput:    ${(g.ratio * 100).toFixed(1)}% (${g.productiveMs} ms productive of ${g.wallMs} ms), ${g.lostSteps} steps lost, ${g.recomputedSteps} recomputed`);
+  }
+  lines.push('');
   return lines.join('\n');
 }
 

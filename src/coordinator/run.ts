@@ -1,10 +1,14 @@
-// `ringswarm run`: launch a swarm, train for N steps, verify every op, report.
+// `ringswarm run`: launch a swarm, train for N steps, verify every op, inject the scenario's
+// faults, detect, locate and recover from them, and report.
 import { elementBytes } from '../collective/dtypes.js';
 import { busBandwidthFactor } from '../collective/index.js';
-import type { JobSpec } from '../protocol/control.js';
+import { predecessor, successor } from '../collective/ring.js';
+import type { FaultOrder, JobSpec, Restore, WorkerMessage } from '../protocol/control.js';
 import { isRingswarmError } from '../protocol/errors.js';
 import { jobDigest } from '../worker/cards.js';
-import { quantiles, type RunConfig, type RunReport } from './config.js';
+import { quantiles, type DetectedBy, type EpochReport, type FaultReport, type RunConfig, type RunReport } from './config.js';
+import { describeLocation, locateStuck, type Location, type RankProgress } from './detector.js';
+import type { Fault } from './scenario.js';
 import { Swarm } from './swarm.js';
 
 export interface RunHooks {
@@ -23,6 +27,23 @@ interface StepAgg {
   computeMs: number;
 }
 
+interface Signal {
+  by: DetectedBy;
+  rank: number;
+  at: number;
+  detail: string;
+  /** For checksum: the sender of the bad frame. */
+  from?: number;
+}
+
+interface FaultRecord extends FaultReport {
+  fault: Fault | null;
+  injectedAt: number | null;
+}
+
+/** After the first sign of a fault, how long to gather the others before deciding what happened. */
+const SETTLE_MS = 150;
+
 export function jobSpec(cfg: RunConfig): JobSpec {
   return {
     cardsPerWorker: cfg.cardsPerWorker,
@@ -37,65 +58,78 @@ export function jobSpec(cfg: RunConfig): JobSpec {
     timeoutMs: cfg.timeoutMs,
     heartbeatMs: cfg.heartbeatMs,
     checksums: cfg.checksums,
+    checkpointEvery: cfg.checkpointEvery,
+    checkpointDir: cfg.checkpointDir,
   };
+}
+
+function target(f: Fault): number {
+  return f.kind === 'link' ? f.from : f.rank;
+}
+
+type StepTrigger = { step: number; phase?: 'reduce-scatter' | 'all-gather'; chunk?: number };
+
+function order(f: Fault, at: StepTrigger): FaultOrder {
+  const o: FaultOrder = { id: f.id, kind: f.kind, at: { step: at.step }, ms: 'ms' in f && f.ms !== undefined ? f.ms : null };
+  if (at.phase) o.at.phase = at.phase;
+  if (at.chunk !== undefined) o.at.chunk = at.chunk;
+  if (f.kind === 'crash') o.code = f.code;
+  if (f.kind === 'corrupt') o.frames = f.frames;
+  if (f.kind === 'link') {
+    if (f.cut) o.cut = true;
+    if (f.delayMs !== undefined) o.delayMs = f.delayMs;
+    if (f.bandwidth !== undefined) o.bandwidth = f.bandwidth;
+  }
+  return o;
 }
 
 export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSignal): Promise<RunReport> {
   const t0 = performance.now();
   const eb = elementBytes(cfg.dtype);
   if (cfg.bytesPerCard % eb !== 0) throw new RangeError(`--size ${cfg.bytesPerCard} is not a whole number of ${cfg.dtype} elements (${eb} bytes each)`);
-  const swarm = new Swarm({ workers: cfg.workers, spawn: cfg.spawn, host: cfg.host, port: cfg.port, token: cfg.token, readyTimeoutMs: cfg.readyTimeoutMs, log: hooks.log });
-  const steps = new Map<number, StepAgg>();
-  const completed: StepAgg[] = [];
+  const W = cfg.workers;
+  const swarm = new Swarm({ workers: W, spawn: cfg.spawn, host: cfg.host, port: cfg.port, token: cfg.token, readyTimeoutMs: cfg.readyTimeoutMs, log: hooks.log });
+  const job = jobSpec(cfg);
+
+  let epoch = 0;
+  const pending = new Map<string, StepAgg>();
+  /** Each step's final (counted) run. */
+  const final = new Map<number, StepAgg>();
+  let stepRuns = 0;
   const digests = new Map<number, string[]>();
+  const progress = new Map<number, RankProgress & { at: number }>();
+  const ownCkpt = new Map<number, Set<number>>();
+  const heldCkpt = new Map<number, Set<number>>();
+  const fired = new Set<number>();
+  const faults: FaultRecord[] = cfg.faults.map((f) => ({
+    fault: f,
+    kind: f.kind,
+    ...(f.kind === 'link' ? { link: [f.from, successor(f.from, W)] as [number, number] } : { rank: f.rank }),
+    atStep: 'step' in f.at ? f.at.step : null,
+    phase: 'step' in f.at ? (f.at.phase ?? null) : null,
+    injected: true,
+    injectedAt: null,
+    detectedBy: null,
+    detectedAfterMs: null,
+    located: null,
+    action: null,
+    restoredFrom: null,
+    recoveredAfterMs: null,
+    lostSteps: null,
+  }));
+  const epochs: EpochReport[] = [];
+  let signals: Signal[] = [];
+  let recovering = false;
+  let restarts = 0;
+  let lostStepsTotal = 0;
   let workerRssMBMax = 0;
   const rssByRank = new Map<number, number>();
   let startupMs = 0;
+  let trainingStart = 0;
   let coordinatorRssMB = process.memoryUsage.rss() / 2 ** 20;
   let failure: string | undefined;
   let interrupted = false;
-
-  const report = (): RunReport => {
-    const allDone = digests.size === cfg.workers;
-    const cardDigests = allDone ? [...digests.entries()].sort((a, b) => a[0] - b[0]).flatMap(([, d]) => d) : [];
-    const ar = quantiles(completed.map((s) => s.allreduceMs));
-    const algbw = ar.p50 > 0 ? cfg.bytesPerCard / (ar.p50 / 1000) / 1e9 : 0;
-    const wrong = completed.reduce((a, s) => a + s.wrong, 0);
-    const ok = !failure && !interrupted && allDone && completed.length === cfg.steps && wrong === 0;
-    coordinatorRssMB = Math.max(coordinatorRssMB, process.memoryUsage.rss() / 2 ** 20);
-    const r: RunReport = {
-      ok,
-      seed: cfg.seed,
-      workers: cfg.workers,
-      cardsPerWorker: cfg.cardsPerWorker,
-      cards: cfg.workers * cfg.cardsPerWorker,
-      bytesPerCard: cfg.bytesPerCard,
-      dtype: cfg.dtype,
-      op: cfg.op,
-      stepsRequested: cfg.steps,
-      stepsCompleted: completed.length,
-      wrong,
-      stateDigest: allDone ? jobDigest(cardDigests) : null,
-      controlUrl: swarm.controlUrl,
-      startupMs: Math.round(startupMs),
-      wallMs: Math.round(performance.now() - t0),
-      stepMs: quantiles(completed.map((s) => s.stepMs)),
-      allreduceMs: ar,
-      computeMs: quantiles(completed.map((s) => s.computeMs)),
-      algbwGBps: algbw,
-      busbwGBps: algbw * busBandwidthFactor('allreduce', cfg.workers),
-      memory: {
-        coordinatorRssMB: Math.round(coordinatorRssMB),
-        workerRssMBMax: Math.round(workerRssMBMax),
-        workerRssMBTotal: Math.round([...rssByRank.values()].reduce((a, b) => a + b, 0)),
-      },
-      processes: swarm.members.map((m) => ({ rank: m.rank, pid: m.pid, workerId: m.workerId, spawned: m.spawned })),
-      rejectedConnections: swarm.rejectedConnections,
-    };
-    if (!ok) r.error = failure ?? (interrupted ? 'interrupted' : wrong > 0 ? `${wrong} wrong elements` : 'incomplete');
-    if (interrupted) r.interrupted = true;
-    return r;
-  };
+  const timers: NodeJS.Timeout[] = [];
 
   let finish!: () => void;
   const finished = new Promise<void>((r) => (finish = r));
@@ -109,75 +143,349 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   };
   signal?.addEventListener('abort', onAbort, { once: true });
 
-  let ready = 0;
-  let resolveReady!: () => void;
-  const allReady = new Promise<void>((r) => (resolveReady = r));
+  let readyRanks = new Set<number>();
+  let readyWaiter: (() => void) | null = null;
 
-  swarm.onEvent((e) => {
-    if (e.type === 'lost') return fail(`${e.why} (rank ${e.member.rank})`);
-    const { member, msg } = e;
+  const now = () => performance.now();
+  const highestDone = () => Math.max(-1, ...final.keys());
+
+  const onMessage = (rank: number, msg: WorkerMessage) => {
     switch (msg.type) {
       case 'ready':
-        if (++ready === cfg.workers) resolveReady();
+        if (msg.epoch !== epoch) return;
+        readyRanks.add(rank);
+        if (readyRanks.size === W) readyWaiter?.();
         return;
       case 'heartbeat':
-        member.rssMB = msg.rssMB;
-        rssByRank.set(member.rank, msg.rssMB);
+        rssByRank.set(rank, msg.rssMB);
         workerRssMBMax = Math.max(workerRssMBMax, msg.rssMB);
+        if (msg.progress) progress.set(rank, { rank, opSeq: msg.progress.opSeq, chunksReceived: msg.progress.chunksReceived, chunksExpected: msg.progress.chunksExpected, chunksSent: msg.progress.chunksSent, silentMs: 0, at: now() });
+        else progress.set(rank, { rank, opSeq: null, chunksReceived: 0, chunksExpected: 0, chunksSent: 0, silentMs: 0, at: now() });
         return;
       case 'step': {
-        rssByRank.set(member.rank, msg.rssMB);
+        if (msg.epoch !== epoch) return;
+        rssByRank.set(rank, msg.rssMB);
         workerRssMBMax = Math.max(workerRssMBMax, msg.rssMB);
-        const s = steps.get(msg.step) ?? { reports: 0, wrong: 0, stepMs: 0, allreduceMs: 0, computeMs: 0 };
+        const key = `${msg.epoch}:${msg.step}`;
+        const s = pending.get(key) ?? { reports: 0, wrong: 0, stepMs: 0, allreduceMs: 0, computeMs: 0 };
         s.reports++;
         s.wrong += msg.wrong;
         s.stepMs = Math.max(s.stepMs, msg.timings.stepMs);
         s.allreduceMs = Math.max(s.allreduceMs, msg.timings.allreduceMs);
         s.computeMs = Math.max(s.computeMs, msg.timings.computeMs);
-        steps.set(msg.step, s);
-        if (s.reports === cfg.workers) {
-          steps.delete(msg.step);
-          completed.push(s);
+        pending.set(key, s);
+        if (s.reports === W) {
+          pending.delete(key);
+          final.set(msg.step, s);
+          stepRuns++;
           coordinatorRssMB = Math.max(coordinatorRssMB, process.memoryUsage.rss() / 2 ** 20);
           hooks.progress(
-            `step ${completed.length}/${cfg.steps}  step ${s.stepMs.toFixed(1)} ms  all-reduce ${s.allreduceMs.toFixed(1)} ms  wrong ${s.wrong}`,
+            `step ${msg.step + 1}/${cfg.steps}  step ${s.stepMs.toFixed(1)} ms  all-reduce ${s.allreduceMs.toFixed(1)} ms  wrong ${s.wrong}` +
+              (epoch > 0 ? `  epoch ${epoch}` : ''),
           );
         }
         return;
       }
-      case 'done':
-        workerRssMBMax = Math.max(workerRssMBMax, msg.rssMBMax);
-        digests.set(member.rank, msg.cardDigests);
-        if (digests.size === cfg.workers) finish();
+      case 'checkpointed':
+        (ownCkpt.get(rank) ?? ownCkpt.set(rank, new Set()).get(rank)!).add(msg.step);
         return;
-      case 'failed':
-        return fail(`rank ${member.rank} (${member.workerId}): ${msg.code}: ${msg.message}`);
+      case 'holding':
+        (heldCkpt.get(msg.owner) ?? heldCkpt.set(msg.owner, new Set()).get(msg.owner)!).add(msg.step);
+        return;
+      case 'fault': {
+        fired.add(msg.id);
+        const r = faults.find((x) => x.fault?.id === msg.id);
+        if (r) {
+          r.injectedAt = now();
+          r.atStep = msg.step;
+          r.phase = msg.phase;
+          if (r.fault?.kind === 'hang' && r.fault.ms !== undefined) {
+            const proc = swarm.members[rank]?.process;
+            const ms = r.fault.ms;
+            timers.push(setTimeout(() => proc?.kill('SIGCONT'), ms));
+          }
+        }
+        return;
+      }
+      case 'done':
+        if (msg.epoch !== epoch) return;
+        workerRssMBMax = Math.max(workerRssMBMax, msg.rssMBMax);
+        digests.set(rank, msg.cardDigests);
+        if (digests.size === W) finish();
+        return;
+      case 'failed': {
+        if (msg.epoch !== epoch || msg.code === 'RS_ERR_ABORTED') return;
+        const by: DetectedBy = msg.code === 'RS_ERR_TIMEOUT' ? 'watchdog' : msg.code === 'RS_ERR_CHECKSUM' || msg.code === 'RS_ERR_BAD_FRAME' ? 'checksum' : 'watchdog';
+        const from = /from rank (\d+)/.exec(msg.message);
+        raise({ by, rank, at: now(), detail: `rank ${rank}: ${msg.code}: ${msg.message}`, from: from ? Number(from[1]) : undefined });
+        return;
+      }
       default:
         return;
     }
+  };
+
+  swarm.onEvent((e) => {
+    if (e.type === 'lost') {
+      if (!trainingStart) return fail(`${e.why} (rank ${e.member.rank})`);
+      raise({ by: 'exit', rank: e.member.rank, at: now(), detail: e.why });
+      return;
+    }
+    if (e.member.gone) return;
+    onMessage(e.member.rank, e.msg);
   });
 
+  function raise(s: Signal): void {
+    if (failure || interrupted || digests.size === W) return;
+    signals.push(s);
+    if (recovering) return;
+    recovering = true;
+    void recover().catch((e) => fail(`recovery failed: ${isRingswarmError(e) ? `${e.code}: ${e.message}` : String(e)}`));
+  }
+
+  function heartbeatMonitor(): void {
+    if (!trainingStart || recovering) return;
+    const t = now();
+    for (const m of swarm.members) {
+      if (!m.gone && t - m.lastSeen > cfg.heartbeatDeadMs) raise({ by: 'heartbeat', rank: m.rank, at: t, detail: `rank ${m.rank} silent for ${Math.round(t - m.lastSeen)} ms` });
+    }
+  }
+
+  /** The newest step every rank can restore, given which ranks are replaced. */
+  function consistentStep(lost: Set<number>): number {
+    if (cfg.checkpointEvery === 0) return 0;
+    const candidates = [...(ownCkpt.get(0) ?? [])].sort((a, b) => b - a);
+    for (const s of candidates) {
+      let ok = true;
+      for (let r = 0; r < W && ok; r++) {
+        if (lost.has(r)) ok = (heldCkpt.get(r)?.has(s) ?? false) && !lost.has(successor(r, W));
+        else ok = ownCkpt.get(r)?.has(s) ?? false;
+      }
+      if (ok) return s;
+    }
+    return 0;
+  }
+
+  async function recover(): Promise<void> {
+    const first = signals[0];
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    if (failure || interrupted) return;
+    const seen = signals;
+    signals = [];
+    const pick = (by: DetectedBy) => seen.find((s) => s.by === by);
+    const main = pick('exit') ?? pick('heartbeat') ?? pick('checksum') ?? first;
+    const lost = new Set(seen.filter((s) => s.by === 'exit' || s.by === 'heartbeat').map((s) => s.rank));
+    const t = now();
+    let location: Location | null;
+    if (main.by === 'exit' || main.by === 'heartbeat') location = { kind: 'rank', rank: main.rank };
+    else if (main.by === 'checksum' && main.from !== undefined) location = { kind: 'link', from: main.from, to: main.rank };
+    else location = locateStuck([...progress.values()].map((p) => ({ ...p, silentMs: t - p.at })), cfg.heartbeatDeadMs);
+    const rec = faults.find((r) => r.injectedAt !== null && r.detectedBy === null) ?? newExternal(main, location);
+    rec.detectedBy = main.by;
+    rec.detectedAfterMs = rec.injectedAt !== null ? Math.max(0, Math.round(main.at - rec.injectedAt)) : null;
+    rec.located = describeLocation(location);
+    hooks.log(`fault detected by ${main.by} after ${rec.detectedAfterMs ?? '?'} ms, located at ${rec.located}: ${main.detail}`);
+
+    if (cfg.onFailure === 'abort') {
+      rec.action = 'abort';
+      return fail(`stopped on the first fault (--on-failure abort): ${main.detail}`);
+    }
+    if (restarts + lost.size > cfg.maxRestarts) {
+      rec.action = 'abort';
+      return fail(`more than --max-restarts ${cfg.maxRestarts} restarts: ${main.detail}`);
+    }
+    epoch++;
+    swarm.broadcast({ type: 'abort', epoch, reason: main.detail });
+    for (const r of lost) {
+      await swarm.replace(r);
+      ownCkpt.delete(r);
+      heldCkpt.delete(predecessor(r, W));
+      progress.delete(r);
+    }
+    restarts += lost.size;
+    const c = consistentStep(lost);
+    const restoreFor = (r: number): Restore => {
+      if (c === 0 && !(ownCkpt.get(r)?.has(0) ?? false) && !lost.has(r)) return { step: 0, source: 'initial' };
+      if (!lost.has(r)) return { step: c, source: 'local' };
+      if (heldCkpt.get(r)?.has(c)) {
+        const buddy = swarm.members[successor(r, W)];
+        return { step: c, source: 'peer', peer: { rank: buddy.rank, dataUrl: buddy.dataUrl } };
+      }
+      if (cfg.checkpointDir) return { step: c, source: 'disk' };
+      return { step: 0, source: 'initial' };
+    };
+    const source = lost.size ? restoreFor([...lost][0]).source : 'local';
+    rec.action = lost.size ? `restart rank ${[...lost].join(', ')}` : 'rollback';
+    rec.restoredFrom = source === 'peer' || source === 'local' ? 'memory' : source === 'disk' ? 'disk' : 'initial';
+    const reached = highestDone();
+    rec.lostSteps = Math.max(0, reached + 1 - c);
+    lostStepsTotal += rec.lostSteps;
+    for (const s of [...final.keys()]) if (s >= c) final.delete(s);
+    pending.clear();
+    await startEpoch(c, `${main.by} at ${rec.located}`, restoreFor);
+    rec.recoveredAfterMs = Math.round(now() - (rec.injectedAt ?? main.at));
+    hooks.log(`recovered in ${rec.recoveredAfterMs} ms: epoch ${epoch}, resumed from step ${c} (${rec.restoredFrom})`);
+    recovering = false;
+    if (signals.length) {
+      recovering = true;
+      void recover().catch((e) => fail(`recovery failed: ${String(e)}`));
+    }
+  }
+
+  function newExternal(s: Signal, l: Location | null): FaultRecord {
+    const r: FaultRecord = {
+      fault: null,
+      kind: s.by === 'exit' ? 'exit' : s.by === 'heartbeat' ? 'hang' : s.by === 'checksum' ? 'corrupt' : 'stall',
+      ...(l?.kind === 'link' ? { link: [l.from, l.to] as [number, number] } : { rank: l?.rank ?? s.rank }),
+      atStep: Math.max(0, highestDone() + 1),
+      phase: null,
+      injected: false,
+      injectedAt: null,
+      detectedBy: null,
+      detectedAfterMs: null,
+      located: null,
+      action: null,
+      restoredFrom: null,
+      recoveredAfterMs: null,
+      lostSteps: null,
+    };
+    faults.push(r);
+    return r;
+  }
+
+  async function startEpoch(fromStep: number, reason: string, restoreFor: (r: number) => Restore): Promise<void> {
+    readyRanks = new Set();
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`not every worker was ready for epoch ${epoch} within ${cfg.readyTimeoutMs} ms`)), cfg.readyTimeoutMs);
+      readyWaiter = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    const faultsFor = (rank: number): FaultOrder[] =>
+      cfg.faults.flatMap((f) => ('step' in f.at && target(f) === rank && !fired.has(f.id) && f.at.step >= fromStep ? [order(f, f.at)] : []));
+    swarm.assignAll(epoch, job, restoreFor, faultsFor);
+    await Promise.race([ready, finished]);
+    if (failure || interrupted) return;
+    for (const m of swarm.members) m.lastSeen = now();
+    epochs.push({
+      epoch,
+      startedAtMs: Math.round(now() - t0),
+      fromStep,
+      reason,
+      members: swarm.members.map((m) => ({ rank: m.rank, workerId: m.workerId, pid: m.pid })),
+    });
+    swarm.broadcast({ type: 'start', epoch, fromStep });
+  }
+
+  function scheduleTimedFaults(): void {
+    for (const f of cfg.faults) {
+      if (!('ms' in f.at)) continue;
+      const fault = f;
+      const atMs = f.at.ms;
+      timers.push(
+        setTimeout(() => {
+          const m = swarm.members[target(fault)];
+          if (!m || m.gone || failure) return;
+          const r = faults.find((x) => x.fault === fault)!;
+          r.injectedAt = now();
+          r.atStep = Math.max(0, highestDone() + 1);
+          fired.add(fault.id);
+          if (fault.kind === 'kill') m.process?.kill('SIGKILL');
+          else if (fault.kind === 'hang') {
+            m.process?.kill('SIGSTOP');
+            if (fault.ms !== undefined) timers.push(setTimeout(() => m.process?.kill('SIGCONT'), fault.ms));
+          } else {
+            m.channel.send({ type: 'inject', epoch, fault: order(fault, { step: 0 }) });
+          }
+        }, atMs),
+      );
+    }
+  }
+
+  const report = (): RunReport => {
+    const allDone = digests.size === W;
+    const cardDigests = allDone ? [...digests.entries()].sort((a, b) => a[0] - b[0]).flatMap(([, d]) => d) : [];
+    const steps = [...final.entries()].sort((a, b) => a[0] - b[0]).map(([, s]) => s);
+    const ar = quantiles(steps.map((s) => s.allreduceMs));
+    const algbw = ar.p50 > 0 ? cfg.bytesPerCard / (ar.p50 / 1000) / 1e9 : 0;
+    const wrong = steps.reduce((a, s) => a + s.wrong, 0);
+    const ok = !failure && !interrupted && allDone && final.size === cfg.steps && wrong === 0;
+    coordinatorRssMB = Math.max(coordinatorRssMB, process.memoryUsage.rss() / 2 ** 20);
+    const wallMs = Math.round(now() - t0);
+    const trainingMs = trainingStart ? now() - trainingStart : 0;
+    const productiveMs = steps.reduce((a, s) => a + s.stepMs, 0);
+    const r: RunReport = {
+      ok,
+      seed: cfg.seed,
+      workers: W,
+      cardsPerWorker: cfg.cardsPerWorker,
+      cards: W * cfg.cardsPerWorker,
+      bytesPerCard: cfg.bytesPerCard,
+      dtype: cfg.dtype,
+      op: cfg.op,
+      stepsRequested: cfg.steps,
+      stepsCompleted: final.size,
+      wrong,
+      stateDigest: allDone ? jobDigest(cardDigests) : null,
+      controlUrl: swarm.controlUrl,
+      startupMs: Math.round(startupMs),
+      wallMs,
+      stepMs: quantiles(steps.map((s) => s.stepMs)),
+      allreduceMs: ar,
+      computeMs: quantiles(steps.map((s) => s.computeMs)),
+      algbwGBps: algbw,
+      busbwGBps: algbw * busBandwidthFactor('allreduce', W),
+      memory: {
+        coordinatorRssMB: Math.round(coordinatorRssMB),
+        workerRssMBMax: Math.round(workerRssMBMax),
+        workerRssMBTotal: Math.round([...rssByRank.values()].reduce((a, b) => a + b, 0)),
+      },
+      processes: swarm.everyone.filter((m) => m.rank >= 0).map((m) => ({ rank: m.rank, pid: m.pid, workerId: m.workerId, spawned: m.spawned })),
+      rejectedConnections: swarm.rejectedConnections,
+      faults: faults.map(({ fault: _f, injectedAt: _i, ...rest }) => rest),
+      epochs,
+      goodput: {
+        productiveMs: Math.round(productiveMs),
+        wallMs: Math.round(trainingMs),
+        ratio: trainingMs > 0 ? Math.min(1, productiveMs / trainingMs) : 0,
+        lostSteps: lostStepsTotal,
+        recomputedSteps: Math.max(0, stepRuns - final.size),
+      },
+      restarts,
+    };
+    if (!ok) r.error = failure ?? (interrupted ? 'interrupted' : wrong > 0 ? `${wrong} wrong elements` : 'incomplete');
+    if (interrupted) r.interrupted = true;
+    return r;
+  };
+
+  const monitor = setInterval(heartbeatMonitor, Math.max(20, Math.min(100, cfg.heartbeatDeadMs / 5)));
   try {
     await swarm.listen();
     hooks.listening?.(swarm.controlUrl, swarm.token);
     swarm.spawnWorkers();
-    const joined = await Promise.race([swarm.rendezvous(jobSpec(cfg)).then(() => true), finished.then(() => false)]);
-    if (joined) {
-      await Promise.race([allReady, finished]);
+    const joined = await Promise.race([swarm.rendezvous(cfg.cardsPerWorker).then(() => true), finished.then(() => false)]);
+    if (joined && !failure && !interrupted) {
+      trainingStart = 0;
+      const started = startEpoch(0, 'start', () => ({ step: 0, source: 'initial' }));
+      await Promise.race([started, finished]);
       if (!failure && !interrupted) {
-        startupMs = performance.now() - t0;
-        hooks.progress(`${cfg.workers} workers ready in ${Math.round(startupMs)} ms; training ${cfg.steps} steps`);
-        swarm.broadcast({ type: 'start', epoch: swarm.epoch, fromStep: 0 });
+        startupMs = now() - t0;
+        trainingStart = now();
+        hooks.progress(`${W} workers ready in ${Math.round(startupMs)} ms; training ${cfg.steps} steps`);
+        scheduleTimedFaults();
         await finished;
       }
     }
   } catch (e) {
     failure ??= isRingswarmError(e) ? `${e.code}: ${e.message}` : String(e);
   }
+  clearInterval(monitor);
+  for (const t of timers) clearTimeout(t);
   signal?.removeEventListener('abort', onAbort);
   const r = report();
   if (interrupted || failure) await swarm.kill();
   else await swarm.close('run finished');
-  r.wallMs = Math.round(performance.now() - t0);
+  r.wallMs = Math.round(now() - t0);
   return r;
 }

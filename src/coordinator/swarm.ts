@@ -1,13 +1,14 @@
 // The coordinator's side of a job: control server, spawned workers, rendezvous (also for workers
-// that join by themselves with the URL and token), ring assignment, and an orderly end in which
-// every spawned process is reaped.
+// that join by themselves with the URL and token), ring assignment per epoch, replacement of lost
+// workers, and an orderly end in which every spawned process is reaped.
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { PROTOCOL_VERSION, WorkerMessage, type CoordinatorMessage, type JobSpec } from '../protocol/control.js';
+import { PROTOCOL_VERSION, WorkerMessage, type CoordinatorMessage, type FaultOrder, type JobSpec, type Restore } from '../protocol/control.js';
 import { closeReason, RingswarmError } from '../protocol/errors.js';
+import { predecessor, successor } from '../collective/ring.js';
 import { wsChannel, type Channel } from '../runtime/channel.js';
-import { assignRing, type Member, type RankAssignment } from './rendezvous.js';
+import { assignRing, type Member } from './rendezvous.js';
 import { describeExit, WorkerProcess } from './worker-process.js';
 
 export interface SwarmOptions {
@@ -26,11 +27,14 @@ export interface SwarmMember extends Member {
   channel: Channel<WorkerMessage, CoordinatorMessage>;
   process: WorkerProcess | null;
   rssMB: number;
+  /** performance.now() of the last message from it (heartbeats included). */
+  lastSeen: number;
+  gone: boolean;
 }
 
 export type SwarmEvent =
   | { type: 'message'; member: SwarmMember; msg: WorkerMessage }
-  | { type: 'lost'; member: SwarmMember; why: string };
+  | { type: 'lost'; member: SwarmMember; why: string; by: 'exit' | 'closed' };
 
 const HELLO_TIMEOUT_MS = 5_000;
 
@@ -41,12 +45,17 @@ export class Swarm {
   rejectedConnections = 0;
   private server: WebSocketServer | null = null;
   private readonly processes: WorkerProcess[] = [];
-  private pendingJoin: (SwarmMember & { arrival: number })[] = [];
+  private pendingJoin: SwarmMember[] = [];
+  /** Members by rank, once the ring is formed. */
   members: SwarmMember[] = [];
+  /** Every member that ever took part (for the report). */
+  readonly everyone: SwarmMember[] = [];
   private listener: ((e: SwarmEvent) => void) | null = null;
   private joinWaiter: (() => void) | null = null;
+  private joinFailure: string | undefined;
   private closing = false;
   private arrivals = 0;
+  private replacements = 0;
 
   constructor(private readonly o: SwarmOptions) {
     this.token = o.token ?? randomBytes(16).toString('hex');
@@ -57,7 +66,7 @@ export class Swarm {
   }
 
   private emit(e: SwarmEvent): void {
-    this.listener?.(e);
+    if (!this.closing) this.listener?.(e);
   }
 
   async listen(): Promise<string> {
@@ -73,25 +82,29 @@ export class Swarm {
     return this.controlUrl;
   }
 
-  spawnWorkers(): void {
-    for (let i = 0; i < this.o.spawn; i++) {
-      const p = new WorkerProcess({ workerId: `w${i}`, controlUrl: this.controlUrl, token: this.token, host: this.o.host, log: this.o.log });
-      this.processes.push(p);
-      p.start();
-      void p.exited.then((e) => {
-        const m = this.members.find((x) => x.process === p) ?? this.pendingJoin.find((x) => x.process === p);
-        if (!this.closing) {
-          const why = `worker ${p.workerId} (pid ${p.pid}) ${describeExit(e)}`;
-          if (m) this.emit({ type: 'lost', member: m, why });
-          else this.o.log(`${why} before joining`);
-          this.joinFailure ??= why;
-          this.joinWaiter?.();
-        }
-      });
-    }
+  private spawnOne(workerId: string): WorkerProcess {
+    const p = new WorkerProcess({ workerId, controlUrl: this.controlUrl, token: this.token, host: this.o.host, log: this.o.log });
+    this.processes.push(p);
+    p.start();
+    void p.exited.then((e) => {
+      if (this.closing) return;
+      const why = `worker ${p.workerId} (pid ${p.pid}) ${describeExit(e)}`;
+      const m = this.everyone.find((x) => x.process === p);
+      if (m && !m.gone) {
+        m.gone = true;
+        if (this.members.includes(m)) this.emit({ type: 'lost', member: m, why, by: 'exit' });
+      } else if (!m) {
+        this.o.log(`${why} before joining`);
+        this.joinFailure ??= why;
+        this.joinWaiter?.();
+      }
+    });
+    return p;
   }
 
-  private joinFailure: string | undefined;
+  spawnWorkers(): void {
+    for (let i = 0; i < this.o.spawn; i++) this.spawnOne(`w${i}`);
+  }
 
   private reject(ws: WebSocket, e: RingswarmError, from: string): void {
     this.rejectedConnections++;
@@ -109,6 +122,7 @@ export class Swarm {
     channel.setHandlers({
       onMessage: (msg) => {
         if (member) {
+          member.lastSeen = performance.now();
           this.emit({ type: 'message', member, msg });
           return;
         }
@@ -118,38 +132,51 @@ export class Swarm {
         if (msg.version !== PROTOCOL_VERSION) {
           return this.reject(ws, new RingswarmError('RS_ERR_PROTOCOL', `protocol version ${msg.version}, expected ${PROTOCOL_VERSION}`), from);
         }
-        if (this.members.length > 0 || this.pendingJoin.length >= this.o.workers) {
-          return this.reject(ws, new RingswarmError('RS_ERR_PROTOCOL', 'the job is full'), from);
-        }
-        if (this.pendingJoin.some((m) => m.workerId === msg.workerId)) {
-          return this.reject(ws, new RingswarmError('RS_ERR_PROTOCOL', `worker id ${msg.workerId} already joined`), from);
-        }
         const proc = msg.spawned ? (this.processes.find((p) => p.workerId === msg.workerId && p.pid === msg.pid) ?? null) : null;
         if (msg.spawned && !proc) return this.reject(ws, new RingswarmError('RS_ERR_AUTH', `no spawned worker ${msg.workerId} with pid ${msg.pid}`), from);
-        const m = { workerId: msg.workerId, dataUrl: msg.dataUrl, spawned: msg.spawned, arrival: this.arrivals++, pid: msg.pid, rank: -1, channel, process: proc, rssMB: 0 };
+        if (!proc && (this.members.length > 0 || this.pendingJoin.length >= this.o.workers)) {
+          return this.reject(ws, new RingswarmError('RS_ERR_PROTOCOL', 'the job is full'), from);
+        }
+        if ([...this.pendingJoin, ...this.members].some((m) => m.workerId === msg.workerId)) {
+          return this.reject(ws, new RingswarmError('RS_ERR_PROTOCOL', `worker id ${msg.workerId} already joined`), from);
+        }
+        const m: SwarmMember = {
+          workerId: msg.workerId,
+          dataUrl: msg.dataUrl,
+          spawned: msg.spawned,
+          arrival: this.arrivals++,
+          pid: msg.pid,
+          rank: -1,
+          channel,
+          process: proc,
+          rssMB: 0,
+          lastSeen: performance.now(),
+          gone: false,
+        };
         member = m;
+        this.everyone.push(m);
         this.pendingJoin.push(m);
         this.joinWaiter?.();
       },
       onClose: (code, reason) => {
         clearTimeout(timer);
-        if (!member || this.closing) return;
-        const why = `worker ${member.workerId} (pid ${member.pid}) closed its control connection (${code} ${reason})`;
+        if (!member || member.gone) return;
         this.pendingJoin = this.pendingJoin.filter((x) => x !== member);
-        if (this.members.includes(member)) this.emit({ type: 'lost', member, why });
+        // A spawned worker's exit is the better signal; a joined one has only its connection.
+        if (member.process) return;
+        member.gone = true;
+        const why = `worker ${member.workerId} (pid ${member.pid}) closed its control connection (${code} ${reason})`;
+        if (this.members.includes(member)) this.emit({ type: 'lost', member, why, by: 'closed' });
       },
     });
   }
 
-  /** Wait until all workers have joined, then assign ranks and ring them up. Returns ready time. */
-  async rendezvous(job: JobSpec): Promise<RankAssignment[]> {
-    const deadline = Date.now() + this.o.readyTimeoutMs;
-    while (this.pendingJoin.length < this.o.workers) {
+  private async waitJoins(n: number, timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (this.pendingJoin.length < n) {
       if (this.joinFailure) throw new RingswarmError('RS_ERR_PEER_LOST', this.joinFailure);
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new RingswarmError('RS_ERR_TIMEOUT', `only ${this.pendingJoin.length} of ${this.o.workers} workers joined within ${this.o.readyTimeoutMs} ms`);
-      }
+      const left = deadline - performance.now();
+      if (left <= 0) throw new RingswarmError('RS_ERR_TIMEOUT', `only ${this.pendingJoin.length} of ${n} workers joined within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, Math.min(left, 1000));
         this.joinWaiter = () => {
@@ -159,30 +186,62 @@ export class Swarm {
       });
     }
     this.joinWaiter = null;
-    const ring = assignRing(this.pendingJoin, job.cardsPerWorker);
+  }
+
+  /** Wait until all workers have joined and give them ranks (spawned first, then joiners). */
+  async rendezvous(cardsPerWorker: number): Promise<void> {
+    await this.waitJoins(this.o.workers, this.o.readyTimeoutMs);
+    const ring = assignRing(this.pendingJoin, cardsPerWorker);
     this.members = ring.map((a) => {
       const m = this.pendingJoin.find((x) => x.workerId === a.member.workerId)!;
       m.rank = a.rank;
       return m;
     });
     this.pendingJoin = [];
-    for (const a of ring) {
-      this.members[a.rank].channel.send({
+  }
+
+  /** Start a new process for `rank` (the old one is killed first if it still runs) and wait for it to join. */
+  async replace(rank: number): Promise<SwarmMember> {
+    const old = this.members[rank];
+    old.gone = true;
+    if (old.process && old.process.state !== 'stopped') {
+      old.process.kill('SIGKILL');
+      await old.process.exited;
+    }
+    old.channel.close(4005, 'RS_ERR_PEER_LOST: replaced');
+    this.joinFailure = undefined;
+    this.spawnOne(`w${rank}.${++this.replacements}`);
+    await this.waitJoins(1, this.o.readyTimeoutMs);
+    const m = this.pendingJoin.shift()!;
+    m.rank = rank;
+    this.members[rank] = m;
+    return m;
+  }
+
+  /** Announce epoch `epoch` to every member: its rank, neighbours, where its state comes from, its faults. */
+  assignAll(epoch: number, job: JobSpec, restoreFor: (rank: number) => Restore, faultsFor: (rank: number) => FaultOrder[]): void {
+    this.epoch = epoch;
+    const n = this.members.length;
+    for (const m of this.members) {
+      const prev = this.members[predecessor(m.rank, n)];
+      const next = this.members[successor(m.rank, n)];
+      m.channel.send({
         type: 'assign',
-        epoch: this.epoch,
-        rank: a.rank,
-        size: ring.length,
-        firstCard: a.firstCard,
-        prev: a.prev,
-        next: a.next,
+        epoch,
+        rank: m.rank,
+        size: n,
+        firstCard: m.rank * job.cardsPerWorker,
+        prev: { rank: prev.rank, dataUrl: prev.dataUrl },
+        next: { rank: next.rank, dataUrl: next.dataUrl },
         job,
+        restore: restoreFor(m.rank),
+        faults: faultsFor(m.rank),
       });
     }
-    return ring;
   }
 
   broadcast(msg: CoordinatorMessage): void {
-    for (const m of this.members) m.channel.send(msg);
+    for (const m of this.members) if (!m.gone) m.channel.send(msg);
   }
 
   /** Every process we spawned, ended and reaped; the server closed. */
@@ -190,19 +249,19 @@ export class Swarm {
     this.closing = true;
     for (const m of [...this.members, ...this.pendingJoin]) m.channel.send({ type: 'shutdown', reason });
     await Promise.all(this.processes.map((p) => p.reap(1500)));
-    for (const c of this.server?.clients ?? []) c.terminate();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await this.closeServer();
   }
 
-  /** Stop at once (Ctrl-C, a fatal error): SIGTERM then SIGKILL, and reap. */
+  /** Stop at once (Ctrl-C, a fatal error): SIGCONT (a frozen worker cannot exit), SIGTERM then SIGKILL, and reap. */
   async kill(): Promise<void> {
     this.closing = true;
+    for (const p of this.processes) p.kill('SIGCONT');
     await Promise.all(this.processes.map((p) => p.stop(1000)));
-    for (const c of this.server?.clients ?? []) c.terminate();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await this.closeServer();
   }
 
-  get spawnedProcesses(): readonly WorkerProcess[] {
-    return this.processes;
+  private async closeServer(): Promise<void> {
+    for (const c of this.server?.clients ?? []) c.terminate();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 }

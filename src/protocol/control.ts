@@ -25,8 +25,35 @@ export const JobSpec = z.object({
   timeoutMs: int.positive(),
   heartbeatMs: int.positive(),
   checksums: z.boolean(),
+  /** Checkpoint every K steps (0: never). */
+  checkpointEvery: nat,
+  /** Also write checkpoints to this folder (atomically), or null. */
+  checkpointDir: z.string().nullable(),
 });
 export type JobSpec = z.infer<typeof JobSpec>;
+
+/** A fault the worker itself carries out when it reaches the trigger point (or at once, for 'inject'). */
+export const FaultOrder = z.object({
+  id: nat,
+  kind: z.enum(['kill', 'hang', 'crash', 'link', 'corrupt']),
+  at: z.object({ step: nat, phase: z.enum(['reduce-scatter', 'all-gather']).optional(), chunk: nat.optional() }),
+  ms: z.number().nonnegative().nullable(),
+  code: int.optional(),
+  frames: int.positive().optional(),
+  cut: z.boolean().optional(),
+  delayMs: z.number().nonnegative().optional(),
+  bandwidth: z.number().positive().optional(),
+});
+export type FaultOrder = z.infer<typeof FaultOrder>;
+
+/** Where a rank's card states come from when a new epoch starts from a checkpoint. */
+export const Restore = z.object({
+  step: nat,
+  source: z.enum(['initial', 'local', 'peer', 'disk']),
+  /** For 'peer': the rank whose data server holds our copy. */
+  peer: Peer.optional(),
+});
+export type Restore = z.infer<typeof Restore>;
 
 export const BenchSpec = z.object({
   collective: z.enum(COLLECTIVES),
@@ -76,6 +103,11 @@ export const WorkerMessage = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('done'), epoch: nat, cardDigests: z.array(z.string()), rssMBMax: z.number() }),
   z.object({ type: z.literal('failed'), epoch: nat, code: z.string(), message: z.string() }),
+  /** A scenario fault is about to strike this worker (ground truth for scoring detection). */
+  z.object({ type: z.literal('fault'), epoch: nat, id: nat, step: nat, phase: z.string().nullable(), chunk: nat.nullable() }),
+  z.object({ type: z.literal('checkpointed'), epoch: nat, step: nat }),
+  /** This worker now holds a complete copy of `owner`'s checkpoint `step`. */
+  z.object({ type: z.literal('holding'), epoch: nat, owner: nat, step: nat }),
 ]);
 export type WorkerMessage = z.infer<typeof WorkerMessage>;
 
@@ -90,7 +122,11 @@ export const CoordinatorMessage = z.discriminatedUnion('type', [
     prev: Peer,
     next: Peer,
     job: JobSpec,
+    restore: Restore,
+    faults: z.array(FaultOrder),
   }),
+  z.object({ type: z.literal('abort'), epoch: nat, reason: z.string() }),
+  z.object({ type: z.literal('inject'), epoch: nat, fault: FaultOrder }),
   z.object({ type: z.literal('start'), epoch: nat, fromStep: nat }),
   z.object({ type: z.literal('bench'), epoch: nat, spec: BenchSpec }),
   z.object({ type: z.literal('shutdown'), reason: z.string() }),
@@ -104,6 +140,8 @@ export const DataHello = z.object({
   token: z.string(),
   epoch: nat,
   rank: nat,
+  /** 'fetch': not a ring link; send me the copy you hold of `owner`'s checkpoint `step`, then close. */
+  fetch: z.object({ owner: nat, step: nat }).optional(),
 });
 export type DataHello = z.infer<typeof DataHello>;
 

@@ -22,10 +22,11 @@ export const FRAME_HEADER_BYTES = 40;
 export const FRAME_MAGIC = 0x5352;
 export const FRAME_VERSION = 1;
 
-export type Phase = 'reduce-scatter' | 'all-gather' | 'broadcast';
+/** 'checkpoint' frames carry a card state copy to the rank that keeps it (not a collective). */
+export type Phase = 'reduce-scatter' | 'all-gather' | 'broadcast' | 'checkpoint';
 
 /** Phases by their wire number. */
-export const PHASES: readonly Phase[] = ['reduce-scatter', 'all-gather', 'broadcast'];
+export const PHASES: readonly Phase[] = ['reduce-scatter', 'all-gather', 'broadcast', 'checkpoint'];
 
 export interface FrameHeader {
   phase: Phase;
@@ -178,7 +179,7 @@ export function decodeFrame(frame: Uint8Array, opts: DecodeOptions): DecodedFram
   const phaseNum = view.getUint8(OFF_PHASE);
   const phase = PHASES[phaseNum];
   if (phase === undefined) {
-    throw badFrame(`unknown frame phase ${phaseNum}, expected 0 (reduce-scatter), 1 (all-gather) or 2 (broadcast)`);
+    throw badFrame(`unknown frame phase ${phaseNum}, expected ${PHASES.map((p, i) => `${i} (${p})`).join(', ')}`);
   }
   const reserved = view.getUint32(OFF_RESERVED, true);
   if (reserved !== 0) {

@@ -24,6 +24,8 @@ export interface OpRunnerOptions {
   timeoutMs: number;
   /** CRC32C on every frame (sent and checked); off only to measure what it costs. */
   checksums: boolean;
+  /** Called after each chunk is applied, with how many of that phase this op has received (fault triggers). */
+  delivered?: (opSeq: number, phase: string, received: number) => void;
 }
 
 interface Active {
@@ -35,6 +37,7 @@ interface Active {
   timer: NodeJS.Timeout;
   /** Sends straight from the caller's buffers not yet written: the op ends only when they are. */
   unwritten: number;
+  receivedByPhase: Map<string, number>;
 }
 
 export interface OpRunnerStats {
@@ -64,6 +67,11 @@ export class OpRunner {
 
   get epoch(): number {
     return this.o.epoch;
+  }
+
+  /** Largest payload a frame of this runner may carry. */
+  get maxPayload(): number {
+    return this.o.chunkElems * elementBytes(this.o.dtype);
   }
 
   /** A new epoch: abort the op under way and forget everything from the old one. */
@@ -119,6 +127,7 @@ export class OpRunner {
         reject,
         lastProgress: Date.now(),
         unwritten: 0,
+        receivedByPhase: new Map(),
         timer: setInterval(() => this.watchdog(), Math.max(10, Math.min(250, this.o.timeoutMs / 4))),
       };
       this.active = a;
@@ -228,6 +237,24 @@ export class OpRunner {
     this.sendAll(a, out);
     // A frame forwarded as it is goes back to the pool once written (in sendAll); any other now.
     if (!(inPlace && out.some((c) => c.data === data))) this.pool.release(raw);
+    if (this.o.delivered) {
+      const n = (a.receivedByPhase.get(h.phase) ?? 0) + 1;
+      a.receivedByPhase.set(h.phase, n);
+      this.o.delivered(a.opSeq, h.phase, n);
+    }
+  }
+
+  private corrupting = 0;
+
+  /** Fault injection: flip a payload byte in each of the next `frames` frames sent (after the checksum). */
+  corruptNext(frames: number): void {
+    this.corrupting += frames;
+  }
+
+  private corrupt(frame: Uint8Array): void {
+    this.corrupting--;
+    const at = frame.byteLength > FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES + ((frame.byteLength - FRAME_HEADER_BYTES) >> 1) : 28;
+    frame[at] ^= 0x5a;
   }
 
   private sendAll(a: Active, out: ChunkSend[]): void {
@@ -236,7 +263,7 @@ export class OpRunner {
       const fields = { phase: c.phase, epoch: this.o.epoch, opSeq: a.opSeq, step: c.step, chunk: c.chunk, offset: c.offset, src: this.o.rank, checksum };
       this.stats.framesSent++;
       let frame = this.headroom.get(c.data);
-      if (!frame && c.data.byteLength < COPY_BELOW_BYTES) {
+      if (!frame && (c.data.byteLength < COPY_BELOW_BYTES || this.corrupting > 0)) {
         // Small: one copy costs less than the second write a separate payload fragment takes.
         const f = this.pool.acquire(c.data.byteLength);
         f.payload.set(bytesOf(c.data));
@@ -245,6 +272,7 @@ export class OpRunner {
       if (frame) {
         // Staged or received: a frame of our own, back to the pool once written.
         sealFrame(frame, fields);
+        if (this.corrupting > 0) this.corrupt(frame);
         this.stats.bytesSent += frame.byteLength;
         const owned = frame;
         this.transport.send(c.to, frame, this.pool.owns(frame) ? (ok) => ok && this.pool.release(owned) : undefined);

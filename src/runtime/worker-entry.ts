@@ -4,6 +4,7 @@ import { WebSocket } from 'ws';
 import { CoordinatorMessage, type WorkerMessage } from '../protocol/control.js';
 import { Worker } from '../worker/worker.js';
 import { wsChannel } from './channel.js';
+import { checkpointDisk } from './checkpoint-disk.js';
 import { FramePool } from './frame-pool.js';
 import { WsTransport } from './ws-transport.js';
 
@@ -61,6 +62,12 @@ export function startWorkerProcess(o: WorkerProcessOptions): void {
           sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
           rssMB: () => process.memoryUsage.rss() / 2 ** 20,
           log,
+          strike: (how) => {
+            if ('signal' in how) process.kill(process.pid, how.signal);
+            // Let the fault report leave first.
+            else setImmediate(() => process.exit(how.exit));
+          },
+          disk: checkpointDisk,
         });
         void worker.exited.then(exit);
       });

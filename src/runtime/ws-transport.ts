@@ -11,6 +11,14 @@ import { DataLinkClient } from './data-link-client.js';
 import type { FramePool } from './frame-pool.js';
 import type { LinkEvents, PeerAddress, Transport } from './transport.js';
 
+interface LinkShape {
+  cut: boolean;
+  delayMs: number;
+  bandwidth: number;
+  /** When the last paced frame has gone out. */
+  releaseAt: number;
+}
+
 export interface WsTransportOptions {
   host: string;
   token: string;
@@ -115,6 +123,14 @@ export class WsTransport implements Transport {
         if (hello.token !== this.o.token) throw new RingswarmError('RS_ERR_AUTH', 'wrong token');
         if (hello.version !== PROTOCOL_VERSION) throw new RingswarmError('RS_ERR_PROTOCOL', `protocol version ${hello.version}, expected ${PROTOCOL_VERSION}`);
         if (hello.epoch < this.epoch) throw new RingswarmError('RS_ERR_STALE_EPOCH', `hello for epoch ${hello.epoch}, current ${this.epoch}`);
+        if (hello.fetch) {
+          // Not a ring link: a replacement asks for the copy we keep of its checkpoint.
+          const frames = this.fetchHandler?.(hello.fetch.owner, hello.fetch.step) ?? null;
+          if (!frames) throw new RingswarmError('RS_ERR_PROTOCOL', `no copy of rank ${hello.fetch.owner}'s checkpoint ${hello.fetch.step} here`);
+          for (const f of frames) ws.send(f);
+          ws.close(1000, 'done');
+          return;
+        }
         this.outgoing.get(hello.rank)?.close(4008, 'RS_ERR_PROTOCOL: replaced by a newer link');
         this.outgoing.set(hello.rank, ws);
         this.outgoingEpoch.set(ws, hello.epoch);
@@ -151,6 +167,50 @@ export class WsTransport implements Transport {
         },
       });
     });
+  }
+
+  /** Serves checkpoint copies to replacements that ask (set by the worker). */
+  fetchHandler: ((owner: number, step: number) => Uint8Array[] | null) | null = null;
+
+  /** Fetch, from the data server at `url`, the frames of its copy of `owner`'s checkpoint `step` (we are `owner`, in `epoch`). */
+  fetchCheckpoint(url: string, epoch: number, owner: number, step: number, timeoutMs: number): Promise<Uint8Array[]> {
+    const frames: Uint8Array[] = [];
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        link.destroy();
+        reject(new RingswarmError('RS_ERR_TIMEOUT', `checkpoint ${step} of rank ${owner} not fetched from ${url} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const link: DataLinkClient = new DataLinkClient({
+        url,
+        maxPayload: this.o.maxPayload + FRAME_HEADER_BYTES,
+        timeoutMs,
+        buffer: (n) => new Uint8Array(n),
+        fragmented: (first) => new Uint8Array(first.length + Math.max(0, framePayloadLength(first))),
+        onMessage: (m) => frames.push(m),
+        onClose: (code, reason) => {
+          clearTimeout(timer);
+          if (code === 1000) resolve(frames);
+          else reject(new RingswarmError('RS_ERR_PEER_LOST', `fetching checkpoint ${step} of rank ${owner} from ${url}: ${code} ${reason}`));
+        },
+      });
+      const hello: DataHello = { type: 'data-hello', version: PROTOCOL_VERSION, token: this.o.token, epoch, rank: owner, fetch: { owner, step } };
+      link.open(JSON.stringify(hello)).catch((e: Error) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    });
+  }
+
+  private readonly shapes = new Map<number, LinkShape>();
+
+  /**
+   * Fault injection on the link to `to`: drop everything (cut), or hold each frame `delayMs` and/or
+   * pace frames to `bandwidth` bytes per second, for `ms` (null: for good). Order is kept.
+   */
+  shapeLink(to: number, shape: { cut?: boolean; delayMs?: number; bandwidth?: number }, ms: number | null): void {
+    const s: LinkShape = { cut: shape.cut ?? false, delayMs: shape.delayMs ?? 0, bandwidth: shape.bandwidth ?? 0, releaseAt: 0 };
+    this.shapes.set(to, s);
+    if (ms !== null) setTimeout(() => this.shapes.get(to) === s && this.shapes.delete(to), ms).unref();
   }
 
   /** Open the link on which we receive from `rank`. */
@@ -191,6 +251,23 @@ export class WsTransport implements Transport {
   }
 
   send(to: number, frame: Uint8Array | readonly [Uint8Array, Uint8Array], written?: (ok: boolean) => void): void {
+    const shape = this.shapes.get(to);
+    if (shape) {
+      if (shape.cut) {
+        written?.(true); // into the void, as on a cut cable
+        return;
+      }
+      const bytes = frame instanceof Uint8Array ? frame.byteLength : frame[0].byteLength + frame[1].byteLength;
+      const t = performance.now();
+      const start = Math.max(t + shape.delayMs, shape.releaseAt);
+      shape.releaseAt = start + (shape.bandwidth > 0 ? (bytes / shape.bandwidth) * 1000 : 0);
+      setTimeout(() => this.sendNow(to, frame, written), Math.max(0, shape.releaseAt - t));
+      return;
+    }
+    this.sendNow(to, frame, written);
+  }
+
+  private sendNow(to: number, frame: Uint8Array | readonly [Uint8Array, Uint8Array], written?: (ok: boolean) => void): void {
     const ws = this.outgoing.get(to);
     if (!ws || ws.readyState !== WebSocket.OPEN) {
       written?.(false);

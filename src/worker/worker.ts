@@ -1,15 +1,19 @@
-// A worker's logic: join the job, take a rank, ring up with its neighbours, run the training
-// loop or the bench, report. All I/O comes in through the control channel and the transport.
-import { elementBytes } from '../collective/dtypes.js';
-import type { BenchSpec, CoordinatorMessage, JobSpec, WorkerMessage } from '../protocol/control.js';
+// A worker's logic: join the job, take a rank per epoch, ring up with its neighbours, restore its
+// cards from a checkpoint when told, run the training loop or the bench, keep checkpoints (its own
+// and a copy of its predecessor's), carry out the faults a scenario arms it with, report. All I/O
+// comes in through the control channel, the transport and the environment.
+import { elementBytes, viewElements, type Elements } from '../collective/dtypes.js';
+import type { BenchSpec, CoordinatorMessage, FaultOrder, JobSpec, WorkerMessage } from '../protocol/control.js';
 import { PROTOCOL_VERSION } from '../protocol/control.js';
 import { isRingswarmError, RingswarmError } from '../protocol/errors.js';
+import { decodeFrame, FRAME_HEADER_BYTES, sealFrame, type DecodedFrame } from '../protocol/frame.js';
 import type { Channel } from '../runtime/channel.js';
 import { OpRunner } from '../runtime/op-runner.js';
 import type { Transport } from '../runtime/transport.js';
-import { runBenchSize } from './bench.js';
 import { arenaAlloc, workerArena } from './arena.js';
+import { runBenchSize } from './bench.js';
 import { CardGroup } from './cards.js';
+import { CheckpointStore } from './checkpoints.js';
 
 export interface WorkerIdentity {
   workerId: string;
@@ -18,11 +22,28 @@ export interface WorkerIdentity {
   spawned: boolean;
 }
 
+/** What a worker needs from its process: clocks, memory, and the means to strike itself. */
 export interface WorkerEnv {
   now(): number;
   sleep(ms: number): Promise<void>;
   rssMB(): number;
   log(line: string): void;
+  /** Fault injection on this process: 'SIGKILL' or 'SIGSTOP' itself, or exit with a code. */
+  strike(how: { signal: 'SIGKILL' | 'SIGSTOP' } | { exit: number }): void;
+  /** Optional disk tier for checkpoints. */
+  disk?: CheckpointDisk;
+}
+
+export interface CheckpointDisk {
+  write(dir: string, rank: number, step: number, states: readonly Uint8Array[]): Promise<void>;
+  read(dir: string, rank: number, step: number): Promise<Uint8Array[]>;
+}
+
+/** Data-plane features of the WebSocket transport that the in-memory one lacks. */
+interface TransportExtras {
+  fetchHandler?: ((owner: number, step: number) => Uint8Array[] | null) | null;
+  fetchCheckpoint?(url: string, epoch: number, owner: number, step: number, timeoutMs: number): Promise<Uint8Array[]>;
+  shapeLink?(to: number, shape: { cut?: boolean; delayMs?: number; bandwidth?: number }, ms: number | null): void;
 }
 
 interface Assignment {
@@ -30,23 +51,27 @@ interface Assignment {
   rank: number;
   size: number;
   firstCard: number;
+  next: number;
   job: JobSpec;
   runner: OpRunner;
-  cards: CardGroup;
+  faults: FaultOrder[];
 }
 
 export class Worker {
   private a: Assignment | null = null;
+  private cards: CardGroup | null = null;
+  private store: CheckpointStore | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private rssMBMax = 0;
   private stopped = false;
   private resolveExit!: (code: number) => void;
   /** Resolves with the exit code once the worker is done (shutdown, or its coordinator is gone). */
   readonly exited = new Promise<number>((r) => (this.resolveExit = r));
+  private readonly fired = new Set<number>();
 
   constructor(
     private readonly control: Channel<CoordinatorMessage, WorkerMessage>,
-    private readonly transport: Transport,
+    private readonly transport: Transport & TransportExtras,
     private readonly id: WorkerIdentity,
     private readonly env: WorkerEnv,
   ) {
@@ -55,9 +80,10 @@ export class Worker {
       onClose: (code, reason) => this.stop(code === 1000 ? 0 : 1, `control connection closed (${code} ${reason})`),
     });
     transport.setEvents({
-      onFrame: (from, frame) => this.a?.runner.onFrame(from, frame),
-      onLinkLost: (peer, reason) => this.a?.runner.abort(new RingswarmError('RS_ERR_PEER_LOST', reason)),
+      onFrame: (from, frame) => this.onFrame(from, frame),
+      onLinkLost: (_peer, reason) => this.a?.runner.abort(new RingswarmError('RS_ERR_PEER_LOST', reason)),
     });
+    transport.fetchHandler = (owner, step) => this.serveCheckpoint(owner, step);
     control.send({
       type: 'hello',
       version: PROTOCOL_VERSION,
@@ -97,6 +123,13 @@ export class Worker {
       case 'bench':
         void this.bench(m.epoch, m.spec).catch((e) => this.failed(m.epoch, e));
         return;
+      case 'abort':
+        // Every rank abandons the op under way; frames of the old epoch are dropped from now on.
+        this.a?.runner.abort(new RingswarmError('RS_ERR_ABORTED', `epoch ${m.epoch}: ${m.reason}`));
+        return;
+      case 'inject':
+        this.strike(m.fault);
+        return;
       case 'shutdown':
         this.stop(0, m.reason);
         return;
@@ -104,8 +137,9 @@ export class Worker {
   }
 
   private failed(epoch: number, e: unknown): void {
-    if (this.stopped) return;
+    if (this.stopped || (this.a && this.a.epoch !== epoch)) return;
     const err = isRingswarmError(e) ? e : new RingswarmError('RS_ERR_INTERNAL', e instanceof Error ? (e.stack ?? e.message) : String(e));
+    if (err.code === 'RS_ERR_ABORTED') return;
     this.env.log(`rank ${this.a?.rank ?? '?'}: ${err.code}: ${err.message}`);
     this.control.send({ type: 'failed', epoch, code: err.code, message: err.message });
   }
@@ -116,27 +150,66 @@ export class Worker {
     if (job.bytesPerCard % eb !== 0) throw new RingswarmError('RS_ERR_PROTOCOL', `${job.bytesPerCard} bytes is not a whole number of ${job.dtype} elements`);
     const count = job.bytesPerCard / eb;
     const chunkElems = Math.max(1, Math.floor(job.chunkBytes / eb));
+    this.a?.runner.abort(new RingswarmError('RS_ERR_ABORTED', `epoch ${m.epoch} started`));
     const runner = new OpRunner(
       this.transport,
-      { rank: m.rank, epoch: m.epoch, dtype: job.dtype, chunkElems, timeoutMs: job.timeoutMs, checksums: job.checksums },
+      {
+        rank: m.rank,
+        epoch: m.epoch,
+        dtype: job.dtype,
+        chunkElems,
+        timeoutMs: job.timeoutMs,
+        checksums: job.checksums,
+        delivered: (opSeq, phase, n) => this.trigger(opSeq, phase, n),
+      },
       this.env.log,
       this.transport.pool,
     );
-    const arena = workerArena(this.transport.pool, job.cardsPerWorker + 1, job.bytesPerCard, job.chunkBytes);
-    const cards = new CardGroup({
-      alloc: arenaAlloc(arena),
-      firstCard: m.firstCard,
-      cards: job.cardsPerWorker,
-      totalCards: job.totalCards,
-      count,
-      dtype: job.dtype,
-      op: job.op,
-      seed: job.seed,
-    });
-    this.a = { epoch: m.epoch, rank: m.rank, size: m.size, firstCard: m.firstCard, job, runner, cards };
+    if (!this.cards) {
+      const arena = workerArena(this.transport.pool, job.cardsPerWorker + 1, job.bytesPerCard, job.chunkBytes);
+      this.cards = new CardGroup({
+        alloc: arenaAlloc(arena),
+        firstCard: m.firstCard,
+        cards: job.cardsPerWorker,
+        totalCards: job.totalCards,
+        count,
+        dtype: job.dtype,
+        op: job.op,
+        seed: job.seed,
+      });
+      this.store = new CheckpointStore(job.dtype, job.cardsPerWorker, count);
+    }
+    this.a = { epoch: m.epoch, rank: m.rank, size: m.size, firstCard: m.firstCard, next: m.next.rank, job, runner, faults: m.faults };
+    await this.restore(m);
     await this.transport.ring(m.epoch, m.rank, m.prev, m.next, job.timeoutMs);
     this.startHeartbeat(job.heartbeatMs);
     this.control.send({ type: 'ready', epoch: m.epoch });
+  }
+
+  /** Put the cards in the state of checkpoint `restore.step`, from wherever the coordinator says it is. */
+  private async restore(m: Extract<CoordinatorMessage, { type: 'assign' }>): Promise<void> {
+    const cards = this.cards!;
+    const store = this.store!;
+    const { step, source } = m.restore;
+    if (source === 'initial') {
+      for (const s of cards.states) s.fill(0);
+    } else if (source === 'local') {
+      if (!store.restore(step, cards.states)) throw new RingswarmError('RS_ERR_PROTOCOL', `no checkpoint of step ${step} in memory`);
+    } else if (source === 'peer') {
+      if (!m.restore.peer || !this.transport.fetchCheckpoint) throw new RingswarmError('RS_ERR_PROTOCOL', 'peer restore without a peer');
+      const frames = await this.transport.fetchCheckpoint(m.restore.peer.dataUrl, m.epoch, m.rank, step, m.job.timeoutMs);
+      const mine = new CheckpointStore(m.job.dtype, m.job.cardsPerWorker, cards.states[0]?.length ?? 0);
+      let complete = false;
+      for (const f of frames) {
+        const d = decodeFrame(f, { maxPayload: f.byteLength, verifyChecksum: true });
+        complete = mine.receive(m.rank, step, { card: d.header.chunk, offset: d.header.offset, data: viewElements(m.job.dtype, d.payload) }) || complete;
+      }
+      if (!mine.restore(step, cards.states, m.rank)) throw new RingswarmError('RS_ERR_PROTOCOL', `incomplete copy of checkpoint ${step} from rank ${m.restore.peer.rank}`);
+    } else {
+      if (!this.env.disk || !m.job.checkpointDir) throw new RingswarmError('RS_ERR_PROTOCOL', 'disk restore without a checkpoint folder');
+      const states = await this.env.disk.read(m.job.checkpointDir, m.rank, step);
+      states.forEach((b, j) => cards.states[j].set(viewElements(m.job.dtype, b)));
+    }
   }
 
   private startHeartbeat(everyMs: number): void {
@@ -161,13 +234,112 @@ export class Worker {
     return a;
   }
 
+  /** Frames that are not part of a collective (checkpoint copies) are kept here; the rest go to the op runner. */
+  private onFrame(from: number, frame: Uint8Array): void {
+    const a = this.a;
+    if (!a) return;
+    if (frame.byteLength < FRAME_HEADER_BYTES || frame[3] !== 3) {
+      a.runner.onFrame(from, frame);
+      return;
+    }
+    let d: DecodedFrame;
+    try {
+      d = decodeFrame(frame, { maxPayload: a.runner.maxPayload, verifyChecksum: a.job.checksums });
+    } catch (e) {
+      this.env.log(`bad checkpoint frame from rank ${from}: ${(e as Error).message}`);
+      return;
+    }
+    const step = d.header.opSeq;
+    const done = this.store!.receive(d.header.src, step, { card: d.header.chunk, offset: d.header.offset, data: viewElements(a.job.dtype, d.payload) });
+    if (done) this.control.send({ type: 'holding', epoch: a.epoch, owner: d.header.src, step });
+  }
+
+  private serveCheckpoint(owner: number, step: number): Uint8Array[] | null {
+    const a = this.a;
+    const copy = this.store?.heldCopy(owner, step);
+    if (!a || !copy) return null;
+    return this.checkpointFrames(owner, step, copy, a);
+  }
+
+  private checkpointFrames(owner: number, step: number, states: readonly Elements[], a: Assignment): Uint8Array[] {
+    const eb = elementBytes(a.job.dtype);
+    const chunkElems = Math.max(1, Math.floor(a.job.chunkBytes / eb));
+    const out: Uint8Array[] = [];
+    const tmp = new CheckpointStore(a.job.dtype, states.length, states[0]?.length ?? 0);
+    tmp.save(step, states);
+    for (const p of tmp.pieces(step, chunkElems)) {
+      const f = new Uint8Array(FRAME_HEADER_BYTES + p.data.byteLength);
+      f.set(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength), FRAME_HEADER_BYTES);
+      sealFrame(f, { phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: 0, chunk: p.card, offset: p.offset, src: owner });
+      out.push(f);
+    }
+    return out;
+  }
+
+  /** Checkpoint `step`: keep a copy, send one to the successor, and to disk when asked. */
+  private async checkpoint(a: Assignment, step: number): Promise<void> {
+    const store = this.store!;
+    const states = this.cards!.states;
+    store.save(step, states);
+    if (a.size > 1) {
+      for (const f of this.checkpointFrames(a.rank, step, states, a)) this.transport.send(a.next, f);
+    }
+    if (this.env.disk && a.job.checkpointDir) {
+      await this.env.disk.write(
+        a.job.checkpointDir,
+        a.rank,
+        step,
+        states.map((s) => new Uint8Array(s.buffer, s.byteOffset, s.byteLength)),
+      );
+    }
+    this.control.send({ type: 'checkpointed', epoch: a.epoch, step });
+  }
+
+  /** Fire the armed faults whose trigger this point matches. */
+  private trigger(opSeq: number, phase: string | null, received: number): void {
+    const a = this.a;
+    if (!a) return;
+    for (const f of a.faults) {
+      if (this.fired.has(f.id) || f.at.step !== opSeq) continue;
+      const match = phase === null ? f.at.phase === undefined : f.at.phase === phase && received > (f.at.chunk ?? 0);
+      if (!match) continue;
+      this.fired.add(f.id);
+      this.control.send({ type: 'fault', epoch: a.epoch, id: f.id, step: opSeq, phase, chunk: phase === null ? null : received - 1 });
+      this.strike(f);
+    }
+  }
+
+  private strike(f: FaultOrder): void {
+    const a = this.a;
+    switch (f.kind) {
+      case 'kill':
+        return this.env.strike({ signal: 'SIGKILL' });
+      case 'hang':
+        return this.env.strike({ signal: 'SIGSTOP' });
+      case 'crash':
+        return this.env.strike({ exit: f.code ?? 1 });
+      case 'link':
+        if (a) this.transport.shapeLink?.(a.next, { cut: f.cut, delayMs: f.delayMs, bandwidth: f.bandwidth }, f.ms);
+        return;
+      case 'corrupt':
+        a?.runner.corruptNext(f.frames ?? 1);
+        return;
+    }
+  }
+
   private async train(epoch: number, fromStep: number): Promise<void> {
     const a = this.current(epoch);
-    const { job, cards, runner } = a;
+    const { job, runner } = a;
+    const cards = this.cards!;
     for (let step = fromStep; step < job.steps; step++) {
       if (this.stopped || this.a !== a) return;
       const t0 = this.env.now();
+      // At the first step of an epoch this re-keeps the state just restored and hands the copy to
+      // the successor, which may be a new process.
+      if (job.checkpointEvery > 0 && step % job.checkpointEvery === 0) await this.checkpoint(a, step);
+      this.trigger(step, null, 0);
       if (job.computeMs > 0) await this.env.sleep(job.computeMs);
+      if (this.a !== a) return;
       cards.computeGradients(step);
       cards.foldOwnGradient();
       const t1 = this.env.now();

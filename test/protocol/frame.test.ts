@@ -95,6 +95,7 @@ describe('encode and decode', () => {
     ['reduce-scatter', 0],
     ['all-gather', 1],
     ['broadcast', 2],
+    ['checkpoint', 3],
   ] as const)('round-trips phase %s (wire number %d), byte for byte', (phase, wire) => {
     const frame = encodeFrame(fields(phase), payload);
     expect(Buffer.from(frame).equals(rawFrame(payload, { phase: wire }))).toBe(true);
@@ -175,11 +176,11 @@ describe('malformed frames', () => {
     expect(err.message).toBe('unsupported frame version 2, this build speaks version 1');
   });
 
-  it.each([3, 255])('rejects phase %d', (phase) => {
+  it.each([4, 255])('rejects phase %d', (phase) => {
     const err = decodeError(rawFrame(payload, { phase }));
     expect(err.code).toBe('RS_ERR_BAD_FRAME');
     expect(err.message).toBe(
-      `unknown frame phase ${phase}, expected 0 (reduce-scatter), 1 (all-gather) or 2 (broadcast)`,
+      `unknown frame phase ${phase}, expected 0 (reduce-scatter), 1 (all-gather), 2 (broadcast), 3 (checkpoint)`,
     );
   });
 

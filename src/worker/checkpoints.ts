@@ -1,0 +1,116 @@
+// Checkpoints of a worker's card states, in memory: its own (to roll back to), and the copy it
+// keeps of its ring predecessor's (so one lost process loses nothing, as Gemini does). A copy
+// travels as 'checkpoint' frames over the ring link: op sequence id = step, chunk = card index,
+// offset = element offset in that card's state. Pure bookkeeping; the worker does the sending.
+import { allocElements, type DType, type Elements } from '../collective/dtypes.js';
+import { chunkCount, chunkRange } from '../collective/ring.js';
+
+/** How many checkpoints to keep, own and held: the newest may not be complete everywhere yet. */
+const KEEP = 2;
+
+export interface CheckpointPiece {
+  card: number;
+  offset: number;
+  data: Elements;
+}
+
+interface Held {
+  states: Elements[];
+  elementsLeft: number;
+}
+
+export class CheckpointStore {
+  private readonly own = new Map<number, Elements[]>();
+  /** owner rank -> step -> the copy being assembled or complete. */
+  private readonly held = new Map<number, Map<number, Held>>();
+
+  constructor(
+    private readonly dtype: DType,
+    private readonly cards: number,
+    private readonly count: number,
+  ) {}
+
+  /** Keep a copy of `states` as the checkpoint of `step` (the state before that step runs). */
+  save(step: number, states: readonly Elements[]): void {
+    this.own.set(
+      step,
+      states.map((s) => s.slice()),
+    );
+    prune(this.own);
+  }
+
+  hasOwn(step: number): boolean {
+    return this.own.has(step);
+  }
+
+  ownSteps(): number[] {
+    return [...this.own.keys()].sort((a, b) => a - b);
+  }
+
+  /** Copy checkpoint `step` (own, or held for `owner`) into `states`; false if there is none. */
+  restore(step: number, states: Elements[], owner?: number): boolean {
+    const src = owner === undefined ? this.own.get(step) : this.completeHeld(owner, step);
+    if (!src) return false;
+    states.forEach((s, j) => s.set(src[j]));
+    return true;
+  }
+
+  /** The pieces of own checkpoint `step`, cut into chunks, to send to the rank that keeps a copy. */
+  pieces(step: number, chunkElems: number): CheckpointPiece[] {
+    const states = this.own.get(step);
+    if (!states) return [];
+    const out: CheckpointPiece[] = [];
+    states.forEach((s, card) => {
+      const whole = { offset: 0, count: s.length };
+      for (let k = 0; k < chunkCount(s.length, chunkElems); k++) {
+        const r = chunkRange(whole, chunkElems, k);
+        out.push({ card, offset: r.offset, data: s.subarray(r.offset, r.offset + r.count) });
+      }
+    });
+    return out;
+  }
+
+  /** A piece of `owner`'s checkpoint `step` arrived. True when that copy just became complete. */
+  receive(owner: number, step: number, piece: CheckpointPiece): boolean {
+    if (piece.card < 0 || piece.card >= this.cards || piece.offset < 0 || piece.offset + piece.data.length > this.count) {
+      throw new RangeError(`checkpoint piece card ${piece.card} offset ${piece.offset} length ${piece.data.length} out of range`);
+    }
+    let byStep = this.held.get(owner);
+    if (!byStep) this.held.set(owner, (byStep = new Map()));
+    let h = byStep.get(step);
+    if (!h) {
+      h = { states: Array.from({ length: this.cards }, () => allocElements(this.dtype, this.count)), elementsLeft: this.cards * this.count };
+      byStep.set(step, h);
+      prune(byStep);
+    }
+    h.states[piece.card].set(piece.data, piece.offset);
+    const before = h.elementsLeft;
+    h.elementsLeft -= piece.data.length;
+    return before > 0 && h.elementsLeft <= 0;
+  }
+
+  private completeHeld(owner: number, step: number): Elements[] | undefined {
+    const h = this.held.get(owner)?.get(step);
+    return h && h.elementsLeft <= 0 ? h.states : undefined;
+  }
+
+  /** Steps of `owner`'s checkpoint that this store holds complete. */
+  heldSteps(owner: number): number[] {
+    return [...(this.held.get(owner)?.entries() ?? [])].filter(([, h]) => h.elementsLeft <= 0).map(([s]) => s);
+  }
+
+  /** The held copy of `owner`'s checkpoint `step`, complete, for a replacement that asks for it. */
+  heldCopy(owner: number, step: number): Elements[] | undefined {
+    return this.completeHeld(owner, step);
+  }
+
+  /** Forget copies held for ranks other than `owner` (the ring changed). */
+  keepOnly(owner: number): void {
+    for (const r of [...this.held.keys()]) if (r !== owner) this.held.delete(r);
+  }
+}
+
+function prune<T>(m: Map<number, T>): void {
+  const steps = [...m.keys()].sort((a, b) => a - b);
+  for (const s of steps.slice(0, Math.max(0, steps.length - KEEP))) m.delete(s);
+}

@@ -1,0 +1,334 @@
+// OpRunner over the in-memory network: framing, epochs, op sequence ids, early frames, checksums
+// and the watchdog, with real timers (the watchdog reads Date.now and uses setInterval; the waits
+// here are a few hundred ms at most).
+import { afterEach, describe, expect, it } from 'vitest';
+import { allocElements, bytesOf, type DType, type Elements, type ReduceOp } from '../../src/collective/dtypes.js';
+import { countWrong, fillExpected, fillGradient, type InputSpec } from '../../src/collective/inputs.js';
+import { RingswarmError } from '../../src/protocol/errors.js';
+import { decodeFrame, encodeFrame, FRAME_HEADER_BYTES } from '../../src/protocol/frame.js';
+import { MemoryNetwork, type MemoryTransport } from '../../src/runtime/memory-transport.js';
+import { OpRunner } from '../../src/runtime/op-runner.js';
+
+interface Ring {
+  net: MemoryNetwork;
+  transports: MemoryTransport[];
+  runners: OpRunner[];
+  logs: string[][];
+  /** Per rank, the peers whose link was reported lost (onLinkLost). */
+  lost: number[][];
+}
+
+const live: OpRunner[] = [];
+
+afterEach(() => {
+  // Never leave a watchdog interval behind, whatever a test did.
+  for (const r of live.splice(0)) r.abort(new RingswarmError('RS_ERR_ABORTED', 'test over'));
+});
+
+interface RingOptions {
+  seed?: number;
+  epoch?: number;
+  dtype?: DType;
+  chunkElems?: number;
+  timeoutMs?: number;
+  checksums?: boolean;
+}
+
+async function ring(size: number, o: RingOptions = {}): Promise<Ring> {
+  const net = new MemoryNetwork(o.seed ?? 1);
+  const epoch = o.epoch ?? 3;
+  const transports = Array.from({ length: size }, (_, r) => net.endpoint(`r${r}`));
+  const logs = transports.map(() => [] as string[]);
+  const lost = transports.map(() => [] as number[]);
+  const runners = transports.map(
+    (t, rank) =>
+      new OpRunner(
+        t,
+        { rank, epoch, dtype: o.dtype ?? 'f32', chunkElems: o.chunkElems ?? 16, timeoutMs: o.timeoutMs ?? 10_000, checksums: o.checksums ?? true },
+        (l) => logs[rank].push(l),
+      ),
+  );
+  live.push(...runners);
+  await Promise.all(
+    transports.map((t, rank) => {
+      t.setEvents({ onFrame: (from, frame) => runners[rank].onFrame(from, frame), onLinkLost: (peer) => lost[rank].push(peer) });
+      const prev = (rank - 1 + size) % size;
+      const next = (rank + 1) % size;
+      return t.ring(epoch, rank, { rank: prev, dataUrl: transports[prev].dataUrl }, { rank: next, dataUrl: transports[next].dataUrl });
+    }),
+  );
+  return { net, transports, runners, logs, lost };
+}
+
+function spec(dtype: DType, op: ReduceOp, totalCards: number, step = 0): InputSpec {
+  return { dtype, op, seed: 42, step, totalCards };
+}
+
+function inputs(s: InputSpec, count: number): Elements[] {
+  return Array.from({ length: s.totalCards }, (_, r) => {
+    const g = allocElements(s.dtype, count);
+    fillGradient(g, s, r);
+    return g;
+  });
+}
+
+function expected(s: InputSpec, count: number): Elements {
+  const e = allocElements(s.dtype, count);
+  fillExpected(e, s);
+  return e;
+}
+
+/** Settles a promise into a value we can assert on without an unhandled rejection in between. */
+function settle(p: Promise<void>): Promise<{ ok: true } | { ok: false; err: unknown }> {
+  return p.then(
+    () => ({ ok: true as const }),
+    (err: unknown) => ({ ok: false as const, err }),
+  );
+}
+
+describe('OpRunner over MemoryNetwork', () => {
+  it('a 4-rank all-reduce completes and is exact, for every dtype and several seeds', async () => {
+    for (const dtype of ['f32', 'f64', 'i32'] as const)
+      for (const seed of [1, 2, 3]) {
+        const { net, runners } = await ring(4, { seed, dtype, chunkElems: 7 });
+        const s = spec(dtype, 'sum', 4);
+        const bufs = inputs(s, 101);
+        const done = runners.map((r, rank) => settle(r.run('allreduce', 0, { size: 4, op: 'sum', buffer: bufs[rank] })));
+        expect(net.run()).toBeGreaterThan(0);
+        for (const d of await Promise.all(done)) expect(d).toEqual({ ok: true });
+        const e = expected(s, 101);
+        bufs.forEach((b, rank) => expect(countWrong(b, e), `${dtype} seed ${seed} rank ${rank}`).toBe(0));
+        for (const r of runners) {
+          expect(r.stats.badFrames).toBe(0);
+          expect(r.stats.staleDropped).toBe(0);
+          expect(r.progress()).toBeNull();
+        }
+        expect(net.inFlight).toBe(0);
+      }
+  });
+
+  it('runs a sequence of ops (every collective kind) back to back', async () => {
+    const { net, runners } = await ring(4, { chunkElems: 5 });
+    const s = spec('f32', 'max', 4, 1);
+    const bufs = inputs(s, 33);
+    const kinds = ['allreduce', 'reducescatter', 'allgather', 'broadcast'] as const;
+    for (let k = 0; k < kinds.length; k++) {
+      const done = runners.map((r, rank) => settle(r.run(kinds[k], 10 + k, { size: 4, op: 'max', buffer: bufs[rank], root: 2 })));
+      net.run();
+      for (const d of await Promise.all(done)) expect(d).toEqual({ ok: true });
+    }
+    // max is idempotent, so all four ops in a row still leave the all-reduce everywhere.
+    const e = expected(s, 33);
+    bufs.forEach((b) => expect(countWrong(b, e)).toBe(0));
+  });
+
+  it('drops frames from an older epoch (counted, never applied)', async () => {
+    const { net, runners } = await ring(4, { epoch: 5, chunkElems: 8, dtype: 'f64' });
+    const s = spec('f64', 'sum', 4);
+    const bufs = inputs(s, 40);
+    // A frame that would be valid for rank 1 in this op (rank 0's first reduce-scatter chunk: segment 3,
+    // offset 30, 8 elements), but from epoch 4, with poison in it; and the same for the next op.
+    const poison = new Float64Array(8).fill(1e300);
+    const stale = (opSeq: number) => encodeFrame({ phase: 'reduce-scatter', epoch: 4, opSeq, step: 0, chunk: 0, offset: 30, src: 0 }, bytesOf(poison));
+    runners[1].onFrame(0, stale(8)); // before the op starts: must not be held as an early frame
+    runners[1].onFrame(0, stale(7));
+    const done = runners.map((r, rank) => settle(r.run('allreduce', 7, { size: 4, op: 'sum', buffer: bufs[rank] })));
+    runners[1].onFrame(0, stale(7)); // while the op is under way
+    net.run();
+    for (const d of await Promise.all(done)) expect(d).toEqual({ ok: true });
+    expect(runners[1].stats.staleDropped).toBe(3);
+    expect(runners[1].stats.badFrames).toBe(0);
+    const e = expected(s, 40);
+    bufs.forEach((b, rank) => expect(countWrong(b, e), `rank ${rank}`).toBe(0));
+    // And the next op is not disturbed by the stale frame for op 8 either.
+    const s2 = spec('f64', 'sum', 4, 1);
+    const bufs2 = inputs(s2, 40);
+    const done2 = runners.map((r, rank) => settle(r.run('allreduce', 8, { size: 4, op: 'sum', buffer: bufs2[rank] })));
+    net.run();
+    for (const d of await Promise.all(done2)) expect(d).toEqual({ ok: true });
+    bufs2.forEach((b) => expect(countWrong(b, expected(s2, 40))).toBe(0));
+  });
+
+  it('drops late frames of a finished op (same epoch, older op sequence id)', async () => {
+    const { net, runners } = await ring(2, { chunkElems: 4 });
+    const bufs = inputs(spec('f32', 'sum', 2), 8);
+    const done = runners.map((r, rank) => settle(r.run('allreduce', 0, { size: 2, op: 'sum', buffer: bufs[rank] })));
+    net.run();
+    await Promise.all(done);
+    const snapshot = bufs[1].slice();
+    runners[1].onFrame(0, encodeFrame({ phase: 'all-gather', epoch: 3, opSeq: 0, step: 0, chunk: 0, offset: 0, src: 0 }, bytesOf(new Float32Array(4).fill(9))));
+    expect(runners[1].stats.staleDropped).toBe(1);
+    expect(countWrong(bufs[1], snapshot)).toBe(0);
+  });
+
+  it('holds a frame for the next op that arrives before that op starts, and uses it', async () => {
+    const { net, runners } = await ring(4, { seed: 9, chunkElems: 4, dtype: 'i32' });
+    const s0 = spec('i32', 'sum', 4, 0);
+    const b0 = inputs(s0, 30);
+    const d0 = runners.map((r, rank) => settle(r.run('allreduce', 0, { size: 4, op: 'sum', buffer: b0[rank] })));
+    net.run();
+    for (const d of await Promise.all(d0)) expect(d).toEqual({ ok: true });
+
+    // Op 1 starts everywhere but on rank 1: rank 0's frames for op 1 reach rank 1 first.
+    const s1 = spec('i32', 'sum', 4, 1);
+    const b1 = inputs(s1, 30);
+    const d1: Promise<{ ok: boolean }>[] = [];
+    for (const rank of [0, 2, 3]) d1[rank] = settle(runners[rank].run('allreduce', 1, { size: 4, op: 'sum', buffer: b1[rank] }));
+    const receivedBefore = runners[1].stats.framesReceived;
+    net.run();
+    const early = runners[1].stats.framesReceived - receivedBefore;
+    expect(early).toBeGreaterThan(0); // rank 0's whole first segment, at least
+    expect(runners[1].progress()).toBeNull();
+    expect(runners[1].stats.staleDropped).toBe(0);
+    expect(runners[1].stats.badFrames).toBe(0);
+
+    d1[1] = settle(runners[1].run('allreduce', 1, { size: 4, op: 'sum', buffer: b1[1] }));
+    // The held frames are applied as the op starts, before anything else is delivered.
+    expect(runners[1].progress()!.chunksReceived).toBe(early);
+    net.run();
+    for (const d of await Promise.all(d1)) expect(d).toEqual({ ok: true });
+    const e = expected(s1, 30);
+    b1.forEach((b, rank) => expect(countWrong(b, e), `rank ${rank}`).toBe(0));
+  });
+
+  it('holds frames of several ops ahead (a broadcast root runs ahead) and uses each in its own op', async () => {
+    const { net, runners } = await ring(3, { seed: 4, chunkElems: 3 });
+    const count = 10;
+    const roots = [0, 1, 2].map((op) => Float64Array.from({ length: count }, (_, i) => 1000 * op + i + 0.5));
+    const asF32 = roots.map((r) => Float32Array.from(r));
+    const bufs = [0, 1, 2].map(() => [0, 1, 2].map(() => new Float32Array(count)));
+    // Rank 0, the root, broadcasts ops 0, 1 and 2 before ranks 1 and 2 start any of them.
+    for (let op = 0; op < 3; op++) {
+      bufs[0][op].set(asF32[op]);
+      const r = await settle(runners[0].run('broadcast', op, { size: 3, op: 'sum', buffer: bufs[0][op], root: 0 }));
+      expect(r).toEqual({ ok: true });
+    }
+    net.run();
+    expect(runners[1].stats.framesReceived).toBe(3 * Math.ceil(count / 3));
+    for (let op = 0; op < 3; op++) {
+      const d = [1, 2].map((rank) => settle(runners[rank].run('broadcast', op, { size: 3, op: 'sum', buffer: bufs[rank][op], root: 0 })));
+      net.run();
+      for (const x of await Promise.all(d)) expect(x).toEqual({ ok: true });
+      for (const rank of [1, 2]) expect(countWrong(bufs[rank][op], asF32[op]), `op ${op} rank ${rank}`).toBe(0);
+    }
+    for (const r of runners) expect(r.stats.badFrames + r.stats.staleDropped).toBe(0);
+  });
+
+  /** The first frame from `t` to rank `to`, taken off the wire; everything else flows normally. */
+  function captureFirst(t: MemoryTransport, to: number): { frame: () => Uint8Array } {
+    let captured: Uint8Array | null = null;
+    const send = t.send.bind(t);
+    t.send = (dest, frame, written) => {
+      if (captured === null && dest === to) {
+        // A frame is one buffer, or a header and a payload sent as two fragments.
+        captured = frame instanceof Uint8Array ? frame.slice() : Uint8Array.from([...frame[0], ...frame[1]]);
+        written?.(true);
+      } else send(dest, frame, written);
+    };
+    return {
+      frame: () => {
+        expect(captured, 'nothing captured').not.toBeNull();
+        return captured!;
+      },
+    };
+  }
+
+  it('rejects a payload byte flipped in flight by its checksum: never applied, the op fails, the link drops, the others time out', async () => {
+    const timeoutMs = 200;
+    const { net, transports, runners, logs, lost } = await ring(4, { chunkElems: 6, timeoutMs });
+    const s = spec('f32', 'sum', 4);
+    const bufs = inputs(s, 48);
+    const cap = captureFirst(transports[0], 1);
+    const t0 = Date.now();
+    const done = runners.map((r, rank) => settle(r.run('allreduce', 0, { size: 4, op: 'sum', buffer: bufs[rank] })));
+    const corrupt = cap.frame();
+    corrupt[FRAME_HEADER_BYTES + 5] ^= 0x10;
+    expect(() => decodeFrame(corrupt, { maxPayload: 1 << 20 })).toThrowError(expect.objectContaining({ code: 'RS_ERR_CHECKSUM' }));
+
+    const before = { progress: runners[1].progress(), buffer: bufs[1].slice(), sent: runners[1].stats.framesSent, received: runners[1].stats.framesReceived };
+    expect(before.progress!.chunksReceived).toBe(0);
+    runners[1].onFrame(0, corrupt);
+    expect(runners[1].stats.badFrames).toBe(1);
+    expect(runners[1].stats.framesReceived).toBe(before.received);
+    expect(countWrong(bufs[1], before.buffer)).toBe(0);
+    expect(runners[1].stats.framesSent).toBe(before.sent);
+    expect(logs[1].join('\n')).toMatch(/bad frame from rank 0: RS_ERR_CHECKSUM/);
+
+    net.run(); // everything else is delivered; the op cannot complete without that chunk
+    const results = await Promise.all(done);
+    const elapsed = Date.now() - t0;
+    const codes = results.map((r) => (r.ok ? 'ok' : (r.err as RingswarmError).code));
+    // Rank 1 fails at once with the checksum error; the rest, starved, by their watchdogs.
+    expect(codes).toEqual(['RS_ERR_TIMEOUT', 'RS_ERR_CHECKSUM', 'RS_ERR_TIMEOUT', 'RS_ERR_TIMEOUT']);
+    for (const rank of [0, 2, 3]) expect((results[rank] as { err: Error }).err.message).toMatch(/op 0 made no progress for \d+ ms/);
+    expect((results[1] as { err: Error }).err.message).toMatch(/from rank 0/);
+    expect(elapsed).toBeGreaterThanOrEqual(timeoutMs);
+    // The link the bad frame came on is dropped (reported on a later microtask).
+    expect(lost).toEqual([[], [0], [], []]);
+    expect(runners.every((r) => r.progress() === null)).toBe(true);
+  });
+
+  it('with checksums off, the same flipped byte goes through and the result is wrong (what the checksum buys)', async () => {
+    const { net, transports, runners } = await ring(4, { chunkElems: 6, checksums: false });
+    const s = spec('f32', 'sum', 4);
+    const bufs = inputs(s, 48);
+    const cap = captureFirst(transports[0], 1);
+    const done = runners.map((r, rank) => settle(r.run('allreduce', 0, { size: 4, op: 'sum', buffer: bufs[rank] })));
+    const corrupt = cap.frame();
+    corrupt[FRAME_HEADER_BYTES + 5] ^= 0x10;
+    runners[1].onFrame(0, corrupt);
+    net.run();
+    for (const d of await Promise.all(done)) expect(d).toEqual({ ok: true });
+    const e = expected(s, 48);
+    bufs.forEach((b, rank) => expect(countWrong(b, e), `rank ${rank}`).toBe(1));
+    expect(runners[1].stats.badFrames).toBe(0);
+  });
+
+  it('abort() rejects the pending op with the given error; late frames of it are then dropped', async () => {
+    const { net, runners } = await ring(3, { chunkElems: 4 });
+    const bufs = inputs(spec('f32', 'sum', 3), 12);
+    const p0 = settle(runners[0].run('allreduce', 0, { size: 3, op: 'sum', buffer: bufs[0] }));
+    const p1 = settle(runners[1].run('allreduce', 0, { size: 3, op: 'sum', buffer: bufs[1] }));
+    const why = new RingswarmError('RS_ERR_PEER_LOST', 'rank 2 vanished');
+    runners[1].abort(why);
+    expect(runners[1].progress()).toBeNull();
+    const r1 = await p1;
+    expect(r1.ok).toBe(false);
+    expect((r1 as { err: unknown }).err).toBe(why);
+    // Rank 0's frames for op 0 now reach rank 1 after the abort: stale, not applied.
+    const snapshot = bufs[1].slice();
+    net.run();
+    expect(runners[1].stats.staleDropped).toBeGreaterThan(0);
+    expect(countWrong(bufs[1], snapshot)).toBe(0);
+    // abort() with nothing under way is a no-op, and the runner takes the next op.
+    runners[1].abort(new Error('nothing to abort'));
+    runners[0].abort(why);
+    expect((await p0).ok).toBe(false);
+  });
+
+  it('setEpoch() aborts the pending op with RS_ERR_ABORTED and drops the old epoch afterwards', async () => {
+    const { runners } = await ring(2, { chunkElems: 4 });
+    const p = settle(runners[0].run('allreduce', 0, { size: 2, op: 'sum', buffer: new Float32Array(8) }));
+    runners[0].setEpoch(4);
+    const r = await p;
+    expect(r.ok).toBe(false);
+    expect((r as { err: RingswarmError }).err.code).toBe('RS_ERR_ABORTED');
+    runners[0].onFrame(1, encodeFrame({ phase: 'reduce-scatter', epoch: 3, opSeq: 1, step: 0, chunk: 0, offset: 0, src: 1 }, bytesOf(new Float32Array(4))));
+    expect(runners[0].stats.staleDropped).toBe(1);
+  });
+
+  it('refuses an op that overlaps the current one, or does not move the sequence forward', async () => {
+    const { runners } = await ring(2, { chunkElems: 4 });
+    const p = settle(runners[0].run('allreduce', 5, { size: 2, op: 'sum', buffer: new Float32Array(8) }));
+    const overlap = await settle(runners[0].run('allreduce', 6, { size: 2, op: 'sum', buffer: new Float32Array(8) }));
+    expect(overlap.ok).toBe(false);
+    expect((overlap as { err: RingswarmError }).err.code).toBe('RS_ERR_INTERNAL');
+    expect(runners[0].progress()!.opSeq).toBe(5); // the op under way is not disturbed
+    runners[0].abort(new Error('x'));
+    await p;
+    for (const seq of [5, 4]) {
+      const back = await settle(runners[0].run('allreduce', seq, { size: 2, op: 'sum', buffer: new Float32Array(8) }));
+      expect((back as { err: RingswarmError }).err.code).toBe('RS_ERR_INTERNAL');
+    }
+  });
+});
