@@ -222,7 +222,10 @@ function jsonErrorOffset(t: string): number | undefined {
     if (t[i] !== c) stop();
     i++;
   };
-  const scalar = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
+  const number = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+  const literal = (word: string) => {
+    for (const c of word) expect(c);
+  };
   const escape = /["\\/bfnrt]|u[0-9a-fA-F]{4}/y;
   const string = () => {
     i++;
@@ -263,9 +266,12 @@ function jsonErrorOffset(t: string): number | undefined {
         i++;
       }
     }
-    scalar.lastIndex = i;
-    if (!scalar.test(t)) stop();
-    i = scalar.lastIndex;
+    if (c === 't') return literal('true');
+    if (c === 'f') return literal('false');
+    if (c === 'n') return literal('null');
+    number.lastIndex = i;
+    if (!number.test(t)) stop();
+    i = number.lastIndex;
   };
   try {
     value();
@@ -525,14 +531,17 @@ function readFault(kind: FaultKind, f: Fields, id: number): Fault {
 }
 
 function readLink(f: Fields, id: number): LinkFault {
-  const fault: LinkFault = { id, kind: 'link', from: f.requiredInt('from', INDEX), at: readTrigger(f), cut: f.bool('cut') ?? false };
+  const from = f.requiredInt('from', INDEX);
+  const at = readTrigger(f);
+  const cut = f.bool('cut');
+  const fault: LinkFault = { id, kind: 'link', from, at, cut: cut ?? false };
   const delayMs = f.int('delayMs', DURATION);
   const bandwidth = f.rate('bandwidth');
   const ms = f.int('ms', DURATION);
   if (fault.cut) {
     // A cut link delivers nothing, so a delay or a rate on it would mean nothing.
     for (const key of ['delayMs', 'bandwidth']) if (f.has(key)) f.issue(key, 'not with cut: true (a cut link delivers nothing)');
-  } else if (!f.has('delayMs') && !f.has('bandwidth')) {
+  } else if ((cut === false || !f.has('cut')) && !f.has('delayMs') && !f.has('bandwidth')) {
     f.issue(undefined, 'a link fault needs cut: true, delayMs or bandwidth');
   }
   if (delayMs !== undefined) fault.delayMs = delayMs;
