@@ -41,6 +41,8 @@ interface FaultRecord extends FaultReport {
   injectedAt: number | null;
 }
 
+/** Checkpoints a worker keeps in memory (and on disk), newest first: see worker/checkpoints.ts. */
+const CHECKPOINTS_KEPT = 2;
 /** After the first sign of a fault, how long to gather the others before deciding what happened. */
 const SETTLE_MS = 150;
 
@@ -143,6 +145,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   };
   signal?.addEventListener('abort', onAbort, { once: true });
 
+  let abortAcks: Set<number> | null = null;
   let readyRanks = new Set<number>();
   let readyWaiter: (() => void) | null = null;
 
@@ -159,8 +162,12 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       case 'heartbeat':
         rssByRank.set(rank, msg.rssMB);
         workerRssMBMax = Math.max(workerRssMBMax, msg.rssMB);
+        // The last op each rank was in, as it stood: what the locator compares once ranks stop.
         if (msg.progress) progress.set(rank, { rank, opSeq: msg.progress.opSeq, chunksReceived: msg.progress.chunksReceived, chunksExpected: msg.progress.chunksExpected, chunksSent: msg.progress.chunksSent, silentMs: 0, at: now() });
-        else progress.set(rank, { rank, opSeq: null, chunksReceived: 0, chunksExpected: 0, chunksSent: 0, silentMs: 0, at: now() });
+        else if (progress.has(rank)) progress.get(rank)!.at = now();
+        return;
+      case 'aborted':
+        if (msg.epoch === epoch) abortAcks?.add(rank);
         return;
       case 'step': {
         if (msg.epoch !== epoch) return;
@@ -251,16 +258,24 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     }
   }
 
-  /** The newest step every rank can restore, given which ranks are replaced. */
+  /** Whether `rank` (or, with `held`, its successor for it) still keeps checkpoint `step`: workers keep the newest two. */
+  const keeps = (m: Map<number, Set<number>>, rank: number, step: number) =>
+    [...(m.get(rank) ?? [])].sort((a, b) => b - a).slice(0, CHECKPOINTS_KEPT).includes(step);
+
+  /** Where a replaced rank's checkpoint `step` can come from, if anywhere. */
+  function lostSource(r: number, step: number, lost: Set<number>): 'peer' | 'disk' | null {
+    if (!lost.has(successor(r, W)) && keeps(heldCkpt, r, step)) return 'peer';
+    if (cfg.checkpointDir && keeps(ownCkpt, r, step)) return 'disk';
+    return null;
+  }
+
+  /** The newest step every rank can restore, given which ranks are replaced (0: start over). */
   function consistentStep(lost: Set<number>): number {
     if (cfg.checkpointEvery === 0) return 0;
-    const candidates = [...(ownCkpt.get(0) ?? [])].sort((a, b) => b - a);
+    const candidates = [...new Set([...ownCkpt.values()].flatMap((s) => [...s]))].sort((a, b) => b - a);
     for (const s of candidates) {
       let ok = true;
-      for (let r = 0; r < W && ok; r++) {
-        if (lost.has(r)) ok = (heldCkpt.get(r)?.has(s) ?? false) && !lost.has(successor(r, W));
-        else ok = ownCkpt.get(r)?.has(s) ?? false;
-      }
+      for (let r = 0; r < W && ok; r++) ok = lost.has(r) ? lostSource(r, s, lost) !== null : keeps(ownCkpt, r, s);
       if (ok) return s;
     }
     return 0;
@@ -276,10 +291,25 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     const main = pick('exit') ?? pick('heartbeat') ?? pick('checksum') ?? first;
     const lost = new Set(seen.filter((s) => s.by === 'exit' || s.by === 'heartbeat').map((s) => s.rank));
     const t = now();
+    const table = [...progress.values()].map((p) => ({ ...p, silentMs: t - p.at }));
+
+    // Abort: a new epoch; every rank abandons the op. A rank that does not answer is frozen: lost too.
+    epoch++;
+    abortAcks = new Set();
+    swarm.broadcast({ type: 'abort', epoch, reason: main.detail });
+    const live = () => swarm.members.filter((m) => !m.gone && !lost.has(m.rank)).every((m) => abortAcks!.has(m.rank));
+    // A live worker answers within milliseconds; a few heartbeat periods is plenty.
+    const ackWait = Math.min(cfg.heartbeatDeadMs, Math.max(300, 5 * cfg.heartbeatMs));
+    for (let waited = 0; !live() && waited < ackWait; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    const frozen = swarm.members.filter((m) => !m.gone && !lost.has(m.rank) && !abortAcks!.has(m.rank)).map((m) => m.rank);
+    abortAcks = null;
+    for (const r of frozen) lost.add(r);
+
     let location: Location | null;
     if (main.by === 'exit' || main.by === 'heartbeat') location = { kind: 'rank', rank: main.rank };
+    else if (frozen.length) location = { kind: 'rank', rank: frozen[0] };
     else if (main.by === 'checksum' && main.from !== undefined) location = { kind: 'link', from: main.from, to: main.rank };
-    else location = locateStuck([...progress.values()].map((p) => ({ ...p, silentMs: t - p.at })), cfg.heartbeatDeadMs);
+    else location = locateStuck(table, cfg.heartbeatDeadMs);
     const rec = faults.find((r) => r.injectedAt !== null && r.detectedBy === null) ?? newExternal(main, location);
     rec.detectedBy = main.by;
     rec.detectedAfterMs = rec.injectedAt !== null ? Math.max(0, Math.round(main.at - rec.injectedAt)) : null;
@@ -294,8 +324,9 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       rec.action = 'abort';
       return fail(`more than --max-restarts ${cfg.maxRestarts} restarts: ${main.detail}`);
     }
-    epoch++;
-    swarm.broadcast({ type: 'abort', epoch, reason: main.detail });
+    const c = consistentStep(lost);
+    const sources = new Map([...lost].map((r) => [r, lostSource(r, c, lost)]));
+    const fromScratch = c === 0 && [...sources.values()].some((s) => s === null);
     for (const r of lost) {
       await swarm.replace(r);
       ownCkpt.delete(r);
@@ -303,16 +334,14 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       progress.delete(r);
     }
     restarts += lost.size;
-    const c = consistentStep(lost);
     const restoreFor = (r: number): Restore => {
-      if (c === 0 && !(ownCkpt.get(r)?.has(0) ?? false) && !lost.has(r)) return { step: 0, source: 'initial' };
+      if (fromScratch || (c === 0 && !lost.has(r) && !keeps(ownCkpt, r, 0))) return { step: 0, source: 'initial' };
       if (!lost.has(r)) return { step: c, source: 'local' };
-      if (heldCkpt.get(r)?.has(c)) {
+      if (sources.get(r) === 'peer') {
         const buddy = swarm.members[successor(r, W)];
         return { step: c, source: 'peer', peer: { rank: buddy.rank, dataUrl: buddy.dataUrl } };
       }
-      if (cfg.checkpointDir) return { step: c, source: 'disk' };
-      return { step: 0, source: 'initial' };
+      return { step: c, source: sources.get(r) === 'disk' ? 'disk' : 'initial' };
     };
     const source = lost.size ? restoreFor([...lost][0]).source : 'local';
     rec.action = lost.size ? `restart rank ${[...lost].join(', ')}` : 'rollback';
@@ -449,6 +478,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
         productiveMs: Math.round(productiveMs),
         wallMs: Math.round(trainingMs),
         ratio: trainingMs > 0 ? Math.min(1, productiveMs / trainingMs) : 0,
+        // (Step times are each step's slowest rank; ranks overlap a little, so the sum may pass the wall.)
         lostSteps: lostStepsTotal,
         recomputedSteps: Math.max(0, stepRuns - final.size),
       },

@@ -106,6 +106,8 @@ export const WorkerMessage = z.discriminatedUnion('type', [
   /** A scenario fault is about to strike this worker (ground truth for scoring detection). */
   z.object({ type: z.literal('fault'), epoch: nat, id: nat, step: nat, phase: z.string().nullable(), chunk: nat.nullable() }),
   z.object({ type: z.literal('checkpointed'), epoch: nat, step: nat }),
+  /** The op under way is abandoned: the answer to 'abort', which shows the worker is alive. */
+  z.object({ type: z.literal('aborted'), epoch: nat }),
   /** This worker now holds a complete copy of `owner`'s checkpoint `step`. */
   z.object({ type: z.literal('holding'), epoch: nat, owner: nat, step: nat }),
 ]);

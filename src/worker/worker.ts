@@ -126,6 +126,7 @@ export class Worker {
       case 'abort':
         // Every rank abandons the op under way; frames of the old epoch are dropped from now on.
         this.a?.runner.abort(new RingswarmError('RS_ERR_ABORTED', `epoch ${m.epoch}: ${m.reason}`));
+        this.control.send({ type: 'aborted', epoch: m.epoch });
         return;
       case 'inject':
         this.strike(m.fault);
