@@ -1,0 +1,128 @@
+// Faults with real processes: each run must end with the fault-free digest, and leave nothing behind.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { childrenOf, isAlive, killLeftovers, runCli, startCli } from './helpers.js';
+
+afterEach(() => killLeftovers());
+
+const BASE = ['run', '-w', '4', '-g', '2', '-s', '16KiB', '--steps', '10', '--timeout-ms', '1500', '--json', '-'];
+let cleanDigest = '';
+const dir = mkdtempSync(join(tmpdir(), 'ringswarm-faults-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+beforeAll(async () => {
+  const r = await runCli(BASE);
+  expect(r.code, r.stderr).toBe(0);
+  cleanDigest = JSON.parse(r.stdout).stateDigest;
+});
+
+async function withFault(...extra: string[]) {
+  const r = await runCli([...BASE, ...extra]);
+  const rep = JSON.parse(r.stdout);
+  for (const p of rep.processes) expect(isAlive(p.pid), `pid ${p.pid} left running`).toBe(false);
+  return { r, rep };
+}
+
+describe('faults, real processes', () => {
+  it('SIGKILL in the middle of a reduce-scatter: detected by exit, restarted, exact', async () => {
+    const { r, rep } = await withFault('--inject', 'kill:rank=2:step=4:phase=reduce-scatter:chunk=1');
+    expect(r.code, r.stderr).toBe(0);
+    expect(rep.stateDigest).toBe(cleanDigest);
+    expect(rep.faults).toHaveLength(1);
+    expect(rep.faults[0]).toMatchObject({ kind: 'kill', rank: 2, atStep: 4, phase: 'reduce-scatter', injected: true, detectedBy: 'exit', located: 'rank 2', restoredFrom: 'memory' });
+    expect(rep.faults[0].recoveredAfterMs).toBeGreaterThan(0);
+    expect(rep.epochs).toHaveLength(2);
+    expect(rep.epochs[1].members.find((m: { rank: number }) => m.rank === 2).workerId).not.toBe('w2');
+    expect(rep.restarts).toBe(1);
+  });
+
+  it('SIGSTOP for good: found silent, replaced, exact', async () => {
+    const { r, rep } = await withFault('--inject', 'hang:rank=1:step=3', '--timeout-ms', '5000');
+    expect(r.code, r.stderr).toBe(0);
+    expect(rep.stateDigest).toBe(cleanDigest);
+    expect(rep.faults[0]).toMatchObject({ kind: 'hang', rank: 1, detectedBy: 'heartbeat', located: 'rank 1' });
+  });
+
+  it('a cut link: the watchdog fires, the link is named, all roll back, exact', async () => {
+    const { r, rep } = await withFault('--inject', 'link:from=2:step=5:cut=true:ms=500');
+    expect(r.code, r.stderr).toBe(0);
+    expect(rep.stateDigest).toBe(cleanDigest);
+    expect(rep.faults[0]).toMatchObject({ kind: 'link', link: [2, 3], detectedBy: 'watchdog', located: 'link 2->3', action: 'rollback' });
+  });
+
+  it('a corrupt frame: caught by its checksum, never applied, exact', async () => {
+    const { r, rep } = await withFault('--inject', 'corrupt:rank=1:step=6:frames=2');
+    expect(r.code, r.stderr).toBe(0);
+    expect(rep.stateDigest).toBe(cleanDigest);
+    expect(rep.wrong).toBe(0);
+    expect(rep.faults[0]).toMatchObject({ kind: 'corrupt', detectedBy: 'checksum', located: 'link 1->2' });
+  });
+
+  it('a crash at a chosen point, with checkpoints on disk too', async () => {
+    const ck = join(dir, 'ck');
+    const { r, rep } = await withFault('--inject', 'crash:rank=3:step=7:phase=all-gather:code=3', '--checkpoint-dir', ck);
+    expect(r.code, r.stderr).toBe(0);
+    expect(rep.stateDigest).toBe(cleanDigest);
+    expect(rep.faults[0]).toMatchObject({ kind: 'crash', detectedBy: 'exit' });
+  });
+
+  it('a scenario file with several faults', async () => {
+    const file = join(dir, 'faults.yaml');
+    writeFileSync(
+      file,
+      ['faults:', '  - kind: kill', '    rank: 0', '    at: { step: 2, phase: all-gather }', '  - kind: corrupt', '    rank: 3', '    at: { step: 6 }'].join('\n'),
+    );
+    const { r, rep } = await withFault('--scenario', file);
+    expect(r.code, r.stderr).toBe(0);
+    expect(rep.stateDigest).toBe(cleanDigest);
+    expect(rep.faults.map((f: { kind: string; detectedBy: string }) => [f.kind, f.detectedBy])).toEqual([
+      ['kill', 'exit'],
+      ['corrupt', 'checksum'],
+    ]);
+    expect(rep.goodput.ratio).toBeGreaterThan(0);
+    expect(rep.goodput.ratio).toBeLessThanOrEqual(1);
+  });
+
+  it('a kill -9 from outside the tool is detected and healed the same way', async () => {
+    const run = startCli(['run', '-w', '4', '-g', '1', '-s', '4KiB', '--steps', '30', '--compute-ms', '20', '--json', '-']);
+    await run.waitFor(/ready in/);
+    await new Promise((r) => setTimeout(r, 300));
+    const victim = childrenOf(run.child.pid!)[1];
+    process.kill(victim, 'SIGKILL');
+    const { code } = await run.exited;
+    expect(code, run.stderr()).toBe(0);
+    const rep = JSON.parse(run.stdout());
+    expect(rep.ok).toBe(true);
+    expect(rep.faults).toHaveLength(1);
+    expect(rep.faults[0]).toMatchObject({ injected: false, detectedBy: 'exit' });
+    const clean = JSON.parse((await runCli(['run', '-w', '4', '-g', '1', '-s', '4KiB', '--steps', '30', '--json', '-'])).stdout);
+    expect(rep.stateDigest).toBe(clean.stateDigest);
+  });
+
+  it('--on-failure abort stops with a report', async () => {
+    const { r, rep } = await withFault('--inject', 'kill:rank=1:step=3', '--on-failure', 'abort');
+    expect(r.code).toBe(1);
+    expect(rep.ok).toBe(false);
+    expect(rep.faults[0].action).toBe('abort');
+  });
+
+  it.each([
+    [['--inject', 'kill:rank=9:step=1'], /rank.*9 is not a rank/],
+    [['--inject', 'kill:rank=1:step=1.5'], /--inject\[0\]\.at\.step: expected an integer >= 0/],
+    [['--inject', 'explode:rank=1:step=1'], /kind/],
+  ])('refuses bad faults %j with status 2', async (args, message) => {
+    const r = await runCli([...BASE, ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('refuses a bad scenario file naming the path of the bad field', async () => {
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'faults:\n  - kind: kill\n    rank: 1\n    at: { step: 1 }\n  - kind: hang\n    rank: 1\n    at: { step: 2 }\n  - kind: kill\n    rank: 1\n    at: { step: -2 }\n');
+    const r = await runCli([...BASE, '--scenario', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/faults\[2\]\.at\.step: expected an integer >= 0/);
+  });
+});
