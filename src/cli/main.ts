@@ -43,7 +43,12 @@ program
   .addOption(checksumOption())
   .option('--scenario <file>', 'faults to inject, YAML or JSON (see README)')
   .option('--inject <fault>', "a fault in one word, repeatable: 'kill:rank=3:step=4:phase=reduce-scatter'", (v: string, acc: string[]) => [...acc, v], [] as string[])
-  .addOption(new Option('--on-failure <policy>', 'on a lost worker: restart it, or abort the run').choices(['restart', 'abort']).default(RUN_DEFAULTS.onFailure))
+  .addOption(
+    new Option('--on-failure <policy>', 'on a lost worker: restart it in its rank, hand its rank to a standby (--spares), or abort the run')
+      .choices(['restart', 'spare', 'abort'])
+      .default(RUN_DEFAULTS.onFailure),
+  )
+  .option('--spares <n>', 'standby workers started at launch, for --on-failure spare (a new process is started when they run out)', intIn(0, MAX_WORKERS), RUN_DEFAULTS.spares)
   .option('--max-restarts <n>', 'give up after this many restarts', intIn(0, 1_000_000), RUN_DEFAULTS.maxRestarts)
   .option('--checkpoint-every <k>', 'checkpoint card states every k steps, in memory with a copy on the next rank (0: never)', intIn(0), RUN_DEFAULTS.checkpointEvery)
   .option('--checkpoint-dir <dir>', 'also write checkpoints here, atomically (the disk tier)')
@@ -72,12 +77,15 @@ program
       checksums: o.checksum === 'crc32c',
       faults,
       onFailure: o.onFailure,
+      spares: o.spares,
       maxRestarts: o.maxRestarts,
       checkpointEvery: o.checkpointEvery,
       checkpointDir: o.checkpointDir ? resolve(o.checkpointDir) : null,
       heartbeatMs: o.heartbeatMs,
       heartbeatDeadMs: o.heartbeatTimeoutMs,
     };
+    if (cfg.onFailure === 'spare' && cfg.spares === 0) throw new UsageError('--on-failure spare needs --spares N (N >= 1)');
+    if (cfg.spares > 0 && cfg.onFailure !== 'spare') throw new UsageError(`--spares ${cfg.spares} is only used with --on-failure spare`);
     if (cfg.heartbeatDeadMs <= cfg.heartbeatMs) throw new UsageError(`--heartbeat-timeout-ms ${cfg.heartbeatDeadMs} must be longer than --heartbeat-ms ${cfg.heartbeatMs}`);
     checkElements('--size', cfg.bytesPerCard, cfg.dtype);
     checkChunk(cfg.chunkBytes, cfg.dtype);

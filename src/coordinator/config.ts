@@ -36,6 +36,8 @@ export interface RunConfig {
   /** Faults to inject (from --scenario and --inject), expanded. */
   faults: Fault[];
   onFailure: FailurePolicy;
+  /** Standby workers for --on-failure spare. */
+  spares: number;
   maxRestarts: number;
   /** Checkpoint every K steps (0: never; recovery then restarts from step 0). */
   checkpointEvery: number;
@@ -63,6 +65,7 @@ export const RUN_DEFAULTS: RunConfig = {
   heartbeatDeadMs: 1000,
   faults: [],
   onFailure: 'restart',
+  spares: 0,
   maxRestarts: 10,
   checkpointEvery: 1,
   checkpointDir: null,

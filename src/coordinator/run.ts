@@ -90,7 +90,16 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   const eb = elementBytes(cfg.dtype);
   if (cfg.bytesPerCard % eb !== 0) throw new RangeError(`--size ${cfg.bytesPerCard} is not a whole number of ${cfg.dtype} elements (${eb} bytes each)`);
   const W = cfg.workers;
-  const swarm = new Swarm({ workers: W, spawn: cfg.spawn, host: cfg.host, port: cfg.port, token: cfg.token, readyTimeoutMs: cfg.readyTimeoutMs, log: hooks.log });
+  const swarm = new Swarm({
+    workers: W,
+    spawn: cfg.spawn,
+    spares: cfg.onFailure === 'spare' ? cfg.spares : 0,
+    host: cfg.host,
+    port: cfg.port,
+    token: cfg.token,
+    readyTimeoutMs: cfg.readyTimeoutMs,
+    log: hooks.log,
+  });
   const job = jobSpec(cfg);
 
   let epoch = 0;
@@ -327,8 +336,9 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     const c = consistentStep(lost);
     const sources = new Map([...lost].map((r) => [r, lostSource(r, c, lost)]));
     const fromScratch = c === 0 && [...sources.values()].some((s) => s === null);
+    const spareBefore = swarm.spares.length;
     for (const r of lost) {
-      await swarm.replace(r);
+      await swarm.replace(r, cfg.onFailure === 'spare');
       ownCkpt.delete(r);
       heldCkpt.delete(predecessor(r, W));
       progress.delete(r);
@@ -344,7 +354,8 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       return { step: c, source: sources.get(r) === 'disk' ? 'disk' : 'initial' };
     };
     const source = lost.size ? restoreFor([...lost][0]).source : 'local';
-    rec.action = lost.size ? `restart rank ${[...lost].join(', ')}` : 'rollback';
+    const spared = spareBefore - swarm.spares.length;
+    rec.action = lost.size ? `${spared ? 'spare' : 'restart'} rank ${[...lost].join(', ')}` : 'rollback';
     rec.restoredFrom = source === 'peer' || source === 'local' ? 'memory' : source === 'disk' ? 'disk' : 'initial';
     const reached = highestDone();
     rec.lostSteps = Math.max(0, reached + 1 - c);

@@ -18,6 +18,8 @@ export interface SwarmOptions {
   port: number;
   token?: string;
   readyTimeoutMs: number;
+  /** Standby workers started at launch, to take the rank of a lost one at once. */
+  spares?: number;
   log: (line: string) => void;
 }
 
@@ -104,7 +106,11 @@ export class Swarm {
 
   spawnWorkers(): void {
     for (let i = 0; i < this.o.spawn; i++) this.spawnOne(`w${i}`);
+    for (let i = 0; i < (this.o.spares ?? 0); i++) this.spawnOne(`spare${i}`);
   }
+
+  /** Joined standby workers not yet given a rank. */
+  spares: SwarmMember[] = [];
 
   private reject(ws: WebSocket, e: RingswarmError, from: string): void {
     this.rejectedConnections++;
@@ -190,7 +196,11 @@ export class Swarm {
 
   /** Wait until all workers have joined and give them ranks (spawned first, then joiners). */
   async rendezvous(cardsPerWorker: number): Promise<void> {
-    await this.waitJoins(this.o.workers, this.o.readyTimeoutMs);
+    const spares = this.o.spares ?? 0;
+    await this.waitJoins(this.o.workers + spares, this.o.readyTimeoutMs);
+    const isSpare = (m: SwarmMember) => m.spawned && m.workerId.startsWith('spare');
+    this.spares = this.pendingJoin.filter(isSpare);
+    this.pendingJoin = this.pendingJoin.filter((m) => !isSpare(m));
     const ring = assignRing(this.pendingJoin, cardsPerWorker);
     this.members = ring.map((a) => {
       const m = this.pendingJoin.find((x) => x.workerId === a.member.workerId)!;
@@ -200,8 +210,11 @@ export class Swarm {
     this.pendingJoin = [];
   }
 
-  /** Start a new process for `rank` (the old one is killed first if it still runs) and wait for it to join. */
-  async replace(rank: number): Promise<SwarmMember> {
+  /**
+   * Give `rank` to a standby worker (`useSpare`, while one is left), else to a new process; the old
+   * one is killed first if it still runs. Resolves once the new holder has joined.
+   */
+  async replace(rank: number, useSpare = false): Promise<SwarmMember> {
     const old = this.members[rank];
     old.gone = true;
     if (old.process && old.process.state !== 'stopped') {
@@ -209,6 +222,13 @@ export class Swarm {
       await old.process.exited;
     }
     old.channel.close(4005, 'RS_ERR_PEER_LOST: replaced');
+    const spare = useSpare ? this.spares.find((s) => !s.gone) : undefined;
+    if (spare) {
+      this.spares = this.spares.filter((s) => s !== spare);
+      spare.rank = rank;
+      this.members[rank] = spare;
+      return spare;
+    }
     this.joinFailure = undefined;
     this.spawnOne(`w${rank}.${++this.replacements}`);
     await this.waitJoins(1, this.o.readyTimeoutMs);
@@ -247,7 +267,7 @@ export class Swarm {
   /** Every process we spawned, ended and reaped; the server closed. */
   async close(reason: string): Promise<void> {
     this.closing = true;
-    for (const m of [...this.members, ...this.pendingJoin]) m.channel.send({ type: 'shutdown', reason });
+    for (const m of [...this.members, ...this.pendingJoin, ...this.spares]) m.channel.send({ type: 'shutdown', reason });
     await Promise.all(this.processes.map((p) => p.reap(1500)));
     await this.closeServer();
   }

@@ -19,6 +19,19 @@ interface Held {
   elementsLeft: number;
 }
 
+/** Card states cut into pieces of at most `chunkElems` elements (views, no copy). */
+export function checkpointPieces(states: readonly Elements[], chunkElems: number): CheckpointPiece[] {
+  const out: CheckpointPiece[] = [];
+  states.forEach((s, card) => {
+    const whole = { offset: 0, count: s.length };
+    for (let k = 0; k < chunkCount(s.length, chunkElems); k++) {
+      const r = chunkRange(whole, chunkElems, k);
+      out.push({ card, offset: r.offset, data: s.subarray(r.offset, r.offset + r.count) });
+    }
+  });
+  return out;
+}
+
 export class CheckpointStore {
   private readonly own = new Map<number, Elements[]>();
   /** owner rank -> step -> the copy being assembled or complete. */
@@ -30,13 +43,19 @@ export class CheckpointStore {
     private readonly count: number,
   ) {}
 
+  /** Buffers of pruned checkpoints, reused rather than allocated anew every step. */
+  private readonly spare: Elements[][] = [];
+
+  private buffers(): Elements[] {
+    return this.spare.pop() ?? Array.from({ length: this.cards }, () => allocElements(this.dtype, this.count));
+  }
+
   /** Keep a copy of `states` as the checkpoint of `step` (the state before that step runs). */
   save(step: number, states: readonly Elements[]): void {
-    this.own.set(
-      step,
-      states.map((s) => s.slice()),
-    );
-    prune(this.own);
+    const copy = this.own.get(step) ?? this.buffers();
+    copy.forEach((c, j) => c.set(states[j]));
+    this.own.set(step, copy);
+    for (const old of prune(this.own)) this.spare.push(old);
   }
 
   hasOwn(step: number): boolean {
@@ -55,19 +74,10 @@ export class CheckpointStore {
     return true;
   }
 
-  /** The pieces of own checkpoint `step`, cut into chunks, to send to the rank that keeps a copy. */
+  /** The pieces of own checkpoint `step`, to send to the rank that keeps a copy. */
   pieces(step: number, chunkElems: number): CheckpointPiece[] {
     const states = this.own.get(step);
-    if (!states) return [];
-    const out: CheckpointPiece[] = [];
-    states.forEach((s, card) => {
-      const whole = { offset: 0, count: s.length };
-      for (let k = 0; k < chunkCount(s.length, chunkElems); k++) {
-        const r = chunkRange(whole, chunkElems, k);
-        out.push({ card, offset: r.offset, data: s.subarray(r.offset, r.offset + r.count) });
-      }
-    });
-    return out;
+    return states ? checkpointPieces(states, chunkElems) : [];
   }
 
   /** A piece of `owner`'s checkpoint `step` arrived. True when that copy just became complete. */
@@ -79,9 +89,9 @@ export class CheckpointStore {
     if (!byStep) this.held.set(owner, (byStep = new Map()));
     let h = byStep.get(step);
     if (!h) {
-      h = { states: Array.from({ length: this.cards }, () => allocElements(this.dtype, this.count)), elementsLeft: this.cards * this.count };
+      h = { states: this.buffers(), elementsLeft: this.cards * this.count };
       byStep.set(step, h);
-      prune(byStep);
+      for (const old of prune(byStep)) this.spare.push(old.states);
     }
     h.states[piece.card].set(piece.data, piece.offset);
     const before = h.elementsLeft;
@@ -110,7 +120,13 @@ export class CheckpointStore {
   }
 }
 
-function prune<T>(m: Map<number, T>): void {
+/** Drop all but the newest KEEP entries; returns what was dropped. */
+function prune<T>(m: Map<number, T>): T[] {
   const steps = [...m.keys()].sort((a, b) => a - b);
-  for (const s of steps.slice(0, Math.max(0, steps.length - KEEP))) m.delete(s);
+  const dropped: T[] = [];
+  for (const s of steps.slice(0, Math.max(0, steps.length - KEEP))) {
+    dropped.push(m.get(s)!);
+    m.delete(s);
+  }
+  return dropped;
 }

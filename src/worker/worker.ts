@@ -13,7 +13,7 @@ import type { Transport } from '../runtime/transport.js';
 import { arenaAlloc, workerArena } from './arena.js';
 import { runBenchSize } from './bench.js';
 import { CardGroup } from './cards.js';
-import { CheckpointStore } from './checkpoints.js';
+import { checkpointPieces, CheckpointStore } from './checkpoints.js';
 
 export interface WorkerIdentity {
   workerId: string;
@@ -266,9 +266,7 @@ export class Worker {
     const eb = elementBytes(a.job.dtype);
     const chunkElems = Math.max(1, Math.floor(a.job.chunkBytes / eb));
     const out: Uint8Array[] = [];
-    const tmp = new CheckpointStore(a.job.dtype, states.length, states[0]?.length ?? 0);
-    tmp.save(step, states);
-    for (const p of tmp.pieces(step, chunkElems)) {
+    for (const p of checkpointPieces(states, chunkElems)) {
       const f = new Uint8Array(FRAME_HEADER_BYTES + p.data.byteLength);
       f.set(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength), FRAME_HEADER_BYTES);
       sealFrame(f, { phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: 0, chunk: p.card, offset: p.offset, src: owner });
@@ -283,6 +281,7 @@ export class Worker {
     const states = this.cards!.states;
     store.save(step, states);
     if (a.size > 1) {
+      // Frames are copies: the live states change as soon as the step runs.
       for (const f of this.checkpointFrames(a.rank, step, states, a)) this.transport.send(a.next, f);
     }
     if (this.env.disk && a.job.checkpointDir) {

@@ -101,6 +101,14 @@ describe('faults, real processes', () => {
     expect(rep.stateDigest).toBe(clean.stateDigest);
   });
 
+  it('--on-failure spare hands the rank to a standby started at launch', async () => {
+    const { r, rep } = await withFault('--inject', 'kill:rank=1:step=3:phase=all-gather', '--on-failure', 'spare', '--spares', '1');
+    expect(r.code, r.stderr).toBe(0);
+    expect(rep.stateDigest).toBe(cleanDigest);
+    expect(rep.faults[0].action).toBe('spare rank 1');
+    expect(rep.epochs[1].members[1].workerId).toBe('spare0');
+  });
+
   it('--on-failure abort stops with a report', async () => {
     const { r, rep } = await withFault('--inject', 'kill:rank=1:step=3', '--on-failure', 'abort');
     expect(r.code).toBe(1);
