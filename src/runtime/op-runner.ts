@@ -55,6 +55,8 @@ export class OpRunner {
   /** Payload views that sit right behind a frame header we own, so they can be sent without a copy. */
   private readonly headroom = new WeakMap<Elements, Uint8Array>();
   private lastOpSeq = -1;
+  /** A bad frame that arrived while no op was under way. */
+  private poisoned: RingswarmError | null = null;
   readonly stats: OpRunnerStats = { framesSent: 0, framesReceived: 0, bytesSent: 0, staleDropped: 0, badFrames: 0 };
 
   constructor(
@@ -109,6 +111,11 @@ export class OpRunner {
    */
   async run(kind: CollectiveKind, opSeq: number, opts: Omit<CollectiveOptions, 'rank' | 'dtype' | 'chunkElems' | 'alloc'>): Promise<void> {
     if (this.transport.pendingBytes > MAX_PENDING_BYTES) await this.transport.drained(MAX_PENDING_BYTES);
+    if (this.poisoned) {
+      const e = this.poisoned;
+      this.poisoned = null;
+      throw e;
+    }
     if (this.active) throw new RingswarmError('RS_ERR_INTERNAL', `op ${opSeq} started while op ${this.active.opSeq} is under way`);
     if (opSeq <= this.lastOpSeq) throw new RingswarmError('RS_ERR_INTERNAL', `op sequence went back from ${this.lastOpSeq} to ${opSeq}`);
     this.lastOpSeq = opSeq;
@@ -189,7 +196,10 @@ export class OpRunner {
       this.pool.release(raw);
       const err = isRingswarmError(e) ? e : new RingswarmError('RS_ERR_BAD_FRAME', String(e));
       this.log(`bad frame from rank ${from}: ${err.code}: ${err.message}`);
-      if (this.active) this.fail(this.active, new RingswarmError(err.code, `from rank ${from}: ${err.message}`));
+      const failure = new RingswarmError(err.code, `from rank ${from}: ${err.message}`);
+      // Between ops (a frame held early), the next op fails with it instead.
+      if (this.active) this.fail(this.active, failure);
+      else this.poisoned = failure;
       this.transport.dropLink(from, err.closeCode, closeReason(err));
       return;
     }
