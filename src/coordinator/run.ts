@@ -9,7 +9,7 @@ import { jobDigest } from '../worker/cards.js';
 import { quantiles, type DetectedBy, type EpochReport, type FaultReport, type RunConfig, type RunReport } from './config.js';
 import { describeLocation, locateStuck, type Location, type RankProgress } from './detector.js';
 import type { Fault } from './scenario.js';
-import { Swarm } from './swarm.js';
+import { Swarm, type SwarmMember } from './swarm.js';
 
 export interface RunHooks {
   /** A line of live progress (overwritten in a terminal). */
@@ -259,11 +259,21 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     void recover().catch((e) => fail(`recovery failed: ${isRingswarmError(e) ? `${e.code}: ${e.message}` : String(e)}`));
   }
 
+  /**
+   * Silence is a suspicion; for a worker we spawned the kernel settles it: a process that runs or
+   * waits is slow (hundreds of processes share two cores), one that is stopped is frozen.
+   */
+  const frozenOrUnknown = (m: SwarmMember) => {
+    const s = m.process?.kernelState() ?? 'unknown';
+    return s === 'stopped' || s === 'dead' || s === 'unknown';
+  };
+
   function heartbeatMonitor(): void {
     if (!trainingStart || recovering) return;
     const t = now();
     for (const m of swarm.members) {
-      if (!m.gone && t - m.lastSeen > cfg.heartbeatDeadMs) raise({ by: 'heartbeat', rank: m.rank, at: t, detail: `rank ${m.rank} silent for ${Math.round(t - m.lastSeen)} ms` });
+      if (m.gone || t - m.lastSeen <= cfg.heartbeatDeadMs) continue;
+      if (frozenOrUnknown(m)) raise({ by: 'heartbeat', rank: m.rank, at: t, detail: `rank ${m.rank} silent for ${Math.round(t - m.lastSeen)} ms` });
     }
   }
 
@@ -310,7 +320,11 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     // A live worker answers within milliseconds; a few heartbeat periods is plenty.
     const ackWait = Math.min(cfg.heartbeatDeadMs, Math.max(300, 5 * cfg.heartbeatMs));
     for (let waited = 0; !live() && waited < ackWait; waited += 20) await new Promise((r) => setTimeout(r, 20));
-    const frozen = swarm.members.filter((m) => !m.gone && !lost.has(m.rank) && !abortAcks!.has(m.rank)).map((m) => m.rank);
+    const frozen = swarm.members.filter((m) => !m.gone && !lost.has(m.rank) && !abortAcks!.has(m.rank) && frozenOrUnknown(m)).map((m) => m.rank);
+    // Alive but slow to answer: wait for them (they must ring up for the next epoch anyway).
+    for (let waited = 0; !swarm.members.filter((m) => !m.gone && !lost.has(m.rank) && !frozen.includes(m.rank)).every((m) => abortAcks!.has(m.rank)) && waited < cfg.readyTimeoutMs; waited += 50) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     abortAcks = null;
     for (const r of frozen) lost.add(r);
 

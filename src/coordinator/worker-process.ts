@@ -1,7 +1,7 @@
 // One worker child process, owned from spawn to reap: explicit states, SIGTERM then SIGKILL on
 // stop, and exits described by code, signal and state.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export type WorkerProcessState = 'starting' | 'started' | 'stopping' | 'stopped';
@@ -79,6 +79,22 @@ export class WorkerProcess {
       this.state = 'stopped';
       this.resolveExit(this.exit);
     });
+  }
+
+  /**
+   * What the kernel says of the process (Linux /proc): 'stopped' (SIGSTOP), 'dead' (gone or a
+   * zombie), 'alive' (running or waiting: slow, perhaps, but not frozen), or 'unknown'.
+   */
+  kernelState(): 'alive' | 'stopped' | 'dead' | 'unknown' {
+    const pid = this.child?.pid;
+    if (pid === undefined || this.state === 'stopped') return 'dead';
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const s = stat.charAt(stat.lastIndexOf(')') + 2);
+      return s === 'T' || s === 't' ? 'stopped' : s === 'Z' || s === 'X' ? 'dead' : 'alive';
+    } catch {
+      return process.platform === 'linux' ? 'dead' : 'unknown';
+    }
   }
 
   /** Send a signal (fault injection, or stopping). False if the process is gone. */
