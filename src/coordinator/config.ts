@@ -143,7 +143,7 @@ export interface RunReport {
   computeMs: Quantiles;
   algbwGBps: number;
   busbwGBps: number;
-  memory: { coordinatorRssMB: number; workerRssMBMax: number; workerRssMBTotal: number };
+  memory: { coordinatorRssMB: number; workerRssMBMax: number; workerRssMBTotal: number; workerPssMBTotal: number | null; coordinatorPssMB: number | null };
   processes: { rank: number; pid: number; workerId: string; spawned: boolean }[];
   /** Connections refused at the door (wrong token, malformed hello, job full). */
   rejectedConnections: number;

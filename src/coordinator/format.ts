@@ -17,7 +17,8 @@ export function formatRunSummary(r: RunReport): string {
     `  step:       ${q(r.stepMs)}`,
     `  all-reduce: ${q(r.allreduceMs)}`,
     `  bandwidth:  algbw ${r.algbwGBps.toFixed(3)} GB/s, busbw ${r.busbwGBps.toFixed(3)} GB/s (median step)`,
-    `  memory:     coordinator ${r.memory.coordinatorRssMB} MB, worker max ${r.memory.workerRssMBMax} MB, workers total ${r.memory.workerRssMBTotal} MB`,
+    `  memory:     coordinator ${r.memory.coordinatorRssMB} MB, worker max ${r.memory.workerRssMBMax} MB, workers total ${r.memory.workerRssMBTotal} MB RSS` +
+      (r.memory.workerPssMBTotal !== null ? ` (${r.memory.workerPssMBTotal} MB PSS: shared pages counted once)` : ''),
     `  control:    ${r.controlUrl}${r.rejectedConnections ? `, ${r.rejectedConnections} connections refused` : ''}`,
   );
   if (r.faults.length || r.epochs.length > 1) {

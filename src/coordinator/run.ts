@@ -10,6 +10,7 @@ import { quantiles, type DetectedBy, type EpochReport, type FaultReport, type Ru
 import { describeLocation, locateStuck, type Location, type RankProgress } from './detector.js';
 import type { Fault } from './scenario.js';
 import { Swarm, type SwarmMember } from './swarm.js';
+import { selfPssMB } from '../runtime/memory.js';
 
 export interface RunHooks {
   /** A line of live progress (overwritten in a terminal). */
@@ -135,6 +136,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   let lostStepsTotal = 0;
   let workerRssMBMax = 0;
   const rssByRank = new Map<number, number>();
+  const pssByRank = new Map<number, number>();
   let startupMs = 0;
   let trainingStart = 0;
   let coordinatorRssMB = process.memoryUsage.rss() / 2 ** 20;
@@ -181,6 +183,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       case 'step': {
         if (msg.epoch !== epoch) return;
         rssByRank.set(rank, msg.rssMB);
+        if (msg.pssMB !== null) pssByRank.set(rank, msg.pssMB);
         workerRssMBMax = Math.max(workerRssMBMax, msg.rssMB);
         const key = `${msg.epoch}:${msg.step}`;
         const s = pending.get(key) ?? { reports: 0, wrong: 0, stepMs: 0, allreduceMs: 0, computeMs: 0 };
@@ -467,6 +470,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     const ok = !failure && !interrupted && allDone && final.size === cfg.steps && wrong === 0;
     coordinatorRssMB = Math.max(coordinatorRssMB, process.memoryUsage.rss() / 2 ** 20);
     const wallMs = Math.round(now() - t0);
+    const coordinatorPss = selfPssMB();
     const trainingMs = trainingStart ? now() - trainingStart : 0;
     const productiveMs = steps.reduce((a, s) => a + s.stepMs, 0);
     const r: RunReport = {
@@ -494,6 +498,9 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
         coordinatorRssMB: Math.round(coordinatorRssMB),
         workerRssMBMax: Math.round(workerRssMBMax),
         workerRssMBTotal: Math.round([...rssByRank.values()].reduce((a, b) => a + b, 0)),
+        // RSS counts the pages workers share (node's code) once per process; PSS splits them.
+        workerPssMBTotal: pssByRank.size ? Math.round([...pssByRank.values()].reduce((a, b) => a + b, 0)) : null,
+        coordinatorPssMB: coordinatorPss === null ? null : Math.round(coordinatorPss),
       },
       processes: swarm.everyone.filter((m) => m.rank >= 0).map((m) => ({ rank: m.rank, pid: m.pid, workerId: m.workerId, spawned: m.spawned })),
       rejectedConnections: swarm.rejectedConnections,

@@ -92,7 +92,8 @@ export const WorkerMessage = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('ready'), epoch: nat }),
   z.object({ type: z.literal('heartbeat'), epoch: nat, rssMB: z.number(), progress: OpProgress.nullable() }),
-  z.object({ type: z.literal('step'), epoch: nat, step: nat, wrong: nat, timings: Timings, rssMB: z.number() }),
+  /** pssMB: proportional set size (shared pages split among the processes that share them), where known. */
+  z.object({ type: z.literal('step'), epoch: nat, step: nat, wrong: nat, timings: Timings, rssMB: z.number(), pssMB: z.number().nullable() }),
   z.object({
     type: z.literal('bench-result'),
     epoch: nat,

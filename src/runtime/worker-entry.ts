@@ -6,6 +6,7 @@ import { Worker } from '../worker/worker.js';
 import { wsChannel } from './channel.js';
 import { checkpointDisk } from './checkpoint-disk.js';
 import { FramePool } from './frame-pool.js';
+import { selfPssMB } from './memory.js';
 import { WsTransport } from './ws-transport.js';
 
 export interface WorkerProcessOptions {
@@ -61,6 +62,7 @@ export function startWorkerProcess(o: WorkerProcessOptions): void {
           now: () => performance.now(),
           sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
           rssMB: () => process.memoryUsage.rss() / 2 ** 20,
+          pssMB: selfPssMB,
           log,
           strike: (how) => {
             if ('signal' in how) process.kill(process.pid, how.signal);

@@ -27,6 +27,8 @@ export interface WorkerEnv {
   now(): number;
   sleep(ms: number): Promise<void>;
   rssMB(): number;
+  /** Proportional set size, or null where the system does not say. */
+  pssMB(): number | null;
   log(line: string): void;
   /** Fault injection on this process: 'SIGKILL' or 'SIGSTOP' itself, or exit with a code. */
   strike(how: { signal: 'SIGKILL' | 'SIGSTOP' } | { exit: number }): void;
@@ -357,6 +359,7 @@ export class Worker {
         wrong,
         timings: { computeMs: t1 - t0, allreduceMs: t2 - t1, stepMs: t3 - t0 },
         rssMB: this.sampleRss(),
+        pssMB: this.env.pssMB(),
       });
     }
     this.control.send({ type: 'done', epoch, cardDigests: cards.stateDigests(), rssMBMax: Math.max(this.rssMBMax, this.sampleRss()) });
