@@ -71,7 +71,11 @@ function fakeEnv(logs: string[], name: string): WorkerEnv {
       t += ms;
     },
     rssMB: () => 50,
+    pssMB: () => null,
     log: (line) => logs.push(`${name}: ${line}`),
+    strike: (how) => {
+      throw new Error(`${name}: no fault was scheduled, yet the worker would strike itself: ${JSON.stringify(how)}`);
+    },
   };
 }
 
