@@ -70,6 +70,8 @@ export function wsChannel<In, Out>(ws: WebSocket, schema: ZodType<In>, log: (lin
  */
 export function channelPair<A, B>(schemaA: ZodType<A>, schemaB: ZodType<B>): [Channel<A, B>, Channel<B, A>] {
   let open = true;
+  /** Set once the close has been delivered: later messages are dropped. */
+  let closedAt = false;
   const mk = <In, Out>(schema: ZodType<In>): Channel<In, Out> & { peer?: Channel<Out, In>; deliver(text: string): void; closed(code: number, reason: string): void } => {
     let handlers: ChannelHandlers<In> | null = null;
     const early: In[] = [];
@@ -81,8 +83,17 @@ export function channelPair<A, B>(schemaA: ZodType<A>, schemaB: ZodType<B>): [Ch
         queueMicrotask(() => end.peer?.deliver(text));
       },
       deliver(text: string) {
-        if (!open) return;
-        const msg = parseMessage(schema, text);
+        // Messages queued before a close still arrive (microtasks run in order), as on a socket.
+        if (closedAt) return;
+        let msg: In;
+        try {
+          msg = parseMessage(schema, text);
+        } catch (e) {
+          // As over WebSockets: a malformed message closes the connection, it never throws.
+          const err = isRingswarmError(e) ? e : new RingswarmError('RS_ERR_BAD_MESSAGE', String(e));
+          end.close(err.closeCode, closeReason(err));
+          return;
+        }
         if (handlers) handlers.onMessage(msg);
         else early.push(msg);
       },
@@ -97,6 +108,7 @@ export function channelPair<A, B>(schemaA: ZodType<A>, schemaB: ZodType<B>): [Ch
         if (!open) return;
         open = false;
         queueMicrotask(() => {
+          closedAt = true;
           end.closed(code, reason);
           end.peer?.closed(code, reason);
         });
