@@ -44,8 +44,8 @@ program
   .option('--scenario <file>', 'faults to inject, YAML or JSON (see README)')
   .option('--inject <fault>', "a fault in one word, repeatable: 'kill:rank=3:step=4:phase=reduce-scatter'", (v: string, acc: string[]) => [...acc, v], [] as string[])
   .addOption(
-    new Option('--on-failure <policy>', 'on a lost worker: restart it in its rank, hand its rank to a standby (--spares), or abort the run')
-      .choices(['restart', 'spare', 'abort'])
+    new Option('--on-failure <policy>', 'on a lost worker: restart it in its rank, hand its rank to a standby (--spares), shrink the ring without it, or abort the run')
+      .choices(['restart', 'spare', 'shrink', 'abort'])
       .default(RUN_DEFAULTS.onFailure),
   )
   .option('--spares <n>', 'standby workers started at launch, for --on-failure spare (a new process is started when they run out)', intIn(0, MAX_WORKERS), RUN_DEFAULTS.spares)
@@ -84,6 +84,9 @@ program
       heartbeatMs: o.heartbeatMs,
       heartbeatDeadMs: o.heartbeatTimeoutMs,
     };
+    if (cfg.onFailure === 'shrink' && (cfg.op === 'min' || cfg.op === 'max')) {
+      throw new UsageError(`--on-failure shrink needs --op sum, avg or prod: with ${cfg.op} the result without the lost cards cannot be checked from the closed form`);
+    }
     if (cfg.onFailure === 'spare' && cfg.spares === 0) throw new UsageError('--on-failure spare needs --spares N (N >= 1)');
     if (cfg.spares > 0 && cfg.onFailure !== 'spare') throw new UsageError(`--spares ${cfg.spares} is only used with --on-failure spare`);
     if (cfg.heartbeatDeadMs <= cfg.heartbeatMs) throw new UsageError(`--heartbeat-timeout-ms ${cfg.heartbeatDeadMs} must be longer than --heartbeat-ms ${cfg.heartbeatMs}`);

@@ -180,6 +180,8 @@ export interface EpochReport {
   startedAtMs: number;
   fromStep: number;
   reason: string;
+  /** Cards that contribute in this epoch (fewer after a shrink). */
+  cards: number;
   members: { rank: number; workerId: string; pid: number }[];
 }
 

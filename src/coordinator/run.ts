@@ -90,7 +90,10 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   const t0 = performance.now();
   const eb = elementBytes(cfg.dtype);
   if (cfg.bytesPerCard % eb !== 0) throw new RangeError(`--size ${cfg.bytesPerCard} is not a whole number of ${cfg.dtype} elements (${eb} bytes each)`);
-  const W = cfg.workers;
+  /** Ring size of the current epoch (smaller after a shrink). */
+  let W = cfg.workers;
+  /** Cards of workers dropped from the ring: they no longer contribute. */
+  const lostCards: number[] = [];
   const swarm = new Swarm({
     workers: W,
     spawn: cfg.spawn,
@@ -291,13 +294,13 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     return null;
   }
 
-  /** The newest step every rank can restore, given which ranks are replaced (0: start over). */
-  function consistentStep(lost: Set<number>): number {
+  /** The newest step every rank can restore, given which ranks are replaced, or dropped (`shrink`) (0: start over). */
+  function consistentStep(lost: Set<number>, shrink = false): number {
     if (cfg.checkpointEvery === 0) return 0;
     const candidates = [...new Set([...ownCkpt.values()].flatMap((s) => [...s]))].sort((a, b) => b - a);
     for (const s of candidates) {
       let ok = true;
-      for (let r = 0; r < W && ok; r++) ok = lost.has(r) ? lostSource(r, s, lost) !== null : keeps(ownCkpt, r, s);
+      for (let r = 0; r < W && ok; r++) ok = lost.has(r) ? shrink || lostSource(r, s, lost) !== null : keeps(ownCkpt, r, s);
       if (ok) return s;
     }
     return 0;
@@ -349,6 +352,34 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     if (restarts + lost.size > cfg.maxRestarts) {
       rec.action = 'abort';
       return fail(`more than --max-restarts ${cfg.maxRestarts} restarts: ${main.detail}`);
+    }
+    if (cfg.onFailure === 'shrink' && lost.size) {
+      if (lost.size >= W) return fail(`no worker left to shrink to: ${main.detail}`);
+      const c = consistentStep(lost, true);
+      const survivors = swarm.members.filter((m) => !lost.has(m.rank));
+      const own = survivors.map((m) => ownCkpt.get(m.rank) ?? new Set<number>());
+      ownCkpt.clear();
+      own.forEach((s, i) => ownCkpt.set(i, s));
+      heldCkpt.clear();
+      progress.clear();
+      const dropped = swarm.drop(lost);
+      for (const m of dropped) for (let j = 0; j < cfg.cardsPerWorker; j++) lostCards.push(m.firstCard + j);
+      W = swarm.members.length;
+      rec.action = `shrink to ${W} workers (cards ${dropped.map((m) => `${m.firstCard}..${m.firstCard + cfg.cardsPerWorker - 1}`).join(', ')} stop contributing)`;
+      rec.restoredFrom = 'memory';
+      rec.lostSteps = Math.max(0, highestDone() + 1 - c);
+      lostStepsTotal += rec.lostSteps;
+      for (const s of [...final.keys()]) if (s >= c) final.delete(s);
+      pending.clear();
+      await startEpoch(c, `${main.by} at ${rec.located}: shrink`, (r) => (c === 0 && !keeps(ownCkpt, r, 0) ? { step: 0, source: 'initial' } : { step: c, source: 'local' }));
+      rec.recoveredAfterMs = Math.round(now() - (rec.injectedAt ?? main.at));
+      hooks.log(`shrunk in ${rec.recoveredAfterMs} ms: epoch ${epoch}, ${W} workers, resumed from step ${c}`);
+      recovering = false;
+      if (signals.length) {
+        recovering = true;
+        void recover().catch((e) => fail(`recovery failed: ${String(e)}`));
+      }
+      return;
     }
     const c = consistentStep(lost);
     const sources = new Map([...lost].map((r) => [r, lostSource(r, c, lost)]));
@@ -421,7 +452,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     });
     const faultsFor = (rank: number): FaultOrder[] =>
       cfg.faults.flatMap((f) => ('step' in f.at && target(f) === rank && !fired.has(f.id) && f.at.step >= fromStep ? [order(f, f.at)] : []));
-    swarm.assignAll(epoch, job, restoreFor, faultsFor);
+    swarm.assignAll(epoch, job, restoreFor, faultsFor, [...lostCards]);
     await Promise.race([ready, finished]);
     if (failure || interrupted) return;
     for (const m of swarm.members) m.lastSeen = now();
@@ -430,6 +461,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       startedAtMs: Math.round(now() - t0),
       fromStep,
       reason,
+      cards: W * cfg.cardsPerWorker,
       members: swarm.members.map((m) => ({ rank: m.rank, workerId: m.workerId, pid: m.pid })),
     });
     swarm.broadcast({ type: 'start', epoch, fromStep });
@@ -476,9 +508,9 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     const r: RunReport = {
       ok,
       seed: cfg.seed,
-      workers: W,
+      workers: cfg.workers,
       cardsPerWorker: cfg.cardsPerWorker,
-      cards: W * cfg.cardsPerWorker,
+      cards: cfg.workers * cfg.cardsPerWorker,
       bytesPerCard: cfg.bytesPerCard,
       dtype: cfg.dtype,
       op: cfg.op,

@@ -26,6 +26,8 @@ export interface SwarmOptions {
 export interface SwarmMember extends Member {
   pid: number;
   rank: number;
+  /** The first of the cards this worker holds (its cards keep their ids when ranks change). */
+  firstCard: number;
   channel: Channel<WorkerMessage, CoordinatorMessage>;
   process: WorkerProcess | null;
   rssMB: number;
@@ -153,6 +155,7 @@ export class Swarm {
           arrival: this.arrivals++,
           pid: msg.pid,
           rank: -1,
+          firstCard: -1,
           channel,
           process: proc,
           rssMB: 0,
@@ -205,6 +208,7 @@ export class Swarm {
     this.members = ring.map((a) => {
       const m = this.pendingJoin.find((x) => x.workerId === a.member.workerId)!;
       m.rank = a.rank;
+      m.firstCard = a.firstCard;
       return m;
     });
     this.pendingJoin = [];
@@ -226,6 +230,7 @@ export class Swarm {
     if (spare) {
       this.spares = this.spares.filter((s) => s !== spare);
       spare.rank = rank;
+      spare.firstCard = old.firstCard;
       this.members[rank] = spare;
       return spare;
     }
@@ -234,12 +239,26 @@ export class Swarm {
     await this.waitJoins(1, this.o.readyTimeoutMs);
     const m = this.pendingJoin.shift()!;
     m.rank = rank;
+    m.firstCard = old.firstCard;
     this.members[rank] = m;
     return m;
   }
 
+  /** Close the ring over lost ranks (--on-failure shrink): the others keep their order and cards, and are renumbered. */
+  drop(ranks: ReadonlySet<number>): SwarmMember[] {
+    const dropped = this.members.filter((m) => ranks.has(m.rank));
+    for (const m of dropped) {
+      m.gone = true;
+      if (m.process && m.process.state !== 'stopped') m.process.kill('SIGKILL');
+      m.channel.close(4005, 'RS_ERR_PEER_LOST: dropped from the ring');
+    }
+    this.members = this.members.filter((m) => !ranks.has(m.rank));
+    this.members.forEach((m, i) => (m.rank = i));
+    return dropped;
+  }
+
   /** Announce epoch `epoch` to every member: its rank, neighbours, where its state comes from, its faults. */
-  assignAll(epoch: number, job: JobSpec, restoreFor: (rank: number) => Restore, faultsFor: (rank: number) => FaultOrder[]): void {
+  assignAll(epoch: number, job: JobSpec, restoreFor: (rank: number) => Restore, faultsFor: (rank: number) => FaultOrder[], lostCards: number[] = []): void {
     this.epoch = epoch;
     const n = this.members.length;
     for (const m of this.members) {
@@ -250,12 +269,13 @@ export class Swarm {
         epoch,
         rank: m.rank,
         size: n,
-        firstCard: m.rank * job.cardsPerWorker,
+        firstCard: m.firstCard,
         prev: { rank: prev.rank, dataUrl: prev.dataUrl },
         next: { rank: next.rank, dataUrl: next.dataUrl },
         job,
         restore: restoreFor(m.rank),
         faults: faultsFor(m.rank),
+        lostCards,
       });
     }
   }

@@ -127,6 +127,8 @@ export const CoordinatorMessage = z.discriminatedUnion('type', [
     job: JobSpec,
     restore: Restore,
     faults: z.array(FaultOrder),
+    /** Cards whose worker was dropped from the ring (--on-failure shrink): they no longer contribute. */
+    lostCards: z.array(nat),
   }),
   z.object({ type: z.literal('abort'), epoch: nat, reason: z.string() }),
   z.object({ type: z.literal('inject'), epoch: nat, fault: FaultOrder }),
@@ -143,7 +145,7 @@ export const DataHello = z.object({
   token: z.string(),
   epoch: nat,
   rank: nat,
-  /** 'fetch': not a ring link; send me the copy you hold of `owner`'s checkpoint `step`, then close. */
+  /** 'fetch': not a ring link; send me the copy you hold of checkpoint `step` of the cards from `owner` (a card id), then close. */
   fetch: z.object({ owner: nat, step: nat }).optional(),
 });
 export type DataHello = z.infer<typeof DataHello>;

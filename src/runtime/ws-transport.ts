@@ -126,7 +126,7 @@ export class WsTransport implements Transport {
         if (hello.fetch) {
           // Not a ring link: a replacement asks for the copy we keep of its checkpoint.
           const frames = this.fetchHandler?.(hello.fetch.owner, hello.fetch.step) ?? null;
-          if (!frames) throw new RingswarmError('RS_ERR_PROTOCOL', `no copy of rank ${hello.fetch.owner}'s checkpoint ${hello.fetch.step} here`);
+          if (!frames) throw new RingswarmError('RS_ERR_PROTOCOL', `no copy of checkpoint ${hello.fetch.step} of cards from ${hello.fetch.owner} here`);
           for (const f of frames) ws.send(f);
           ws.close(1000, 'done');
           return;

@@ -3,7 +3,7 @@
 // into the buffer the ring all-reduces; after the ring, copy the result back to every card,
 // verify it, and apply it to the states.
 import { createHash } from 'node:crypto';
-import { allocElements, combiningOp, reduceInto, type DType, type Elements, type ReduceOp } from '../collective/dtypes.js';
+import { allocElements, combiningOp, divideInPlace, reduceInto, type DType, type Elements, type ReduceOp } from '../collective/dtypes.js';
 import { countWrong, fillExpected, fillGradient, type InputSpec } from '../collective/inputs.js';
 
 export interface CardGroupOptions {
@@ -59,11 +59,31 @@ export class CardGroup {
   }
 
   /** Count elements, over all cards, that differ from the known exact result of `step`. */
-  verify(step: number): number {
-    fillExpected(this.expected, this.spec(step));
+  verify(step: number, lostCards: readonly number[] = []): number {
+    fillExpected(this.expected, lostCards.length ? { ...this.spec(step), op: this.o.op === 'avg' ? 'sum' : this.o.op } : this.spec(step));
+    if (lostCards.length) this.withoutCards(step, lostCards);
     let wrong = 0;
     for (const g of this.gradients) wrong += countWrong(g, this.expected);
     return wrong;
+  }
+
+  /**
+   * After a shrink: the exact result over the cards that still contribute, from the result over all
+   * of them. Sum: subtract each lost card's input; prod: divide it out (inputs are ±1, ±2, ±1/2, so
+   * exactly); avg: the sum over what is left, divided by how many are left. Min and max cannot be
+   * recomputed this way (the run refuses shrink for them).
+   */
+  private withoutCards(step: number, lostCards: readonly number[]): void {
+    const e = this.expected;
+    const lost = allocElements(this.o.dtype, e.length);
+    const spec = this.spec(step);
+    const int = e instanceof Int32Array;
+    for (const c of lostCards) {
+      fillGradient(lost, spec, c);
+      if (this.o.op === 'prod') for (let i = 0; i < e.length; i++) e[i] = int ? Math.trunc(e[i] / lost[i]) : e[i] / lost[i];
+      else for (let i = 0; i < e.length; i++) e[i] = int ? (e[i] - lost[i]) | 0 : e[i] - lost[i];
+    }
+    if (this.o.op === 'avg') divideInPlace(e, this.o.totalCards - lostCards.length);
   }
 
   /** state -= lr * (card's own gradient before the reduce); state += lr * result. Call around the ring. */

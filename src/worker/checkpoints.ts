@@ -34,7 +34,7 @@ export function checkpointPieces(states: readonly Elements[], chunkElems: number
 
 export class CheckpointStore {
   private readonly own = new Map<number, Elements[]>();
-  /** owner rank -> step -> the copy being assembled or complete. */
+  /** owner (its first card id) -> step -> the copy being assembled or complete. */
   private readonly held = new Map<number, Map<number, Held>>();
 
   constructor(
@@ -93,6 +93,8 @@ export class CheckpointStore {
       byStep.set(step, h);
       for (const old of prune(byStep)) this.spare.push(old.states);
     }
+    // A complete copy sent again (after a rollback: the same cards at the same step) is the same.
+    if (h.elementsLeft <= 0) return false;
     h.states[piece.card].set(piece.data, piece.offset);
     const before = h.elementsLeft;
     h.elementsLeft -= piece.data.length;
@@ -114,10 +116,6 @@ export class CheckpointStore {
     return this.completeHeld(owner, step);
   }
 
-  /** Forget copies held for ranks other than `owner` (the ring changed). */
-  keepOnly(owner: number): void {
-    for (const r of [...this.held.keys()]) if (r !== owner) this.held.delete(r);
-  }
 }
 
 /** Drop all but the newest KEEP entries; returns what was dropped. */

@@ -57,6 +57,7 @@ interface Assignment {
   job: JobSpec;
   runner: OpRunner;
   faults: FaultOrder[];
+  lostCards: number[];
 }
 
 export class Worker {
@@ -182,7 +183,8 @@ export class Worker {
       });
       this.store = new CheckpointStore(job.dtype, job.cardsPerWorker, count);
     }
-    this.a = { epoch: m.epoch, rank: m.rank, size: m.size, firstCard: m.firstCard, next: m.next.rank, job, runner, faults: m.faults };
+    // Copies held for the predecessor stay: a replacement in its rank fetches them from us.
+    this.a = { epoch: m.epoch, rank: m.rank, size: m.size, firstCard: m.firstCard, next: m.next.rank, job, runner, faults: m.faults, lostCards: m.lostCards };
     await this.restore(m);
     await this.transport.ring(m.epoch, m.rank, m.prev, m.next, job.timeoutMs);
     this.startHeartbeat(job.heartbeatMs);
@@ -200,14 +202,13 @@ export class Worker {
       if (!store.restore(step, cards.states)) throw new RingswarmError('RS_ERR_PROTOCOL', `no checkpoint of step ${step} in memory`);
     } else if (source === 'peer') {
       if (!m.restore.peer || !this.transport.fetchCheckpoint) throw new RingswarmError('RS_ERR_PROTOCOL', 'peer restore without a peer');
-      const frames = await this.transport.fetchCheckpoint(m.restore.peer.dataUrl, m.epoch, m.rank, step, m.job.timeoutMs);
+      const frames = await this.transport.fetchCheckpoint(m.restore.peer.dataUrl, m.epoch, m.firstCard, step, m.job.timeoutMs);
       const mine = new CheckpointStore(m.job.dtype, m.job.cardsPerWorker, cards.states[0]?.length ?? 0);
-      let complete = false;
       for (const f of frames) {
         const d = decodeFrame(f, { maxPayload: f.byteLength, verifyChecksum: true });
-        complete = mine.receive(m.rank, step, { card: d.header.chunk, offset: d.header.offset, data: viewElements(m.job.dtype, d.payload) }) || complete;
+        mine.receive(m.firstCard, step, { card: d.header.chunk, offset: d.header.offset, data: viewElements(m.job.dtype, d.payload) });
       }
-      if (!mine.restore(step, cards.states, m.rank)) throw new RingswarmError('RS_ERR_PROTOCOL', `incomplete copy of checkpoint ${step} from rank ${m.restore.peer.rank}`);
+      if (!mine.restore(step, cards.states, m.firstCard)) throw new RingswarmError('RS_ERR_PROTOCOL', `incomplete copy of checkpoint ${step} from rank ${m.restore.peer.rank}`);
     } else {
       if (!this.env.disk || !m.job.checkpointDir) throw new RingswarmError('RS_ERR_PROTOCOL', 'disk restore without a checkpoint folder');
       const states = await this.env.disk.read(m.job.checkpointDir, m.rank, step);
@@ -252,26 +253,31 @@ export class Worker {
       this.env.log(`bad checkpoint frame from rank ${from}: ${(e as Error).message}`);
       return;
     }
+    // Copies are kept by card (the owner's first card id, in the header's step field), not by rank:
+    // cards keep their ids when ranks are replaced or renumbered.
     const step = d.header.opSeq;
-    const done = this.store!.receive(d.header.src, step, { card: d.header.chunk, offset: d.header.offset, data: viewElements(a.job.dtype, d.payload) });
+    const firstCard = d.header.step;
+    const done = this.store!.receive(firstCard, step, { card: d.header.chunk, offset: d.header.offset, data: viewElements(a.job.dtype, d.payload) });
     if (done) this.control.send({ type: 'holding', epoch: a.epoch, owner: d.header.src, step });
   }
 
-  private serveCheckpoint(owner: number, step: number): Uint8Array[] | null {
+  /** A replacement holding the cards from `firstCard` asks for their checkpoint `step`. */
+  private serveCheckpoint(firstCard: number, step: number): Uint8Array[] | null {
     const a = this.a;
-    const copy = this.store?.heldCopy(owner, step);
+    const copy = this.store?.heldCopy(firstCard, step);
     if (!a || !copy) return null;
-    return this.checkpointFrames(owner, step, copy, a);
+    return this.checkpointFrames(firstCard, step, copy, a);
   }
 
-  private checkpointFrames(owner: number, step: number, states: readonly Elements[], a: Assignment): Uint8Array[] {
+  /** Frames of a checkpoint of the cards from `firstCard`. */
+  private checkpointFrames(firstCard: number, step: number, states: readonly Elements[], a: Assignment): Uint8Array[] {
     const eb = elementBytes(a.job.dtype);
     const chunkElems = Math.max(1, Math.floor(a.job.chunkBytes / eb));
     const out: Uint8Array[] = [];
     for (const p of checkpointPieces(states, chunkElems)) {
       const f = new Uint8Array(FRAME_HEADER_BYTES + p.data.byteLength);
       f.set(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength), FRAME_HEADER_BYTES);
-      sealFrame(f, { phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: 0, chunk: p.card, offset: p.offset, src: owner });
+      sealFrame(f, { phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: firstCard, chunk: p.card, offset: p.offset, src: a.rank });
       out.push(f);
     }
     return out;
@@ -284,7 +290,7 @@ export class Worker {
     store.save(step, states);
     if (a.size > 1) {
       // Frames are copies: the live states change as soon as the step runs.
-      for (const f of this.checkpointFrames(a.rank, step, states, a)) this.transport.send(a.next, f);
+      for (const f of this.checkpointFrames(a.firstCard, step, states, a)) this.transport.send(a.next, f);
     }
     if (this.env.disk && a.job.checkpointDir) {
       await this.env.disk.write(
@@ -346,10 +352,10 @@ export class Worker {
       cards.foldOwnGradient();
       const t1 = this.env.now();
       cards.reduceLocal();
-      await runner.run('allreduce', step, { size: a.size, op: job.op, buffer: cards.reduced, divisor: job.totalCards });
+      await runner.run('allreduce', step, { size: a.size, op: job.op, buffer: cards.reduced, divisor: job.totalCards - a.lostCards.length });
       cards.broadcastLocal();
       const t2 = this.env.now();
-      const wrong = cards.verify(step);
+      const wrong = cards.verify(step, a.lostCards);
       cards.applyResult();
       const t3 = this.env.now();
       this.control.send({

@@ -109,6 +109,14 @@ describe('faults, real processes', () => {
     expect(rep.epochs[1].members[1].workerId).toBe('spare0');
   });
 
+  it.each(['sum', 'avg', 'prod'])('--on-failure shrink (%s): the ring closes over the lost rank, exact against the cards left', async (op) => {
+    const { r, rep } = await withFault('--inject', 'kill:rank=2:step=4:phase=all-gather', '--on-failure', 'shrink', '--op', op, '--dtype', op === 'prod' ? 'i32' : 'f32');
+    expect(r.code, r.stderr).toBe(0);
+    expect(rep).toMatchObject({ ok: true, wrong: 0, stepsCompleted: 10 });
+    expect(rep.faults[0].action).toMatch(/^shrink to 3 workers \(cards 4\.\.5 stop contributing\)/);
+    expect(rep.epochs.map((e: { cards: number }) => e.cards)).toEqual([8, 6]);
+  });
+
   it('--on-failure abort stops with a report', async () => {
     const { r, rep } = await withFault('--inject', 'kill:rank=1:step=3', '--on-failure', 'abort');
     expect(r.code).toBe(1);

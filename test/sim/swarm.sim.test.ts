@@ -178,6 +178,7 @@ async function runSwarm(c: SwarmConfig): Promise<SwarmResult> {
       job,
       restore: { step: 0, source: 'initial' },
       faults: [],
+        lostCards: [],
     });
   });
   await pump('ready', () => seats.every((s) => s.ready));

@@ -1,0 +1,367 @@
+// Straggler detection: which rank (node) or which directed link (rank -> rank+1) makes a
+// synchronous ring slow, from the timings every worker reports per step. Pure: fed with tables;
+// no clock, no timers, no randomness.
+//
+// Every rank leaves a synchronous ring at about the same time, so step time cannot say who is
+// slow. What differs is where each rank spent the step: a slow node computes longest (and its
+// CPU-bound transfers slow both of its links), a slow link carries its bytes slowly on that one
+// directed edge. Each step, every rank's compute time and every link's time per byte are divided
+// by the median of the others (robust while fewer than half are slow, and immune to the whole
+// machine speeding up or slowing down). Those ratios, on a log scale and capped, are summed over
+// the last m steps; a culprit is confirmed when the sum passes m * log(threshold). The cap is
+// m * log(threshold) / k, so the sum passes only after at least k strongly slow steps: a one-step
+// spike, however large, is one k-th of the way. That is the k-of-m rule, with the difference that
+// a moderate excess held over all m steps counts too (on ±20% timing noise, a 1.5x straggler's
+// single-step ratio dips below any threshold that keeps clean ranks quiet; its sum does not).
+
+import { successor } from '../collective/ring.js';
+
+/**
+ * What one rank measured during one step, each a duration on its own clock (clocks of different
+ * processes are never compared).
+ */
+export interface RankTiming {
+  /** Position in the ring of this epoch; the rank sends to (rank + 1) % workers. */
+  rank: number;
+  /**
+   * From the end of this rank's previous all-reduce (the start of the step, for the first step of
+   * an epoch) to the start of this one: emulated compute, gradients, local reduce, checkpoint,
+   * applying the previous result. Everything that makes the rank enter the ring late counts.
+   */
+  computeMs: number;
+  /**
+   * Inside the all-reduce, time with nothing to do but wait for a frame from the predecessor,
+   * both phases summed. Checked but not scored (why: see `stragglerScores`); it belongs in the
+   * same report for the trace.
+   */
+  waitMs: number;
+  /** The whole all-reduce on this rank, waits included. */
+  allreduceMs: number;
+  /**
+   * The link rank -> successor, measured by its sender (this rank): the time during the
+   * all-reduce in which at least one frame for the successor had been given to the transport
+   * and its `written` callback had not yet fired (the union of those intervals, not their sum,
+   * so frames queued behind each other count once). A late sender does not inflate it, since
+   * the clock runs only while bytes wait; a slow or shaped link, or a receiver too slow to read
+   * (the kernel buffer fills), does.
+   */
+  linkMs: number;
+  /** Bytes (headers included) this rank sent to its successor in the all-reduce: links are compared per byte. */
+  bytesSent: number;
+}
+
+export interface StepTimings {
+  step: number;
+  /** One row per rank, in any order. */
+  ranks: readonly RankTiming[];
+}
+
+export type Culprit = { kind: 'node'; rank: number } | { kind: 'link'; link: readonly [from: number, to: number] };
+
+/**
+ * What gave a culprit away: 'compute' (the node computes longer than the others), 'links' (both
+ * links of the node are slow: a node slow in communication), 'link' (one directed link).
+ */
+export type Evidence = 'compute' | 'links' | 'link';
+
+export type Straggler = Culprit & {
+  evidence: Evidence;
+  /** Oldest step of the confirming window in which the culprit was over the threshold. */
+  firstSeenStep: number;
+  detectedAtStep: number;
+  /**
+   * The culprit's own slowdown over the others: its compute time ('compute'), its time per byte
+   * ('link'), or the lesser of its two links' ('links'), each over the median of the other ranks
+   * or links; the median over the window's steps that were over the threshold.
+   */
+  score: number;
+  /**
+   * Step time over the clean baseline step time (`baselineStepMs()`), over the same steps; null
+   * while there is no baseline yet. Step time is the median over ranks of computeMs + allreduceMs
+   * (all ranks take about as long in a synchronous ring; the median ignores one rank's hiccup).
+   */
+  slowdown: number | null;
+};
+
+export type StragglerEvent = ({ type: 'detected' } & Straggler) | ({ type: 'cleared'; clearedAtStep: number } & Straggler);
+
+export interface StragglerOptions {
+  workers: number;
+  /** Ratio over the median of the others from which a rank or link counts as slow (> 1). */
+  threshold?: number;
+  /** Confirm after the evidence of at least persistK slow steps among the last persistM. */
+  persistK?: number;
+  persistM?: number;
+  /** Steps observed before any event: evidence and the baseline step time build up meanwhile. */
+  warmupSteps?: number;
+  /**
+   * An excess over the median smaller than this many ms is no evidence, whatever the ratio
+   * (sub-millisecond times on loopback are scheduling noise).
+   */
+  minExcessMs?: number;
+}
+
+export const STRAGGLER_DEFAULTS = {
+  threshold: 1.3,
+  persistK: 3,
+  persistM: 5,
+  warmupSteps: 5,
+  minExcessMs: 1,
+} as const satisfies Required<Omit<StragglerOptions, 'workers'>>;
+
+/**
+ * Below this ring size `observe` returns nothing: with 3 ranks the "median of the others" is the
+ * mean of two noisy values and a slow node's two links are two of the three links; with 2 there
+ * is no majority to compare against.
+ */
+export const MIN_STRAGGLER_WORKERS = 4;
+
+/** Clean steps kept for the baseline step time. */
+const BASELINE_STEPS = 64;
+
+/** One step's ratios, indexed by rank; link[r] is the link r -> r+1. */
+export interface StepScores {
+  /** computeMs over the median of the other ranks'. */
+  compute: number[];
+  /** Time per byte of link r -> r+1 over the median of the other links'; 1 where not measurable. */
+  link: number[];
+  /** The lesser of the ratios of the links into and out of rank r (both slow: the node is). */
+  links: number[];
+  /** Median over ranks of computeMs + allreduceMs. */
+  stepMs: number;
+}
+
+/**
+ * Per-step ratios of a full table (one row per rank, sorted by rank, at least
+ * MIN_STRAGGLER_WORKERS rows). A ratio whose excess over the median is below `minExcessMs` is
+ * capped at 1: no evidence.
+ *
+ * Waits are not scored. In a pipelined ring a delay travels round the ring within the step: with
+ * a slow node every other rank waits about as long as it was late (its successor hardly more than
+ * the rest), and a slow link's receiver waits hardly more than the others; the wait only mirrors
+ * the compute excess, and a sender held back by a slow link's backpressure is not waiting at all.
+ */
+export function stragglerScores(rows: readonly RankTiming[], minExcessMs: number = STRAGGLER_DEFAULTS.minExcessMs): StepScores {
+  const n = rows.length;
+  if (n < MIN_STRAGGLER_WORKERS) throw new RangeError(`need at least ${MIN_STRAGGLER_WORKERS} ranks to score, got ${n}`);
+  const computes = rows.map((r) => r.computeMs);
+  const compute = computes.map((c, r) => ratio(c, medianExcept(computes, r), 1, minExcessMs));
+  // Time per byte; a link that sent nothing is not compared, nor compared against.
+  const rates = rows.map((r) => (r.bytesSent > 0 ? r.linkMs / r.bytesSent : null));
+  const link = rates.map((rate, r) => {
+    if (rate === null) return 1;
+    const others = rates.filter((x, j): x is number => j !== r && x !== null);
+    if (others.length < MIN_STRAGGLER_WORKERS - 1) return 1;
+    return ratio(rate, median(others), rows[r].bytesSent, minExcessMs);
+  });
+  const links = link.map((out, r) => Math.min(link[(r - 1 + n) % n], out));
+  const stepMs = median(rows.map((r) => r.computeMs + r.allreduceMs));
+  return { compute, link, links, stepMs };
+}
+
+/** x / ref, but 1 when the excess (x - ref) * scale is below minExcess ms or there is no reference. */
+function ratio(x: number, ref: number, scale: number, minExcessMs: number): number {
+  if (!(ref > 0)) return 1;
+  const r = x / ref;
+  return (x - ref) * scale < minExcessMs ? Math.min(r, 1) : r;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+function medianExcept(xs: readonly number[], skip: number): number {
+  return median(xs.filter((_, j) => j !== skip));
+}
+
+/** One step's evidence for one key, as kept in its window. */
+interface Sample {
+  step: number;
+  ratio: number;
+  /** log(ratio), capped to [-cap, cap]; 0 when masked. */
+  evidence: number;
+  stepMs: number;
+}
+
+type KeyName = `${Evidence}:${number}`;
+
+interface Flag {
+  straggler: Straggler;
+  keys: KeyName[];
+  cleanSteps: number;
+}
+
+export class StragglerDetector {
+  private readonly workers: number;
+  private readonly threshold: number;
+  private readonly k: number;
+  private readonly m: number;
+  private readonly warmupSteps: number;
+  private readonly minExcessMs: number;
+  /** m * log(threshold): the sum a window must pass. */
+  private readonly bar: number;
+  /** What one step may add to a window. */
+  private readonly cap: number;
+  /** sqrt(threshold): at least k steps of the window must be over it. */
+  private readonly halfway: number;
+  private readonly windows = new Map<KeyName, Sample[]>();
+  private readonly flags = new Map<string, Flag>();
+  private readonly baseline: number[] = [];
+  private observed = 0;
+  private lastStep = -1;
+
+  constructor(opts: StragglerOptions) {
+    const o = { ...STRAGGLER_DEFAULTS, ...definedOnly(opts) };
+    if (!Number.isInteger(o.workers) || o.workers < 1) throw new RangeError(`workers must be an integer >= 1, got ${o.workers}`);
+    if (!Number.isFinite(o.threshold) || o.threshold <= 1) throw new RangeError(`threshold must be a finite ratio > 1, got ${o.threshold}`);
+    if (!Number.isInteger(o.persistM) || o.persistM < 1 || o.persistM > 64) throw new RangeError(`persistM must be an integer in 1..64, got ${o.persistM}`);
+    if (!Number.isInteger(o.persistK) || o.persistK < 1) throw new RangeError(`persistK must be an integer >= 1, got ${o.persistK}`);
+    if (o.persistK > o.persistM) throw new RangeError(`persistK (${o.persistK}) must not exceed persistM (${o.persistM})`);
+    if (!Number.isInteger(o.warmupSteps) || o.warmupSteps < 0) throw new RangeError(`warmupSteps must be an integer >= 0, got ${o.warmupSteps}`);
+    if (!Number.isFinite(o.minExcessMs) || o.minExcessMs < 0) throw new RangeError(`minExcessMs must be a finite number >= 0, got ${o.minExcessMs}`);
+    this.workers = o.workers;
+    this.threshold = o.threshold;
+    this.k = o.persistK;
+    this.m = o.persistM;
+    this.warmupSteps = o.warmupSteps;
+    this.minExcessMs = o.minExcessMs;
+    this.bar = this.m * Math.log(this.threshold);
+    this.cap = this.bar / this.k;
+    this.halfway = Math.sqrt(this.threshold);
+  }
+
+  /**
+   * Feed one step's table (steps strictly increasing; gaps allowed: the window is the last m
+   * tables observed). Returns the stragglers confirmed by this step and those cleared by it (a
+   * flagged culprit is cleared after m consecutive steps at or under the threshold). Returns
+   * nothing for rings smaller than MIN_STRAGGLER_WORKERS, and no event during warmup. Throws
+   * RangeError on a table that is not one finite, non-negative row per rank.
+   */
+  observe(t: StepTimings): StragglerEvent[] {
+    const rows = this.validate(t);
+    this.lastStep = t.step;
+    if (this.workers < MIN_STRAGGLER_WORKERS) return [];
+    this.observed++;
+    const s = stragglerScores(rows, this.minExcessMs);
+    const n = this.workers;
+    const over = (x: number) => x > this.threshold;
+    for (let r = 0; r < n; r++) {
+      this.push(`compute:${r}`, t.step, s.compute[r], s.stepMs, false);
+      this.push(`links:${r}`, t.step, s.links[r], s.stepMs, false);
+    }
+    // A link's slowness is explained by an endpoint this step when both of that node's links are
+    // slow, or when the node computes at least as much slower as the link is (a slow node slows
+    // its links too, less than itself). An endpoint slightly over the threshold by noise does not
+    // hide a link twice as slow.
+    const explains = (q: number, linkRatio: number) => over(s.links[q]) || (over(s.compute[q]) && s.compute[q] >= linkRatio);
+    for (let r = 0; r < n; r++) {
+      const masked = explains(r, s.link[r]) || explains(successor(r, n), s.link[r]);
+      this.push(`link:${r}`, t.step, s.link[r], s.stepMs, masked);
+    }
+
+    const events: StragglerEvent[] = [];
+    for (const [id, f] of this.flags) {
+      const clean = f.keys.every((key) => !over(this.window(key).at(-1)!.ratio));
+      f.cleanSteps = clean ? f.cleanSteps + 1 : 0;
+      if (f.cleanSteps >= this.m) {
+        this.flags.delete(id);
+        events.push({ type: 'cleared', clearedAtStep: t.step, ...f.straggler });
+      }
+    }
+    let pending = false;
+    for (const [key, w] of this.windows) {
+      const sum = this.sum(w);
+      if (sum > this.bar / 2 || over(w.at(-1)!.ratio)) pending = true;
+      if (sum <= this.bar || w.filter((x) => x.ratio > this.halfway).length < this.k) continue;
+      const [evidence, rankText] = key.split(':') as [Evidence, string];
+      const rank = Number(rankText);
+      const culprit: Culprit = evidence === 'link' ? { kind: 'link', link: [rank, successor(rank, n)] } : { kind: 'node', rank };
+      const id = culprit.kind === 'node' ? `node:${rank}` : `link:${rank}`;
+      const existing = this.flags.get(id);
+      if (existing) {
+        if (!existing.keys.includes(key)) existing.keys.push(key);
+        continue;
+      }
+      if (this.observed <= this.warmupSteps) continue;
+      // A node whose compute and links are both on their way to the bar: name the stronger.
+      const keys: KeyName[] = culprit.kind === 'link' ? [key] : [`compute:${rank}`, `links:${rank}`];
+      const candidates = keys.filter((k) => this.sum(this.window(k)) > this.bar / 2).map((k) => this.summary(k));
+      const best = candidates.reduce((a, b) => (b.score > a.score ? b : a));
+      const straggler = { ...culprit, ...best, detectedAtStep: t.step } as Straggler;
+      this.flags.set(id, { straggler, keys: keys.filter((k) => this.sum(this.window(k)) > this.bar), cleanSteps: 0 });
+      events.push({ type: 'detected', ...straggler });
+    }
+    // The baseline learns only from steps with nothing flagged, nothing half way there and nothing
+    // over the threshold (a straggler present from the first step must not become the baseline).
+    if (this.flags.size === 0 && !pending) {
+      this.baseline.push(s.stepMs);
+      if (this.baseline.length > BASELINE_STEPS) this.baseline.shift();
+    }
+    return events;
+  }
+
+  /** The culprits flagged now, as they were when detected. */
+  current(): Straggler[] {
+    return [...this.flags.values()].map((f) => f.straggler);
+  }
+
+  /** Median step time of the last clean steps seen (up to 64), or null before the first. */
+  baselineStepMs(): number | null {
+    return this.baseline.length === 0 ? null : median(this.baseline);
+  }
+
+  private sum(w: readonly Sample[]): number {
+    return w.reduce((a, x) => a + x.evidence, 0);
+  }
+
+  /** What a key's window says, from the steps in it over the threshold. */
+  private summary(key: KeyName): { evidence: Evidence; firstSeenStep: number; score: number; slowdown: number | null } {
+    const counted = this.window(key).filter((x) => x.ratio > this.threshold);
+    const base = this.baselineStepMs();
+    return {
+      evidence: key.split(':')[0] as Evidence,
+      firstSeenStep: counted[0]?.step ?? this.lastStep,
+      score: counted.length ? median(counted.map((x) => x.ratio)) : 1,
+      slowdown: base === null || !counted.length ? null : median(counted.map((x) => x.stepMs)) / base,
+    };
+  }
+
+  private window(key: KeyName): Sample[] {
+    let w = this.windows.get(key);
+    if (!w) this.windows.set(key, (w = []));
+    return w;
+  }
+
+  private push(key: KeyName, step: number, ratio: number, stepMs: number, masked: boolean): void {
+    const w = this.window(key);
+    const evidence = masked ? Math.min(0, Math.log(ratio)) : Math.log(ratio);
+    w.push({ step, ratio: masked ? Math.min(ratio, 1) : ratio, evidence: Math.max(-this.cap, Math.min(this.cap, evidence)), stepMs });
+    if (w.length > this.m) w.shift();
+  }
+
+  private validate(t: StepTimings): RankTiming[] {
+    if (!Number.isInteger(t.step) || t.step < 0) throw new RangeError(`step must be an integer >= 0, got ${t.step}`);
+    if (t.step <= this.lastStep) throw new RangeError(`step ${t.step} after step ${this.lastStep}: steps must increase`);
+    if (t.ranks.length !== this.workers) throw new RangeError(`step ${t.step}: ${t.ranks.length} rows for ${this.workers} workers`);
+    const rows: RankTiming[] = new Array(this.workers);
+    for (const row of t.ranks) {
+      if (!Number.isInteger(row.rank) || row.rank < 0 || row.rank >= this.workers) {
+        throw new RangeError(`step ${t.step}: rank ${row.rank} out of range 0..${this.workers - 1}`);
+      }
+      if (rows[row.rank]) throw new RangeError(`step ${t.step}: rank ${row.rank} reported twice`);
+      for (const field of ['computeMs', 'waitMs', 'allreduceMs', 'linkMs', 'bytesSent'] as const) {
+        const v = row[field];
+        if (!Number.isFinite(v) || v < 0) throw new RangeError(`step ${t.step}: rank ${row.rank} ${field} must be a finite number >= 0, got ${v}`);
+      }
+      rows[row.rank] = row;
+    }
+    return rows;
+  }
+}
+
+/** Options without the keys set to undefined, so defaults fill them. */
+function definedOnly(o: StragglerOptions): StragglerOptions {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as unknown as StragglerOptions;
+}

@@ -1,0 +1,415 @@
+// The straggler detector on synthetic timing tables. The tables come from a seeded model of one
+// pipelined ring all-reduce per step (below): every rank computes, then its segments go round the
+// ring chunk by chunk, each link a FIFO, each rank reducing one chunk at a time. So waits, link
+// times and step times interact as in the real ring, not as independent numbers.
+import { describe, expect, it } from 'vitest';
+import {
+  MIN_STRAGGLER_WORKERS,
+  STRAGGLER_DEFAULTS,
+  StragglerDetector,
+  stragglerScores,
+  type RankTiming,
+  type StepTimings,
+  type StragglerEvent,
+  type StragglerOptions,
+} from '../../src/coordinator/stragglers.js';
+
+/** mulberry32: small, seeded, good enough for noise. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Model {
+  workers: number;
+  /** Chunks per segment. */
+  chunks: number;
+  chunkBytes: number;
+  computeMs: number;
+  /** Time one chunk takes on a link, and to reduce one chunk. */
+  chunkTxMs: number;
+  reduceMs: number;
+  /** Multiplicative noise, uniform in [1 - noise, 1 + noise], per rank (and per link) per step. */
+  noise: number;
+  /** Extra compute, uniform in [0, jitterMs], per rank per step. */
+  jitterMs: number;
+  /** The whole machine's speed, uniform in [1 - drift, 1 + drift], per step. */
+  drift: number;
+  /** Measurement noise of linkMs, uniform in [0, linkJitterMs]. */
+  linkJitterMs: number;
+  /** A node f times slower moves its links' frames (1 + edgeInflation * (f - 1)) times slower (copying is CPU work). */
+  edgeInflation: number;
+}
+
+const MODEL: Omit<Model, 'workers'> = {
+  chunks: 4,
+  chunkBytes: 1 << 20,
+  computeMs: 100,
+  chunkTxMs: 0.25,
+  reduceMs: 0.1,
+  noise: 0.2,
+  jitterMs: 10,
+  drift: 0.2,
+  linkJitterMs: 0.5,
+  edgeInflation: 0.3,
+};
+
+/** Slowdown factors this step: node[r] for rank r, link[r] for the link r -> r+1 (1 = healthy). */
+interface Faults {
+  node?: Record<number, number>;
+  link?: Record<number, number>;
+}
+
+function ringStep(m: Model, rnd: () => number, step: number, faults: Faults): StepTimings {
+  const n = m.workers;
+  const nodeF = Array.from({ length: n }, (_, r) => faults.node?.[r] ?? 1);
+  const linkF = Array.from({ length: n }, (_, r) => faults.link?.[r] ?? 1);
+  const u = () => 1 - m.noise + 2 * m.noise * rnd();
+  const machine = 1 - m.drift + 2 * m.drift * rnd();
+  const compute = nodeF.map((f) => (m.computeMs * f * u() + m.jitterMs * rnd()) * machine);
+  const reduce = nodeF.map((f) => m.reduceMs * f * u() * machine);
+  const tx = linkF.map((f, r) => m.chunkTxMs * f * u() * machine * (1 + m.edgeInflation * (Math.max(nodeF[r], nodeF[(r + 1) % n]) - 1)));
+  const ringSteps = 2 * (n - 1);
+  const linkFree = new Array<number>(n).fill(0);
+  const busyUntil = new Array<number>(n).fill(0);
+  const busy = new Array<number>(n).fill(0);
+  const cpuFree = [...compute];
+  const wait = new Array<number>(n).fill(0);
+  // sendAt[r][c]: when rank r hands chunk c of the current ring step to its link.
+  let sendAt = compute.map((t) => new Array<number>(m.chunks).fill(t));
+  for (let s = 0; s < ringSteps; s++) {
+    // Each link is a FIFO carrying chunks in (ring step, chunk) order, as the ranks send them.
+    const arrive = Array.from({ length: n }, () => new Array<number>(m.chunks).fill(0));
+    for (let r = 0; r < n; r++) {
+      for (let c = 0; c < m.chunks; c++) {
+        const queued = sendAt[r][c];
+        const end = Math.max(queued, linkFree[r]) + tx[r] * (0.9 + 0.2 * rnd());
+        busy[r] += end - Math.max(queued, busyUntil[r]);
+        busyUntil[r] = linkFree[r] = end;
+        arrive[(r + 1) % n][c] = end;
+      }
+    }
+    // Each rank reduces (or stores) chunks in arrival order and sends each on when done.
+    sendAt = arrive.map((chunks, r) =>
+      chunks.map((t) => {
+        if (t > cpuFree[r]) wait[r] += t - cpuFree[r];
+        cpuFree[r] = Math.max(t, cpuFree[r]) + reduce[r] * (0.9 + 0.2 * rnd());
+        return cpuFree[r];
+      }),
+    );
+  }
+  const ranks: RankTiming[] = compute.map((c, r) => ({
+    rank: r,
+    computeMs: c,
+    waitMs: wait[r],
+    allreduceMs: cpuFree[r] - c,
+    linkMs: busy[r] + m.linkJitterMs * rnd(),
+    bytesSent: ringSteps * m.chunks * m.chunkBytes,
+  }));
+  return { step, ranks };
+}
+
+interface Run {
+  workers: number;
+  steps: number;
+  seed: number;
+  faults?: (step: number) => Faults;
+  model?: Partial<Model>;
+  detector?: Partial<StragglerOptions>;
+}
+
+function simulate(run: Run): { events: StragglerEvent[]; detector: StragglerDetector; tables: StepTimings[] } {
+  const model: Model = { ...MODEL, workers: run.workers, ...run.model };
+  const rnd = prng(run.seed);
+  const detector = new StragglerDetector({ workers: run.workers, ...run.detector });
+  const events: StragglerEvent[] = [];
+  const tables: StepTimings[] = [];
+  for (let step = 0; step < run.steps; step++) {
+    const t = ringStep(model, rnd, step, run.faults?.(step) ?? {});
+    tables.push(t);
+    events.push(...detector.observe(t));
+  }
+  return { events, detector, tables };
+}
+
+const detected = (events: StragglerEvent[]) => events.filter((e) => e.type === 'detected');
+const describe_ = (e: StragglerEvent) => (e.kind === 'node' ? `node ${e.rank}` : `link ${e.link[0]}->${e.link[1]}`);
+
+/**
+ * The true slowdown in the model: median step time with the fault over median step time without
+ * it, each over 101 noisy steps. (The clean step is paced by the slowest of 16 noisy ranks, so
+ * this is not the factor itself.)
+ */
+function trueSlowdown(workers: number, faults: Faults): number {
+  const medianStepMs = (f: Faults, seed: number) => {
+    const rnd = prng(seed);
+    const model = { ...MODEL, workers };
+    const times = Array.from({ length: 101 }, (_, step) => stragglerScores(ringStep(model, rnd, step, f).ranks).stepMs);
+    return times.sort((a, b) => a - b)[50];
+  };
+  return medianStepMs(faults, 7) / medianStepMs({}, 8);
+}
+
+const ONSET = 10;
+
+describe('stragglerScores', () => {
+  const row = (rank: number, computeMs: number, linkMs: number, bytesSent = 1000): RankTiming => ({
+    rank,
+    computeMs,
+    waitMs: 0,
+    allreduceMs: 20,
+    linkMs,
+    bytesSent,
+  });
+
+  it('divides each rank by the median of the others, links per byte', () => {
+    const s = stragglerScores([row(0, 100, 10), row(1, 100, 10), row(2, 300, 20), row(3, 100, 10, 500), row(4, 100, 10), row(5, 100, 10)]);
+    expect(s.compute).toEqual([1, 1, 3, 1, 1, 1]);
+    // Link 2->3 took twice as long; link 3->4 took as long for half the bytes: both twice as slow.
+    expect(s.link).toEqual([1, 1, 2, 2, 1, 1]);
+    // links[r] = lesser of the links into and out of r: both of rank 3's links are slow.
+    expect(s.links).toEqual([1, 1, 1, 2, 1, 1]);
+    expect(s.stepMs).toBe(120);
+  });
+
+  it('ignores excesses under minExcessMs and links that sent nothing', () => {
+    const s = stragglerScores([row(0, 0.2, 0.1), row(1, 0.2, 0.1), row(2, 0.9, 0.1, 0), row(3, 0.2, 0.1)], 1);
+    expect(s.compute).toEqual([1, 1, 1, 1]);
+    expect(s.link).toEqual([1, 1, 1, 1]);
+    expect(stragglerScores([row(0, 0.2, 0), row(1, 0.2, 0), row(2, 0.9, 0), row(3, 0.2, 0)], 0).compute[2]).toBeCloseTo(4.5);
+  });
+
+  it('refuses rings below the minimum size', () => {
+    expect(() => stragglerScores([row(0, 1, 1), row(1, 1, 1), row(2, 1, 1)])).toThrow(RangeError);
+  });
+});
+
+describe('StragglerDetector on a clean noisy ring', () => {
+  it.each([16, 8])('flags nothing in 200 steps with W=%i', (workers) => {
+    const { events, detector, tables } = simulate({ workers, steps: 200, seed: 1 });
+    expect(events.map(describe_)).toEqual([]);
+    expect(detector.current()).toEqual([]);
+    const stepMs = tables.map((t) => stragglerScores(t.ranks).stepMs).sort((a, b) => a - b);
+    const base = detector.baselineStepMs()!;
+    expect(base).toBeGreaterThan(stepMs[Math.floor(stepMs.length * 0.25)]);
+    expect(base).toBeLessThan(stepMs[Math.floor(stepMs.length * 0.75)]);
+  });
+});
+
+describe('a slow node', () => {
+  it.each([1.5, 3, 5])('%fx slower from step 10: that node, within 5 steps, with its slowdown', (factor) => {
+    for (const [seed, rank] of [
+      [11, 5],
+      [12, 0],
+      [13, 15],
+    ]) {
+      const faults = (step: number): Faults => (step >= ONSET ? { node: { [rank]: factor } } : {});
+      const { events, detector } = simulate({ workers: 16, steps: 40, seed, faults });
+      expect(events.map(describe_)).toEqual([`node ${rank}`]);
+      const e = events[0];
+      expect(e).toMatchObject({ type: 'detected', kind: 'node', rank, evidence: 'compute' });
+      expect(e.detectedAtStep - ONSET).toBeLessThan(5);
+      expect(e.firstSeenStep).toBeGreaterThanOrEqual(ONSET);
+      expect(e.firstSeenStep).toBeLessThanOrEqual(e.detectedAtStep);
+      // Its compute over the others' (jitter adds about 5 ms to every rank's 100).
+      expect(e.score).toBeGreaterThan(factor * 0.8);
+      expect(e.score).toBeLessThan(factor * 1.2);
+      const truth = trueSlowdown(16, { node: { [rank]: factor } });
+      // Within the model's step-to-step noise (the machine's speed varies by ±20% a step).
+      expect(e.slowdown).not.toBeNull();
+      expect(Math.abs(e.slowdown! / truth - 1)).toBeLessThan(0.15);
+      expect(detector.current()).toMatchObject([{ kind: 'node', rank }]);
+    }
+  });
+
+  it('slow only in communication (both of its links 3x): the node, not two links', () => {
+    const faults = (step: number): Faults => (step >= ONSET ? { link: { 6: 3, 7: 3 } } : {});
+    const { events } = simulate({ workers: 16, steps: 40, seed: 21, faults });
+    expect(events.map(describe_)).toEqual(['node 7']);
+    expect(events[0]).toMatchObject({ evidence: 'links' });
+    expect(events[0].detectedAtStep - ONSET).toBeLessThan(5);
+  });
+});
+
+describe('a slow link', () => {
+  it.each([1.5, 3])('%fx slower from step 10: that link, not its endpoints, within 5 steps', (factor) => {
+    for (const [seed, from] of [
+      [31, 4],
+      [32, 15],
+      [33, 0],
+    ]) {
+      const faults = (step: number): Faults => (step >= ONSET ? { link: { [from]: factor } } : {});
+      const { events, detector } = simulate({ workers: 16, steps: 40, seed, faults });
+      const to = (from + 1) % 16;
+      expect(events.map(describe_)).toEqual([`link ${from}->${to}`]);
+      const e = events[0];
+      expect(e).toMatchObject({ type: 'detected', kind: 'link', link: [from, to], evidence: 'link' });
+      expect(e.detectedAtStep - ONSET).toBeLessThan(5);
+      expect(e.score).toBeGreaterThan(factor * 0.8);
+      expect(e.score).toBeLessThan(factor * 1.2);
+      const truth = trueSlowdown(16, { link: { [from]: factor } });
+      expect(Math.abs(e.slowdown! / truth - 1)).toBeLessThan(0.15);
+      expect(detector.current()).toHaveLength(1);
+    }
+  });
+
+  it('a 5x slow node shows on both its links, and is still one node', () => {
+    const faults = (step: number): Faults => (step >= ONSET ? { node: { 3: 5 } } : {});
+    const { events, tables } = simulate({ workers: 16, steps: 30, seed: 41, faults });
+    const s = stragglerScores(tables[ONSET + 1].ranks);
+    expect(s.link[2]).toBeGreaterThan(STRAGGLER_DEFAULTS.threshold);
+    expect(s.link[3]).toBeGreaterThan(STRAGGLER_DEFAULTS.threshold);
+    expect(events.map(describe_)).toEqual(['node 3']);
+  });
+});
+
+describe('persistence', () => {
+  it('does not flag a one-step spike, of a node or of a link', () => {
+    for (let seed = 50; seed < 60; seed++) {
+      const faults = (step: number): Faults => (step === 30 ? { node: { 2: 10 } } : step === 60 ? { link: { 9: 10 } } : {});
+      const { events, tables } = simulate({ workers: 16, steps: 100, seed, faults });
+      // The spike is there, one step long.
+      expect(stragglerScores(tables[30].ranks).compute[2]).toBeGreaterThan(5);
+      expect(stragglerScores(tables[60].ranks).link[9]).toBeGreaterThan(5);
+      expect(events.map(describe_)).toEqual([]);
+    }
+  });
+
+  it('clears a straggler that went away, and flags it again when it comes back', () => {
+    const faults = (step: number): Faults => (step >= 10 && step < 30) || step >= 60 ? { node: { 6: 3 } } : step >= 80 ? {} : {};
+    const { events, detector } = simulate({ workers: 16, steps: 90, seed: 61, faults });
+    expect(events.map((e) => [e.type, describe_(e)])).toEqual([
+      ['detected', 'node 6'],
+      ['cleared', 'node 6'],
+      ['detected', 'node 6'],
+    ]);
+    const cleared = events[1];
+    expect(cleared.type === 'cleared' && cleared.clearedAtStep).toBeGreaterThanOrEqual(30 + STRAGGLER_DEFAULTS.persistM - 1);
+    expect(cleared.type === 'cleared' && cleared.clearedAtStep).toBeLessThan(30 + STRAGGLER_DEFAULTS.persistM + 3);
+    expect(events[2].detectedAtStep - 60).toBeLessThan(5);
+    expect(detector.current()).toMatchObject([{ kind: 'node', rank: 6 }]);
+  });
+
+  it('holds events until warmup is over; with no clean step yet, slowdown is null', () => {
+    const faults = (): Faults => ({ node: { 1: 3 } });
+    const { events, detector } = simulate({ workers: 16, steps: 20, seed: 71, faults, detector: { warmupSteps: 8 } });
+    expect(events.map(describe_)).toEqual(['node 1']);
+    expect(events[0].detectedAtStep).toBe(8);
+    expect(events[0].firstSeenStep).toBe(4);
+    expect(events[0].slowdown).toBeNull();
+    expect(detector.baselineStepMs()).toBeNull();
+  });
+});
+
+describe('several stragglers, other ring sizes', () => {
+  it('finds a slow node and a slow link at once', () => {
+    const faults = (step: number): Faults => (step >= ONSET ? { node: { 3: 3 }, link: { 9: 2 } } : {});
+    const { events } = simulate({ workers: 16, steps: 40, seed: 81, faults });
+    expect(events.map(describe_).sort()).toEqual(['link 9->10', 'node 3']);
+    for (const e of events) expect(e.detectedAtStep - ONSET).toBeLessThan(5);
+  });
+
+  it('finds two slow nodes at once', () => {
+    const faults = (step: number): Faults => (step >= ONSET ? { node: { 2: 2, 11: 4 } } : {});
+    const { events } = simulate({ workers: 16, steps: 40, seed: 82, faults });
+    expect(events.map(describe_).sort()).toEqual(['node 11', 'node 2']);
+  });
+
+  it.each([
+    [{ node: { 2: 3 } }, 'node 2'],
+    [{ link: { 1: 3 } }, 'link 1->2'],
+    [{ link: { 3: 3 } }, 'link 3->0'],
+  ] as const)('W=4: %j is found as %s', (fault, name) => {
+    const faults = (step: number): Faults => (step >= ONSET ? fault : {});
+    for (const seed of [91, 92, 93]) {
+      const { events } = simulate({ workers: 4, steps: 40, seed, faults });
+      expect(events.map(describe_)).toEqual([name]);
+      expect(events[0].detectedAtStep - ONSET).toBeLessThan(5);
+    }
+  });
+
+  it.each([2, 3])('W=%i is below the minimum: nothing, even for a 5x straggler', (workers) => {
+    expect(workers).toBeLessThan(MIN_STRAGGLER_WORKERS);
+    const { events } = simulate({ workers, steps: 30, seed: 5, faults: () => ({ node: { 0: 5 } }) });
+    expect(events).toEqual([]);
+  });
+});
+
+describe('inputs', () => {
+  const table = (step: number, workers: number): StepTimings => ({
+    step,
+    ranks: Array.from({ length: workers }, (_, rank) => ({ rank, computeMs: 10, waitMs: 1, allreduceMs: 5, linkMs: 2, bytesSent: 100 })),
+  });
+
+  it('rejects conflicting or out-of-range options, naming them', () => {
+    expect(() => new StragglerDetector({ workers: 8, persistK: 4, persistM: 3 })).toThrow(/persistK \(4\).*persistM \(3\)/);
+    expect(() => new StragglerDetector({ workers: 8, threshold: 1 })).toThrow(/threshold/);
+    expect(() => new StragglerDetector({ workers: 0 })).toThrow(/workers/);
+    expect(() => new StragglerDetector({ workers: 8, warmupSteps: -1 })).toThrow(/warmupSteps/);
+    expect(() => new StragglerDetector({ workers: 8, threshold: undefined })).not.toThrow();
+  });
+
+  it('rejects a table that is not one finite, non-negative row per rank, and steps that do not increase', () => {
+    const d = new StragglerDetector({ workers: 4 });
+    expect(() => d.observe({ step: 0, ranks: table(0, 4).ranks.slice(1) })).toThrow(/3 rows for 4 workers/);
+    const dup = table(0, 4);
+    dup.ranks[1].rank = 0;
+    expect(() => d.observe(dup)).toThrow(/rank 0 reported twice/);
+    const bad = table(0, 4);
+    bad.ranks[2].linkMs = Number.NaN;
+    expect(() => d.observe(bad)).toThrow(/rank 2 linkMs/);
+    const shuffled = table(0, 4);
+    shuffled.ranks.reverse();
+    expect(d.observe(shuffled)).toEqual([]);
+    expect(() => d.observe(table(0, 4))).toThrow(/steps must increase/);
+    expect(d.observe(table(3, 4))).toEqual([]);
+  });
+});
+
+describe('accuracy on the model (seeded trials)', () => {
+  const within = 5;
+
+  it('finds >= 95% of 1.5x-5x stragglers within 5 steps, as the right kind (confusion <= 5%)', () => {
+    const trials = 100;
+    let found = 0;
+    let confused = 0;
+    let other = 0;
+    for (let i = 0; i < trials; i++) {
+      const rnd = prng(1000 + i);
+      const workers = 16;
+      const kind = rnd() < 0.5 ? 'node' : 'link';
+      const factor = 1.5 * Math.pow(5 / 1.5, rnd());
+      const at = Math.floor(rnd() * workers);
+      const onset = 8 + Math.floor(rnd() * 12);
+      const fault: Faults = kind === 'node' ? { node: { [at]: factor } } : { link: { [at]: factor } };
+      const { events } = simulate({ workers, steps: onset + 15, seed: 2000 + i, faults: (s) => (s >= onset ? fault : {}) });
+      const want = kind === 'node' ? `node ${at}` : `link ${at}->${(at + 1) % workers}`;
+      const hit = detected(events).find((e) => describe_(e) === want);
+      if (hit && hit.detectedAtStep - onset < within) found++;
+      // The same fault reported as the other kind: its node as links, or its link as an endpoint.
+      const wrongKind = detected(events).filter((e) =>
+        kind === 'node' ? e.kind === 'link' && e.link.includes(at) : e.kind === 'node' && (e.rank === at || e.rank === (at + 1) % workers),
+      );
+      if (wrongKind.length > 0) confused++;
+      other += detected(events).filter((e) => describe_(e) !== want).length;
+    }
+    expect(found / trials).toBeGreaterThanOrEqual(0.95);
+    expect(confused / trials).toBeLessThanOrEqual(0.05);
+    expect(other).toBeLessThanOrEqual(trials * 0.05);
+  });
+
+  it('flags nothing in 20 clean runs of 200 steps', () => {
+    const flagged: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const { events } = simulate({ workers: 16, steps: 200, seed: 3000 + i });
+      flagged.push(...events.map((e) => `run ${i}: ${e.type} ${describe_(e)} at ${e.type === 'detected' ? e.detectedAtStep : e.clearedAtStep}`));
+    }
+    expect(flagged).toEqual([]);
+  });
+});
