@@ -176,21 +176,32 @@ function medianExcept(xs: readonly number[], skip: number): number {
   return median(xs.filter((_, j) => j !== skip));
 }
 
-/** One step's evidence for one key, as kept in its window. */
+/** One step of one key, as kept in its window. */
 interface Sample {
   step: number;
+  /** The step's ratio; at most 1 when masked (explained by a node). */
   ratio: number;
-  /** log(ratio), capped to [-cap, cap]; 0 when masked. */
+  /** log(ratio), capped to [-cap, cap]; at most 0 when masked. */
   evidence: number;
   stepMs: number;
 }
 
+/** A key is one way a culprit shows: `compute:r` and `links:r` for node r, `link:r` for r -> r+1. */
 type KeyName = `${Evidence}:${number}`;
+
+interface KeyState {
+  /** The last m samples, oldest first. */
+  window: Sample[];
+  /** First step over the threshold after m steps that were not (null: none since). */
+  episodeStart: number | null;
+  /** Steps in a row at or under the threshold. */
+  cleanRun: number;
+}
 
 interface Flag {
   straggler: Straggler;
+  /** Keys that passed the bar for this culprit; it is cleared once all are clean for m steps. */
   keys: KeyName[];
-  cleanSteps: number;
 }
 
 export class StragglerDetector {
@@ -202,11 +213,9 @@ export class StragglerDetector {
   private readonly minExcessMs: number;
   /** m * log(threshold): the sum a window must pass. */
   private readonly bar: number;
-  /** What one step may add to a window. */
+  /** bar / k: the most one step may add to a window. */
   private readonly cap: number;
-  /** sqrt(threshold): at least k steps of the window must be over it. */
-  private readonly halfway: number;
-  private readonly windows = new Map<KeyName, Sample[]>();
+  private readonly keys = new Map<KeyName, KeyState>();
   private readonly flags = new Map<string, Flag>();
   private readonly baseline: number[] = [];
   private observed = 0;
@@ -229,15 +238,14 @@ export class StragglerDetector {
     this.minExcessMs = o.minExcessMs;
     this.bar = this.m * Math.log(this.threshold);
     this.cap = this.bar / this.k;
-    this.halfway = Math.sqrt(this.threshold);
   }
 
   /**
    * Feed one step's table (steps strictly increasing; gaps allowed: the window is the last m
-   * tables observed). Returns the stragglers confirmed by this step and those cleared by it (a
-   * flagged culprit is cleared after m consecutive steps at or under the threshold). Returns
-   * nothing for rings smaller than MIN_STRAGGLER_WORKERS, and no event during warmup. Throws
-   * RangeError on a table that is not one finite, non-negative row per rank.
+   * tables observed). Returns the stragglers this step confirmed and those it cleared (a flagged
+   * culprit is cleared after m steps in a row at or under the threshold). Returns nothing for
+   * rings smaller than MIN_STRAGGLER_WORKERS, and no event during warmup. Throws RangeError on a
+   * table that is not one finite, non-negative row per rank.
    */
   observe(t: StepTimings): StragglerEvent[] {
     const rows = this.validate(t);
@@ -248,37 +256,35 @@ export class StragglerDetector {
     const n = this.workers;
     const over = (x: number) => x > this.threshold;
     for (let r = 0; r < n; r++) {
-      this.push(`compute:${r}`, t.step, s.compute[r], s.stepMs, false);
-      this.push(`links:${r}`, t.step, s.links[r], s.stepMs, false);
+      this.record(`compute:${r}`, t.step, s.compute[r], s.stepMs, false);
+      this.record(`links:${r}`, t.step, s.links[r], s.stepMs, false);
     }
-    // A link's slowness is explained by an endpoint this step when both of that node's links are
-    // slow, or when the node computes at least as much slower as the link is (a slow node slows
-    // its links too, less than itself). An endpoint slightly over the threshold by noise does not
-    // hide a link twice as slow.
+    // A link's slowness is explained by an endpoint when both of that node's links are slow, or
+    // when the node computes at least as much slower as the link is (a slow node slows its links
+    // too, less than itself). An endpoint over the threshold by noise does not hide a link twice
+    // as slow.
     const explains = (q: number, linkRatio: number) => over(s.links[q]) || (over(s.compute[q]) && s.compute[q] >= linkRatio);
     for (let r = 0; r < n; r++) {
       const masked = explains(r, s.link[r]) || explains(successor(r, n), s.link[r]);
-      this.push(`link:${r}`, t.step, s.link[r], s.stepMs, masked);
+      this.record(`link:${r}`, t.step, s.link[r], s.stepMs, masked);
     }
 
     const events: StragglerEvent[] = [];
     for (const [id, f] of this.flags) {
-      const clean = f.keys.every((key) => !over(this.window(key).at(-1)!.ratio));
-      f.cleanSteps = clean ? f.cleanSteps + 1 : 0;
-      if (f.cleanSteps >= this.m) {
+      if (f.keys.every((key) => this.key(key).cleanRun >= this.m)) {
         this.flags.delete(id);
         events.push({ type: 'cleared', clearedAtStep: t.step, ...f.straggler });
       }
     }
     let pending = false;
-    for (const [key, w] of this.windows) {
-      const sum = this.sum(w);
-      if (sum > this.bar / 2 || over(w.at(-1)!.ratio)) pending = true;
-      if (sum <= this.bar || w.filter((x) => x.ratio > this.halfway).length < this.k) continue;
+    for (const [key, state] of this.keys) {
+      const sum = this.sum(key);
+      if (sum > this.bar / 2 || state.cleanRun === 0) pending = true;
+      if (sum <= this.bar) continue;
       const [evidence, rankText] = key.split(':') as [Evidence, string];
       const rank = Number(rankText);
       const culprit: Culprit = evidence === 'link' ? { kind: 'link', link: [rank, successor(rank, n)] } : { kind: 'node', rank };
-      const id = culprit.kind === 'node' ? `node:${rank}` : `link:${rank}`;
+      const id = `${culprit.kind}:${rank}`;
       const existing = this.flags.get(id);
       if (existing) {
         if (!existing.keys.includes(key)) existing.keys.push(key);
@@ -287,14 +293,16 @@ export class StragglerDetector {
       if (this.observed <= this.warmupSteps) continue;
       // A node whose compute and links are both on their way to the bar: name the stronger.
       const keys: KeyName[] = culprit.kind === 'link' ? [key] : [`compute:${rank}`, `links:${rank}`];
-      const candidates = keys.filter((k) => this.sum(this.window(k)) > this.bar / 2).map((k) => this.summary(k));
-      const best = candidates.reduce((a, b) => (b.score > a.score ? b : a));
+      const best = keys
+        .filter((k) => this.sum(k) > this.bar / 2)
+        .map((k) => this.summary(k))
+        .reduce((a, b) => (b.score > a.score ? b : a));
       const straggler = { ...culprit, ...best, detectedAtStep: t.step } as Straggler;
-      this.flags.set(id, { straggler, keys: keys.filter((k) => this.sum(this.window(k)) > this.bar), cleanSteps: 0 });
+      this.flags.set(id, { straggler, keys: keys.filter((k) => this.sum(k) > this.bar) });
       events.push({ type: 'detected', ...straggler });
     }
     // The baseline learns only from steps with nothing flagged, nothing half way there and nothing
-    // over the threshold (a straggler present from the first step must not become the baseline).
+    // over the threshold: a straggler present from the first step must not become the baseline.
     if (this.flags.size === 0 && !pending) {
       this.baseline.push(s.stepMs);
       if (this.baseline.length > BASELINE_STEPS) this.baseline.shift();
@@ -307,38 +315,46 @@ export class StragglerDetector {
     return [...this.flags.values()].map((f) => f.straggler);
   }
 
-  /** Median step time of the last clean steps seen (up to 64), or null before the first. */
+  /** Median step time of the last clean steps (up to 64), or null before the first. */
   baselineStepMs(): number | null {
     return this.baseline.length === 0 ? null : median(this.baseline);
   }
 
-  private sum(w: readonly Sample[]): number {
-    return w.reduce((a, x) => a + x.evidence, 0);
+  private key(key: KeyName): KeyState {
+    let state = this.keys.get(key);
+    if (!state) this.keys.set(key, (state = { window: [], episodeStart: null, cleanRun: this.m }));
+    return state;
   }
 
-  /** What a key's window says, from the steps in it over the threshold. */
+  private record(key: KeyName, step: number, ratio: number, stepMs: number, masked: boolean): void {
+    const state = this.key(key);
+    const r = masked ? Math.min(ratio, 1) : ratio;
+    const evidence = Math.max(-this.cap, Math.min(this.cap, Math.log(r)));
+    state.window.push({ step, ratio: r, evidence, stepMs });
+    if (state.window.length > this.m) state.window.shift();
+    if (r > this.threshold) {
+      if (state.cleanRun >= this.m) state.episodeStart = step;
+      state.cleanRun = 0;
+    } else if (++state.cleanRun >= this.m) {
+      state.episodeStart = null;
+    }
+  }
+
+  private sum(key: KeyName): number {
+    return this.key(key).window.reduce((a, x) => a + x.evidence, 0);
+  }
+
+  /** What a key says, from the steps of its window over the threshold. */
   private summary(key: KeyName): { evidence: Evidence; firstSeenStep: number; score: number; slowdown: number | null } {
-    const counted = this.window(key).filter((x) => x.ratio > this.threshold);
+    const state = this.key(key);
+    const counted = state.window.filter((x) => x.ratio > this.threshold);
     const base = this.baselineStepMs();
     return {
       evidence: key.split(':')[0] as Evidence,
-      firstSeenStep: counted[0]?.step ?? this.lastStep,
+      firstSeenStep: state.episodeStart ?? counted[0]?.step ?? this.lastStep,
       score: counted.length ? median(counted.map((x) => x.ratio)) : 1,
       slowdown: base === null || !counted.length ? null : median(counted.map((x) => x.stepMs)) / base,
     };
-  }
-
-  private window(key: KeyName): Sample[] {
-    let w = this.windows.get(key);
-    if (!w) this.windows.set(key, (w = []));
-    return w;
-  }
-
-  private push(key: KeyName, step: number, ratio: number, stepMs: number, masked: boolean): void {
-    const w = this.window(key);
-    const evidence = masked ? Math.min(0, Math.log(ratio)) : Math.log(ratio);
-    w.push({ step, ratio: masked ? Math.min(ratio, 1) : ratio, evidence: Math.max(-this.cap, Math.min(this.cap, evidence)), stepMs });
-    if (w.length > this.m) w.shift();
   }
 
   private validate(t: StepTimings): RankTiming[] {

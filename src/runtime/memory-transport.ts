@@ -70,7 +70,7 @@ export class MemoryNetwork {
     if (busy.length === 0) return false;
     const [, q] = busy[Math.floor(this.random() * busy.length)];
     const f = q.shift()!;
-    const dst = [...this.endpoints.values()].find((e) => e.rank === f.to && e.connectedFrom.has(f.from));
+    const dst = [...this.endpoints.values()].find((e) => !e.isClosed && e.rank === f.to && e.connectedFrom.has(f.from));
     this.delivered++;
     dst?.deliver(f.from, f.frame);
     return true;
@@ -128,5 +128,9 @@ export class MemoryTransport implements Transport {
 
   close(): void {
     this.closed = true;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 }

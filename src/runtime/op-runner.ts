@@ -5,7 +5,7 @@ import { bytesOf, elementBytes, viewElements, type DType, type Elements } from '
 import { createCollective } from '../collective/index.js';
 import type { ChunkSend, Collective, CollectiveKind, CollectiveOptions, Progress } from '../collective/types.js';
 import { closeReason, isRingswarmError, RingswarmError } from '../protocol/errors.js';
-import { decodeFrame, FRAME_HEADER_BYTES, sealFrame, sealHeader, type DecodedFrame } from '../protocol/frame.js';
+import { decodeFrame, FRAME_HEADER_BYTES, payloadChecksum, sealFrame, sealHeader, type DecodedFrame } from '../protocol/frame.js';
 import { FramePool } from './frame-pool.js';
 import type { Transport } from './transport.js';
 
@@ -79,6 +79,9 @@ export class OpRunner {
   /** A new epoch: abort the op under way and forget everything from the old one. */
   setEpoch(epoch: number, rank = this.o.rank): void {
     this.o = { ...this.o, epoch, rank };
+    // Frames carry the epoch: sequence ids need only be unique within one, and a rollback re-runs them.
+    this.lastOpSeq = -1;
+    this.poisoned = null;
     for (const e of this.early) this.pool.release(e.raw);
     this.early = [];
     this.earlyBytes = 0;
@@ -188,7 +191,19 @@ export class OpRunner {
   onFrame(from: number, raw: Uint8Array): void {
     let frame: DecodedFrame;
     try {
-      frame = decodeFrame(raw, { maxPayload: this.o.chunkElems * elementBytes(this.o.dtype), verifyChecksum: this.o.checksums });
+      // Structure first, then the epoch (a stale frame is dropped whatever its payload), then the checksum.
+      frame = decodeFrame(raw, { maxPayload: this.o.chunkElems * elementBytes(this.o.dtype), verifyChecksum: false });
+      if (frame.header.epoch !== this.o.epoch) {
+        this.stats.staleDropped++;
+        this.pool.release(raw);
+        return;
+      }
+      if (this.o.checksums) {
+        const actual = payloadChecksum(frame.payload);
+        if (actual !== frame.header.checksum) {
+          throw new RingswarmError('RS_ERR_CHECKSUM', `frame checksum ${frame.header.checksum.toString(16)} does not match payload CRC32C ${actual.toString(16)} (${frame.payload.byteLength} bytes)`);
+        }
+      }
     } catch (e) {
       // A bad frame is never applied: the link it came on is closed with the error's close code,
       // and the op under way fails with the error (a corrupt frame is a fault to recover from).
@@ -205,11 +220,6 @@ export class OpRunner {
     }
     this.stats.framesReceived++;
     const h = frame.header;
-    if (h.epoch !== this.o.epoch) {
-      this.stats.staleDropped++;
-      this.pool.release(raw);
-      return;
-    }
     const a = this.active;
     if (a && h.opSeq === a.opSeq) {
       try {
