@@ -42,6 +42,18 @@ interface FaultRecord extends FaultReport {
   injectedAt: number | null;
 }
 
+/** A fault record before anything happened to it. */
+const UNDETECTED = {
+  injectedAt: null,
+  detectedBy: null,
+  detectedAfterMs: null,
+  located: null,
+  action: null,
+  restoredFrom: null,
+  recoveredAfterMs: null,
+  lostSteps: null,
+} as const;
+
 /** Checkpoints a worker keeps in memory (and on disk), newest first: see worker/checkpoints.ts. */
 const CHECKPOINTS_KEPT = 2;
 /** After the first sign of a fault, how long to gather the others before deciding what happened. */
@@ -123,14 +135,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     atStep: 'step' in f.at ? f.at.step : null,
     phase: 'step' in f.at ? (f.at.phase ?? null) : null,
     injected: true,
-    injectedAt: null,
-    detectedBy: null,
-    detectedAfterMs: null,
-    located: null,
-    action: null,
-    restoredFrom: null,
-    recoveredAfterMs: null,
-    lostSteps: null,
+    ...UNDETECTED,
   }));
   const epochs: EpochReport[] = [];
   let signals: Signal[] = [];
@@ -367,19 +372,9 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       W = swarm.members.length;
       rec.action = `shrink to ${W} workers (cards ${dropped.map((m) => `${m.firstCard}..${m.firstCard + cfg.cardsPerWorker - 1}`).join(', ')} stop contributing)`;
       rec.restoredFrom = 'memory';
-      rec.lostSteps = Math.max(0, highestDone() + 1 - c);
-      lostStepsTotal += rec.lostSteps;
-      for (const s of [...final.keys()]) if (s >= c) final.delete(s);
-      pending.clear();
-      await startEpoch(c, `${main.by} at ${rec.located}: shrink`, (r) => (c === 0 && !keeps(ownCkpt, r, 0) ? { step: 0, source: 'initial' } : { step: c, source: 'local' }));
-      rec.recoveredAfterMs = Math.round(now() - (rec.injectedAt ?? main.at));
-      hooks.log(`shrunk in ${rec.recoveredAfterMs} ms: epoch ${epoch}, ${W} workers, resumed from step ${c}`);
-      recovering = false;
-      if (signals.length) {
-        recovering = true;
-        void recover().catch((e) => fail(`recovery failed: ${String(e)}`));
-      }
-      return;
+      return resume(rec, main.at, c, `${main.by} at ${rec.located}: shrink`, (r) =>
+        c === 0 && !keeps(ownCkpt, r, 0) ? { step: 0, source: 'initial' } : { step: c, source: 'local' },
+      );
     }
     const c = consistentStep(lost);
     const sources = new Map([...lost].map((r) => [r, lostSource(r, c, lost)]));
@@ -405,14 +400,19 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     const spared = spareBefore - swarm.spares.length;
     rec.action = lost.size ? `${spared ? 'spare' : 'restart'} rank ${[...lost].join(', ')}` : 'rollback';
     rec.restoredFrom = source === 'peer' || source === 'local' ? 'memory' : source === 'disk' ? 'disk' : 'initial';
-    const reached = highestDone();
-    rec.lostSteps = Math.max(0, reached + 1 - c);
+    return resume(rec, main.at, c, `${main.by} at ${rec.located}`, restoreFor);
+  }
+
+  /** Roll every rank back to step `c`, start the new epoch, and look at what came in meanwhile. */
+  async function resume(rec: FaultRecord, detectedAt: number, c: number, reason: string, restoreFor: (r: number) => Restore): Promise<void> {
+    rec.lostSteps = Math.max(0, highestDone() + 1 - c);
     lostStepsTotal += rec.lostSteps;
     for (const s of [...final.keys()]) if (s >= c) final.delete(s);
     pending.clear();
-    await startEpoch(c, `${main.by} at ${rec.located}`, restoreFor);
-    rec.recoveredAfterMs = Math.round(now() - (rec.injectedAt ?? main.at));
-    hooks.log(`recovered in ${rec.recoveredAfterMs} ms: epoch ${epoch}, resumed from step ${c} (${rec.restoredFrom})`);
+    await startEpoch(c, reason, restoreFor);
+    // From the fault (or, for one from outside, from its detection) to training resumed.
+    rec.recoveredAfterMs = Math.round(now() - (rec.injectedAt ?? detectedAt));
+    hooks.log(`recovered in ${rec.recoveredAfterMs} ms: epoch ${epoch}, ${W} workers, resumed from step ${c} (${rec.restoredFrom})`);
     recovering = false;
     if (signals.length) {
       recovering = true;
@@ -428,14 +428,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       atStep: Math.max(0, highestDone() + 1),
       phase: null,
       injected: false,
-      injectedAt: null,
-      detectedBy: null,
-      detectedAfterMs: null,
-      located: null,
-      action: null,
-      restoredFrom: null,
-      recoveredAfterMs: null,
-      lostSteps: null,
+      ...UNDETECTED,
     };
     faults.push(r);
     return r;

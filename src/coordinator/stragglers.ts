@@ -3,18 +3,25 @@
 // no clock, no timers, no randomness.
 //
 // Every rank leaves a synchronous ring at about the same time, so step time cannot say who is
-// slow. What differs is where each rank spent the step: a slow node computes longest (and its
-// CPU-bound transfers slow both of its links), a slow link carries its bytes slowly on that one
-// directed edge. Each step, every rank's compute time and every link's time per byte are divided
-// by the median of the others (robust while fewer than half are slow, and immune to the whole
-// machine speeding up or slowing down). Those ratios, on a log scale and capped, are summed over
-// the last m steps; a culprit is confirmed when the sum passes m * log(threshold). The cap is
-// m * log(threshold) / k, so the sum passes only after at least k strongly slow steps: a one-step
-// spike, however large, is one k-th of the way. That is the k-of-m rule, with the difference that
-// a moderate excess held over all m steps counts too (on ±20% timing noise, a 1.5x straggler's
-// single-step ratio dips below any threshold that keeps clean ranks quiet; its sum does not).
+// slow. What differs is where each rank spent the step: a slow node computes longest (and, as
+// copying frames is CPU work, may slow both of its links), a slow link carries its bytes slowly
+// on that one directed edge. Each step, every rank's compute time and every link's time per byte
+// are divided by the median of the others (robust while fewer than half are slow, and blind to
+// the whole machine speeding up or slowing down). A node is slow by compute, or by both of its
+// links ('links': a node slow in communication, as in C4's source x destination matrix, where a
+// node lights up its whole row and column); a link is slow alone, unless an endpoint explains it.
+//
+// Persistence: the ratios, on a log scale and capped, are summed over the last m steps; a culprit
+// is confirmed when the sum passes m * log(threshold). The cap is m * log(threshold) / k, so the
+// sum passes only after at least k strongly slow steps: a one-step spike, however large, is one
+// k-th of the way. That is the k-of-m rule, except that a moderate excess held over all m steps
+// counts too: on ±20% timing noise a 1.5x straggler's single-step ratio often dips under a
+// threshold that keeps clean ranks quiet, and its sum does not.
+//
+// Limits: a ring gives each node two links, so two slow links in a row (r-1 -> r -> r+1) read as
+// node r, and a slow link next to a slow node is hidden by the node.
 
-import { successor } from '../collective/ring.js';
+import { predecessor, successor } from '../collective/ring.js';
 
 /**
  * What one rank measured during one step, each a duration on its own clock (clocks of different
@@ -66,7 +73,7 @@ export type Evidence = 'compute' | 'links' | 'link';
 
 export type Straggler = Culprit & {
   evidence: Evidence;
-  /** Oldest step of the confirming window in which the culprit was over the threshold. */
+  /** First step over the threshold of this episode (the first after m steps that were not). */
   firstSeenStep: number;
   detectedAtStep: number;
   /**
@@ -132,7 +139,7 @@ export interface StepScores {
 }
 
 /**
- * Per-step ratios of a full table (one row per rank, sorted by rank, at least
+ * Per-step ratios of a full table (rows[r] is rank r; at least
  * MIN_STRAGGLER_WORKERS rows). A ratio whose excess over the median is below `minExcessMs` is
  * capped at 1: no evidence.
  *
@@ -144,6 +151,9 @@ export interface StepScores {
 export function stragglerScores(rows: readonly RankTiming[], minExcessMs: number = STRAGGLER_DEFAULTS.minExcessMs): StepScores {
   const n = rows.length;
   if (n < MIN_STRAGGLER_WORKERS) throw new RangeError(`need at least ${MIN_STRAGGLER_WORKERS} ranks to score, got ${n}`);
+  rows.forEach((row, r) => {
+    if (row.rank !== r) throw new RangeError(`row ${r} is rank ${row.rank}: rows must be sorted by rank`);
+  });
   const computes = rows.map((r) => r.computeMs);
   const compute = computes.map((c, r) => ratio(c, medianExcept(computes, r), 1, minExcessMs));
   // Time per byte; a link that sent nothing is not compared, nor compared against.
@@ -154,12 +164,12 @@ export function stragglerScores(rows: readonly RankTiming[], minExcessMs: number
     if (others.length < MIN_STRAGGLER_WORKERS - 1) return 1;
     return ratio(rate, median(others), rows[r].bytesSent, minExcessMs);
   });
-  const links = link.map((out, r) => Math.min(link[(r - 1 + n) % n], out));
+  const links = link.map((out, r) => Math.min(link[predecessor(r, n)], out));
   const stepMs = median(rows.map((r) => r.computeMs + r.allreduceMs));
   return { compute, link, links, stepMs };
 }
 
-/** x / ref, but 1 when the excess (x - ref) * scale is below minExcess ms or there is no reference. */
+/** x / ref, capped at 1 when the excess (x - ref) * scale is under minExcessMs; 1 with no reference. */
 function ratio(x: number, ref: number, scale: number, minExcessMs: number): number {
   if (!(ref > 0)) return 1;
   const r = x / ref;
@@ -237,7 +247,7 @@ export class StragglerDetector {
     this.warmupSteps = o.warmupSteps;
     this.minExcessMs = o.minExcessMs;
     this.bar = this.m * Math.log(this.threshold);
-    this.cap = this.bar / this.k;
+    this.cap = Infinity;
   }
 
   /**
