@@ -247,7 +247,7 @@ export class StragglerDetector {
     this.warmupSteps = o.warmupSteps;
     this.minExcessMs = o.minExcessMs;
     this.bar = this.m * Math.log(this.threshold);
-    this.cap = Infinity;
+    this.cap = this.bar / this.k;
   }
 
   /**

@@ -45,6 +45,9 @@ interface Model {
   linkJitterMs: number;
   /** A node f times slower moves its links' frames (1 + edgeInflation * (f - 1)) times slower (copying is CPU work). */
   edgeInflation: number;
+  /** Each rank's compute and each linkMs is, with this probability a step, descheduled for 0.5-1.5 x spikeMs. */
+  spikeRate: number;
+  spikeMs: number;
 }
 
 const MODEL: Omit<Model, 'workers'> = {
@@ -58,6 +61,8 @@ const MODEL: Omit<Model, 'workers'> = {
   drift: 0.2,
   linkJitterMs: 0.5,
   edgeInflation: 0.3,
+  spikeRate: 0,
+  spikeMs: 100,
 };
 
 /** Slowdown factors this step: node[r] for rank r, link[r] for the link r -> r+1 (1 = healthy). */
@@ -72,7 +77,8 @@ function ringStep(m: Model, rnd: () => number, step: number, faults: Faults): St
   const linkF = Array.from({ length: n }, (_, r) => faults.link?.[r] ?? 1);
   const u = () => 1 - m.noise + 2 * m.noise * rnd();
   const machine = 1 - m.drift + 2 * m.drift * rnd();
-  const compute = nodeF.map((f) => (m.computeMs * f * u() + m.jitterMs * rnd()) * machine);
+  const spike = () => (m.spikeRate > 0 && rnd() < m.spikeRate ? m.spikeMs * (0.5 + rnd()) : 0);
+  const compute = nodeF.map((f) => (m.computeMs * f * u() + m.jitterMs * rnd()) * machine + spike());
   const reduce = nodeF.map((f) => m.reduceMs * f * u() * machine);
   const tx = linkF.map((f, r) => m.chunkTxMs * f * u() * machine * (1 + m.edgeInflation * (Math.max(nodeF[r], nodeF[(r + 1) % n]) - 1)));
   const ringSteps = 2 * (n - 1);
@@ -109,7 +115,7 @@ function ringStep(m: Model, rnd: () => number, step: number, faults: Faults): St
     computeMs: c,
     waitMs: wait[r],
     allreduceMs: cpuFree[r] - c,
-    linkMs: busy[r] + m.linkJitterMs * rnd(),
+    linkMs: busy[r] + m.linkJitterMs * rnd() + spike(),
     bytesSent: ringSteps * m.chunks * m.chunkBytes,
   }));
   return { step, ranks };
@@ -185,8 +191,9 @@ describe('stragglerScores', () => {
     expect(stragglerScores([row(0, 0.2, 0), row(1, 0.2, 0), row(2, 0.9, 0), row(3, 0.2, 0)], 0).compute[2]).toBeCloseTo(4.5);
   });
 
-  it('refuses rings below the minimum size', () => {
+  it('refuses rings below the minimum size, and rows out of rank order', () => {
     expect(() => stragglerScores([row(0, 1, 1), row(1, 1, 1), row(2, 1, 1)])).toThrow(RangeError);
+    expect(() => stragglerScores([row(0, 1, 1), row(2, 1, 1), row(1, 1, 1), row(3, 1, 1)])).toThrow(/sorted by rank/);
   });
 });
 
@@ -282,7 +289,7 @@ describe('persistence', () => {
   });
 
   it('clears a straggler that went away, and flags it again when it comes back', () => {
-    const faults = (step: number): Faults => (step >= 10 && step < 30) || step >= 60 ? { node: { 6: 3 } } : step >= 80 ? {} : {};
+    const faults = (step: number): Faults => ((step >= 10 && step < 30) || step >= 60 ? { node: { 6: 3 } } : {});
     const { events, detector } = simulate({ workers: 16, steps: 90, seed: 61, faults });
     expect(events.map((e) => [e.type, describe_(e)])).toEqual([
       ['detected', 'node 6'],
@@ -301,7 +308,7 @@ describe('persistence', () => {
     const { events, detector } = simulate({ workers: 16, steps: 20, seed: 71, faults, detector: { warmupSteps: 8 } });
     expect(events.map(describe_)).toEqual(['node 1']);
     expect(events[0].detectedAtStep).toBe(8);
-    expect(events[0].firstSeenStep).toBe(4);
+    expect(events[0].firstSeenStep).toBe(0);
     expect(events[0].slowdown).toBeNull();
     expect(detector.baselineStepMs()).toBeNull();
   });
@@ -365,8 +372,7 @@ describe('inputs', () => {
     bad.ranks[2].linkMs = Number.NaN;
     expect(() => d.observe(bad)).toThrow(/rank 2 linkMs/);
     const shuffled = table(0, 4);
-    shuffled.ranks.reverse();
-    expect(d.observe(shuffled)).toEqual([]);
+    expect(d.observe({ step: 0, ranks: [...shuffled.ranks].reverse() })).toEqual([]);
     expect(() => d.observe(table(0, 4))).toThrow(/steps must increase/);
     expect(d.observe(table(3, 4))).toEqual([]);
   });
@@ -404,12 +410,24 @@ describe('accuracy on the model (seeded trials)', () => {
     expect(other).toBeLessThanOrEqual(trials * 0.05);
   });
 
-  it('flags nothing in 20 clean runs of 200 steps', () => {
+  const cleanRuns = (model: Partial<Model>, detector: Partial<StragglerOptions> = {}) => {
     const flagged: string[] = [];
     for (let i = 0; i < 20; i++) {
-      const { events } = simulate({ workers: 16, steps: 200, seed: 3000 + i });
-      flagged.push(...events.map((e) => `run ${i}: ${e.type} ${describe_(e)} at ${e.type === 'detected' ? e.detectedAtStep : e.clearedAtStep}`));
+      const { events } = simulate({ workers: 16, steps: 200, seed: 3000 + i, model, detector });
+      flagged.push(...detected(events).map((e) => `run ${i}: ${describe_(e)} at ${e.detectedAtStep}`));
     }
-    expect(flagged).toEqual([]);
+    return flagged;
+  };
+
+  it('flags nothing in 20 clean runs of 200 steps', () => {
+    expect(cleanRuns({})).toEqual([]);
+  });
+
+  // Descheduling on a crowded machine: rare spikes of about a step's compute. Three in five steps
+  // on one rank pass 3 of 5; 4 of 5 asks for more (and finds a 1.5x straggler later).
+  it('with rare descheduling spikes (1% of steps), flags nothing in 20 clean runs with persistK 4 of 5', () => {
+    const spiky = { spikeRate: 0.01, spikeMs: 100 };
+    expect(cleanRuns(spiky, { persistK: 4 })).toEqual([]);
+    expect(cleanRuns(spiky).length).toBeGreaterThan(0);
   });
 });
