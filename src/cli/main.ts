@@ -7,7 +7,18 @@ import { runBench } from '../coordinator/bench.js';
 import { runJob } from '../coordinator/run.js';
 import { formatBytes } from '../protocol/units.js';
 import { startWorkerProcess } from '../runtime/worker-entry.js';
-import { expandScenario, mergeScenarios, parseInjects, parseScenario, ScenarioError, validateAgainst, type Fault, type Scenario } from '../coordinator/scenario.js';
+import {
+  expandScenario,
+  expandStragglers,
+  mergeScenarios,
+  parseInjects,
+  parseScenario,
+  ScenarioError,
+  validateAgainst,
+  type Fault,
+  type Scenario,
+  type StragglerFault,
+} from '../coordinator/scenario.js';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { collective, dtype, flag01, host, intIn, numberIn, reduceOp, size, UsageError } from './options.js';
@@ -49,6 +60,7 @@ program
       .default(RUN_DEFAULTS.onFailure),
   )
   .option('--spares <n>', 'standby workers started at launch, for --on-failure spare (a new process is started when they run out)', intIn(0, MAX_WORKERS), RUN_DEFAULTS.spares)
+  .addOption(new Option('--on-straggler <action>', 'on a confirmed straggler: report it, or evict it (then --on-failure applies)').choices(['report', 'evict']).default(RUN_DEFAULTS.onStraggler))
   .option('--max-restarts <n>', 'give up after this many restarts', intIn(0, 1_000_000), RUN_DEFAULTS.maxRestarts)
   .option('--checkpoint-every <k>', 'checkpoint card states every k steps, in memory with a copy on the next rank (0: never)', intIn(0), RUN_DEFAULTS.checkpointEvery)
   .option('--checkpoint-dir <dir>', 'also write checkpoints here, atomically (the disk tier)')
@@ -56,7 +68,7 @@ program
   .option('--heartbeat-timeout-ms <ms>', 'a worker silent this long is dead', intIn(1, 3_600_000), RUN_DEFAULTS.heartbeatDeadMs)
   .option('--json <path|->', 'write the JSON report to a file, or - for stdout')
   .action(async (o) => {
-    const faults = await loadFaults(o.scenario, o.inject, { seed: o.seed, workers: o.workers, steps: o.steps });
+    const { faults, stragglers } = await loadFaults(o.scenario, o.inject, { seed: o.seed, workers: o.workers, steps: o.steps });
     const cfg: RunConfig = {
       ...RUN_DEFAULTS,
       workers: o.workers,
@@ -76,6 +88,8 @@ program
       readyTimeoutMs: o.readyTimeoutMs,
       checksums: o.checksum === 'crc32c',
       faults,
+      stragglers,
+      onStraggler: o.onStraggler,
       onFailure: o.onFailure,
       spares: o.spares,
       maxRestarts: o.maxRestarts,
@@ -197,7 +211,11 @@ program
   });
 
 /** The scenario file and --inject flags, validated against the run and expanded (random faults drawn from the seed). */
-async function loadFaults(file: string | undefined, injects: string[], o: { seed: number; workers: number; steps: number }): Promise<Fault[]> {
+async function loadFaults(
+  file: string | undefined,
+  injects: string[],
+  o: { seed: number; workers: number; steps: number },
+): Promise<{ faults: Fault[]; stragglers: StragglerFault[] }> {
   const parts: Scenario[] = [];
   try {
     if (file) {
@@ -217,7 +235,9 @@ async function loadFaults(file: string | undefined, injects: string[], o: { seed
   const scenario = mergeScenarios(...parts);
   const issues = validateAgainst(scenario, o);
   if (issues.length) throw new UsageError(`${file ?? '--inject'}: ${issues.join('; ')}`);
-  return expandScenario(scenario, o);
+  const faults = expandScenario(scenario, o);
+  // Ids after every fault, the randomly drawn ones included.
+  return { faults, stragglers: expandStragglers(scenario, Math.max(scenario.faults.length, ...faults.map((f) => f.id + 1))) };
 }
 
 function checksumOption(): Option {

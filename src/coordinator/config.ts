@@ -1,7 +1,7 @@
 // Run and bench configuration: the one place for defaults, and the shape of the reports.
 import type { DType, ReduceOp } from '../collective/dtypes.js';
 import type { CollectiveKind } from '../collective/types.js';
-import type { Fault } from './scenario.js';
+import type { Fault, StragglerFault } from './scenario.js';
 
 export const FAILURE_POLICIES = ['restart', 'spare', 'shrink', 'abort'] as const;
 export type FailurePolicy = (typeof FAILURE_POLICIES)[number];
@@ -35,6 +35,8 @@ export interface RunConfig {
   heartbeatDeadMs: number;
   /** Faults to inject (from --scenario and --inject), expanded. */
   faults: Fault[];
+  /** Stragglers to inject (same sources). */
+  stragglers: StragglerFault[];
   onFailure: FailurePolicy;
   /** Standby workers for --on-failure spare. */
   spares: number;
@@ -42,6 +44,8 @@ export interface RunConfig {
   /** Checkpoint every K steps (0: never; recovery then restarts from step 0). */
   checkpointEvery: number;
   checkpointDir: string | null;
+  /** What to do with a confirmed straggler: report it, or evict it (treated as failed: --on-failure applies). */
+  onStraggler: 'report' | 'evict';
   /** How long the coordinator waits for all workers to join and ring up. */
   readyTimeoutMs: number;
 }
@@ -64,11 +68,13 @@ export const RUN_DEFAULTS: RunConfig = {
   checksums: true,
   heartbeatDeadMs: 1000,
   faults: [],
+  stragglers: [],
   onFailure: 'restart',
   spares: 0,
   maxRestarts: 10,
   checkpointEvery: 1,
   checkpointDir: null,
+  onStraggler: 'report',
   readyTimeoutMs: 60_000,
 };
 
@@ -149,6 +155,7 @@ export interface RunReport {
   rejectedConnections: number;
   interrupted?: boolean;
   faults: FaultReport[];
+  stragglers: StragglerReport[];
   epochs: EpochReport[];
   goodput: Goodput;
   restarts: number;
@@ -173,6 +180,20 @@ export interface FaultReport {
   /** From the fault to training resumed. */
   recoveredAfterMs: number | null;
   lostSteps: number | null;
+}
+
+export interface StragglerReport {
+  kind: 'node' | 'link';
+  rank?: number;
+  link?: [number, number];
+  firstSeenStep: number;
+  detectedAtStep: number;
+  score: number;
+  /** Step time over the clean baseline, when there was one. */
+  slowdown: number | null;
+  action: 'report' | 'evict';
+  /** Whether it matches a straggler the scenario injected. */
+  injected: boolean;
 }
 
 export interface EpochReport {

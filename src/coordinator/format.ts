@@ -21,6 +21,13 @@ export function formatRunSummary(r: RunReport): string {
       (r.memory.workerPssMBTotal !== null ? ` (${r.memory.workerPssMBTotal} MB PSS: shared pages counted once)` : ''),
     `  control:    ${r.controlUrl}${r.rejectedConnections ? `, ${r.rejectedConnections} connections refused` : ''}`,
   );
+  for (const s of r.stragglers) {
+    const what = s.kind === 'node' ? `rank ${s.rank}` : `link ${s.link![0]}->${s.link![1]}`;
+    lines.push(
+      `  straggler:  ${what}${s.injected ? '' : ' (not injected)'}: first seen at step ${s.firstSeenStep}, confirmed at step ${s.detectedAtStep}, ` +
+        `score ${s.score}, step time ${s.slowdown ?? '?'}x the clean baseline; ${s.action}`,
+    );
+  }
   if (r.faults.length || r.epochs.length > 1) {
     lines.push(`  faults:     ${r.faults.length}, restarts ${r.restarts}, epochs ${r.epochs.length}`);
     for (const f of r.faults) {

@@ -3,13 +3,14 @@
 import { elementBytes } from '../collective/dtypes.js';
 import { busBandwidthFactor } from '../collective/index.js';
 import { predecessor, successor } from '../collective/ring.js';
-import type { FaultOrder, JobSpec, Restore, WorkerMessage } from '../protocol/control.js';
+import type { FaultOrder, JobSpec, Restore, StragglerOrder, WorkerMessage } from '../protocol/control.js';
 import { isRingswarmError } from '../protocol/errors.js';
 import { jobDigest } from '../worker/cards.js';
-import { quantiles, type DetectedBy, type EpochReport, type FaultReport, type RunConfig, type RunReport } from './config.js';
+import { quantiles, type DetectedBy, type EpochReport, type FaultReport, type RunConfig, type RunReport, type StragglerReport } from './config.js';
 import { describeLocation, locateStuck, type Location, type RankProgress } from './detector.js';
 import type { Fault } from './scenario.js';
 import { Swarm, type SwarmMember } from './swarm.js';
+import { MIN_STRAGGLER_WORKERS, StragglerDetector, type RankTiming } from './stragglers.js';
 import { selfPssMB } from '../runtime/memory.js';
 
 export interface RunHooks {
@@ -26,6 +27,7 @@ interface StepAgg {
   stepMs: number;
   allreduceMs: number;
   computeMs: number;
+  ranks: RankTiming[];
 }
 
 interface Signal {
@@ -194,7 +196,9 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
         if (msg.pssMB !== null) pssByRank.set(rank, msg.pssMB);
         workerRssMBMax = Math.max(workerRssMBMax, msg.rssMB);
         const key = `${msg.epoch}:${msg.step}`;
-        const s = pending.get(key) ?? { reports: 0, wrong: 0, stepMs: 0, allreduceMs: 0, computeMs: 0 };
+        const s = pending.get(key) ?? { reports: 0, wrong: 0, stepMs: 0, allreduceMs: 0, computeMs: 0, ranks: [] };
+        const tm = msg.timings;
+        s.ranks.push({ rank, computeMs: tm.computeMs, waitMs: tm.waitMs, allreduceMs: tm.allreduceMs, linkMs: tm.linkMs, bytesSent: tm.bytesSent });
         s.reports++;
         s.wrong += msg.wrong;
         s.stepMs = Math.max(s.stepMs, msg.timings.stepMs);
@@ -205,6 +209,8 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
           pending.delete(key);
           final.set(msg.step, s);
           stepRuns++;
+          if (process.env.RINGSWARM_DEBUG_TIMINGS) hooks.log(`timings step ${msg.step}: ${[...s.ranks].sort((a, b) => a.rank - b.rank).map((r) => `${r.rank}:c${r.computeMs.toFixed(0)} w${r.waitMs.toFixed(0)} l${r.linkMs.toFixed(1)}`).join(' ')}`);
+          watchStragglers(msg.step, s);
           coordinatorRssMB = Math.max(coordinatorRssMB, process.memoryUsage.rss() / 2 ** 20);
           hooks.progress(
             `step ${msg.step + 1}/${cfg.steps}  step ${s.stepMs.toFixed(1)} ms  all-reduce ${s.allreduceMs.toFixed(1)} ms  wrong ${s.wrong}` +
@@ -261,6 +267,52 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     if (e.member.gone) return;
     onMessage(e.member.rank, e.msg);
   });
+
+  let detector: StragglerDetector | null = null;
+  let detectorEpoch = -1;
+  const stragglers: StragglerReport[] = [];
+
+  /** Feed the step's timings to the detector (one per epoch: ranks and baselines change with it). */
+  function watchStragglers(step: number, s: StepAgg): void {
+    if (detectorEpoch !== epoch) {
+      detectorEpoch = epoch;
+      detector = W >= MIN_STRAGGLER_WORKERS ? new StragglerDetector({ workers: W }) : null;
+    }
+    if (!detector || s.ranks.length !== W) return;
+    let events;
+    try {
+      events = detector.observe({ step, ranks: [...s.ranks].sort((a, b) => a.rank - b.rank) });
+    } catch (e) {
+      hooks.log(`straggler detector: ${(e as Error).message}`);
+      return;
+    }
+    for (const ev of events) {
+      if (ev.type !== 'detected') continue;
+      const r: StragglerReport = {
+        kind: ev.kind,
+        ...(ev.kind === 'node' ? { rank: ev.rank } : { link: [ev.link[0], ev.link[1]] as [number, number] }),
+        firstSeenStep: ev.firstSeenStep,
+        detectedAtStep: ev.detectedAtStep,
+        score: Math.round(ev.score * 100) / 100,
+        slowdown: ev.slowdown === null ? null : Math.round(ev.slowdown * 100) / 100,
+        action: cfg.onStraggler,
+        injected: injectedStraggler(ev),
+      };
+      stragglers.push(r);
+      const what = ev.kind === 'node' ? `rank ${ev.rank}` : `link ${ev.link[0]}->${ev.link[1]}`;
+      hooks.log(`straggler: ${what} (score ${r.score}, step ${r.slowdown ?? '?'}x the baseline), seen at step ${ev.firstSeenStep}, confirmed at step ${ev.detectedAtStep}`);
+      if (cfg.onStraggler === 'evict' && ev.kind === 'node') {
+        // Evicting is failing it on purpose: the --on-failure policy takes it from there.
+        swarm.members[ev.rank]?.process?.kill('SIGKILL');
+      }
+    }
+  }
+
+  function injectedStraggler(ev: { kind: 'node'; rank: number } | { kind: 'link'; link: readonly [number, number] }): boolean {
+    return cfg.stragglers.some((f) =>
+      ev.kind === 'node' ? (f.kind === 'slow' || f.kind === 'pause') && f.rank === ev.rank : f.kind === 'slow-link' && f.from === ev.link[0],
+    );
+  }
 
   function raise(s: Signal): void {
     if (failure || interrupted || digests.size === W) return;
@@ -445,7 +497,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     });
     const faultsFor = (rank: number): FaultOrder[] =>
       cfg.faults.flatMap((f) => ('step' in f.at && target(f) === rank && !fired.has(f.id) && f.at.step >= fromStep ? [order(f, f.at)] : []));
-    swarm.assignAll(epoch, job, restoreFor, faultsFor, [...lostCards]);
+    swarm.assignAll(epoch, job, restoreFor, faultsFor, [...lostCards], stragglersFor);
     await Promise.race([ready, finished]);
     if (failure || interrupted) return;
     for (const m of swarm.members) m.lastSeen = now();
@@ -458,6 +510,37 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       members: swarm.members.map((m) => ({ rank: m.rank, workerId: m.workerId, pid: m.pid })),
     });
     swarm.broadcast({ type: 'start', epoch, fromStep });
+  }
+
+  /** What each rank emulates on itself: slow compute, a slow outgoing link, jitter. */
+  function stragglersFor(rank: number): StragglerOrder[] {
+    const out: StragglerOrder[] = [];
+    for (const f of cfg.stragglers) {
+      const fromStep = f.kind !== 'jitter' && f.kind !== 'pause' && 'step' in f.at ? f.at.step : 0;
+      if (f.kind === 'jitter') out.push({ kind: 'jitter', maxMs: f.maxMs });
+      else if (f.kind === 'slow' && f.rank === rank) out.push({ kind: 'slow', fromStep, steps: f.steps ?? null, factor: f.factor, addMs: f.addMs });
+      else if (f.kind === 'slow-link' && f.from === rank) out.push({ kind: 'slow-link', fromStep, steps: f.steps ?? null, bandwidth: f.bandwidth, delayMs: f.delayMs });
+    }
+    return out;
+  }
+
+  /** pause stragglers: short SIGSTOP/SIGCONT cycles from outside, like long garbage-collection stalls. */
+  function schedulePauses(): void {
+    for (const f of cfg.stragglers) {
+      if (f.kind !== 'pause') continue;
+      const start = f.at && 'ms' in f.at ? f.at.ms : 0;
+      const end = f.forMs !== undefined ? start + f.forMs : Infinity;
+      let t = start;
+      const tick = () => {
+        const m = swarm.members[f.rank];
+        if (failure || interrupted || digests.size === W || t >= end || !m || m.gone) return;
+        m.process?.kill('SIGSTOP');
+        timers.push(setTimeout(() => m.process?.kill('SIGCONT'), f.ms));
+        t += f.everyMs;
+        timers.push(setTimeout(tick, f.everyMs));
+      };
+      timers.push(setTimeout(tick, start));
+    }
   }
 
   function scheduleTimedFaults(): void {
@@ -530,6 +613,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       processes: swarm.everyone.filter((m) => m.rank >= 0).map((m) => ({ rank: m.rank, pid: m.pid, workerId: m.workerId, spawned: m.spawned })),
       rejectedConnections: swarm.rejectedConnections,
       faults: faults.map(({ fault: _f, injectedAt: _i, ...rest }) => rest),
+      stragglers,
       epochs,
       goodput: {
         productiveMs: Math.round(productiveMs),
@@ -561,6 +645,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
         trainingStart = now();
         hooks.progress(`${W} workers ready in ${Math.round(startupMs)} ms; training ${cfg.steps} steps`);
         scheduleTimedFaults();
+        schedulePauses();
         await finished;
       }
     }

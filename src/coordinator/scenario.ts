@@ -6,8 +6,12 @@ import { parseSize } from '../protocol/units.js';
 export const FAULT_KINDS = ['kill', 'hang', 'crash', 'link', 'corrupt'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
-/** What an entry of `faults:` may be: a fault, or a spec of random ones. */
-const ENTRY_KINDS = [...FAULT_KINDS, 'random'] as const;
+/** Kinds that slow a rank or a link down without failing it: stragglers. */
+export const STRAGGLER_KINDS = ['slow', 'slow-link', 'jitter', 'pause'] as const;
+export type StragglerKind = (typeof STRAGGLER_KINDS)[number];
+
+/** What an entry of `faults:` may be: a fault, a straggler, or a spec of random faults. */
+const ENTRY_KINDS = [...FAULT_KINDS, ...STRAGGLER_KINDS, 'random'] as const;
 type EntryKind = (typeof ENTRY_KINDS)[number];
 
 export const PHASES = ['reduce-scatter', 'all-gather'] as const;
@@ -70,6 +74,59 @@ export interface CorruptFault {
 /** A normalised fault; `id` is its index in the expanded list. */
 export type Fault = KillFault | HangFault | CrashFault | LinkFault | CorruptFault;
 
+/**
+ * The rank computes slower from `at`, for `steps` steps (without it: for good): each step takes
+ * `factor` (> 1) times as long, or `addMs` longer. Exactly one of them is set.
+ */
+export interface SlowFault {
+  id: number;
+  kind: 'slow';
+  rank: number;
+  at: Trigger;
+  factor?: number;
+  addMs?: number;
+  steps?: number;
+}
+
+/**
+ * The directed link from rank `from` to its successor is slowed from `at`, for `steps` steps
+ * (without it: for good): to `bandwidth` bytes per second, and/or by `delayMs`; at least one is set.
+ */
+export interface SlowLinkFault {
+  id: number;
+  kind: 'slow-link';
+  from: number;
+  at: Trigger;
+  bandwidth?: number;
+  delayMs?: number;
+  steps?: number;
+}
+
+/** Every rank, every step, waits a time from 0 to `maxMs` drawn from the run's seed. */
+export interface JitterFault {
+  id: number;
+  kind: 'jitter';
+  maxMs: number;
+}
+
+/**
+ * The rank stops for `ms` every `everyMs` (ms < everyMs), from `at` (without it: from the start),
+ * for `steps` steps or `forMs` milliseconds (at most one; without both: for good).
+ */
+export interface PauseFault {
+  id: number;
+  kind: 'pause';
+  rank: number;
+  ms: number;
+  everyMs: number;
+  at?: Trigger;
+  steps?: number;
+  forMs?: number;
+}
+
+/** A normalised straggler; `id` continues after the scenario's faults. */
+export type StragglerFault = SlowFault | SlowLinkFault | JitterFault | PauseFault;
+
 /** Faults drawn from the run's seed: gaps of `meanSteps` on average, kinds drawn from `kinds` (repeat one to weight it). */
 export interface RandomSpec {
   meanSteps: number;
@@ -84,6 +141,10 @@ export interface Scenario {
    * user's own path. Without it, fault i is called "faults[i]".
    */
   origins?: string[];
+  /** Stragglers, apart from `faults` so that code handling Fault does not meet them. Ids follow the faults'. */
+  stragglers: StragglerFault[];
+  /** Where each of `stragglers` was written, as `origins` for faults. Without it, straggler i is "stragglers[i]". */
+  stragglerOrigins?: string[];
 }
 
 /** One entry of a scenario before validation: a mapping from a file, or a parsed --inject word. */
@@ -129,7 +190,7 @@ export function parseScenario(text: string, fileName: string): Scenario {
 const ROOT_HELP = 'expected a mapping with a faults list';
 
 function scenarioFrom(value: unknown, issues: string[]): Scenario {
-  const scenario: Scenario = { faults: [], random: [], origins: [] };
+  const scenario = emptyScenario();
   if (!isMapping(value)) {
     issues.push(`(root): ${ROOT_HELP} (got ${show(value)})`);
     return scenario;
@@ -148,6 +209,16 @@ function scenarioFrom(value: unknown, issues: string[]): Scenario {
     return scenario;
   }
   list.forEach((raw: unknown, i) => addEntry(scenario, raw, `faults[${i}]`, issues));
+  return numberStragglers(scenario);
+}
+
+function emptyScenario(): Scenario {
+  return { faults: [], random: [], origins: [], stragglers: [], stragglerOrigins: [] };
+}
+
+/** Stragglers are numbered after every fault, wherever they were written among them. */
+function numberStragglers(scenario: Scenario): Scenario {
+  scenario.stragglers = scenario.stragglers.map((f, i) => ({ ...f, id: scenario.faults.length + i }));
   return scenario;
 }
 
@@ -156,6 +227,9 @@ function addEntry(scenario: Scenario, raw: unknown, path: string, issues: string
   if (entry === undefined) return;
   if ('random' in entry) {
     scenario.random.push(entry.random);
+  } else if ('straggler' in entry) {
+    scenario.stragglers.push(entry.straggler);
+    scenario.stragglerOrigins!.push(path);
   } else {
     scenario.faults.push(entry.fault);
     scenario.origins!.push(path);
@@ -303,7 +377,7 @@ export function parseInject(spec: string): FaultInput {
 /** The faults of the --inject flags, validated like a file's, with paths `--inject[i]`. */
 export function parseInjects(specs: string[]): Scenario {
   const issues: string[] = [];
-  const scenario: Scenario = { faults: [], random: [], origins: [] };
+  const scenario = emptyScenario();
   specs.forEach((spec, i) => {
     const path = `--inject[${i}]`;
     const before = issues.length;
@@ -312,7 +386,7 @@ export function parseInjects(specs: string[]): Scenario {
     if (issues.length === before) addEntry(scenario, input, path, issues);
   });
   if (issues.length > 0) throw new ScenarioError(COMMAND_LINE, issues);
-  return scenario;
+  return numberStragglers(scenario);
 }
 
 const INJECT_EXAMPLE = 'e.g. kill:rank=3:step=4';
@@ -368,6 +442,10 @@ const ENTRY_FIELDS: Record<EntryKind, readonly string[]> = {
   crash: ['kind', 'rank', 'at', 'code'],
   link: ['kind', 'from', 'at', 'cut', 'delayMs', 'bandwidth', 'ms'],
   corrupt: ['kind', 'rank', 'at', 'frames'],
+  slow: ['kind', 'rank', 'at', 'factor', 'addMs', 'steps'],
+  'slow-link': ['kind', 'from', 'at', 'bandwidth', 'delayMs', 'steps'],
+  jitter: ['kind', 'maxMs'],
+  pause: ['kind', 'rank', 'ms', 'everyMs', 'at', 'steps', 'forMs'],
   random: ['kind', 'meanSteps', 'kinds'],
 };
 const TRIGGER_FIELDS = ['step', 'phase', 'chunk', 'ms'] as const;
@@ -466,6 +544,15 @@ class Fields {
     return undefined;
   }
 
+  /** A finite number greater than `above`. */
+  number(key: string, above: number): number | undefined {
+    if (!this.has(key)) return undefined;
+    const v = this.get(key);
+    if (typeof v === 'number' && Number.isFinite(v) && v > above) return v;
+    this.issue(key, `expected a number > ${above} (got ${show(v)})`);
+    return undefined;
+  }
+
   /** Bytes per second: a number, or a size string such as "10MiB". */
   rate(key: string): number | undefined {
     if (!this.has(key)) return undefined;
@@ -487,7 +574,7 @@ function sizeOrUndefined(text: string): number | undefined {
   }
 }
 
-type Entry = { fault: Fault } | { random: RandomSpec };
+type Entry = { fault: Fault } | { straggler: StragglerFault } | { random: RandomSpec };
 
 /** Validates one entry of a scenario (file or --inject) and normalises it; undefined if it has issues (pushed). */
 function normaliseEntry(raw: unknown, path: string, id: number, issues: string[]): Entry | undefined {
@@ -506,6 +593,11 @@ function normaliseEntry(raw: unknown, path: string, id: number, issues: string[]
   if (kind === 'random') {
     const random = readRandom(f);
     return f.failed ? undefined : { random };
+  }
+  if (isStragglerKind(kind)) {
+    // The id is a placeholder: numberStragglers sets it once every fault is known.
+    const straggler = readStraggler(kind, f, 0);
+    return f.failed ? undefined : { straggler };
   }
   const fault = readFault(kind, f, id);
   return f.failed ? undefined : { fault };
@@ -548,6 +640,57 @@ function readLink(f: Fields, id: number): LinkFault {
   if (bandwidth !== undefined) fault.bandwidth = bandwidth;
   if (ms !== undefined) fault.ms = ms;
   return fault;
+}
+
+function isStragglerKind(kind: EntryKind): kind is StragglerKind {
+  return (STRAGGLER_KINDS as readonly string[]).includes(kind);
+}
+
+function readStraggler(kind: StragglerKind, f: Fields, id: number): StragglerFault {
+  switch (kind) {
+    case 'slow': {
+      const fault: SlowFault = { id, kind, rank: f.requiredInt('rank', INDEX), at: readTrigger(f) };
+      const factor = f.number('factor', 1);
+      const addMs = f.int('addMs', DURATION);
+      if (!f.has('factor') && !f.has('addMs')) f.issue(undefined, 'a slow fault needs factor (> 1) or addMs (> 0)');
+      else if (f.has('factor') && f.has('addMs')) f.issue('addMs', 'not with factor (a slow rank is slowed by a factor or by addMs, not both)');
+      if (factor !== undefined) fault.factor = factor;
+      if (addMs !== undefined) fault.addMs = addMs;
+      const steps = f.int('steps', COUNT);
+      if (steps !== undefined) fault.steps = steps;
+      return fault;
+    }
+    case 'slow-link': {
+      const fault: SlowLinkFault = { id, kind, from: f.requiredInt('from', INDEX), at: readTrigger(f) };
+      const bandwidth = f.rate('bandwidth');
+      const delayMs = f.int('delayMs', DURATION);
+      if (!f.has('bandwidth') && !f.has('delayMs')) f.issue(undefined, 'a slow-link fault needs bandwidth or delayMs');
+      if (bandwidth !== undefined) fault.bandwidth = bandwidth;
+      if (delayMs !== undefined) fault.delayMs = delayMs;
+      const steps = f.int('steps', COUNT);
+      if (steps !== undefined) fault.steps = steps;
+      return fault;
+    }
+    case 'jitter':
+      return { id, kind, maxMs: f.requiredInt('maxMs', DURATION) };
+    case 'pause': {
+      const rank = f.requiredInt('rank', INDEX);
+      const [ms, everyMs] = (['ms', 'everyMs'] as const).map((key) => {
+        if (!f.has(key)) f.issue(key, `required (${describeInt(DURATION)})`);
+        return f.int(key, DURATION);
+      });
+      // Compared only when both are valid, so a bad one is reported once.
+      if (ms !== undefined && everyMs !== undefined && ms >= everyMs) f.issue('ms', `expected less than everyMs (${everyMs}), or the rank never runs (got ${ms})`);
+      const fault: PauseFault = { id, kind, rank, ms: ms ?? DURATION.min, everyMs: everyMs ?? DURATION.min };
+      if (f.has('at')) fault.at = readTrigger(f);
+      const steps = f.int('steps', COUNT);
+      const forMs = f.int('forMs', DURATION);
+      if (f.has('steps') && f.has('forMs')) f.issue('forMs', 'not with steps (a pause lasts a number of steps or a time, not both)');
+      if (steps !== undefined) fault.steps = steps;
+      if (forMs !== undefined) fault.forMs = forMs;
+      return fault;
+    }
+  }
 }
 
 function readTrigger(parent: Fields): Trigger {
@@ -626,33 +769,62 @@ export function validateAgainst(s: Scenario, o: { workers: number; steps: number
     } else if (!isRank(f.rank, o.workers)) {
       issues.push(`${where}.rank: ${f.rank} is not a rank (${ranks})`);
     }
-    if ('step' in f.at) {
-      if (f.at.step >= o.steps) {
-        issues.push(`${where}.at.step: ${f.at.step} never comes, the run has ${o.steps} steps (0..${o.steps - 1}): this fault would never fire`);
-      }
-      if (f.at.chunk !== undefined && f.at.phase === undefined) {
-        issues.push(`${where}.at.chunk: needs a phase too (${listOf(PHASES)}): chunks are counted within a phase`);
-      }
+    checkTrigger(f.at, where, o.steps, issues);
+  });
+  (s.stragglers ?? []).forEach((f, i) => {
+    const where = s.stragglerOrigins?.[i] ?? `stragglers[${i}]`;
+    if (f.kind === 'jitter') return;
+    if (f.kind === 'slow-link') {
+      if (o.workers < 2) issues.push(`${where}.from: a ring of ${o.workers} worker has no links`);
+      else if (!isRank(f.from, o.workers)) issues.push(`${where}.from: ${f.from} is not a rank (${ranks})`);
+    } else if (!isRank(f.rank, o.workers)) {
+      issues.push(`${where}.rank: ${f.rank} is not a rank (${ranks})`);
     }
+    if (f.at !== undefined) checkTrigger(f.at, where, o.steps, issues);
   });
   return issues;
+}
+
+function checkTrigger(at: Trigger, where: string, steps: number, issues: string[]): void {
+  if (!('step' in at)) return;
+  if (at.step >= steps) {
+    issues.push(`${where}.at.step: ${at.step} never comes, the run has ${steps} steps (0..${steps - 1}): this fault would never fire`);
+  }
+  if (at.chunk !== undefined && at.phase === undefined) {
+    issues.push(`${where}.at.chunk: needs a phase too (${listOf(PHASES)}): chunks are counted within a phase`);
+  }
 }
 
 function isRank(r: number, workers: number): boolean {
   return Number.isInteger(r) && r >= 0 && r < workers;
 }
 
-/** One scenario from several (a file and --inject flags): faults renumbered in order, origins kept. */
+/**
+ * One scenario from several (a file and --inject flags): faults renumbered in order, then
+ * stragglers numbered after every fault, origins kept.
+ */
 export function mergeScenarios(...parts: Scenario[]): Scenario {
-  const merged: Scenario = { faults: [], random: [], origins: [] };
+  const merged = emptyScenario();
   for (const part of parts) {
     part.faults.forEach((f, i) => {
       merged.origins!.push(part.origins?.[i] ?? `faults[${i}]`);
       merged.faults.push({ ...f, id: merged.faults.length });
     });
+    (part.stragglers ?? []).forEach((f, i) => {
+      merged.stragglerOrigins!.push(part.stragglerOrigins?.[i] ?? `stragglers[${i}]`);
+      merged.stragglers.push(f);
+    });
     merged.random.push(...part.random);
   }
-  return merged;
+  return numberStragglers(merged);
+}
+
+/**
+ * The stragglers of a run, ids from `firstId` (by default, after the scenario's own faults). Pass
+ * `expandScenario(s, o).length` to keep them apart from the ids of randomly drawn faults too.
+ */
+export function expandStragglers(s: Scenario, firstId: number = s.faults.length): StragglerFault[] {
+  return (s.stragglers ?? []).map((f, i) => ({ ...f, id: firstId + i }));
 }
 
 // ---------------------------------------------------------------------------------------------

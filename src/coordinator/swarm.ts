@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { PROTOCOL_VERSION, WorkerMessage, type CoordinatorMessage, type FaultOrder, type JobSpec, type Restore } from '../protocol/control.js';
+import { PROTOCOL_VERSION, WorkerMessage, type CoordinatorMessage, type FaultOrder, type JobSpec, type Restore, type StragglerOrder } from '../protocol/control.js';
 import { closeReason, RingswarmError } from '../protocol/errors.js';
 import { predecessor, successor } from '../collective/ring.js';
 import { wsChannel, type Channel } from '../runtime/channel.js';
@@ -258,7 +258,14 @@ export class Swarm {
   }
 
   /** Announce epoch `epoch` to every member: its rank, neighbours, where its state comes from, its faults. */
-  assignAll(epoch: number, job: JobSpec, restoreFor: (rank: number) => Restore, faultsFor: (rank: number) => FaultOrder[], lostCards: number[] = []): void {
+  assignAll(
+    epoch: number,
+    job: JobSpec,
+    restoreFor: (rank: number) => Restore,
+    faultsFor: (rank: number) => FaultOrder[],
+    lostCards: number[] = [],
+    stragglersFor: (rank: number) => StragglerOrder[] = () => [],
+  ): void {
     this.epoch = epoch;
     const n = this.members.length;
     for (const m of this.members) {
@@ -276,6 +283,7 @@ export class Swarm {
         restore: restoreFor(m.rank),
         faults: faultsFor(m.rank),
         lostCards,
+        stragglers: stragglersFor(m.rank),
       });
     }
   }

@@ -46,6 +46,14 @@ export const FaultOrder = z.object({
 });
 export type FaultOrder = z.infer<typeof FaultOrder>;
 
+/** A straggler the worker emulates on itself from `fromStep` for `steps` steps (null: for good). */
+export const StragglerOrder = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('slow'), fromStep: nat, steps: nat.nullable(), factor: z.number().min(1).optional(), addMs: z.number().nonnegative().optional() }),
+  z.object({ kind: z.literal('slow-link'), fromStep: nat, steps: nat.nullable(), bandwidth: z.number().positive().optional(), delayMs: z.number().nonnegative().optional() }),
+  z.object({ kind: z.literal('jitter'), maxMs: z.number().nonnegative() }),
+]);
+export type StragglerOrder = z.infer<typeof StragglerOrder>;
+
 /** Where a rank's card states come from when a new epoch starts from a checkpoint. */
 export const Restore = z.object({
   step: nat,
@@ -68,6 +76,11 @@ const Timings = z.object({
   computeMs: z.number().nonnegative(),
   allreduceMs: z.number().nonnegative(),
   stepMs: z.number().nonnegative(),
+  /** In the all-reduce: idle waiting for the predecessor's frames. */
+  waitMs: z.number().nonnegative(),
+  /** Time with frames to the successor handed over and not yet written (a slow link holds them). */
+  linkMs: z.number().nonnegative(),
+  bytesSent: nat,
 });
 
 const OpProgress = z.object({
@@ -129,6 +142,7 @@ export const CoordinatorMessage = z.discriminatedUnion('type', [
     faults: z.array(FaultOrder),
     /** Cards whose worker was dropped from the ring (--on-failure shrink): they no longer contribute. */
     lostCards: z.array(nat),
+    stragglers: z.array(StragglerOrder),
   }),
   z.object({ type: z.literal('abort'), epoch: nat, reason: z.string() }),
   z.object({ type: z.literal('inject'), epoch: nat, fault: FaultOrder }),

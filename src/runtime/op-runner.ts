@@ -38,6 +38,21 @@ interface Active {
   /** Sends straight from the caller's buffers not yet written: the op ends only when they are. */
   unwritten: number;
   receivedByPhase: Map<string, number>;
+  startedAt: number;
+  /** Time spent handling frames (the rest of the op was waiting for them). */
+  busyMs: number;
+  bytesSent: number;
+}
+
+/** What one op cost on this rank, measured on this process's clock only (for straggler detection). */
+export interface OpTimings {
+  /** The whole op. */
+  opMs: number;
+  /** Idle in the op, waiting for frames from the predecessor. */
+  waitMs: number;
+  /** Time with at least one frame to a successor handed to the transport and not yet written. */
+  linkMs: number;
+  bytesSent: number;
 }
 
 export interface OpRunnerStats {
@@ -137,12 +152,17 @@ export class OpRunner {
         reject,
         lastProgress: Date.now(),
         unwritten: 0,
+        startedAt: performance.now(),
+        busyMs: 0,
+        bytesSent: 0,
         receivedByPhase: new Map(),
         timer: setInterval(() => this.watchdog(), Math.max(10, Math.min(250, this.o.timeoutMs / 4))),
       };
       this.active = a;
       try {
+        const t = performance.now();
         this.sendAll(a, collective.start());
+        a.busyMs += performance.now() - t;
         const held = this.early.filter((e) => e.frame.header.opSeq === opSeq);
         if (held.length) {
           this.early = this.early.filter((e) => e.frame.header.opSeq > opSeq);
@@ -183,6 +203,13 @@ export class OpRunner {
     if (this.active === a && a.collective.done && a.unwritten === 0) {
       this.active = null;
       clearInterval(a.timer);
+      const t = performance.now();
+      const opMs = t - a.startedAt;
+      // Frames still unwritten at the end of the op (a slow link holds them) count up to now.
+      const linkMs = this.linkMs + (this.linkInFlight > 0 ? t - this.linkSince : 0);
+      this.linkMs = 0;
+      if (this.linkInFlight > 0) this.linkSince = t;
+      this.last = { opMs, waitMs: Math.max(0, opMs - a.busyMs), linkMs, bytesSent: a.bytesSent };
       a.resolve();
     }
   }
@@ -223,7 +250,9 @@ export class OpRunner {
     const a = this.active;
     if (a && h.opSeq === a.opSeq) {
       try {
+        const t = performance.now();
         this.deliver(a, from, frame, raw);
+        a.busyMs += performance.now() - t;
         this.finishIfDone(a);
       } catch (e) {
         this.fail(a, e);
@@ -264,6 +293,20 @@ export class OpRunner {
     }
   }
 
+  /** Timings of the last op that completed. */
+  last: OpTimings | null = null;
+  private linkMs = 0;
+  private linkInFlight = 0;
+  private linkSince = 0;
+
+  /** Count a frame into the link-busy time (the union of intervals with frames not yet written). */
+  private linkSent(): () => void {
+    if (this.linkInFlight++ === 0) this.linkSince = performance.now();
+    return () => {
+      if (--this.linkInFlight === 0) this.linkMs += performance.now() - this.linkSince;
+    };
+  }
+
   private corrupting = 0;
 
   /** Fault injection: flip a payload byte in each of the next `frames` frames sent (after the checksum). */
@@ -294,8 +337,14 @@ export class OpRunner {
         sealFrame(frame, fields);
         if (this.corrupting > 0) this.corrupt(frame);
         this.stats.bytesSent += frame.byteLength;
+        a.bytesSent += frame.byteLength;
         const owned = frame;
-        this.transport.send(c.to, frame, this.pool.owns(frame) ? (ok) => ok && this.pool.release(owned) : undefined);
+        const pooled = this.pool.owns(frame);
+        const done = this.linkSent();
+        this.transport.send(c.to, frame, (ok) => {
+          done();
+          if (ok && pooled) this.pool.release(owned);
+        });
         continue;
       }
       // A view of the caller's buffer: header and payload go as two fragments, and the op is not
@@ -303,8 +352,11 @@ export class OpRunner {
       const payload = bytesOf(c.data);
       const header = sealHeader(fields, payload);
       this.stats.bytesSent += header.byteLength + payload.byteLength;
+      a.bytesSent += header.byteLength + payload.byteLength;
       a.unwritten++;
+      const done = this.linkSent();
       this.transport.send(c.to, [header, payload], () => {
+        done();
         a.unwritten--;
         a.lastProgress = Date.now();
         this.finishIfDone(a);

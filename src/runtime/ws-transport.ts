@@ -208,6 +208,10 @@ export class WsTransport implements Transport {
    * pace frames to `bandwidth` bytes per second, for `ms` (null: for good). Order is kept.
    */
   shapeLink(to: number, shape: { cut?: boolean; delayMs?: number; bandwidth?: number }, ms: number | null): void {
+    if (ms === 0) {
+      this.shapes.delete(to); // back to normal
+      return;
+    }
     const s: LinkShape = { cut: shape.cut ?? false, delayMs: shape.delayMs ?? 0, bandwidth: shape.bandwidth ?? 0, releaseAt: 0 };
     this.shapes.set(to, s);
     if (ms !== null) setTimeout(() => this.shapes.get(to) === s && this.shapes.delete(to), ms).unref();

@@ -3,7 +3,7 @@
 // and a copy of its predecessor's), carry out the faults a scenario arms it with, report. All I/O
 // comes in through the control channel, the transport and the environment.
 import { elementBytes, viewElements, type Elements } from '../collective/dtypes.js';
-import type { BenchSpec, CoordinatorMessage, FaultOrder, JobSpec, WorkerMessage } from '../protocol/control.js';
+import type { BenchSpec, CoordinatorMessage, FaultOrder, JobSpec, StragglerOrder, WorkerMessage } from '../protocol/control.js';
 import { PROTOCOL_VERSION } from '../protocol/control.js';
 import { isRingswarmError, RingswarmError } from '../protocol/errors.js';
 import { decodeFrame, FRAME_HEADER_BYTES, sealFrame, type DecodedFrame } from '../protocol/frame.js';
@@ -58,6 +58,7 @@ interface Assignment {
   runner: OpRunner;
   faults: FaultOrder[];
   lostCards: number[];
+  stragglers: StragglerOrder[];
 }
 
 export class Worker {
@@ -184,7 +185,7 @@ export class Worker {
       this.store = new CheckpointStore(job.dtype, job.cardsPerWorker, count);
     }
     // Copies held for the predecessor stay: a replacement in its rank fetches them from us.
-    this.a = { epoch: m.epoch, rank: m.rank, size: m.size, firstCard: m.firstCard, next: m.next.rank, job, runner, faults: m.faults, lostCards: m.lostCards };
+    this.a = { epoch: m.epoch, rank: m.rank, size: m.size, firstCard: m.firstCard, next: m.next.rank, job, runner, faults: m.faults, lostCards: m.lostCards, stragglers: m.stragglers };
     await this.restore(m);
     await this.transport.ring(m.epoch, m.rank, m.prev, m.next, job.timeoutMs);
     this.startHeartbeat(job.heartbeatMs);
@@ -335,10 +336,33 @@ export class Worker {
     }
   }
 
+  /** Emulated stragglers on this rank at `step`: extra compute, a slowed outgoing link, jitter. */
+  private async straggle(a: Assignment, step: number, computedMs: number): Promise<void> {
+    let extra = 0;
+    for (const s of a.stragglers) {
+      if (s.kind === 'jitter') {
+        // Drawn from (seed, step, rank): the same run gives the same noise.
+        extra += s.maxMs * unitHash(a.job.seed, step, a.rank);
+        continue;
+      }
+      const on = step >= s.fromStep && (s.steps === null || step < s.fromStep + s.steps);
+      if (s.kind === 'slow') {
+        if (on) extra += s.addMs ?? Math.max(1, computedMs + a.job.computeMs) * ((s.factor ?? 1) - 1);
+      } else if (step === s.fromStep) {
+        this.transport.shapeLink?.(a.next, { delayMs: s.delayMs, bandwidth: s.bandwidth }, null);
+      } else if (s.steps !== null && step === s.fromStep + s.steps) {
+        this.transport.shapeLink?.(a.next, {}, 0);
+      }
+    }
+    if (extra > 0) await this.env.sleep(extra);
+  }
+
   private async train(epoch: number, fromStep: number): Promise<void> {
     const a = this.current(epoch);
     const { job, runner } = a;
     const cards = this.cards!;
+    // Compute time runs from the end of one all-reduce to the start of the next (all this rank did between).
+    let lastAllreduceEnd: number | null = null;
     for (let step = fromStep; step < job.steps; step++) {
       if (this.stopped || this.a !== a) return;
       const t0 = this.env.now();
@@ -348,13 +372,17 @@ export class Worker {
       this.trigger(step, null, 0);
       if (job.computeMs > 0) await this.env.sleep(job.computeMs);
       if (this.a !== a) return;
+      const tc = this.env.now();
       cards.computeGradients(step);
       cards.foldOwnGradient();
+      await this.straggle(a, step, this.env.now() - tc);
+      if (this.a !== a) return;
       const t1 = this.env.now();
       cards.reduceLocal();
       await runner.run('allreduce', step, { size: a.size, op: job.op, buffer: cards.reduced, divisor: job.totalCards - a.lostCards.length });
       cards.broadcastLocal();
       const t2 = this.env.now();
+      const op = runner.last;
       const wrong = cards.verify(step, a.lostCards);
       cards.applyResult();
       const t3 = this.env.now();
@@ -363,10 +391,18 @@ export class Worker {
         epoch,
         step,
         wrong,
-        timings: { computeMs: t1 - t0, allreduceMs: t2 - t1, stepMs: t3 - t0 },
+        timings: {
+          computeMs: t1 - (lastAllreduceEnd ?? t0),
+          allreduceMs: t2 - t1,
+          stepMs: t3 - t0,
+          waitMs: op?.waitMs ?? 0,
+          linkMs: op?.linkMs ?? 0,
+          bytesSent: op?.bytesSent ?? 0,
+        },
         rssMB: this.sampleRss(),
         pssMB: this.env.pssMB(),
       });
+      lastAllreduceEnd = t2;
     }
     this.control.send({ type: 'done', epoch, cardDigests: cards.stateDigests(), rssMBMax: Math.max(this.rssMBMax, this.sampleRss()) });
   }
@@ -392,4 +428,16 @@ export class Worker {
     }
     this.control.send({ type: 'done', epoch, cardDigests: [], rssMBMax: Math.max(this.rssMBMax, this.sampleRss()) });
   }
+}
+
+/** A number in [0, 1) from three integers (murmur3's finaliser chained: no Math.random, same inputs same value). */
+function unitHash(a: number, b: number, c: number): number {
+  const fmix = (x: number) => {
+    x ^= x >>> 16;
+    x = Math.imul(x, 0x85ebca6b);
+    x ^= x >>> 13;
+    x = Math.imul(x, 0xc2b2ae35);
+    return (x ^ (x >>> 16)) >>> 0;
+  };
+  return fmix(fmix(fmix(a ^ 0x9e3779b9) ^ b) ^ c) / 4294967296;
 }

@@ -5,7 +5,9 @@ import {
   PHASES,
   ScenarioError,
   expandRandom,
+  STRAGGLER_KINDS,
   expandScenario,
+  expandStragglers,
   mergeScenarios,
   parseInject,
   parseInjects,
@@ -15,6 +17,7 @@ import {
   type FaultKind,
   type RandomSpec,
   type Scenario,
+  type StragglerFault,
 } from '../../src/coordinator/scenario.js';
 
 /** The issues parseScenario throws for `text`, or a failure if it does not throw a ScenarioError. */
@@ -93,6 +96,8 @@ const EXAMPLE: Scenario = {
   ],
   random: [{ meanSteps: 10, kinds: ['kill', 'hang', 'crash', 'link', 'corrupt'] }],
   origins: ['faults[0]', 'faults[1]', 'faults[2]', 'faults[3]', 'faults[4]'],
+  stragglers: [],
+  stragglerOrigins: [],
 };
 
 describe('parseScenario: accepted files', () => {
@@ -153,11 +158,13 @@ describe('parseScenario: accepted files', () => {
         { meanSteps: 2.5, kinds: ['link', 'link', 'kill'] },
       ],
       origins: ['faults[1]', 'faults[3]'],
+      stragglers: [],
+      stragglerOrigins: [],
     });
   });
 
   it('reads an empty list, and a faults key with every entry commented out, as no faults', () => {
-    const none = { faults: [], random: [], origins: [] };
+    const none = { faults: [], random: [], origins: [], stragglers: [], stragglerOrigins: [] };
     expect(parseScenario('faults: []\n', 's.yaml')).toStrictEqual(none);
     expect(parseScenario('faults:\n#  - kind: kill\n', 's.yaml')).toStrictEqual(none);
     expect(parseScenario('{"faults": []}', 's.json')).toStrictEqual(none);
@@ -180,9 +187,9 @@ describe('parseScenario: rejected files name the path and what is accepted', () 
     [
       'an unknown kind',
       'kind: explode\nrank: 1',
-      ['faults[0].kind: expected one of kill, hang, crash, link, corrupt, random (got "explode")'],
+      ['faults[0].kind: expected one of kill, hang, crash, link, corrupt, slow, slow-link, jitter, pause, random (got "explode")'],
     ],
-    ['a missing kind', 'rank: 1\nat: { step: 1 }', ['faults[0].kind: required (one of kill, hang, crash, link, corrupt, random)']],
+    ['a missing kind', 'rank: 1\nat: { step: 1 }', ['faults[0].kind: required (one of kill, hang, crash, link, corrupt, slow, slow-link, jitter, pause, random)']],
     [
       'an unknown field',
       'kind: kill\nrank: 1\nat: { step: 1 }\ncolour: red',
@@ -281,7 +288,7 @@ describe('parseScenario: rejected files name the path and what is accepted', () 
     ['no faults key', 's.yaml', 'fault: []\n', ['fault: unknown field (the file takes faults)', 'faults: required (a list of faults)']],
     ['faults not a list', 's.yaml', 'faults:\n  kind: kill\n', ['faults: expected a list of faults (got a mapping)']],
     ['faults a string', 's.json', '{"faults": "kill"}', ['faults: expected a list of faults (got "kill")']],
-    ['an entry that is not a mapping', 's.yaml', 'faults: [3]\n', ['faults[0]: expected a mapping with a kind, one of kill, hang, crash, link, corrupt, random (got 3)']],
+    ['an entry that is not a mapping', 's.yaml', 'faults: [3]\n', ['faults[0]: expected a mapping with a kind, one of kill, hang, crash, link, corrupt, slow, slow-link, jitter, pause, random (got 3)']],
     ['bad indentation', 's.yaml', 'faults:\n  - kind: kill\n    rank: 3\n   at: { step: 1 }\n', ['line 4, column 1: Sequence item without - indicator']],
     ['an unclosed flow mapping', 's.yaml', 'faults:\n  - kind: kill\n    at: { step: 1\n    rank: 2\n', ['line 4, column 5: Flow map in block collection must be sufficiently indented and end with a }']],
     ['a duplicate key', 's.yaml', 'faults:\n  - kind: kill\n    kind: hang\n', ['line 3, column 5: Map keys must be unique']],
@@ -342,6 +349,8 @@ describe('the --inject shorthand', () => {
       faults: [],
       random: [{ meanSteps: 10, kinds: ['kill', 'hang'] }],
       origins: [],
+      stragglers: [],
+      stragglerOrigins: [],
     });
     expect(parseInjects(['random:meanSteps=10:kinds=link']).random).toEqual([{ meanSteps: 10, kinds: ['link'] }]);
   });
@@ -368,7 +377,7 @@ describe('the --inject shorthand', () => {
     ['a bad value, naming its flag', ['kill:rank=3:step=4', 'hang:rank=5:step=-1'], ['--inject[1].at.step: expected an integer >= 0 (got -1)']],
     ['a word for a number', ['kill:rank=three:step=4'], ['--inject[0].rank: expected an integer >= 0 (got "three")']],
     ['a fractional step', ['kill:rank=1:step=1.5'], ['--inject[0].at.step: expected an integer >= 0 (got 1.5)']],
-    ['an unknown kind', ['explode:rank=1:step=1'], ['--inject[0].kind: expected one of kill, hang, crash, link, corrupt, random (got "explode")']],
+    ['an unknown kind', ['explode:rank=1:step=1'], ['--inject[0].kind: expected one of kill, hang, crash, link, corrupt, slow, slow-link, jitter, pause, random (got "explode")']],
     ['an unknown field', ['kill:rank=1:step=1:colour=red'], ['--inject[0].colour: unknown field (a kill fault takes kind, rank, at)']],
     ['a missing rank', ['kill:step=1'], ['--inject[0].rank: required (an integer >= 0)']],
     ['a missing trigger', ['kill:rank=1'], ['--inject[0].at: required ({ step: N, phase?, chunk? } or { ms: T })']],
@@ -377,8 +386,8 @@ describe('the --inject shorthand', () => {
     ['a chunk without a phase', ['kill:rank=1:step=1:chunk=1'], ['--inject[0].at.chunk: needs a phase too (reduce-scatter or all-gather): chunks are counted within a phase']],
     ['step and atMs', ['kill:rank=1:step=1:atMs=5'], ['--inject[0].at.ms: not with step (a trigger is a step or a time, not both)']],
     ['random of random', ['random:meanSteps=3:kinds=kill,random'], ['--inject[0].kinds[1]: expected one of kill, hang, crash, link, corrupt (got "random")']],
-    ['no kind first', ['rank=3:step=4'], ['--inject[0].kind: the shorthand starts with the kind, one of kill, hang, crash, link, corrupt, random (e.g. kill:rank=3:step=4; got "rank=3:step=4")']],
-    ['an empty word', [''], ['--inject[0].kind: the shorthand starts with the kind, one of kill, hang, crash, link, corrupt, random (e.g. kill:rank=3:step=4; got "")']],
+    ['no kind first', ['rank=3:step=4'], ['--inject[0].kind: the shorthand starts with the kind, one of kill, hang, crash, link, corrupt, slow, slow-link, jitter, pause, random (e.g. kill:rank=3:step=4; got "rank=3:step=4")']],
+    ['an empty word', [''], ['--inject[0].kind: the shorthand starts with the kind, one of kill, hang, crash, link, corrupt, slow, slow-link, jitter, pause, random (e.g. kill:rank=3:step=4; got "")']],
     ['a part without =', ['kill:rank3:step=1'], ['--inject[0]: "rank3" is not field=value (e.g. kill:rank=3:step=4)']],
     ['a field given twice', ['kill:rank=1:rank=2:step=1'], ['--inject[0].rank: given twice']],
     ['a trigger field given twice', ['kill:rank=1:step=1:step=2'], ['--inject[0].at.step: given twice']],
@@ -430,6 +439,7 @@ describe('validateAgainst', () => {
         { id: 1, kind: 'corrupt', rank: -1, at: { step: 2, chunk: 1 }, frames: 1 },
       ],
       random: [],
+      stragglers: [],
     };
     expect(validateAgainst(s, run)).toEqual([
       'faults[1].rank: -1 is not a rank (0..7)',
@@ -502,7 +512,7 @@ describe('expandRandom', () => {
     expect(last).toBeLessThan(base.steps);
     expect([...seen].sort()).toEqual([...FAULT_KINDS].sort());
     // What it draws is a scenario that fits the run.
-    expect(validateAgainst({ faults, random: [] }, base)).toEqual([]);
+    expect(validateAgainst({ faults, random: [], stragglers: [] }, base)).toEqual([]);
   });
 
   it('spreads faults with the mean gap asked for, ranks and kinds evenly', () => {
@@ -562,8 +572,215 @@ describe('expandScenario', () => {
     expect(expandScenario(s, o)).toStrictEqual(all);
     expect(expandScenario(s, { ...o, seed: 8 })).not.toEqual(all);
     // The first spec draws from the run's seed itself, so one spec alone is expandRandom's list.
-    const alone: Scenario = { faults: [], random: [s.random[0]!] };
+    const alone: Scenario = { faults: [], random: [s.random[0]!], stragglers: [] };
     expect(expandScenario(alone, o)).toStrictEqual(expandRandom(s.random[0]!, { ...o, firstId: 0 }));
+  });
+});
+
+describe('stragglers', () => {
+  const STRAGGLER_YAML = `
+faults:
+  - kind: kill
+    rank: 1
+    at: { step: 2 }
+  - kind: slow
+    rank: 5
+    factor: 3
+    at: { step: 3 }
+    steps: 20
+  - kind: slow-link
+    from: 2
+    at: { step: 3 }
+    bandwidth: 20MiB
+    delayMs: 30
+    steps: 10
+  - kind: jitter
+    maxMs: 10
+  - kind: random
+    meanSteps: 5
+  - kind: pause
+    rank: 4
+    ms: 30
+    everyMs: 200
+  - kind: hang
+    rank: 0
+    at: { step: 4 }
+`;
+
+  it('parses each kind into stragglers, apart from faults, ids after every fault', () => {
+    const s = parseScenario(STRAGGLER_YAML, 's.yaml');
+    expect(s.faults.map((f) => [f.id, f.kind])).toEqual([
+      [0, 'kill'],
+      [1, 'hang'],
+    ]);
+    expect(s.origins).toEqual(['faults[0]', 'faults[6]']);
+    expect(s.random).toEqual([{ meanSteps: 5, kinds: [...FAULT_KINDS] }]);
+    expect(s.stragglers).toStrictEqual<StragglerFault[]>([
+      { id: 2, kind: 'slow', rank: 5, at: { step: 3 }, factor: 3, steps: 20 },
+      { id: 3, kind: 'slow-link', from: 2, at: { step: 3 }, bandwidth: 20 * 1024 * 1024, delayMs: 30, steps: 10 },
+      { id: 4, kind: 'jitter', maxMs: 10 },
+      { id: 5, kind: 'pause', rank: 4, ms: 30, everyMs: 200 },
+    ]);
+    expect(s.stragglerOrigins).toEqual(['faults[1]', 'faults[2]', 'faults[3]', 'faults[5]']);
+    expect(STRAGGLER_KINDS).toEqual(['slow', 'slow-link', 'jitter', 'pause']);
+  });
+
+  it.each<[string, string, StragglerFault]>([
+    ['slow:rank=5:factor=3:step=3:steps=20', 'kind: slow\nrank: 5\nfactor: 3\nat: { step: 3 }\nsteps: 20', { id: 0, kind: 'slow', rank: 5, at: { step: 3 }, factor: 3, steps: 20 }],
+    ['slow:rank=1:addMs=40:atMs=500', 'kind: slow\nrank: 1\naddMs: 40\nat: { ms: 500 }', { id: 0, kind: 'slow', rank: 1, at: { ms: 500 }, addMs: 40 }],
+    ['slow:rank=0:factor=1.5:step=0', 'kind: slow\nrank: 0\nfactor: 1.5\nat: { step: 0 }', { id: 0, kind: 'slow', rank: 0, at: { step: 0 }, factor: 1.5 }],
+    [
+      'slow-link:from=2:step=3:bandwidth=20MiB:delayMs=30',
+      'kind: slow-link\nfrom: 2\nat: { step: 3 }\nbandwidth: 20MiB\ndelayMs: 30',
+      { id: 0, kind: 'slow-link', from: 2, at: { step: 3 }, bandwidth: 20 * 1024 * 1024, delayMs: 30 },
+    ],
+    ['slow-link:from=0:step=1:delayMs=5:steps=10', 'kind: slow-link\nfrom: 0\nat: { step: 1 }\ndelayMs: 5\nsteps: 10', { id: 0, kind: 'slow-link', from: 0, at: { step: 1 }, delayMs: 5, steps: 10 }],
+    ['jitter:maxMs=10', 'kind: jitter\nmaxMs: 10', { id: 0, kind: 'jitter', maxMs: 10 }],
+    ['pause:rank=4:ms=30:everyMs=200', 'kind: pause\nrank: 4\nms: 30\neveryMs: 200', { id: 0, kind: 'pause', rank: 4, ms: 30, everyMs: 200 }],
+    [
+      'pause:rank=4:ms=30:everyMs=200:step=2:steps=5',
+      'kind: pause\nrank: 4\nms: 30\neveryMs: 200\nat: { step: 2 }\nsteps: 5',
+      { id: 0, kind: 'pause', rank: 4, ms: 30, everyMs: 200, at: { step: 2 }, steps: 5 },
+    ],
+    [
+      'pause:rank=1:ms=10:everyMs=100:atMs=50:forMs=1000',
+      'kind: pause\nrank: 1\nms: 10\neveryMs: 100\nat: { ms: 50 }\nforMs: 1000',
+      { id: 0, kind: 'pause', rank: 1, ms: 10, everyMs: 100, at: { ms: 50 }, forMs: 1000 },
+    ],
+  ])('%s is the same straggler as its YAML', (spec, yaml, straggler) => {
+    const fromFile = parseScenario(one(yaml), 's.yaml');
+    const fromFlag = parseInjects([spec]);
+    expect(fromFile.stragglers).toStrictEqual([straggler]);
+    expect(fromFlag.stragglers).toStrictEqual(fromFile.stragglers);
+    expect(fromFlag.faults).toEqual([]);
+    expect(fromFlag.stragglerOrigins).toEqual(['--inject[0]']);
+  });
+
+  it.each<[string, string, string[]]>([
+    ['a slow fault without an effect', 'kind: slow\nrank: 3\nat: { step: 1 }', ['faults[0]: a slow fault needs factor (> 1) or addMs (> 0)']],
+    ['a factor below 1', 'kind: slow\nrank: 3\nat: { step: 1 }\nfactor: 0.5', ['faults[0].factor: expected a number > 1 (got 0.5)']],
+    ['a factor of 1', 'kind: slow\nrank: 3\nat: { step: 1 }\nfactor: 1', ['faults[0].factor: expected a number > 1 (got 1)']],
+    ['a factor as a word', 'kind: slow\nrank: 3\nat: { step: 1 }\nfactor: twice', ['faults[0].factor: expected a number > 1 (got "twice")']],
+    ['a zero addMs', 'kind: slow\nrank: 3\nat: { step: 1 }\naddMs: 0', ['faults[0].addMs: expected a whole number of milliseconds >= 1 (got 0)']],
+    [
+      'factor and addMs',
+      'kind: slow\nrank: 3\nat: { step: 1 }\nfactor: 2\naddMs: 5',
+      ['faults[0].addMs: not with factor (a slow rank is slowed by a factor or by addMs, not both)'],
+    ],
+    ['a slow fault without a trigger', 'kind: slow\nrank: 3\nfactor: 2', ['faults[0].at: required ({ step: N, phase?, chunk? } or { ms: T })']],
+    ['zero steps', 'kind: slow\nrank: 3\nat: { step: 1 }\nfactor: 2\nsteps: 0', ['faults[0].steps: expected an integer >= 1 (got 0)']],
+    ['a slow-link fault without an effect', 'kind: slow-link\nfrom: 1\nat: { step: 1 }', ['faults[0]: a slow-link fault needs bandwidth or delayMs']],
+    [
+      'a slow-link fault with a rank and a cut',
+      'kind: slow-link\nrank: 1\nat: { step: 1 }\ncut: true\ndelayMs: 5',
+      [
+        'faults[0].rank: unknown field (a slow-link fault takes kind, from, at, bandwidth, delayMs, steps)',
+        'faults[0].cut: unknown field (a slow-link fault takes kind, from, at, bandwidth, delayMs, steps)',
+        'faults[0].from: required (an integer >= 0)',
+      ],
+    ],
+    [
+      'a slow-link bandwidth in MB',
+      'kind: slow-link\nfrom: 1\nat: { step: 1 }\nbandwidth: 20MB',
+      ['faults[0].bandwidth: expected bytes per second > 0: a number, or a size with suffix K, KiB, M, MiB, G or GiB such as 10MiB (got "20MB")'],
+    ],
+    ['jitter without maxMs', 'kind: jitter', ['faults[0].maxMs: required (a whole number of milliseconds >= 1)']],
+    [
+      'jitter with a rank and a trigger',
+      'kind: jitter\nmaxMs: 10\nrank: 1\nat: { step: 1 }',
+      ['faults[0].rank: unknown field (a jitter fault takes kind, maxMs)', 'faults[0].at: unknown field (a jitter fault takes kind, maxMs)'],
+    ],
+    ['a fractional jitter', 'kind: jitter\nmaxMs: 2.5', ['faults[0].maxMs: expected a whole number of milliseconds >= 1 (got 2.5)']],
+    [
+      'a pause without its times',
+      'kind: pause\nrank: 4',
+      ['faults[0].ms: required (a whole number of milliseconds >= 1)', 'faults[0].everyMs: required (a whole number of milliseconds >= 1)'],
+    ],
+    ['a pause as long as its period', 'kind: pause\nrank: 4\nms: 200\neveryMs: 200', ['faults[0].ms: expected less than everyMs (200), or the rank never runs (got 200)']],
+    ['a pause with a bad period', 'kind: pause\nrank: 4\nms: 30\neveryMs: 0', ['faults[0].everyMs: expected a whole number of milliseconds >= 1 (got 0)']],
+    [
+      'a pause for steps and for a time',
+      'kind: pause\nrank: 4\nms: 30\neveryMs: 200\nsteps: 3\nforMs: 1000',
+      ['faults[0].forMs: not with steps (a pause lasts a number of steps or a time, not both)'],
+    ],
+    ['a pause with a bad trigger', 'kind: pause\nrank: 4\nms: 30\neveryMs: 200\nat: {}', ['faults[0].at: needs step or ms ({ step: N, phase?, chunk? } or { ms: T })']],
+    [
+      'stragglers in random kinds',
+      'kind: random\nmeanSteps: 5\nkinds: [kill, slow]',
+      ['faults[0].kinds[1]: expected one of kill, hang, crash, link, corrupt (got "slow")'],
+    ],
+  ])('rejects %s', (_, entry, issues) => {
+    expect(issuesOf(one(entry))).toEqual(issues);
+  });
+
+  it.each<[string, string[], string[]]>([
+    ['a slow fault without an effect', ['kill:rank=1:step=1', 'slow:rank=5:step=3'], ['--inject[1]: a slow fault needs factor (> 1) or addMs (> 0)']],
+    ['a factor below 1', ['slow:rank=5:factor=0.5:step=3'], ['--inject[0].factor: expected a number > 1 (got 0.5)']],
+    ['a slow-link with a cut', ['slow-link:from=2:step=3:cut=true'], ['--inject[0].cut: unknown field (a slow-link fault takes kind, from, at, bandwidth, delayMs, steps)', '--inject[0]: a slow-link fault needs bandwidth or delayMs']],
+    ['a pause of a word', ['pause:rank=4:ms=long:everyMs=200'], ['--inject[0].ms: expected a whole number of milliseconds >= 1 (got "long")']],
+  ])('rejects the shorthand %s', (_, specs, issues) => {
+    expect(injectIssuesOf(specs)).toEqual(issues);
+  });
+
+  it('validateAgainst names ranks and links that do not exist, and steps that never come', () => {
+    const run = { workers: 4, steps: 10 };
+    const s = parseScenario(
+      'faults:\n  - { kind: slow, rank: 4, factor: 2, at: { step: 1 } }\n  - { kind: slow-link, from: 7, delayMs: 5, at: { step: 10 } }\n  - { kind: jitter, maxMs: 10 }\n  - { kind: pause, rank: 3, ms: 5, everyMs: 50 }\n  - { kind: pause, rank: 9, ms: 5, everyMs: 50, at: { step: 2 } }\n',
+      's.yaml',
+    );
+    expect(validateAgainst(s, run)).toEqual([
+      'faults[0].rank: 4 is not a rank (0..3)',
+      'faults[1].from: 7 is not a rank (0..3)',
+      'faults[1].at.step: 10 never comes, the run has 10 steps (0..9): this fault would never fire',
+      'faults[4].rank: 9 is not a rank (0..3)',
+    ]);
+    expect(validateAgainst(parseInjects(['slow-link:from=0:step=1:delayMs=5', 'jitter:maxMs=3']), { workers: 1, steps: 5 })).toEqual([
+      '--inject[0].from: a ring of 1 worker has no links',
+    ]);
+    // Built in code, straggler i is stragglers[i].
+    const built: Scenario = { faults: [], random: [], stragglers: [{ id: 0, kind: 'pause', rank: -1, ms: 1, everyMs: 2, at: { step: 1, chunk: 0 } }] };
+    expect(validateAgainst(built, run)).toEqual([
+      'stragglers[0].rank: -1 is not a rank (0..3)',
+      'stragglers[0].at.chunk: needs a phase too (reduce-scatter or all-gather): chunks are counted within a phase',
+    ]);
+  });
+
+  it('mergeScenarios numbers stragglers after every fault, ids unique, origins kept', () => {
+    const file = parseScenario(STRAGGLER_YAML, 's.yaml');
+    const flags = parseInjects(['slow:rank=9:addMs=40:step=1', 'kill:rank=2:step=5']);
+    expect(flags.stragglers.map((f) => f.id)).toEqual([1]);
+    const merged = mergeScenarios(file, flags);
+    expect(merged.faults.map((f) => [f.id, f.kind])).toEqual([
+      [0, 'kill'],
+      [1, 'hang'],
+      [2, 'kill'],
+    ]);
+    expect(merged.stragglers.map((f) => [f.id, f.kind])).toEqual([
+      [3, 'slow'],
+      [4, 'slow-link'],
+      [5, 'jitter'],
+      [6, 'pause'],
+      [7, 'slow'],
+    ]);
+    const ids = [...merged.faults, ...merged.stragglers].map((f) => f.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(merged.stragglerOrigins).toEqual(['faults[1]', 'faults[2]', 'faults[3]', 'faults[5]', '--inject[0]']);
+    expect(validateAgainst(merged, { workers: 8, steps: 20 })).toEqual(['--inject[0].rank: 9 is not a rank (0..7)']);
+    // Scenarios from before stragglers (built in code without the list) merge too.
+    const old = { faults: [{ id: 0, kind: 'kill', rank: 0, at: { step: 1 } }], random: [] } as unknown as Scenario;
+    expect(mergeScenarios(old, flags).stragglers).toStrictEqual([{ id: 2, kind: 'slow', rank: 9, at: { step: 1 }, addMs: 40 }]);
+  });
+
+  it('expandStragglers returns them with ids after the faults, or from firstId; expandScenario leaves them out', () => {
+    const s = parseScenario(STRAGGLER_YAML, 's.yaml');
+    expect(expandStragglers(s)).toStrictEqual(s.stragglers);
+    const o = { seed: 3, workers: 8, steps: 50 };
+    const faults = expandScenario(s, o);
+    expect(faults.every((f) => (FAULT_KINDS as readonly string[]).includes(f.kind))).toBe(true);
+    const stragglers = expandStragglers(s, faults.length);
+    expect(stragglers.map((f) => f.id)).toEqual([0, 1, 2, 3].map((i) => faults.length + i));
+    expect(stragglers.map((f) => f.kind)).toEqual(['slow', 'slow-link', 'jitter', 'pause']);
+    expect(s.stragglers[0]!.id).toBe(2); // the scenario itself is not changed
   });
 });
 

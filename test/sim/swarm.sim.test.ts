@@ -179,6 +179,7 @@ async function runSwarm(c: SwarmConfig): Promise<SwarmResult> {
       restore: { step: 0, source: 'initial' },
       faults: [],
         lostCards: [],
+        stragglers: [],
     });
   });
   await pump('ready', () => seats.every((s) => s.ready));

@@ -1,0 +1,43 @@
+// Stragglers with real processes: found from timings, told node from link, acted on.
+import { afterEach, describe, expect, it } from 'vitest';
+import { killLeftovers, runCli } from './helpers.js';
+
+afterEach(() => killLeftovers());
+
+const BASE = ['run', '-w', '8', '-g', '2', '-s', '256KiB', '--steps', '30', '--compute-ms', '20', '--json', '-'];
+
+describe('stragglers, real processes', () => {
+  it('a 3x slow rank is named, as a node, within 5 steps', async () => {
+    const r = await runCli([...BASE, '--inject', 'slow:rank=3:factor=3:step=8']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    const found = rep.stragglers.find((s: { kind: string; rank?: number }) => s.kind === 'node' && s.rank === 3);
+    expect(found, JSON.stringify(rep.stragglers)).toMatchObject({ injected: true, action: 'report' });
+    expect(found.detectedAtStep - 8).toBeLessThanOrEqual(5);
+  });
+
+  it('a delayed link is named as that link', async () => {
+    const r = await runCli([...BASE, '--inject', 'slow-link:from=5:step=6:delayMs=30']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    const found = rep.stragglers.find((s: { kind: string; link?: number[] }) => s.kind === 'link' && s.link?.[0] === 5);
+    expect(found, JSON.stringify(rep.stragglers)).toMatchObject({ link: [5, 6], injected: true });
+    // (On this shared 2-core machine an end of the link is sometimes flagged as well: see the note.)
+  });
+
+  it('jitter alone is not mistaken for a straggler', async () => {
+    const r = await runCli([...BASE, '--inject', 'jitter:maxMs=10']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).stragglers).toEqual([]);
+  });
+
+  it('--on-straggler evict replaces the slow rank and ends ok with the exact digest', async () => {
+    const clean = JSON.parse((await runCli([...BASE])).stdout);
+    const r = await runCli([...BASE, '--inject', 'slow:rank=2:factor=4:step=6:steps=6', '--on-straggler', 'evict']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.stragglers.find((s: { kind: string; rank?: number }) => s.kind === 'node' && s.rank === 2)).toMatchObject({ action: 'evict' });
+    expect(rep.restarts).toBeGreaterThanOrEqual(1);
+    expect(rep.stateDigest).toBe(clean.stateDigest);
+  });
+});
