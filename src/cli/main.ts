@@ -61,6 +61,7 @@ program
   )
   .option('--spares <n>', 'standby workers started at launch, for --on-failure spare (a new process is started when they run out)', intIn(0, MAX_WORKERS), RUN_DEFAULTS.spares)
   .addOption(new Option('--on-straggler <action>', 'on a confirmed straggler: report it, or evict it (then --on-failure applies)').choices(['report', 'evict']).default(RUN_DEFAULTS.onStraggler))
+  .option('--what-if', 'run again with the same seed without the injected stragglers, and report what they cost')
   .option('--max-restarts <n>', 'give up after this many restarts', intIn(0, 1_000_000), RUN_DEFAULTS.maxRestarts)
   .option('--checkpoint-every <k>', 'checkpoint card states every k steps, in memory with a copy on the next rank (0: never)', intIn(0), RUN_DEFAULTS.checkpointEvery)
   .option('--checkpoint-dir <dir>', 'also write checkpoints here, atomically (the disk tier)')
@@ -134,6 +135,18 @@ program
       },
       ctl.signal,
     );
+    if (o.whatIf && !report.interrupted) {
+      // The same seed and flags without the injected stragglers: what they cost, measured, not estimated.
+      progress.line('what-if: the same run without the injected stragglers');
+      const clean = await runJob({ ...cfg, stragglers: [] }, { progress: (l) => progress.update(l), log: (l) => progress.line(l) }, ctl.signal);
+      report.whatIf = {
+        wallMs: clean.wallMs,
+        stepMsP50: clean.stepMs.p50,
+        costMs: report.goodput.wallMs - clean.goodput.wallMs,
+        slowdown: clean.stepMs.p50 > 0 ? Math.round((report.stepMs.p50 / clean.stepMs.p50) * 100) / 100 : null,
+        sameDigest: clean.stateDigest === report.stateDigest,
+      };
+    }
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
     progress.done();

@@ -156,6 +156,8 @@ export interface RunReport {
   interrupted?: boolean;
   faults: FaultReport[];
   stragglers: StragglerReport[];
+  /** With --what-if: the same run without the injected stragglers. */
+  whatIf?: { wallMs: number; stepMsP50: number; costMs: number; slowdown: number | null; sameDigest: boolean };
   epochs: EpochReport[];
   goodput: Goodput;
   restarts: number;

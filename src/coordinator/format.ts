@@ -28,6 +28,12 @@ export function formatRunSummary(r: RunReport): string {
         `score ${s.score}, step time ${s.slowdown ?? '?'}x the clean baseline; ${s.action}`,
     );
   }
+  if (r.whatIf) {
+    lines.push(
+      `  what-if:    without the injected stragglers: step p50 ${r.whatIf.stepMsP50.toFixed(2)} ms (they made it ${r.whatIf.slowdown ?? '?'}x), ` +
+        `training ${r.whatIf.costMs} ms shorter; digest ${r.whatIf.sameDigest ? 'the same' : 'DIFFERENT'}`,
+    );
+  }
   if (r.faults.length || r.epochs.length > 1) {
     lines.push(`  faults:     ${r.faults.length}, restarts ${r.restarts}, epochs ${r.epochs.length}`);
     for (const f of r.faults) {

@@ -25,6 +25,14 @@ describe('stragglers, real processes', () => {
     // (On this shared 2-core machine an end of the link is sometimes flagged as well: see the note.)
   });
 
+  it('--what-if runs the same seed without the stragglers and reports what they cost', async () => {
+    const r = await runCli([...BASE, '--steps', '15', '--inject', 'slow:rank=1:factor=3:step=2', '--what-if']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.whatIf.sameDigest).toBe(true);
+    expect(rep.whatIf.slowdown).toBeGreaterThan(1);
+  });
+
   it('jitter alone is not mistaken for a straggler', async () => {
     const r = await runCli([...BASE, '--inject', 'jitter:maxMs=10']);
     expect(r.code, r.stderr).toBe(0);
