@@ -11,20 +11,12 @@ import { chunkCount, chunkRange, segmentRange } from '../../src/collective/ring.
 import { Arena } from '../../src/collective/simd.js';
 import type { ChunkIn, ChunkSend, Collective, CollectiveKind, Phase } from '../../src/collective/types.js';
 import { RingswarmError } from '../../src/protocol/errors.js';
+import { seededRandom } from '../../src/runtime/memory-transport.js';
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness (mulberry32): the grid sampling and the delivery schedules replay from a seed.
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 function pick<T>(r: () => number, xs: readonly T[]): T {
   return xs[Math.floor(r() * xs.length)];

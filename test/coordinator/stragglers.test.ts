@@ -13,18 +13,10 @@ import {
   type StragglerEvent,
   type StragglerOptions,
 } from '../../src/coordinator/stragglers.js';
+import { seededRandom } from '../../src/runtime/memory-transport.js';
 
 /** mulberry32: small, seeded, good enough for noise. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 interface Model {
   workers: number;
