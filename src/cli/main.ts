@@ -21,7 +21,7 @@ import {
 } from '../coordinator/scenario.js';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { collective, dtype, flag01, host, intIn, numberIn, reduceOp, size, UsageError } from './options.js';
+import { collective, dtype, flag01, host, intIn, kOfM, numberIn, reduceOp, size, UsageError } from './options.js';
 import { formatBenchTable, formatRunSummary } from '../coordinator/format.js';
 import { writeJson } from './json.js';
 import { Progress } from './progress.js';
@@ -61,6 +61,8 @@ program
   )
   .option('--spares <n>', 'standby workers started at launch, for --on-failure spare (a new process is started when they run out)', intIn(0, MAX_WORKERS), RUN_DEFAULTS.spares)
   .addOption(new Option('--on-straggler <action>', 'on a confirmed straggler: report it, or evict it (then --on-failure applies)').choices(['report', 'evict']).default(RUN_DEFAULTS.onStraggler))
+  .option('--straggler-threshold <x>', 'slow means this many times the median of the others', numberIn(1.01, 100), RUN_DEFAULTS.stragglerThreshold)
+  .option('--straggler-persist <k/m>', 'and so in k of the last m steps', kOfM, RUN_DEFAULTS.stragglerPersist)
   .option('--what-if', 'run again with the same seed without the injected stragglers, and report what they cost')
   .option('--max-restarts <n>', 'give up after this many restarts', intIn(0, 1_000_000), RUN_DEFAULTS.maxRestarts)
   .option('--checkpoint-every <k>', 'checkpoint card states every k steps, in memory with a copy on the next rank (0: never)', intIn(0), RUN_DEFAULTS.checkpointEvery)
@@ -91,6 +93,8 @@ program
       faults,
       stragglers,
       onStraggler: o.onStraggler,
+      stragglerThreshold: o.stragglerThreshold,
+      stragglerPersist: o.stragglerPersist,
       onFailure: o.onFailure,
       spares: o.spares,
       maxRestarts: o.maxRestarts,

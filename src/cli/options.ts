@@ -53,5 +53,14 @@ export function flag01(text: string): boolean {
   return text === '1';
 }
 
+/** "k/m" with 1 <= k <= m <= 64. */
+export function kOfM(text: string): [number, number] {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const k = m ? Number(m[1]) : NaN;
+  const n = m ? Number(m[2]) : NaN;
+  if (!m || k < 1 || k > n || n > 64) throw new InvalidArgumentError('expected k/m with 1 <= k <= m <= 64, e.g. 4/5');
+  return [k, n];
+}
+
 /** A usage error found after parsing (conflicting flags): printed like commander's, status 2. */
 export class UsageError extends Error {}

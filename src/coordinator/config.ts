@@ -46,6 +46,10 @@ export interface RunConfig {
   checkpointDir: string | null;
   /** What to do with a confirmed straggler: report it, or evict it (treated as failed: --on-failure applies). */
   onStraggler: 'report' | 'evict';
+  /** A rank or link is slow when its time is this many times the median... */
+  stragglerThreshold: number;
+  /** ...in k of the last m steps. */
+  stragglerPersist: [k: number, m: number];
   /** How long the coordinator waits for all workers to join and ring up. */
   readyTimeoutMs: number;
 }
@@ -75,6 +79,8 @@ export const RUN_DEFAULTS: RunConfig = {
   checkpointEvery: 1,
   checkpointDir: null,
   onStraggler: 'report',
+  stragglerThreshold: 1.3,
+  stragglerPersist: [3, 5],
   readyTimeoutMs: 60_000,
 };
 

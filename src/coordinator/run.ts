@@ -276,7 +276,10 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   function watchStragglers(step: number, s: StepAgg): void {
     if (detectorEpoch !== epoch) {
       detectorEpoch = epoch;
-      detector = W >= MIN_STRAGGLER_WORKERS ? new StragglerDetector({ workers: W }) : null;
+      detector =
+        W >= MIN_STRAGGLER_WORKERS
+          ? new StragglerDetector({ workers: W, threshold: cfg.stragglerThreshold, persistK: cfg.stragglerPersist[0], persistM: cfg.stragglerPersist[1] })
+          : null;
     }
     if (!detector || s.ranks.length !== W) return;
     let events;

@@ -205,12 +205,10 @@ export class OpRunner {
       clearInterval(a.timer);
       const t = performance.now();
       const opMs = t - a.startedAt;
-      // Frames still unwritten at the end of the op (a slow link holds them) count up to now, and
-      // no later: their callbacks may come only after this process's next compute.
+      // Frames still unwritten at the end of the op (a slow link holds them) count up to now.
       const linkMs = this.linkMs + (this.linkInFlight > 0 ? t - this.linkSince : 0);
-      this.linkOp++;
       this.linkMs = 0;
-      this.linkInFlight = 0;
+      if (this.linkInFlight > 0) this.linkSince = t;
       this.last = { opMs, waitMs: Math.max(0, opMs - a.busyMs), linkMs, bytesSent: a.bytesSent };
       a.resolve();
     }
@@ -300,15 +298,12 @@ export class OpRunner {
   private linkMs = 0;
   private linkInFlight = 0;
   private linkSince = 0;
-  /** Which op the link-busy counters belong to; callbacks of an earlier op's frames are ignored. */
-  private linkOp = 0;
 
-  /** Count a frame into the op's link-busy time (the union of intervals with its frames not yet written). */
+  /** Count a frame into the link-busy time (the union of intervals with frames not yet written). */
   private linkSent(): () => void {
-    const op = this.linkOp;
     if (this.linkInFlight++ === 0) this.linkSince = performance.now();
     return () => {
-      if (op === this.linkOp && --this.linkInFlight === 0) this.linkMs += performance.now() - this.linkSince;
+      if (--this.linkInFlight === 0) this.linkMs += performance.now() - this.linkSince;
     };
   }
 
