@@ -6,7 +6,7 @@ import { elementBytes, viewElements, type Elements } from '../collective/dtypes.
 import type { BenchSpec, CoordinatorMessage, FaultOrder, JobSpec, StragglerOrder, WorkerMessage } from '../protocol/control.js';
 import { PROTOCOL_VERSION } from '../protocol/control.js';
 import { isRingswarmError, RingswarmError } from '../protocol/errors.js';
-import { decodeFrame, FRAME_HEADER_BYTES, sealFrame, type DecodedFrame } from '../protocol/frame.js';
+import { allocFrame, decodeFrame, FRAME_HEADER_BYTES, sealFrame, type DecodedFrame } from '../protocol/frame.js';
 import type { Channel } from '../runtime/channel.js';
 import { OpRunner } from '../runtime/op-runner.js';
 import type { Transport } from '../runtime/transport.js';
@@ -259,6 +259,8 @@ export class Worker {
     const step = d.header.opSeq;
     const firstCard = d.header.step;
     const done = this.store!.receive(firstCard, step, { card: d.header.chunk, offset: d.header.offset, data: viewElements(a.job.dtype, d.payload) });
+    // The store copied it: the frame goes back to the pool it was read into.
+    this.transport.pool?.release(frame);
     if (done) this.control.send({ type: 'holding', epoch: a.epoch, owner: d.header.src, step });
   }
 
@@ -290,8 +292,16 @@ export class Worker {
     const states = this.cards!.states;
     store.save(step, states);
     if (a.size > 1) {
-      // Frames are copies: the live states change as soon as the step runs.
-      for (const f of this.checkpointFrames(a.firstCard, step, states, a)) this.transport.send(a.next, f);
+      // Frames are copies (the live states change as soon as the step runs), from the pool and back
+      // to it once written, so a checkpoint every step does not allocate its size every step.
+      const pool = this.transport.pool;
+      const chunkElems = Math.max(1, Math.floor(a.job.chunkBytes / elementBytes(a.job.dtype)));
+      for (const p of checkpointPieces(states, chunkElems)) {
+        const { frame, payload } = pool ? pool.acquire(p.data.byteLength) : allocFrame(p.data.byteLength);
+        payload.set(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength));
+        sealFrame(frame, { phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: a.firstCard, chunk: p.card, offset: p.offset, src: a.rank });
+        this.transport.send(a.next, frame, (ok) => ok && pool?.release(frame));
+      }
     }
     if (this.env.disk && a.job.checkpointDir) {
       await this.env.disk.write(
