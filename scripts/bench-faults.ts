@@ -4,12 +4,9 @@
 // non-zero only when an invariant breaks (a wrong digest, a failed run), not on a missed target.
 //
 //   node dist/scripts/bench-faults.js [--workers 16] [--cards 8] [--size 1MiB] [--steps 30] [--long-steps 200]
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { runReport } from './run-report.js';
 
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
 interface Report {
   ok: boolean;
@@ -22,24 +19,7 @@ interface Report {
   wallMs: number;
 }
 
-function run(args: string[], timeoutMs: number): Promise<Report> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'run', ...args, '--json', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
-    const t = setTimeout(() => child.kill('SIGINT'), timeoutMs);
-    child.on('exit', () => {
-      clearTimeout(t);
-      try {
-        resolve(JSON.parse(out) as Report);
-      } catch {
-        reject(new Error(`ringswarm run ${args.join(' ')} printed no report:\n${err.slice(-2000)}`));
-      }
-    });
-  });
-}
+const run = (args: string[], timeoutMs: number) => runReport<Report>(args, timeoutMs);
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

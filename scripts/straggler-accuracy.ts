@@ -4,13 +4,10 @@
 // steps to detection. Bounded: every run has a timeout. Exit non-zero only if a run fails.
 //
 //   node dist/scripts/straggler-accuracy.js [--trials 20] [--clean 20] [--workers 16] [--steps 30] [--seed 1]
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { runReport } from './run-report.js';
 import { seededRandom } from '../src/runtime/memory-transport.js';
 
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
 interface Found {
   kind: 'node' | 'link';
@@ -19,23 +16,7 @@ interface Found {
   detectedAtStep: number;
 }
 
-function run(args: string[], timeoutMs: number): Promise<{ ok: boolean; stragglers: Found[] }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'run', ...args, '--json', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.stderr.resume();
-    const t = setTimeout(() => child.kill('SIGINT'), timeoutMs);
-    child.on('exit', () => {
-      clearTimeout(t);
-      try {
-        resolve(JSON.parse(out));
-      } catch {
-        reject(new Error(`no report from ringswarm run ${args.join(' ')}`));
-      }
-    });
-  });
-}
+const run = (args: string[], timeoutMs: number) => runReport<{ ok: boolean; stragglers: Found[] }>(args, timeoutMs);
 
 async function main(): Promise<void> {
   const o = new Command('straggler-accuracy')

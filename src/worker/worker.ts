@@ -269,21 +269,26 @@ export class Worker {
     const a = this.a;
     const copy = this.store?.heldCopy(firstCard, step);
     if (!a || !copy) return null;
-    return this.checkpointFrames(firstCard, step, copy, a);
+    return this.checkpointFrames(firstCard, step, copy, a, allocFrame);
   }
 
-  /** Frames of a checkpoint of the cards from `firstCard`. */
-  private checkpointFrames(firstCard: number, step: number, states: readonly Elements[], a: Assignment): Uint8Array[] {
-    const eb = elementBytes(a.job.dtype);
-    const chunkElems = Math.max(1, Math.floor(a.job.chunkBytes / eb));
-    const out: Uint8Array[] = [];
-    for (const p of checkpointPieces(states, chunkElems)) {
-      const f = new Uint8Array(FRAME_HEADER_BYTES + p.data.byteLength);
-      f.set(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength), FRAME_HEADER_BYTES);
-      sealFrame(f, { phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: firstCard, chunk: p.card, offset: p.offset, src: a.rank });
-      out.push(f);
-    }
-    return out;
+  /**
+   * Frames (copies) of checkpoint `step` of the cards from `firstCard`, in buffers from `alloc`.
+   * The owner's first card id rides in the header's step field.
+   */
+  private checkpointFrames(
+    firstCard: number,
+    step: number,
+    states: readonly Elements[],
+    a: Assignment,
+    alloc: (payloadBytes: number) => { frame: Uint8Array; payload: Uint8Array },
+  ): Uint8Array[] {
+    const chunkElems = Math.max(1, Math.floor(a.job.chunkBytes / elementBytes(a.job.dtype)));
+    return checkpointPieces(states, chunkElems).map((p) => {
+      const { frame, payload } = alloc(p.data.byteLength);
+      payload.set(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength));
+      return sealFrame(frame, { phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: firstCard, chunk: p.card, offset: p.offset, src: a.rank });
+    });
   }
 
   /** Checkpoint `step`: keep a copy, send one to the successor, and to disk when asked. */
@@ -295,11 +300,7 @@ export class Worker {
       // Frames are copies (the live states change as soon as the step runs), from the pool and back
       // to it once written, so a checkpoint every step does not allocate its size every step.
       const pool = this.transport.pool;
-      const chunkElems = Math.max(1, Math.floor(a.job.chunkBytes / elementBytes(a.job.dtype)));
-      for (const p of checkpointPieces(states, chunkElems)) {
-        const { frame, payload } = pool ? pool.acquire(p.data.byteLength) : allocFrame(p.data.byteLength);
-        payload.set(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength));
-        sealFrame(frame, { phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: a.firstCard, chunk: p.card, offset: p.offset, src: a.rank });
+      for (const frame of this.checkpointFrames(a.firstCard, step, states, a, pool ? (n) => pool.acquire(n) : allocFrame)) {
         this.transport.send(a.next, frame, (ok) => ok && pool?.release(frame));
       }
     }
