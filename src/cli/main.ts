@@ -60,7 +60,11 @@ program
       .default(RUN_DEFAULTS.onFailure),
   )
   .option('--spares <n>', 'standby workers started at launch, for --on-failure spare (a new process is started when they run out)', intIn(0, MAX_WORKERS), RUN_DEFAULTS.spares)
-  .addOption(new Option('--on-straggler <action>', 'on a confirmed straggler: report it, or evict it (then --on-failure applies)').choices(['report', 'evict']).default(RUN_DEFAULTS.onStraggler))
+  .addOption(
+    new Option('--on-straggler <action>', 'on a confirmed straggler: report it, evict a slow node (then --on-failure applies), or reroute the ring around a slow link')
+      .choices(['report', 'evict', 'reroute'])
+      .default(RUN_DEFAULTS.onStraggler),
+  )
   .option('--straggler-threshold <x>', 'slow means this many times the median of the others', numberIn(1.01, 100), RUN_DEFAULTS.stragglerThreshold)
   .option('--straggler-persist <k/m>', 'and so in k of the last m steps', kOfM, RUN_DEFAULTS.stragglerPersist)
   .option('--what-if', 'run again with the same seed without the injected stragglers, and report what they cost')

@@ -45,7 +45,7 @@ export interface RunConfig {
   checkpointEvery: number;
   checkpointDir: string | null;
   /** What to do with a confirmed straggler: report it, or evict it (treated as failed: --on-failure applies). */
-  onStraggler: 'report' | 'evict';
+  onStraggler: 'report' | 'evict' | 'reroute';
   /** A rank or link is slow when its time is this many times the median... */
   stragglerThreshold: number;
   /** ...in k of the last m steps. */
@@ -199,9 +199,14 @@ export interface StragglerReport {
   score: number;
   /** Step time over the clean baseline, when there was one. */
   slowdown: number | null;
-  action: 'report' | 'evict';
+  /** What was done: only reported, evicted (a node), or the ring re-formed without it (a link). */
+  action: 'report' | 'evict' | 'reroute';
   /** Whether it matches a straggler the scenario injected. */
   injected: boolean;
+  /** Median step time (ms) of the last steps up to the detection. */
+  stepMsBefore: number | null;
+  /** Median step time (ms) of the first steps after the action (evict, reroute), leaving out the first step of the new epoch; null for report. */
+  stepMsAfter: number | null;
 }
 
 export interface EpochReport {

@@ -25,7 +25,8 @@ export function formatRunSummary(r: RunReport): string {
     const what = s.kind === 'node' ? `rank ${s.rank}` : `link ${s.link![0]}->${s.link![1]}`;
     lines.push(
       `  straggler:  ${what}${s.injected ? '' : ' (not injected)'}: first seen at step ${s.firstSeenStep}, confirmed at step ${s.detectedAtStep}, ` +
-        `score ${s.score}, step time ${s.slowdown ?? '?'}x the clean baseline; ${s.action}`,
+        `score ${s.score}, step time ${s.slowdown ?? '?'}x the clean baseline; ${s.action}` +
+        (s.action !== 'report' ? ` (step ${s.stepMsBefore ?? '?'} ms before, ${s.stepMsAfter ?? '?'} ms after)` : ''),
     );
   }
   if (r.whatIf) {

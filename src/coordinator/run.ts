@@ -11,6 +11,7 @@ import { describeLocation, locateStuck, type Location, type RankProgress } from 
 import type { Fault } from './scenario.js';
 import { Swarm, type SwarmMember } from './swarm.js';
 import { MIN_STRAGGLER_WORKERS, StragglerDetector, type RankTiming } from './stragglers.js';
+import { rerouteOrder } from './reroute.js';
 import { selfPssMB } from '../runtime/memory.js';
 
 export interface RunHooks {
@@ -60,6 +61,15 @@ const UNDETECTED = {
 const CHECKPOINTS_KEPT = 2;
 /** After the first sign of a fault, how long to gather the others before deciding what happened. */
 const SETTLE_MS = 150;
+/** Steps before a straggler's detection, and after the action on it, whose median step time the report gives. */
+const STEPS_AROUND_ACTION = 5;
+
+function median(xs: readonly number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return Math.round((s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2) * 10) / 10;
+}
 
 export function jobSpec(cfg: RunConfig): JobSpec {
   return {
@@ -210,6 +220,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
           final.set(msg.step, s);
           stepRuns++;
           if (process.env.RINGSWARM_DEBUG_TIMINGS) hooks.log(`timings step ${msg.step}: ${[...s.ranks].sort((a, b) => a.rank - b.rank).map((r) => `${r.rank}:c${r.computeMs.toFixed(0)} w${r.waitMs.toFixed(0)} l${r.linkMs.toFixed(1)}`).join(' ')}`);
+          measureAfterActions(msg.step, s);
           watchStragglers(msg.step, s);
           coordinatorRssMB = Math.max(coordinatorRssMB, process.memoryUsage.rss() / 2 ** 20);
           hooks.progress(
@@ -243,7 +254,8 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       case 'done':
         if (msg.epoch !== epoch) return;
         workerRssMBMax = Math.max(workerRssMBMax, msg.rssMBMax);
-        digests.set(rank, msg.cardDigests);
+        // By first card: the job digest is over cards in card order, whatever order the ring is in.
+        digests.set(swarm.members[rank].firstCard, msg.cardDigests);
         if (digests.size === W) finish();
         return;
       case 'failed': {
@@ -268,6 +280,8 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     onMessage(e.member.rank, e.msg);
   });
 
+  /** The members by rank at launch: who the scenario's ranks are. */
+  let launch: SwarmMember[] = [];
   let detector: StragglerDetector | null = null;
   let detectorEpoch = -1;
   const stragglers: StragglerReport[] = [];
@@ -298,22 +312,84 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
         detectedAtStep: ev.detectedAtStep,
         score: Math.round(ev.score * 100) / 100,
         slowdown: ev.slowdown === null ? null : Math.round(ev.slowdown * 100) / 100,
-        action: cfg.onStraggler,
+        action: 'report',
         injected: injectedStraggler(ev),
+        stepMsBefore: median([...final.entries()].filter(([k]) => k <= step && k > step - STEPS_AROUND_ACTION).map(([, v]) => v.stepMs)),
+        stepMsAfter: null,
       };
       stragglers.push(r);
       const what = ev.kind === 'node' ? `rank ${ev.rank}` : `link ${ev.link[0]}->${ev.link[1]}`;
       hooks.log(`straggler: ${what} (score ${r.score}, step ${r.slowdown ?? '?'}x the baseline), seen at step ${ev.firstSeenStep}, confirmed at step ${ev.detectedAtStep}`);
-      if (cfg.onStraggler === 'evict' && ev.kind === 'node') {
+      if (cfg.onStraggler === 'evict' && ev.kind === 'node' && !recovering) {
         // Evicting is failing it on purpose: the --on-failure policy takes it from there.
+        r.action = 'evict';
+        afterAction.push({ r, epoch, samples: [] });
         swarm.members[ev.rank]?.process?.kill('SIGKILL');
+      } else if (cfg.onStraggler === 'reroute' && ev.kind === 'link') {
+        reroute(r, ev.link);
+      } else if (cfg.onStraggler !== 'report') {
+        hooks.log(`straggler: ${what} only reported (${cfg.onStraggler} ${recovering ? 'waits for no recovery under way' : ev.kind === 'node' ? 'cannot route around a node' : 'acts on nodes'})`);
       }
     }
   }
 
+  /** Actions whose step time after is still being measured: the first steps of a later epoch. */
+  const afterAction: { r: StragglerReport; epoch: number; samples: number[] }[] = [];
+  function measureAfterActions(step: number, s: StepAgg): void {
+    const fromStep = epochs[epochs.length - 1]?.fromStep;
+    for (const a of [...afterAction]) {
+      // The first step of an epoch re-keeps checkpoints and warms the new links up: not counted.
+      if (epoch <= a.epoch || step === fromStep) continue;
+      a.samples.push(s.stepMs);
+      a.r.stepMsAfter = median(a.samples);
+      if (a.samples.length >= STEPS_AROUND_ACTION) afterAction.splice(afterAction.indexOf(a), 1);
+    }
+  }
+
+  /** Slow links rerouted around so far, by the workers at their ends (positions change with every reroute). */
+  const avoided: [SwarmMember, SwarmMember][] = [];
+
+  /** --on-straggler reroute: a new epoch in a ring order without the slow links, from the newest checkpoint. */
+  function reroute(r: StragglerReport, link: readonly [number, number]): void {
+    const what = `link ${link[0]}->${link[1]}`;
+    if (recovering) return void hooks.log(`straggler: ${what} not rerouted: a recovery is under way`);
+    avoided.push([swarm.members[link[0]], swarm.members[link[1]]]);
+    const pos = (m: SwarmMember) => swarm.members.indexOf(m);
+    const avoid = avoided.filter(([a, b]) => pos(a) >= 0 && pos(b) >= 0).map(([a, b]) => [pos(a), pos(b)] as const);
+    const order = rerouteOrder(swarm.members.map((_, i) => i), avoid);
+    if (!order) return void hooks.log(`straggler: ${what} not rerouted: no ring of ${W} workers avoids ${avoid.map(([a, b]) => `${a}->${b}`).join(', ')}`);
+    r.action = 'reroute';
+    afterAction.push({ r, epoch, samples: [] });
+    recovering = true;
+    const reason = `reroute around ${what}`;
+    const detectedAt = now();
+    void (async () => {
+      const frozen = await abortEpoch(reason, new Set());
+      if (failure || interrupted) return;
+      if (frozen.length) {
+        // Not the time to reorder: recover the frozen ranks first (the slow link stays avoided next time).
+        for (const f of frozen) signals.push({ by: 'heartbeat', rank: f, at: now(), detail: `rank ${f} did not answer the abort of a reroute` });
+        r.action = 'report';
+        return recover();
+      }
+      const own = order.map((p) => ownCkpt.get(p) ?? new Set<number>());
+      ownCkpt.clear();
+      own.forEach((set, i) => ownCkpt.set(i, set));
+      // Copies sit with the old successors; the first step of the new epoch sends new ones.
+      heldCkpt.clear();
+      progress.clear();
+      swarm.reorder(order);
+      hooks.log(`${reason}: new ring ${swarm.members.map((m) => m.home).join(' ')} (ranks at launch)`);
+      const c = consistentStep(new Set());
+      await resume(null, detectedAt, c, reason, (rank) => (c === 0 && !keeps(ownCkpt, rank, 0) ? { step: 0, source: 'initial' } : { step: c, source: 'local' }));
+    })().catch((e) => fail(`reroute failed: ${isRingswarmError(e) ? `${e.code}: ${e.message}` : String(e)}`));
+  }
+
   function injectedStraggler(ev: { kind: 'node'; rank: number } | { kind: 'link'; link: readonly [number, number] }): boolean {
     return cfg.stragglers.some((f) =>
-      ev.kind === 'node' ? (f.kind === 'slow' || f.kind === 'pause') && f.rank === ev.rank : f.kind === 'slow-link' && f.from === ev.link[0],
+      ev.kind === 'node'
+        ? (f.kind === 'slow' || f.kind === 'pause') && slowNode(f, swarm.members[ev.rank])
+        : f.kind === 'slow-link' && slowLink(f, swarm.members[ev.link[0]], swarm.members[ev.link[1]]),
     );
   }
 
@@ -366,6 +442,24 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     return 0;
   }
 
+  /** A new epoch: every rank abandons the op under way. Resolves with the ranks (not in `lost`) that did not answer and are frozen. */
+  async function abortEpoch(reason: string, lost: ReadonlySet<number>): Promise<number[]> {
+    epoch++;
+    abortAcks = new Set();
+    swarm.broadcast({ type: 'abort', epoch, reason });
+    const live = () => swarm.members.filter((m) => !m.gone && !lost.has(m.rank)).every((m) => abortAcks!.has(m.rank));
+    // A live worker answers within milliseconds; a few heartbeat periods is plenty.
+    const ackWait = Math.min(cfg.heartbeatDeadMs, Math.max(300, 5 * cfg.heartbeatMs));
+    for (let waited = 0; !live() && waited < ackWait; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    const frozen = swarm.members.filter((m) => !m.gone && !lost.has(m.rank) && !abortAcks!.has(m.rank) && frozenOrUnknown(m)).map((m) => m.rank);
+    // Alive but slow to answer: wait for them (they must ring up for the next epoch anyway).
+    for (let waited = 0; !swarm.members.filter((m) => !m.gone && !lost.has(m.rank) && !frozen.includes(m.rank)).every((m) => abortAcks!.has(m.rank)) && waited < cfg.readyTimeoutMs; waited += 50) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    abortAcks = null;
+    return frozen;
+  }
+
   async function recover(): Promise<void> {
     const first = signals[0];
     await new Promise((r) => setTimeout(r, SETTLE_MS));
@@ -378,20 +472,8 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     const t = now();
     const table = [...progress.values()].map((p) => ({ ...p, silentMs: t - p.at }));
 
-    // Abort: a new epoch; every rank abandons the op. A rank that does not answer is frozen: lost too.
-    epoch++;
-    abortAcks = new Set();
-    swarm.broadcast({ type: 'abort', epoch, reason: main.detail });
-    const live = () => swarm.members.filter((m) => !m.gone && !lost.has(m.rank)).every((m) => abortAcks!.has(m.rank));
-    // A live worker answers within milliseconds; a few heartbeat periods is plenty.
-    const ackWait = Math.min(cfg.heartbeatDeadMs, Math.max(300, 5 * cfg.heartbeatMs));
-    for (let waited = 0; !live() && waited < ackWait; waited += 20) await new Promise((r) => setTimeout(r, 20));
-    const frozen = swarm.members.filter((m) => !m.gone && !lost.has(m.rank) && !abortAcks!.has(m.rank) && frozenOrUnknown(m)).map((m) => m.rank);
-    // Alive but slow to answer: wait for them (they must ring up for the next epoch anyway).
-    for (let waited = 0; !swarm.members.filter((m) => !m.gone && !lost.has(m.rank) && !frozen.includes(m.rank)).every((m) => abortAcks!.has(m.rank)) && waited < cfg.readyTimeoutMs; waited += 50) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    abortAcks = null;
+    // A rank that does not answer the abort is frozen: lost too.
+    const frozen = await abortEpoch(main.detail, lost);
     for (const r of frozen) lost.add(r);
 
     let location: Location | null;
@@ -459,15 +541,17 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   }
 
   /** Roll every rank back to step `c`, start the new epoch, and look at what came in meanwhile. */
-  async function resume(rec: FaultRecord, detectedAt: number, c: number, reason: string, restoreFor: (r: number) => Restore): Promise<void> {
-    rec.lostSteps = Math.max(0, highestDone() + 1 - c);
-    lostStepsTotal += rec.lostSteps;
+  async function resume(rec: FaultRecord | null, detectedAt: number, c: number, reason: string, restoreFor: (r: number) => Restore): Promise<void> {
+    const lostSteps = Math.max(0, highestDone() + 1 - c);
+    if (rec) rec.lostSteps = lostSteps;
+    lostStepsTotal += lostSteps;
     for (const s of [...final.keys()]) if (s >= c) final.delete(s);
     pending.clear();
     await startEpoch(c, reason, restoreFor);
     // From the fault (or, for one from outside, from its detection) to training resumed.
-    rec.recoveredAfterMs = Math.round(now() - (rec.injectedAt ?? detectedAt));
-    hooks.log(`recovered in ${rec.recoveredAfterMs} ms: epoch ${epoch}, ${W} workers, resumed from step ${c} (${rec.restoredFrom})`);
+    const tookMs = Math.round(now() - (rec?.injectedAt ?? detectedAt));
+    if (rec) rec.recoveredAfterMs = tookMs;
+    hooks.log(`${rec ? 'recovered' : 'resumed'} in ${tookMs} ms: epoch ${epoch}, ${W} workers, from step ${c}${rec ? ` (${rec.restoredFrom})` : ''}`);
     recovering = false;
     if (signals.length) {
       recovering = true;
@@ -499,7 +583,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       };
     });
     const faultsFor = (rank: number): FaultOrder[] =>
-      cfg.faults.flatMap((f) => ('step' in f.at && target(f) === rank && !fired.has(f.id) && f.at.step >= fromStep ? [order(f, f.at)] : []));
+      cfg.faults.flatMap((f) => ('step' in f.at && target(f) === swarm.members[rank].home && !fired.has(f.id) && f.at.step >= fromStep ? [order(f, f.at)] : []));
     swarm.assignAll(epoch, job, restoreFor, faultsFor, [...lostCards], stragglersFor);
     await Promise.race([ready, finished]);
     if (failure || interrupted) return;
@@ -515,14 +599,25 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     swarm.broadcast({ type: 'start', epoch, fromStep });
   }
 
+  /**
+   * Injected stragglers belong to the hardware: a slow node is the worker process that held the
+   * rank at launch (its replacement is a new server, not slow), a slow link the one between the
+   * two workers that were neighbours at launch (after a reroute it may no longer be in the ring).
+   */
+  const slowNode = (f: { rank: number }, m: SwarmMember | undefined) => m !== undefined && m === launch[f.rank];
+  const slowLink = (f: { from: number }, from: SwarmMember | undefined, to: SwarmMember | undefined) =>
+    from !== undefined && from === launch[f.from] && to === launch[successor(f.from, cfg.workers)];
+
   /** What each rank emulates on itself: slow compute, a slow outgoing link, jitter. */
   function stragglersFor(rank: number): StragglerOrder[] {
     const out: StragglerOrder[] = [];
+    const m = swarm.members[rank];
+    const next = swarm.members[successor(rank, W)];
     for (const f of cfg.stragglers) {
       const fromStep = f.kind !== 'jitter' && f.kind !== 'pause' && 'step' in f.at ? f.at.step : 0;
       if (f.kind === 'jitter') out.push({ kind: 'jitter', maxMs: f.maxMs });
-      else if (f.kind === 'slow' && f.rank === rank) out.push({ kind: 'slow', fromStep, steps: f.steps ?? null, factor: f.factor, addMs: f.addMs });
-      else if (f.kind === 'slow-link' && f.from === rank) out.push({ kind: 'slow-link', fromStep, steps: f.steps ?? null, bandwidth: f.bandwidth, delayMs: f.delayMs });
+      else if (f.kind === 'slow' && slowNode(f, m)) out.push({ kind: 'slow', fromStep, steps: f.steps ?? null, factor: f.factor, addMs: f.addMs });
+      else if (f.kind === 'slow-link' && slowLink(f, m, next)) out.push({ kind: 'slow-link', fromStep, steps: f.steps ?? null, bandwidth: f.bandwidth, delayMs: f.delayMs });
     }
     return out;
   }
@@ -535,7 +630,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       const end = f.forMs !== undefined ? start + f.forMs : Infinity;
       let t = start;
       const tick = () => {
-        const m = swarm.members[f.rank];
+        const m = launch[f.rank];
         if (failure || interrupted || digests.size === W || t >= end || !m || m.gone) return;
         m.process?.kill('SIGSTOP');
         timers.push(setTimeout(() => m.process?.kill('SIGCONT'), f.ms));
@@ -553,7 +648,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       const atMs = f.at.ms;
       timers.push(
         setTimeout(() => {
-          const m = swarm.members[target(fault)];
+          const m = swarm.byHome(target(fault));
           if (!m || m.gone || failure) return;
           const r = faults.find((x) => x.fault === fault)!;
           r.injectedAt = now();
@@ -640,6 +735,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     swarm.spawnWorkers();
     const joined = await Promise.race([swarm.rendezvous(cfg.cardsPerWorker).then(() => true), finished.then(() => false)]);
     if (joined && !failure && !interrupted) {
+      launch = [...swarm.members];
       trainingStart = 0;
       const started = startEpoch(0, 'start', () => ({ step: 0, source: 'initial' }));
       await Promise.race([started, finished]);

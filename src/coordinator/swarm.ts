@@ -25,7 +25,13 @@ export interface SwarmOptions {
 
 export interface SwarmMember extends Member {
   pid: number;
+  /** Position in the ring of this epoch. */
   rank: number;
+  /**
+   * The rank this place in the job had at launch: what a scenario's rank means. A replacement
+   * takes over its predecessor's home; a reroute moves workers in the ring, not their homes.
+   */
+  home: number;
   /** The first of the cards this worker holds (its cards keep their ids when ranks change). */
   firstCard: number;
   channel: Channel<WorkerMessage, CoordinatorMessage>;
@@ -155,6 +161,7 @@ export class Swarm {
           arrival: this.arrivals++,
           pid: msg.pid,
           rank: -1,
+          home: -1,
           firstCard: -1,
           channel,
           process: proc,
@@ -208,6 +215,7 @@ export class Swarm {
     this.members = ring.map((a) => {
       const m = this.pendingJoin.find((x) => x.workerId === a.member.workerId)!;
       m.rank = a.rank;
+      m.home = a.rank;
       m.firstCard = a.firstCard;
       return m;
     });
@@ -230,6 +238,7 @@ export class Swarm {
     if (spare) {
       this.spares = this.spares.filter((s) => s !== spare);
       spare.rank = rank;
+      spare.home = old.home;
       spare.firstCard = old.firstCard;
       this.members[rank] = spare;
       return spare;
@@ -239,6 +248,7 @@ export class Swarm {
     await this.waitJoins(1, this.o.readyTimeoutMs);
     const m = this.pendingJoin.shift()!;
     m.rank = rank;
+    m.home = old.home;
     m.firstCard = old.firstCard;
     this.members[rank] = m;
     return m;
@@ -255,6 +265,18 @@ export class Swarm {
     this.members = this.members.filter((m) => !ranks.has(m.rank));
     this.members.forEach((m, i) => (m.rank = i));
     return dropped;
+  }
+
+  /** Re-form the ring in a new order (--on-straggler reroute): `order[i]` is the rank that becomes rank i. Workers keep their cards. */
+  reorder(order: readonly number[]): void {
+    if (order.length !== this.members.length || new Set(order).size !== order.length) throw new Error(`not a permutation of ${this.members.length} ranks: ${order.join(',')}`);
+    this.members = order.map((r) => this.members[r]);
+    this.members.forEach((m, i) => (m.rank = i));
+  }
+
+  /** The member whose home (rank at launch) is `home`, if it is still in the ring. */
+  byHome(home: number): SwarmMember | undefined {
+    return this.members.find((m) => m.home === home);
   }
 
   /** Announce epoch `epoch` to every member: its rank, neighbours, where its state comes from, its faults. */

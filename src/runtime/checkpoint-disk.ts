@@ -1,25 +1,25 @@
-// The disk tier of checkpoints: one file per rank and step, written atomically (temporary file,
-// fsync, rename, fsync of the folder) with a SHA-256 of the contents checked on read.
+// The disk tier of checkpoints: one file per card group (named by its first card, which keeps its
+// id when ranks are renumbered or reordered) and step, written atomically (temporary file, fsync, rename, fsync of the folder) with a SHA-256 of the contents checked on read.
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RingswarmError } from '../protocol/errors.js';
 
 const MAGIC = 'RSCKPT1\n';
-/** Files kept per rank: the newest may not be complete everywhere yet. */
+/** Files kept per owner: the newest may not be complete everywhere yet. */
 const KEEP = 2;
 
-function fileName(rank: number, step: number): string {
-  return `rank-${rank}-step-${String(step).padStart(9, '0')}.ckpt`;
+function fileName(owner: number, step: number): string {
+  return `cards-${owner}-step-${String(step).padStart(9, '0')}.ckpt`;
 }
 
-async function write(dir: string, rank: number, step: number, states: readonly Uint8Array[]): Promise<void> {
+async function write(dir: string, owner: number, step: number, states: readonly Uint8Array[]): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const header = Buffer.from(`${MAGIC}${JSON.stringify({ rank, step, sizes: states.map((s) => s.byteLength) })}\n`);
+  const header = Buffer.from(`${MAGIC}${JSON.stringify({ owner, step, sizes: states.map((s) => s.byteLength) })}\n`);
   const hash = createHash('sha256').update(header);
   for (const s of states) hash.update(s);
   const digest = Buffer.from(hash.digest('hex') + '\n');
-  const final = join(dir, fileName(rank, step));
+  const final = join(dir, fileName(owner, step));
   const tmp = `${final}.tmp-${process.pid}`;
   const fh = await open(tmp, 'w');
   try {
@@ -35,13 +35,13 @@ async function write(dir: string, rank: number, step: number, states: readonly U
   } finally {
     await d.close();
   }
-  // Keep the newest few of this rank.
-  const mine = (await readdir(dir)).filter((f) => f.startsWith(`rank-${rank}-step-`) && f.endsWith('.ckpt')).sort();
+  // Keep the newest few of this owner.
+  const mine = (await readdir(dir)).filter((f) => f.startsWith(`cards-${owner}-step-`) && f.endsWith('.ckpt')).sort();
   for (const f of mine.slice(0, Math.max(0, mine.length - KEEP))) await rm(join(dir, f), { force: true });
 }
 
-async function read(dir: string, rank: number, step: number): Promise<Uint8Array[]> {
-  const path = join(dir, fileName(rank, step));
+async function read(dir: string, owner: number, step: number): Promise<Uint8Array[]> {
+  const path = join(dir, fileName(owner, step));
   let buf: Buffer;
   try {
     buf = await readFile(path);
@@ -51,8 +51,8 @@ async function read(dir: string, rank: number, step: number): Promise<Uint8Array
   const bad = (why: string) => new RingswarmError('RS_ERR_CHECKSUM', `checkpoint file ${path}: ${why}`);
   if (buf.subarray(0, MAGIC.length).toString() !== MAGIC) throw bad('not a ringswarm checkpoint');
   const nl = buf.indexOf('\n', MAGIC.length);
-  const meta = JSON.parse(buf.subarray(MAGIC.length, nl).toString()) as { rank: number; step: number; sizes: number[] };
-  if (meta.rank !== rank || meta.step !== step) throw bad(`holds rank ${meta.rank} step ${meta.step}`);
+  const meta = JSON.parse(buf.subarray(MAGIC.length, nl).toString()) as { owner: number; step: number; sizes: number[] };
+  if (meta.owner !== owner || meta.step !== step) throw bad(`holds owner ${meta.owner} step ${meta.step}`);
   let off = nl + 1;
   const states = meta.sizes.map((n) => {
     const s = new Uint8Array(n);

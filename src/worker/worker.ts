@@ -37,8 +37,8 @@ export interface WorkerEnv {
 }
 
 export interface CheckpointDisk {
-  write(dir: string, rank: number, step: number, states: readonly Uint8Array[]): Promise<void>;
-  read(dir: string, rank: number, step: number): Promise<Uint8Array[]>;
+  write(dir: string, firstCard: number, step: number, states: readonly Uint8Array[]): Promise<void>;
+  read(dir: string, firstCard: number, step: number): Promise<Uint8Array[]>;
 }
 
 /** Data-plane features of the WebSocket transport that the in-memory one lacks. */
@@ -185,6 +185,7 @@ export class Worker {
       this.store = new CheckpointStore(job.dtype, job.cardsPerWorker, count);
     }
     // Copies held for the predecessor stay: a replacement in its rank fetches them from us.
+    this.unshapeSlowLink();
     this.a = { epoch: m.epoch, rank: m.rank, size: m.size, firstCard: m.firstCard, next: m.next.rank, job, runner, faults: m.faults, lostCards: m.lostCards, stragglers: m.stragglers };
     await this.restore(m);
     await this.transport.ring(m.epoch, m.rank, m.prev, m.next, job.timeoutMs);
@@ -212,7 +213,7 @@ export class Worker {
       if (!mine.restore(step, cards.states, m.firstCard)) throw new RingswarmError('RS_ERR_PROTOCOL', `incomplete copy of checkpoint ${step} from rank ${m.restore.peer.rank}`);
     } else {
       if (!this.env.disk || !m.job.checkpointDir) throw new RingswarmError('RS_ERR_PROTOCOL', 'disk restore without a checkpoint folder');
-      const states = await this.env.disk.read(m.job.checkpointDir, m.rank, step);
+      const states = await this.env.disk.read(m.job.checkpointDir, m.firstCard, step);
       states.forEach((b, j) => cards.states[j].set(viewElements(m.job.dtype, b)));
     }
   }
@@ -307,7 +308,7 @@ export class Worker {
     if (this.env.disk && a.job.checkpointDir) {
       await this.env.disk.write(
         a.job.checkpointDir,
-        a.rank,
+        a.firstCard,
         step,
         states.map((s) => new Uint8Array(s.buffer, s.byteOffset, s.byteLength)),
       );
@@ -347,6 +348,14 @@ export class Worker {
     }
   }
 
+  /** The rank our emulated slow link goes to, while it is on (the coordinator says per epoch whether the link is still in the ring). */
+  private slowLinkTo: number | null = null;
+
+  private unshapeSlowLink(): void {
+    if (this.slowLinkTo !== null) this.transport.shapeLink?.(this.slowLinkTo, {}, 0);
+    this.slowLinkTo = null;
+  }
+
   /** Emulated stragglers on this rank at `step`: extra compute, a slowed outgoing link, jitter. */
   private async straggle(a: Assignment, step: number, computedMs: number): Promise<void> {
     let extra = 0;
@@ -359,10 +368,11 @@ export class Worker {
       const on = step >= s.fromStep && (s.steps === null || step < s.fromStep + s.steps);
       if (s.kind === 'slow') {
         if (on) extra += s.addMs ?? Math.max(1, computedMs + a.job.computeMs) * ((s.factor ?? 1) - 1);
-      } else if (step === s.fromStep) {
+      } else if (on && this.slowLinkTo === null) {
+        this.slowLinkTo = a.next;
         this.transport.shapeLink?.(a.next, { delayMs: s.delayMs, bandwidth: s.bandwidth }, null);
-      } else if (s.steps !== null && step === s.fromStep + s.steps) {
-        this.transport.shapeLink?.(a.next, {}, 0);
+      } else if (!on) {
+        this.unshapeSlowLink();
       }
     }
     if (extra > 0) await this.env.sleep(extra);

@@ -51,4 +51,25 @@ describe('stragglers, real processes', () => {
     expect(rep.restarts).toBeGreaterThanOrEqual(1);
     expect(rep.stateDigest).toBe(clean.stateDigest);
   });
+
+  it('--on-straggler reroute re-forms the ring without the slow link and ends ok with the exact digest', async () => {
+    const args = [...BASE, '--steps', '40'];
+    const clean = JSON.parse((await runCli(args)).stdout);
+    const r = await runCli([...args, '--inject', 'slow-link:from=5:step=4:delayMs=30', '--on-straggler', 'reroute']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    const found = rep.stragglers.find((s: { kind: string; link?: number[] }) => s.kind === 'link' && s.link?.[0] === 5);
+    expect(found, JSON.stringify(rep.stragglers)).toMatchObject({ link: [5, 6], injected: true, action: 'reroute' });
+    expect(found.stepMsBefore).toBeGreaterThan(0);
+    const epoch = rep.epochs.find((e: { reason: string }) => e.reason === 'reroute around link 5->6');
+    expect(epoch, JSON.stringify(rep.epochs)).toBeDefined();
+    // The workers that held ranks 5 and 6 at launch are no longer neighbours in that order.
+    const pids = rep.epochs[0].members.map((m: { pid: number }) => m.pid);
+    const after = epoch.members.map((m: { pid: number }) => m.pid);
+    const at5 = after.indexOf(pids[5]);
+    expect(after[(at5 + 1) % after.length]).not.toBe(pids[6]);
+    expect(rep.restarts).toBe(0);
+    expect(rep).toMatchObject({ ok: true, wrong: 0 });
+    expect(rep.stateDigest).toBe(clean.stateDigest);
+  });
 });
