@@ -2,7 +2,7 @@
 // ringswarm: emulate a large training cluster with real processes on one machine.
 import { Command, CommanderError, Option } from 'commander';
 import { elementBytes } from '../collective/dtypes.js';
-import { BENCH_DEFAULTS, RUN_DEFAULTS, type BenchConfig, type RunConfig } from '../coordinator/config.js';
+import { BENCH_DEFAULTS, RUN_DEFAULTS, type BenchConfig, type LinkSpec, type RunConfig } from '../coordinator/config.js';
 import { runBench } from '../coordinator/bench.js';
 import { runJob } from '../coordinator/run.js';
 import { formatBytes } from '../protocol/units.js';
@@ -21,9 +21,10 @@ import {
 } from '../coordinator/scenario.js';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { collective, dtype, flag01, host, intIn, kOfM, numberIn, reduceOp, size, UsageError } from './options.js';
+import { algoList, collective, dtype, flag01, host, intIn, kOfM, numberIn, rate, reduceOp, runAlgo, size, UsageError } from './options.js';
 import { formatBenchTable, formatRunSummary } from '../coordinator/format.js';
 import { writeJson } from './json.js';
+import { registerPlan } from './plan.js';
 import { Progress } from './progress.js';
 
 const program = new Command('ringswarm')
@@ -73,6 +74,10 @@ program
   .option('--checkpoint-dir <dir>', 'also write checkpoints here, atomically (the disk tier)')
   .option('--heartbeat-ms <ms>', 'worker heartbeat interval', intIn(1, 60_000), RUN_DEFAULTS.heartbeatMs)
   .option('--heartbeat-timeout-ms <ms>', 'a worker silent this long is dead', intIn(1, 3_600_000), RUN_DEFAULTS.heartbeatDeadMs)
+  .addOption(algoOption().argParser(runAlgo).default(RUN_DEFAULTS.algo))
+  .option('--link-latency-us <us>', 'emulated latency of every link between workers (Node timers: under 1000 comes out as about 1 ms)', numberIn(0, 60_000_000), 0)
+  .option('--link-bandwidth <bytes>', 'emulated bandwidth per second of every link between workers, e.g. 100MiB (0: no cap)', rate, 0)
+  .option('--intra-bandwidth <bytes>', 'emulated card-to-card bandwidth per second inside a worker, e.g. 10GiB (0: not emulated)', rate, 0)
   .option('--json <path|->', 'write the JSON report to a file, or - for stdout')
   .action(async (o) => {
     const { faults, stragglers } = await loadFaults(o.scenario, o.inject, { seed: o.seed, workers: o.workers, steps: o.steps });
@@ -106,6 +111,8 @@ program
       checkpointDir: o.checkpointDir ? resolve(o.checkpointDir) : null,
       heartbeatMs: o.heartbeatMs,
       heartbeatDeadMs: o.heartbeatTimeoutMs,
+      algo: o.algo,
+      link: linkSpec(o),
     };
     if (cfg.onFailure === 'shrink' && (cfg.op === 'min' || cfg.op === 'max')) {
       throw new UsageError(`--on-failure shrink needs --op sum, avg or prod: with ${cfg.op} the result without the lost cards cannot be checked from the closed form`);
@@ -181,7 +188,11 @@ program
   .option('--timeout-ms <ms>', 'collective watchdog', intIn(1, 86_400_000), BENCH_DEFAULTS.timeoutMs)
   .option('--port <n>', 'coordinator control port (0 = any free port)', intIn(0, 65535), BENCH_DEFAULTS.port)
   .addOption(checksumOption())
-  .option('--json <path|->', 'write { rows, avgBusbwGBps } to a file, or - for stdout')
+  .addOption(algoOption('all-reduce algorithms to measure one after the other, e.g. ring,rd (or all): the table then gives the crossover').argParser(algoList).default(BENCH_DEFAULTS.algos, 'ring'))
+  .option('--link-latency-us <us>', 'emulated latency of every link between workers', numberIn(0, 60_000_000), 0)
+  .option('--link-bandwidth <bytes>', 'emulated bandwidth per second of every link between workers (0: no cap)', rate, 0)
+  .option('--intra-bandwidth <bytes>', 'emulated card-to-card bandwidth per second inside a worker (0: not emulated)', rate, 0)
+  .option('--json <path|->', 'write { rows, avgBusbwGBps, crossover } to a file, or - for stdout')
   .action(async (o) => {
     const cfg: BenchConfig = {
       ...BENCH_DEFAULTS,
@@ -200,6 +211,8 @@ program
       timeoutMs: o.timeoutMs,
       port: o.port,
       checksums: o.checksum === 'crc32c',
+      algos: o.algo,
+      link: linkSpec(o),
     };
     if (cfg.minBytes > cfg.maxBytes) throw new UsageError(`--min-bytes ${cfg.minBytes} is larger than --max-bytes ${cfg.maxBytes}`);
     checkChunk(cfg.chunkBytes, cfg.dtype);
@@ -214,7 +227,7 @@ program
     });
     progress.done();
     out.write(formatBenchTable(report, { headerOnly: false, rowsPrinted: true }));
-    if (o.json) await writeJson(o.json, { rows: report.rows, avgBusbwGBps: report.avgBusbwGBps });
+    if (o.json) await writeJson(o.json, { rows: report.rows, avgBusbwGBps: report.avgBusbwGBps, ...(report.crossover ? { crossover: report.crossover } : {}) });
     const wrong = report.rows.reduce((a, r) => a + r.wrong, 0);
     process.exitCode = report.error ? 1 : wrong > 0 ? 1 : 0;
   });
@@ -230,6 +243,16 @@ program
     if (!/^wss?:\/\//.test(o.url)) throw new UsageError(`--url ${o.url} is not a ws:// URL`);
     startWorkerProcess({ controlUrl: o.url, token: o.token, workerId: o.id ?? `join-${process.pid}`, spawned: false, host: o.host });
   });
+
+registerPlan(program);
+
+function algoOption(what = 'all-reduce algorithm: ring (bandwidth-optimal), rd (recursive doubling: log2 n steps, for small sizes on many workers), or auto (the one the alpha-beta model predicts fastest, per epoch)'): Option {
+  return new Option('--algo <name>', what);
+}
+
+function linkSpec(o: { linkLatencyUs: number; linkBandwidth: number; intraBandwidth: number }): LinkSpec {
+  return { latencyUs: o.linkLatencyUs, bandwidth: o.linkBandwidth, intraBandwidth: o.intraBandwidth };
+}
 
 /** The scenario file and --inject flags, validated against the run and expanded (random faults drawn from the seed). */
 async function loadFaults(

@@ -1,7 +1,7 @@
 // Flag parsers: each one names what it accepts, and a bad value ends the command with status 2.
 import { InvalidArgumentError } from 'commander';
 import { DTYPES, REDUCE_OPS, type DType, type ReduceOp } from '../collective/dtypes.js';
-import { COLLECTIVES, type CollectiveKind } from '../collective/types.js';
+import { ALLREDUCE_ALGOS, COLLECTIVES, type AllreduceAlgo, type CollectiveKind } from '../collective/types.js';
 import { parseSize } from '../protocol/units.js';
 
 export function intIn(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -42,6 +42,20 @@ function oneOf<T extends string>(values: readonly T[]) {
 export const dtype: (t: string) => DType = oneOf(DTYPES);
 export const reduceOp: (t: string) => ReduceOp = oneOf(REDUCE_OPS);
 export const collective: (t: string) => CollectiveKind = oneOf(COLLECTIVES);
+export const runAlgo: (t: string) => AllreduceAlgo | 'auto' = oneOf(['auto', ...ALLREDUCE_ALGOS]);
+
+/** A comma list of all-reduce algorithms ("ring,rd"), or "all". */
+export function algoList(text: string): AllreduceAlgo[] {
+  if (text.trim() === 'all') return [...ALLREDUCE_ALGOS];
+  const one = oneOf(ALLREDUCE_ALGOS);
+  const list = text.split(',').map((t) => one(t.trim()));
+  return [...new Set(list)];
+}
+
+/** A rate: a size per second ("100MiB", "1G"); 0: no cap. */
+export function rate(text: string): number {
+  return text.trim() === '0' ? 0 : size(text);
+}
 
 export function host(text: string): string {
   if (!/^[A-Za-z0-9.:[\]-]+$/.test(text)) throw new InvalidArgumentError('expected a host name or IP address');

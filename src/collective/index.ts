@@ -1,13 +1,14 @@
 import { ringAllGather } from './all-gather.js';
 import { chainBroadcast } from './broadcast.js';
 import { ringReduceScatter } from './reduce-scatter.js';
+import { recursiveDoublingAllReduce } from './recursive-doubling.js';
 import { ringAllReduce } from './ring-allreduce.js';
 import type { Collective, CollectiveKind, CollectiveOptions } from './types.js';
 
 export function createCollective(kind: CollectiveKind, opts: CollectiveOptions): Collective {
   switch (kind) {
     case 'allreduce':
-      return ringAllReduce(opts);
+      return opts.algo === 'rd' ? recursiveDoublingAllReduce(opts) : ringAllReduce(opts);
     case 'reducescatter':
       return ringReduceScatter(opts);
     case 'allgather':

@@ -25,7 +25,7 @@ interface PhaseState {
 }
 
 export class RingPipeline implements Collective {
-  private readonly o: Required<Omit<CollectiveOptions, 'root' | 'input'>>;
+  private readonly o: Required<Omit<CollectiveOptions, 'root' | 'input' | 'algo'>>;
   private readonly next: number;
   private readonly prev: number;
   private readonly phases: PhaseState[];

@@ -5,6 +5,9 @@ import type { DType, Elements, ReduceOp } from './dtypes.js';
 export type { Phase };
 
 export const COLLECTIVES = ['allreduce', 'reducescatter', 'allgather', 'broadcast'] as const;
+/** All-reduce algorithms: the bandwidth-optimal ring, and the latency-friendly recursive doubling. */
+export const ALLREDUCE_ALGOS = ['ring', 'rd'] as const;
+export type AllreduceAlgo = (typeof ALLREDUCE_ALGOS)[number];
 export type CollectiveKind = (typeof COLLECTIVES)[number];
 
 /** Where a chunk sits in a collective's schedule. Every frame on the wire carries these. */
@@ -59,6 +62,8 @@ export interface CollectiveOptions {
   divisor?: number;
   /** Broadcast root. */
   root?: number;
+  /** All-reduce: which algorithm (default ring). */
+  algo?: AllreduceAlgo;
   /** Allocates a scratch array the collective fills and hands out in a ChunkSend (lets the runtime reserve header room). */
   alloc?: (count: number) => Elements;
 }

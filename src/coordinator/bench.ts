@@ -1,10 +1,12 @@
 // `ringswarm bench`: a collective over a range of sizes on a live swarm, printed like nccl-tests.
 import { elementBytes } from '../collective/dtypes.js';
 import { busBandwidthFactor } from '../collective/index.js';
+import { predictAllreduce, predictedCrossover } from '../collective/model.js';
+import type { AllreduceAlgo } from '../collective/types.js';
 import { isRingswarmError } from '../protocol/errors.js';
-import { BENCH_HEADER, formatBenchRow } from './format.js';
+import { BENCH_HEADER, BENCH_HEADER_ALGO, formatBenchRow } from './format.js';
 import { RUN_DEFAULTS, type BenchConfig, type BenchReport, type BenchRow } from './config.js';
-import { jobSpec } from './run.js';
+import { fabricModel, jobSpec } from './run.js';
 import { Swarm } from './swarm.js';
 
 export interface BenchHooks {
@@ -22,6 +24,23 @@ export function benchSizes(min: number, max: number, factor: number, elementSize
     if (out.length > 10_000) break;
   }
   return out;
+}
+
+/**
+ * The smallest size from which `b` was measured no slower than `a` at every larger size too (null:
+ * `a` was faster at the largest size, or there is no size both measured).
+ */
+export function measuredCrossover(rows: readonly BenchRow[], a: AllreduceAlgo, b: AllreduceAlgo): number | null {
+  const time = (algo: AllreduceAlgo) => new Map(rows.filter((r) => r.algo === algo).map((r) => [r.bytes, r.timeUs]));
+  const ta = time(a);
+  const tb = time(b);
+  const sizes = [...ta.keys()].filter((s) => tb.has(s)).sort((x, y) => x - y);
+  let from: number | null = null;
+  for (let i = sizes.length - 1; i >= 0; i--) {
+    if (tb.get(sizes[i])! > ta.get(sizes[i])!) break;
+    from = sizes[i];
+  }
+  return from;
 }
 
 export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<BenchReport> {
@@ -43,6 +62,12 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
     finish();
   };
   const factor = busBandwidthFactor(cfg.collective, cfg.workers);
+  const fabric = fabricModel(cfg.link);
+  const allreduce = cfg.collective === 'allreduce';
+  // Other collectives have one algorithm (the ring): measured once.
+  const algos: AllreduceAlgo[] = allreduce ? [...new Set(cfg.algos)] : ['ring'];
+  let algo: AllreduceAlgo = algos[0];
+  let algoDone: () => void = () => {};
 
   swarm.onEvent((e) => {
     if (e.type === 'lost') return fail(e.why);
@@ -71,13 +96,17 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
             busbwGBps: algbw * factor,
             wrong: p.wrong,
           };
+          if (allreduce) {
+            row.algo = algo;
+            row.predictedUs = Math.round(predictAllreduce(algo, cfg.workers, cfg.cardsPerWorker, msg.bytes, fabric).totalUs * 10) / 10;
+          }
           rows.push(row);
           hooks.row(formatBenchRow(row));
         }
         return;
       }
       case 'done':
-        if (++done === cfg.workers) finish();
+        if (++done === cfg.workers) algoDone();
         return;
       case 'failed':
         return fail(`rank ${e.member.rank}: ${msg.code}: ${msg.message}`);
@@ -105,7 +134,7 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
     });
     const joined = await Promise.race([
       swarm.rendezvous(cfg.cardsPerWorker).then(() => {
-        swarm.assignAll(0, job, () => ({ step: 0, source: 'initial' }), () => []);
+        swarm.assignAll(0, job, () => ({ step: 0, source: 'initial' }), () => [], [], () => [], algo, algos.includes('rd'));
         return true;
       }),
       finished.then(() => false),
@@ -117,9 +146,17 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
         `# ringswarm bench: ${cfg.collective}, ${cfg.workers} workers x ${cfg.cardsPerWorker} cards, ${cfg.dtype} ${cfg.op}, ` +
           `${cfg.iters} iters, ${cfg.warmup} warmup, check ${cfg.check ? 1 : 0} (ready in ${Math.round(startupMs)} ms)`,
       );
-      hooks.header(BENCH_HEADER);
-      swarm.broadcast({ type: 'bench', epoch: swarm.epoch, spec: { collective: cfg.collective, sizes, iters: cfg.iters, warmup: cfg.warmup, check: cfg.check } });
-      await finished;
+      hooks.header(allreduce ? BENCH_HEADER_ALGO : BENCH_HEADER);
+      // One algorithm after the other over all sizes, on the same swarm and links.
+      for (const a of algos) {
+        algo = a;
+        done = 0;
+        const over = new Promise<void>((r) => (algoDone = r));
+        swarm.broadcast({ type: 'bench', epoch: swarm.epoch, spec: { collective: cfg.collective, sizes, iters: cfg.iters, warmup: cfg.warmup, check: cfg.check, algo: a } });
+        await Promise.race([over, finished]);
+        if (failure) break;
+      }
+      finish();
     }
   } catch (e) {
     failure ??= isRingswarmError(e) ? `${e.code}: ${e.message}` : String(e);
@@ -128,6 +165,9 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
   else await swarm.close('bench finished');
   const avg = rows.length ? rows.reduce((a, r) => a + r.busbwGBps, 0) / rows.length : 0;
   const report: BenchReport = { collective: cfg.collective, workers: cfg.workers, cardsPerWorker: cfg.cardsPerWorker, rows, avgBusbwGBps: avg, startupMs: Math.round(startupMs) };
+  if (algos.includes('ring') && algos.includes('rd')) {
+    report.crossover = { measuredBytes: measuredCrossover(rows, 'rd', 'ring'), predictedBytes: predictedCrossover(cfg.workers, fabric) };
+  }
   if (failure) report.error = failure;
   return report;
 }

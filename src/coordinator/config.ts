@@ -1,6 +1,6 @@
 // Run and bench configuration: the one place for defaults, and the shape of the reports.
 import type { DType, ReduceOp } from '../collective/dtypes.js';
-import type { CollectiveKind } from '../collective/types.js';
+import type { AllreduceAlgo, CollectiveKind } from '../collective/types.js';
 import type { Fault, StragglerFault } from './scenario.js';
 
 export const FAILURE_POLICIES = ['restart', 'spare', 'shrink', 'abort'] as const;
@@ -52,7 +52,22 @@ export interface RunConfig {
   stragglerPersist: [k: number, m: number];
   /** How long the coordinator waits for all workers to join and ring up. */
   readyTimeoutMs: number;
+  /** All-reduce algorithm; auto: the one the alpha-beta model predicts fastest for the size and ring (per epoch). */
+  algo: AllreduceAlgo | 'auto';
+  /** The emulated fabric (see LinkSpec). */
+  link: LinkSpec;
 }
+
+/** The emulated fabric: between workers, latency and bandwidth per link; inside a worker, card to card. 0: not emulated. */
+export interface LinkSpec {
+  latencyUs: number;
+  /** Bytes per second per directed link between workers. */
+  bandwidth: number;
+  /** Bytes per second card to card inside a worker. */
+  intraBandwidth: number;
+}
+
+export const NO_LINK_MODEL: LinkSpec = { latencyUs: 0, bandwidth: 0, intraBandwidth: 0 };
 
 export const RUN_DEFAULTS: RunConfig = {
   workers: 8,
@@ -82,6 +97,8 @@ export const RUN_DEFAULTS: RunConfig = {
   stragglerThreshold: 1.3,
   stragglerPersist: [3, 5],
   readyTimeoutMs: 60_000,
+  algo: 'auto',
+  link: NO_LINK_MODEL,
 };
 
 export interface BenchConfig {
@@ -102,6 +119,9 @@ export interface BenchConfig {
   port: number;
   host: string;
   checksums: boolean;
+  /** All-reduce algorithms to measure, one after the other over all sizes. */
+  algos: AllreduceAlgo[];
+  link: LinkSpec;
 }
 
 export const BENCH_DEFAULTS: BenchConfig = {
@@ -122,6 +142,8 @@ export const BENCH_DEFAULTS: BenchConfig = {
   port: 0,
   host: '127.0.0.1',
   checksums: true,
+  algos: ['ring'],
+  link: NO_LINK_MODEL,
 };
 
 export interface Quantiles {
@@ -155,6 +177,11 @@ export interface RunReport {
   computeMs: Quantiles;
   algbwGBps: number;
   busbwGBps: number;
+  /** The all-reduce algorithm of each epoch (auto resolves per ring size), and the fabric emulated. */
+  algo: AllreduceAlgo[];
+  link: LinkSpec;
+  /** Median all-reduce time between workers as measured (allreduceMs includes the cards' local reduce and copy), and as the alpha-beta model predicts it for the first epoch. */
+  model: { predictedAllreduceMs: number; predictedInterMs: number; predictedIntraMs: number; measuredAllreduceMs: number; ratio: number | null };
   memory: { coordinatorRssMB: number; workerRssMBMax: number; workerRssMBTotal: number; workerPssMBTotal: number | null; coordinatorPssMB: number | null };
   processes: { rank: number; pid: number; workerId: string; spawned: boolean }[];
   /** Connections refused at the door (wrong token, malformed hello, job full). */
@@ -216,6 +243,7 @@ export interface EpochReport {
   reason: string;
   /** Cards that contribute in this epoch (fewer after a shrink). */
   cards: number;
+  algo: AllreduceAlgo;
   members: { rank: number; workerId: string; pid: number }[];
 }
 
@@ -237,6 +265,9 @@ export interface BenchRow {
   algbwGBps: number;
   busbwGBps: number;
   wrong: number;
+  /** All-reduce: the algorithm of this row, and the time the alpha-beta model predicts for it. */
+  algo?: AllreduceAlgo;
+  predictedUs?: number;
 }
 
 export interface BenchReport {
@@ -246,6 +277,8 @@ export interface BenchReport {
   rows: BenchRow[];
   avgBusbwGBps: number;
   startupMs: number;
+  /** With two all-reduce algorithms: the smallest size from which the ring was measured (and predicted) faster for good. */
+  crossover?: { measuredBytes: number | null; predictedBytes: number | null };
   error?: string;
 }
 

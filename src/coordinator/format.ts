@@ -1,6 +1,14 @@
 // What a person reads: the run summary and the nccl-tests-style bench table. Pure text.
 import { formatBytes } from '../protocol/units.js';
-import type { BenchReport, Quantiles, RunReport } from './config.js';
+import type { BenchReport, LinkSpec, Quantiles, RunReport } from './config.js';
+
+function describeLink(l: LinkSpec): string {
+  const parts: string[] = [];
+  if (l.latencyUs) parts.push(`${l.latencyUs} us per link`);
+  if (l.bandwidth) parts.push(`${formatBytes(l.bandwidth)}/s per link`);
+  if (l.intraBandwidth) parts.push(`${formatBytes(l.intraBandwidth)}/s card to card`);
+  return parts.join(', ');
+}
 
 const q = (x: Quantiles) => `p50 ${x.p50.toFixed(2)}  p90 ${x.p90.toFixed(2)}  p99 ${x.p99.toFixed(2)}  max ${x.max.toFixed(2)} ms`;
 
@@ -17,6 +25,10 @@ export function formatRunSummary(r: RunReport): string {
     `  step:       ${q(r.stepMs)}`,
     `  all-reduce: ${q(r.allreduceMs)}`,
     `  bandwidth:  algbw ${r.algbwGBps.toFixed(3)} GB/s, busbw ${r.busbwGBps.toFixed(3)} GB/s (median step)`,
+    `  algorithm:  ${r.algo.join(', then ') || '-'}; alpha-beta model ${r.model.predictedAllreduceMs} ms per all-reduce` +
+      ` (${r.model.predictedInterMs} between workers + ${r.model.predictedIntraMs} inside), measured ${r.model.measuredAllreduceMs.toFixed(2)} ms` +
+      (r.model.ratio !== null ? ` (${r.model.ratio}x)` : '') +
+      (r.link.latencyUs || r.link.bandwidth || r.link.intraBandwidth ? `; fabric: ${describeLink(r.link)}` : ''),
     `  memory:     coordinator ${r.memory.coordinatorRssMB} MB, worker max ${r.memory.workerRssMBMax} MB, workers total ${r.memory.workerRssMBTotal} MB RSS` +
       (r.memory.workerPssMBTotal !== null ? ` (${r.memory.workerPssMBTotal} MB PSS: shared pages counted once)` : ''),
     `  control:    ${r.controlUrl}${r.rejectedConnections ? `, ${r.rejectedConnections} connections refused` : ''}`,
@@ -59,11 +71,16 @@ export function formatRunSummary(r: RunReport): string {
 export const BENCH_HEADER =
   '#       size         count   type   redop    time(us)  algbw(GB/s)  busbw(GB/s)  #wrong';
 
+/** The all-reduce table: which algorithm, and the alpha-beta model's time beside the measured one. */
+export const BENCH_HEADER_ALGO = `${BENCH_HEADER}  algo  model(us)  meas/model`;
+
 export function formatBenchRow(r: BenchReport['rows'][number]): string {
-  return (
+  const base =
     `${String(r.bytes).padStart(12)}  ${String(r.count).padStart(12)}  ${r.type.padStart(5)}  ${r.redop.padStart(6)}  ` +
-    `${r.timeUs.toFixed(1).padStart(10)}  ${r.algbwGBps.toFixed(3).padStart(11)}  ${r.busbwGBps.toFixed(3).padStart(11)}  ${String(r.wrong).padStart(6)}`
-  );
+    `${r.timeUs.toFixed(1).padStart(10)}  ${r.algbwGBps.toFixed(3).padStart(11)}  ${r.busbwGBps.toFixed(3).padStart(11)}  ${String(r.wrong).padStart(6)}`;
+  if (!r.algo || r.predictedUs === undefined) return base;
+  const ratio = r.predictedUs > 0 ? (r.timeUs / r.predictedUs).toFixed(2) : '-';
+  return `${base}  ${r.algo.padStart(4)}  ${r.predictedUs.toFixed(1).padStart(9)}  ${ratio.padStart(10)}`;
 }
 
 /** The closing lines of a bench (rows are printed live as they complete). */
@@ -76,6 +93,13 @@ export function formatBenchTable(r: BenchReport, o: { headerOnly: boolean; rowsP
     if (r.error) lines.push(`# error: ${r.error}`);
     lines.push(`# Out of bounds values : ${r.rows.reduce((a, x) => a + x.wrong, 0)} ${r.rows.some((x) => x.wrong > 0) ? 'ERROR' : 'OK'}`);
     lines.push(`# Avg bus bandwidth    : ${r.avgBusbwGBps.toFixed(3)}`);
+    if (r.crossover) {
+      const { measuredBytes: m, predictedBytes: p } = r.crossover;
+      lines.push(
+        `# Crossover rd -> ring : measured ${m === null ? 'above the largest size' : formatBytes(m)}, ` +
+          `predicted ${p === null ? 'none (the ring at every size)' : formatBytes(p)} (--algo auto goes by the prediction)`,
+      );
+    }
   }
   return `${lines.join('\n')}\n`;
 }

@@ -1,12 +1,15 @@
 // `ringswarm run`: launch a swarm, train for N steps, verify every op, inject the scenario's
 // faults, detect, locate and recover from them, and report.
+import { availableParallelism } from 'node:os';
 import { elementBytes } from '../collective/dtypes.js';
+import { MACHINE_MODEL, pickAlgo, predictAllreduce, type FabricModel } from '../collective/model.js';
+import type { AllreduceAlgo } from '../collective/types.js';
 import { busBandwidthFactor } from '../collective/index.js';
 import { predecessor, successor } from '../collective/ring.js';
 import type { FaultOrder, JobSpec, Restore, StragglerOrder, WorkerMessage } from '../protocol/control.js';
 import { isRingswarmError } from '../protocol/errors.js';
 import { jobDigest } from '../worker/cards.js';
-import { quantiles, type DetectedBy, type EpochReport, type FaultReport, type RunConfig, type RunReport, type StragglerReport } from './config.js';
+import { quantiles, type LinkSpec, type DetectedBy, type EpochReport, type FaultReport, type RunConfig, type RunReport, type StragglerReport } from './config.js';
 import { describeLocation, locateStuck, type Location, type RankProgress } from './detector.js';
 import type { Fault } from './scenario.js';
 import { Swarm, type SwarmMember } from './swarm.js';
@@ -87,7 +90,13 @@ export function jobSpec(cfg: RunConfig): JobSpec {
     checksums: cfg.checksums,
     checkpointEvery: cfg.checkpointEvery,
     checkpointDir: cfg.checkpointDir,
+    link: cfg.link,
   };
+}
+
+/** The alpha-beta model of this machine with the emulated fabric of `link`. */
+export function fabricModel(link: LinkSpec): FabricModel {
+  return { ...MACHINE_MODEL, cores: availableParallelism(), linkLatencyUs: link.latencyUs, linkBandwidth: link.bandwidth, intraBandwidth: link.intraBandwidth };
 }
 
 function target(f: Fault): number {
@@ -129,6 +138,9 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     log: hooks.log,
   });
   const job = jobSpec(cfg);
+  const fabric = fabricModel(cfg.link);
+  /** The epoch's all-reduce algorithm: the one asked for, or for auto the one the model predicts fastest on `w` workers. */
+  const algoFor = (w: number): AllreduceAlgo => (cfg.algo === 'auto' ? pickAlgo(w, cfg.cardsPerWorker, cfg.bytesPerCard, fabric) : cfg.algo);
 
   let epoch = 0;
   const pending = new Map<string, StepAgg>();
@@ -584,7 +596,8 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     });
     const faultsFor = (rank: number): FaultOrder[] =>
       cfg.faults.flatMap((f) => ('step' in f.at && target(f) === swarm.members[rank].home && !fired.has(f.id) && f.at.step >= fromStep ? [order(f, f.at)] : []));
-    swarm.assignAll(epoch, job, restoreFor, faultsFor, [...lostCards], stragglersFor);
+    const algo = algoFor(W);
+    swarm.assignAll(epoch, job, restoreFor, faultsFor, [...lostCards], stragglersFor, algo);
     await Promise.race([ready, finished]);
     if (failure || interrupted) return;
     for (const m of swarm.members) m.lastSeen = now();
@@ -594,6 +607,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       fromStep,
       reason,
       cards: W * cfg.cardsPerWorker,
+      algo,
       members: swarm.members.map((m) => ({ rank: m.rank, workerId: m.workerId, pid: m.pid })),
     });
     swarm.broadcast({ type: 'start', epoch, fromStep });
@@ -666,6 +680,19 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     }
   }
 
+  /** What the alpha-beta model predicts for the first epoch's ring, beside what was measured. */
+  const modelReport = (measuredMs: number): RunReport['model'] => {
+    const p = predictAllreduce(epochs[0]?.algo ?? algoFor(cfg.workers), cfg.workers, cfg.cardsPerWorker, cfg.bytesPerCard, fabric);
+    const round = (x: number) => Math.round(x * 1000) / 1000;
+    return {
+      predictedAllreduceMs: round(p.totalUs / 1000),
+      predictedInterMs: round(p.interUs / 1000),
+      predictedIntraMs: round(p.intraUs / 1000),
+      measuredAllreduceMs: round(measuredMs),
+      ratio: p.totalUs > 0 && measuredMs > 0 ? Math.round((measuredMs / (p.totalUs / 1000)) * 100) / 100 : null,
+    };
+  };
+
   const report = (): RunReport => {
     const allDone = digests.size === W;
     const cardDigests = allDone ? [...digests.entries()].sort((a, b) => a[0] - b[0]).flatMap(([, d]) => d) : [];
@@ -700,6 +727,9 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       computeMs: quantiles(steps.map((s) => s.computeMs)),
       algbwGBps: algbw,
       busbwGBps: algbw * busBandwidthFactor('allreduce', W),
+      algo: [...new Set(epochs.map((e) => e.algo))],
+      link: cfg.link,
+      model: modelReport(ar.p50),
       memory: {
         coordinatorRssMB: Math.round(coordinatorRssMB),
         workerRssMBMax: Math.round(workerRssMBMax),

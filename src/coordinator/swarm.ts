@@ -6,7 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { PROTOCOL_VERSION, WorkerMessage, type CoordinatorMessage, type FaultOrder, type JobSpec, type Restore, type StragglerOrder } from '../protocol/control.js';
 import { closeReason, RingswarmError } from '../protocol/errors.js';
+import { doublingPeers } from '../collective/recursive-doubling.js';
 import { predecessor, successor } from '../collective/ring.js';
+import type { AllreduceAlgo } from '../collective/types.js';
 import { wsChannel, type Channel } from '../runtime/channel.js';
 import { assignRing, type Member } from './rendezvous.js';
 import { describeExit, WorkerProcess } from './worker-process.js';
@@ -287,12 +289,17 @@ export class Swarm {
     faultsFor: (rank: number) => FaultOrder[],
     lostCards: number[] = [],
     stragglersFor: (rank: number) => StragglerOrder[] = () => [],
+    algo: AllreduceAlgo = 'ring',
+    /** Open recursive doubling's links too (a bench that measures it after the ring). */
+    doublingLinks = algo === 'rd',
   ): void {
     this.epoch = epoch;
     const n = this.members.length;
     for (const m of this.members) {
       const prev = this.members[predecessor(m.rank, n)];
       const next = this.members[successor(m.rank, n)];
+      // About log2(n) each: the coordinator's work stays n log n per epoch.
+      const peers = doublingLinks ? doublingPeers(m.rank, n).map((r) => ({ rank: r, dataUrl: this.members[r].dataUrl })) : [];
       m.channel.send({
         type: 'assign',
         epoch,
@@ -301,6 +308,8 @@ export class Swarm {
         firstCard: m.firstCard,
         prev: { rank: prev.rank, dataUrl: prev.dataUrl },
         next: { rank: next.rank, dataUrl: next.dataUrl },
+        algo,
+        peers,
         job,
         restore: restoreFor(m.rank),
         faults: faultsFor(m.rank),

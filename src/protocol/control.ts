@@ -2,7 +2,7 @@
 // discriminated union each way, JSON in WebSocket text frames, validated at the edge.
 import { z } from 'zod';
 import { DTYPES, REDUCE_OPS } from '../collective/dtypes.js';
-import { COLLECTIVES } from '../collective/types.js';
+import { ALLREDUCE_ALGOS, COLLECTIVES } from '../collective/types.js';
 import { RingswarmError } from './errors.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -29,6 +29,12 @@ export const JobSpec = z.object({
   checkpointEvery: nat,
   /** Also write checkpoints to this folder (atomically), or null. */
   checkpointDir: z.string().nullable(),
+  /**
+   * The emulated fabric: every frame between workers is held `latencyUs` and paced to `bandwidth`
+   * bytes/s per link; card-to-card transfers inside a worker take bytes / `intraBandwidth` (0: as
+   * fast as this machine goes).
+   */
+  link: z.object({ latencyUs: z.number().nonnegative(), bandwidth: z.number().nonnegative(), intraBandwidth: z.number().nonnegative() }),
 });
 export type JobSpec = z.infer<typeof JobSpec>;
 
@@ -69,6 +75,8 @@ export const BenchSpec = z.object({
   iters: int.positive(),
   warmup: nat,
   check: z.boolean(),
+  /** All-reduce algorithm (the others are rings). */
+  algo: z.enum(ALLREDUCE_ALGOS),
 });
 export type BenchSpec = z.infer<typeof BenchSpec>;
 
@@ -137,6 +145,10 @@ export const CoordinatorMessage = z.discriminatedUnion('type', [
     firstCard: nat,
     prev: Peer,
     next: Peer,
+    /** The all-reduce algorithm of this epoch. */
+    algo: z.enum(ALLREDUCE_ALGOS),
+    /** Links beyond the ring's, both ways (recursive doubling's partners). */
+    peers: z.array(Peer),
     job: JobSpec,
     restore: Restore,
     faults: z.array(FaultOrder),

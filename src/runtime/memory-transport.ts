@@ -104,11 +104,12 @@ export class MemoryTransport implements Transport {
     this.events = events;
   }
 
-  async ring(epoch: number, rank: number, prev: PeerAddress, _next: PeerAddress): Promise<void> {
+  async ring(epoch: number, rank: number, prev: PeerAddress, _next: PeerAddress, _timeoutMs?: number, peers: readonly PeerAddress[] = []): Promise<void> {
     this.epoch = epoch;
     this.rank = rank;
     this.connectedFrom.clear();
     if (prev.rank !== rank) this.connectedFrom.add(prev.rank);
+    for (const p of peers) if (p.rank !== rank) this.connectedFrom.add(p.rank);
   }
 
   send(to: number, frame: Uint8Array | readonly [Uint8Array, Uint8Array], written?: (ok: boolean) => void): void {

@@ -21,9 +21,10 @@ export interface Transport {
   readonly dataUrl: string;
   /**
    * Take `rank` in the ring of `epoch`: close links of older epochs, open the link on which we
-   * receive from `prev`, and wait until `next` has opened the one on which we send to it.
+   * receive from `prev`, and wait until `next` has opened the one on which we send to it; and the
+   * same both ways with every one of `peers` (the partners of an algorithm that is not a ring).
    */
-  ring(epoch: number, rank: number, prev: PeerAddress, next: PeerAddress, timeoutMs: number): Promise<void>;
+  ring(epoch: number, rank: number, prev: PeerAddress, next: PeerAddress, timeoutMs: number, peers?: readonly PeerAddress[]): Promise<void>;
   /**
    * Queue a sealed frame for `to`: one buffer, or a 40-byte header and the payload as a second
    * buffer (sent as two fragments of one message, so a payload that sits in a caller's buffer

@@ -6,6 +6,7 @@ import { Worker } from '../worker/worker.js';
 import { wsChannel } from './channel.js';
 import { checkpointDisk } from './checkpoint-disk.js';
 import { FramePool } from './frame-pool.js';
+import { cpuWaitReader } from './cpu-wait.js';
 import { selfPssMB } from './memory.js';
 import { WsTransport } from './ws-transport.js';
 
@@ -63,6 +64,7 @@ export function startWorkerProcess(o: WorkerProcessOptions): void {
           sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
           rssMB: () => process.memoryUsage.rss() / 2 ** 20,
           pssMB: selfPssMB,
+          cpuWaitMs: cpuWaitReader() ?? undefined,
           log,
           strike: (how) => {
             if ('signal' in how) process.kill(process.pid, how.signal);

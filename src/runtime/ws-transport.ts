@@ -14,9 +14,8 @@ import type { LinkEvents, PeerAddress, Transport } from './transport.js';
 interface LinkShape {
   cut: boolean;
   delayMs: number;
+  /** Bytes per second; 0: no cap. */
   bandwidth: number;
-  /** When the last paced frame has gone out. */
-  releaseAt: number;
 }
 
 export interface WsTransportOptions {
@@ -148,10 +147,12 @@ export class WsTransport implements Transport {
     ws.on('error', (e) => this.o.log(`data link error: ${e.message}`));
   }
 
-  async ring(epoch: number, rank: number, prev: PeerAddress, next: PeerAddress, timeoutMs: number): Promise<void> {
+  async ring(epoch: number, rank: number, prev: PeerAddress, next: PeerAddress, timeoutMs: number, peers: readonly PeerAddress[] = []): Promise<void> {
     this.setEpoch(epoch, rank);
     if (prev.rank === rank) return; // a ring of one has no links
-    await Promise.all([this.connectFrom(prev.rank, prev.dataUrl, timeoutMs), this.waitForOutgoing(next.rank, timeoutMs)]);
+    const from = new Map([prev, ...peers].map((p) => [p.rank, p.dataUrl]));
+    const to = new Set([next.rank, ...peers.map((p) => p.rank)]);
+    await Promise.all([...[...from].map(([r, url]) => this.connectFrom(r, url, timeoutMs)), ...[...to].map((r) => this.waitForOutgoing(r, timeoutMs))]);
   }
 
   /** Resolves once `rank` has connected to us, so we can send to it. */
@@ -212,7 +213,7 @@ export class WsTransport implements Transport {
       this.shapes.delete(to); // back to normal
       return;
     }
-    const s: LinkShape = { cut: shape.cut ?? false, delayMs: shape.delayMs ?? 0, bandwidth: shape.bandwidth ?? 0, releaseAt: 0 };
+    const s: LinkShape = { cut: shape.cut ?? false, delayMs: shape.delayMs ?? 0, bandwidth: shape.bandwidth ?? 0 };
     this.shapes.set(to, s);
     if (ms !== null) setTimeout(() => this.shapes.get(to) === s && this.shapes.delete(to), ms).unref();
   }
@@ -254,8 +255,30 @@ export class WsTransport implements Transport {
     if (!this.closed) this.events.onLinkLost(peer, `link from rank ${peer} closed by us: ${reason}`);
   }
 
+  private model: LinkShape | null = null;
+  /** Per link: when the last paced frame goes out (frames keep their order). */
+  private readonly releaseAt = new Map<number, number>();
+
+  /**
+   * The emulated fabric on every outgoing link: each frame held `latencyMs` and paced to
+   * `bandwidth` bytes/s (0: no cap), on top of which a fault's or straggler's shape adds its delay
+   * and the lower cap. Node's timers fire at 1 ms granularity: latencies under 1 ms come out as
+   * about 1 ms per frame.
+   */
+  setLinkModel(m: { latencyMs: number; bandwidth: number }): void {
+    this.model = m.latencyMs > 0 || m.bandwidth > 0 ? { cut: false, delayMs: m.latencyMs, bandwidth: m.bandwidth } : null;
+  }
+
+  private shapeFor(to: number): LinkShape | null {
+    const s = this.shapes.get(to);
+    const m = this.model;
+    if (!s || !m) return s ?? m;
+    const caps = [s.bandwidth, m.bandwidth].filter((b) => b > 0);
+    return { cut: s.cut, delayMs: s.delayMs + m.delayMs, bandwidth: caps.length ? Math.min(...caps) : 0 };
+  }
+
   send(to: number, frame: Uint8Array | readonly [Uint8Array, Uint8Array], written?: (ok: boolean) => void): void {
-    const shape = this.shapes.get(to);
+    const shape = this.shapeFor(to);
     if (shape) {
       if (shape.cut) {
         written?.(true); // into the void, as on a cut cable
@@ -263,9 +286,10 @@ export class WsTransport implements Transport {
       }
       const bytes = frame instanceof Uint8Array ? frame.byteLength : frame[0].byteLength + frame[1].byteLength;
       const t = performance.now();
-      const start = Math.max(t + shape.delayMs, shape.releaseAt);
-      shape.releaseAt = start + (shape.bandwidth > 0 ? (bytes / shape.bandwidth) * 1000 : 0);
-      setTimeout(() => this.sendNow(to, frame, written), Math.max(0, shape.releaseAt - t));
+      const start = Math.max(t + shape.delayMs, this.releaseAt.get(to) ?? 0);
+      const release = start + (shape.bandwidth > 0 ? (bytes / shape.bandwidth) * 1000 : 0);
+      this.releaseAt.set(to, release);
+      setTimeout(() => this.sendNow(to, frame, written), Math.max(0, release - t));
       return;
     }
     this.sendNow(to, frame, written);

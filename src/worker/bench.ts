@@ -19,6 +19,8 @@ export interface BenchSizeContext {
   job: JobSpec;
   spec: BenchSpec;
   bytes: number;
+  /** The emulated card-to-card time of a local reduce or broadcast. */
+  intraTransfer(): Promise<void>;
 }
 
 export interface BenchSizeResult {
@@ -64,10 +66,14 @@ export async function runBenchSize(c: BenchSizeContext): Promise<BenchSizeResult
     if (reduces && g > 1) {
       local.set(cards[0]);
       for (let j = 1; j < g; j++) reduceInto(combiningOp(job.op), local, local, cards[j]);
+      await c.intraTransfer();
     }
     const input = reduces ? local : undefined;
-    await c.runner.run(kind, c.nextOpSeq(), { size, op: job.op, buffer: work, input, divisor: totalCards, root: 0 });
-    if (g > 1) for (const o of outputs) o.set(work);
+    await c.runner.run(kind, c.nextOpSeq(), { size, op: job.op, buffer: work, input, divisor: totalCards, root: 0, algo: spec.algo });
+    if (g > 1) {
+      for (const o of outputs) o.set(work);
+      await c.intraTransfer();
+    }
   };
 
   for (let i = 0; i < spec.warmup; i++) {

@@ -3,6 +3,7 @@
 // and a copy of its predecessor's), carry out the faults a scenario arms it with, report. All I/O
 // comes in through the control channel, the transport and the environment.
 import { elementBytes, viewElements, type Elements } from '../collective/dtypes.js';
+import type { AllreduceAlgo } from '../collective/types.js';
 import type { BenchSpec, CoordinatorMessage, FaultOrder, JobSpec, StragglerOrder, WorkerMessage } from '../protocol/control.js';
 import { PROTOCOL_VERSION } from '../protocol/control.js';
 import { isRingswarmError, RingswarmError } from '../protocol/errors.js';
@@ -29,6 +30,8 @@ export interface WorkerEnv {
   rssMB(): number;
   /** Proportional set size, or null where the system does not say. */
   pssMB(): number | null;
+  /** Time this process has waited for a CPU so far, in ms (monotonic); absent where unknown. */
+  cpuWaitMs?(): number;
   log(line: string): void;
   /** Fault injection on this process: 'SIGKILL' or 'SIGSTOP' itself, or exit with a code. */
   strike(how: { signal: 'SIGKILL' | 'SIGSTOP' } | { exit: number }): void;
@@ -46,6 +49,8 @@ interface TransportExtras {
   fetchHandler?: ((owner: number, step: number) => Uint8Array[] | null) | null;
   fetchCheckpoint?(url: string, epoch: number, owner: number, step: number, timeoutMs: number): Promise<Uint8Array[]>;
   shapeLink?(to: number, shape: { cut?: boolean; delayMs?: number; bandwidth?: number }, ms: number | null): void;
+  /** The emulated fabric on every link (latency, bandwidth), under any per-link shape. */
+  setLinkModel?(model: { latencyMs: number; bandwidth: number }): void;
 }
 
 interface Assignment {
@@ -54,6 +59,7 @@ interface Assignment {
   size: number;
   firstCard: number;
   next: number;
+  algo: AllreduceAlgo;
   job: JobSpec;
   runner: OpRunner;
   faults: FaultOrder[];
@@ -72,6 +78,7 @@ export class Worker {
   /** Resolves with the exit code once the worker is done (shutdown, or its coordinator is gone). */
   readonly exited = new Promise<number>((r) => (this.resolveExit = r));
   private readonly fired = new Set<number>();
+  private benchOpSeq = 0;
 
   constructor(
     private readonly control: Channel<CoordinatorMessage, WorkerMessage>,
@@ -186,9 +193,11 @@ export class Worker {
     }
     // Copies held for the predecessor stay: a replacement in its rank fetches them from us.
     this.unshapeSlowLink();
-    this.a = { epoch: m.epoch, rank: m.rank, size: m.size, firstCard: m.firstCard, next: m.next.rank, job, runner, faults: m.faults, lostCards: m.lostCards, stragglers: m.stragglers };
+    this.benchOpSeq = 0;
+    this.a = { epoch: m.epoch, rank: m.rank, size: m.size, firstCard: m.firstCard, next: m.next.rank, algo: m.algo, job, runner, faults: m.faults, lostCards: m.lostCards, stragglers: m.stragglers };
     await this.restore(m);
-    await this.transport.ring(m.epoch, m.rank, m.prev, m.next, job.timeoutMs);
+    this.transport.setLinkModel?.({ latencyMs: job.link.latencyUs / 1000, bandwidth: job.link.bandwidth });
+    await this.transport.ring(m.epoch, m.rank, m.prev, m.next, job.timeoutMs, m.peers);
     this.startHeartbeat(job.heartbeatMs);
     this.control.send({ type: 'ready', epoch: m.epoch });
   }
@@ -316,6 +325,15 @@ export class Worker {
     this.control.send({ type: 'checkpointed', epoch: a.epoch, step });
   }
 
+  /**
+   * The emulated card-to-card fabric (--intra-bandwidth): a reduce or a broadcast inside this worker
+   * moves (cards - 1) x bytes, and takes that long at the emulated rate (the real copy is on top).
+   */
+  private async intraTransfer(job: JobSpec, bytes = job.bytesPerCard): Promise<void> {
+    if (job.link.intraBandwidth <= 0 || job.cardsPerWorker < 2) return;
+    await this.env.sleep((((job.cardsPerWorker - 1) * bytes) / job.link.intraBandwidth) * 1000);
+  }
+
   /** Fire the armed faults whose trigger this point matches. */
   private trigger(opSeq: number, phase: string | null, received: number): void {
     const a = this.a;
@@ -357,7 +375,7 @@ export class Worker {
   }
 
   /** Emulated stragglers on this rank at `step`: extra compute, a slowed outgoing link, jitter. */
-  private async straggle(a: Assignment, step: number, computedMs: number): Promise<void> {
+  private async straggle(a: Assignment, step: number, computedMs: number): Promise<number> {
     let extra = 0;
     for (const s of a.stragglers) {
       if (s.kind === 'jitter') {
@@ -376,33 +394,47 @@ export class Worker {
       }
     }
     if (extra > 0) await this.env.sleep(extra);
+    return extra;
   }
 
   private async train(epoch: number, fromStep: number): Promise<void> {
     const a = this.current(epoch);
     const { job, runner } = a;
     const cards = this.cards!;
-    // Compute time runs from the end of one all-reduce to the start of the next (all this rank did between).
+    // Compute time runs from the end of one all-reduce to the start of the next (all this rank did
+    // between), less the time it waited for a CPU meanwhile: the machine's, not the rank's.
     let lastAllreduceEnd: number | null = null;
+    const cpu = new CpuWaitMeter(() => this.env.cpuWaitMs?.() ?? 0);
     for (let step = fromStep; step < job.steps; step++) {
       if (this.stopped || this.a !== a) return;
       const t0 = this.env.now();
+      if (lastAllreduceEnd === null) cpu.reset();
       // At the first step of an epoch this re-keeps the state just restored and hands the copy to
       // the successor, which may be a new process.
       if (job.checkpointEvery > 0 && step % job.checkpointEvery === 0) await this.checkpoint(a, step);
       this.trigger(step, null, 0);
+      cpu.worked();
+      const ts = this.env.now();
       if (job.computeMs > 0) await this.env.sleep(job.computeMs);
       if (this.a !== a) return;
       const tc = this.env.now();
+      cpu.slept(job.computeMs, tc - ts);
       cards.computeGradients(step);
       cards.foldOwnGradient();
-      await this.straggle(a, step, this.env.now() - tc);
+      cpu.worked();
+      const tg = this.env.now();
+      const straggledMs = await this.straggle(a, step, tg - tc);
       if (this.a !== a) return;
       const t1 = this.env.now();
+      cpu.slept(straggledMs, t1 - tg);
+      const computeMs = Math.max(0, t1 - (lastAllreduceEnd ?? t0) - cpu.waited);
       cards.reduceLocal();
-      await runner.run('allreduce', step, { size: a.size, op: job.op, buffer: cards.reduced, divisor: job.totalCards - a.lostCards.length });
+      await this.intraTransfer(job);
+      await runner.run('allreduce', step, { size: a.size, op: job.op, buffer: cards.reduced, divisor: job.totalCards - a.lostCards.length, algo: a.algo });
       cards.broadcastLocal();
+      await this.intraTransfer(job);
       const t2 = this.env.now();
+      cpu.reset();
       const op = runner.last;
       const wrong = cards.verify(step, a.lostCards);
       cards.applyResult();
@@ -413,7 +445,7 @@ export class Worker {
         step,
         wrong,
         timings: {
-          computeMs: t1 - (lastAllreduceEnd ?? t0),
+          computeMs,
           allreduceMs: t2 - t1,
           stepMs: t3 - t0,
           waitMs: op?.waitMs ?? 0,
@@ -430,13 +462,13 @@ export class Worker {
 
   private async bench(epoch: number, spec: BenchSpec): Promise<void> {
     const a = this.current(epoch);
-    let opSeq = 0;
     for (const bytes of spec.sizes) {
       if (this.stopped || this.a !== a) return;
       const r = await runBenchSize({
         pool: this.transport.pool,
         runner: a.runner,
-        nextOpSeq: () => opSeq++,
+        // Op ids grow over every bench of the epoch (a bench per algorithm, one after the other).
+        nextOpSeq: () => this.benchOpSeq++,
         now: () => this.env.now(),
         rank: a.rank,
         size: a.size,
@@ -444,6 +476,7 @@ export class Worker {
         job: a.job,
         spec,
         bytes,
+        intraTransfer: () => this.intraTransfer(a.job, bytes),
       });
       this.control.send({ type: 'bench-result', epoch, bytes, count: r.count, timeUs: r.timeUs, wrong: r.wrong });
     }
@@ -461,4 +494,39 @@ function unitHash(a: number, b: number, c: number): number {
     return (x ^ (x >>> 16)) >>> 0;
   };
   return fmix(fmix(fmix(a ^ 0x9e3779b9) ^ b) ^ c) / 4294967296;
+}
+
+/**
+ * The CPU wait (run-queue delay) to take out of a rank's compute time, segment by segment: all of
+ * it while the rank works; in a sleep only what the sleep overran (waiting to handle some other
+ * event in the middle of a sleep delays nothing; a stopped process waits for no CPU, so a stall
+ * still counts).
+ */
+class CpuWaitMeter {
+  private at: number;
+  /** Since the last reset. */
+  waited = 0;
+
+  constructor(private readonly read: () => number) {
+    this.at = read();
+  }
+
+  /** Work since the last mark. */
+  worked(): void {
+    const q = this.read();
+    this.waited += q - this.at;
+    this.at = q;
+  }
+
+  /** A sleep of `askedMs` that took `tookMs`, since the last mark. */
+  slept(askedMs: number, tookMs: number): void {
+    const q = this.read();
+    this.waited += Math.min(Math.max(0, tookMs - askedMs), q - this.at);
+    this.at = q;
+  }
+
+  reset(): void {
+    this.at = this.read();
+    this.waited = 0;
+  }
 }

@@ -23,6 +23,10 @@ describe('flag checking', () => {
     [['bench', '--collective', 'alltoall'], /--collective.*allreduce, reducescatter, allgather, broadcast/],
     [['bench', '-c', '2'], /--check.*0 or 1/],
     [['bench', '-f', '1'], /--step-factor/],
+    [['run', '--algo', 'tree'], /--algo.*auto, ring, rd/],
+    [['bench', '--algo', 'ring,tree'], /--algo.*ring, rd/],
+    [['run', '--link-bandwidth', 'fast'], /--link-bandwidth/],
+    [['run', '--link-latency-us', '-5'], /--link-latency-us/],
     [['frobnicate'], /unknown command/],
   ])('%j is refused', async (args, message) => {
     const r = await runCli(args);

@@ -92,7 +92,58 @@ describe('ringswarm run (real processes)', () => {
   });
 });
 
+describe('all-reduce algorithms and the emulated fabric (real processes)', () => {
+  it('recursive doubling gives the ring\'s digest, on a power of two and not, with the links it needs', async () => {
+    for (const w of ['8', '6']) {
+      const args = ['run', '-w', w, '-g', '2', '-s', '4KiB', '--chunk', '1KiB', '--steps', '4', '--json', '-'];
+      const ring = report((await runCli([...args, '--algo', 'ring'])).stdout);
+      const r = await runCli([...args, '--algo', 'rd']);
+      expect(r.code, r.stderr).toBe(0);
+      const rd = report(r.stdout);
+      expect(rd).toMatchObject({ ok: true, wrong: 0, algo: ['rd'] });
+      expect(ring.algo).toEqual(['ring']);
+      expect(rd.stateDigest).toBe(ring.stateDigest);
+    }
+  });
+
+  it('--algo auto picks by the model: recursive doubling for small messages on many workers, the ring for large', async () => {
+    const small = report((await runCli(['run', '-w', '16', '-g', '1', '-s', '64', '--steps', '2', '--json', '-'])).stdout);
+    expect(small).toMatchObject({ ok: true, algo: ['rd'] });
+    const large = report((await runCli(['run', '-w', '4', '-g', '1', '-s', '4MiB', '--steps', '2', '--json', '-'])).stdout);
+    expect(large).toMatchObject({ ok: true, algo: ['ring'] });
+  });
+
+  it('the link model is applied and reported beside the alpha-beta prediction', async () => {
+    const r = await runCli(['run', '-w', '4', '-g', '4', '-s', '64KiB', '--steps', '3', '--algo', 'ring', '--link-latency-us', '2000', '--link-bandwidth', '50MiB', '--intra-bandwidth', '1GiB', '--json', '-']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = report(r.stdout);
+    expect(rep).toMatchObject({ ok: true, wrong: 0, link: { latencyUs: 2000, bandwidth: 50 * 2 ** 20, intraBandwidth: 2 ** 30 } });
+    // ring on 4 workers: 6 hops of 16 KiB, each 2 ms + the machine's hop + 16 KiB at 50 MiB/s (+ its share of the machine); inside: 2 x 3 x 64 KiB at 1 GiB/s.
+    expect(rep.model.predictedInterMs).toBeGreaterThan(6 * (2 + (16 / 1024 / 50) * 1000));
+    expect(rep.model.predictedIntraMs).toBeCloseTo(((2 * 3 * 65536) / 2 ** 30) * 1000, 3);
+    expect(rep.model.measuredAllreduceMs).toBeGreaterThan(0);
+    expect(rep.model.ratio).toBeGreaterThan(0);
+  });
+});
+
 describe('ringswarm bench (real processes)', () => {
+  it('--algo ring,rd measures both, with the model beside each row and the crossover', async () => {
+    const r = await runCli(['bench', '-w', '5', '-b', '8', '-e', '256KiB', '-f', '32', '-n', '3', '--warmup', '1', '--algo', 'ring,rd', '--json', '-']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    for (const algo of ['ring', 'rd']) {
+      const rows = j.rows.filter((x: { algo: string }) => x.algo === algo);
+      expect(rows.map((x: { bytes: number }) => x.bytes)).toEqual([8, 256, 8192, 262144]);
+      for (const row of rows) {
+        expect(row.wrong).toBe(0);
+        expect(row.predictedUs).toBeGreaterThan(0);
+      }
+    }
+    expect(j.crossover).toHaveProperty('measuredBytes');
+    expect(j.crossover).toHaveProperty('predictedBytes');
+    expect(r.stderr).toMatch(/# Crossover rd -> ring : measured/);
+  });
+
   it('prints an nccl-tests style table and JSON rows, exact', async () => {
     const r = await runCli(['bench', '-w', '3', '-g', '2', '-b', '8', '-e', '64KiB', '-f', '8', '-n', '3', '--warmup', '1', '--json', '-']);
     expect(r.code, r.stderr).toBe(0);

@@ -6,6 +6,8 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { allocElements, elementBytes, type DType, type ReduceOp } from '../../src/collective/dtypes.js';
 import { fillExpected } from '../../src/collective/inputs.js';
+import { doublingPeers } from '../../src/collective/recursive-doubling.js';
+import type { AllreduceAlgo } from '../../src/collective/types.js';
 import { CoordinatorMessage, WorkerMessage, type JobSpec } from '../../src/protocol/control.js';
 import { channelPair, type Channel } from '../../src/runtime/channel.js';
 import { MemoryNetwork, seededRandom, type MemoryTransport } from '../../src/runtime/memory-transport.js';
@@ -24,6 +26,8 @@ interface SwarmConfig {
   /** Network seed: the delivery order (and which worker gets which rank). */
   netSeed: number;
   chunkBytes: number;
+  /** All-reduce algorithm (default ring). */
+  algo?: AllreduceAlgo;
 }
 
 type StepMsg = Extract<WorkerMessage, { type: 'step' }>;
@@ -59,6 +63,7 @@ function jobOf(c: SwarmConfig): JobSpec {
     checksums: true,
     checkpointEvery: 0,
     checkpointDir: null,
+    link: { latencyUs: 0, bandwidth: 0, intraBandwidth: 0 },
   };
 }
 
@@ -175,6 +180,8 @@ async function runSwarm(c: SwarmConfig): Promise<SwarmResult> {
       firstCard: rank * c.cardsPerWorker,
       prev: { rank: (rank - 1 + c.workers) % c.workers, dataUrl: prev.hello!.dataUrl },
       next: { rank: (rank + 1) % c.workers, dataUrl: next.hello!.dataUrl },
+      algo: c.algo ?? 'ring',
+      peers: c.algo === 'rd' ? doublingPeers(rank, c.workers).map((r) => ({ rank: r, dataUrl: byRank[r].hello!.dataUrl })) : [],
       job,
       restore: { step: 0, source: 'initial' },
       faults: [],
@@ -243,9 +250,14 @@ describe('simulated swarm', () => {
     { workers: 7, cardsPerWorker: 2, count: 500, dtype: 'i32', op: 'avg', chunkBytes: 1 << 20 }, // one chunk per segment
     { workers: 8, cardsPerWorker: 1, count: 257, dtype: 'f64', op: 'sum', chunkBytes: 24 },
     { workers: 4, cardsPerWorker: 2, count: 0, dtype: 'f32', op: 'sum' }, // nothing to reduce
+    // Recursive doubling: powers of two and not (extra ranks fold in and out), chunked.
+    { workers: 2, cardsPerWorker: 3, count: 7, dtype: 'i32', op: 'max', chunkBytes: 4, algo: 'rd' },
+    { workers: 5, cardsPerWorker: 3, count: 13, dtype: 'f64', op: 'avg', chunkBytes: 16, algo: 'rd' },
+    { workers: 8, cardsPerWorker: 1, count: 257, dtype: 'f64', op: 'sum', chunkBytes: 24, algo: 'rd' },
+    { workers: 11, cardsPerWorker: 2, count: 1001, dtype: 'f32', op: 'prod', chunkBytes: 256, algo: 'rd' },
   ];
-  it.each(combos.map((o) => ({ ...base, ...o })))(
-    'W=$workers G=$cardsPerWorker count=$count $dtype $op chunk=$chunkBytes B: every step exact, state as the reference',
+  it.each(combos.map((o) => ({ ...base, algo: 'ring' as AllreduceAlgo, ...o })))(
+    'W=$workers G=$cardsPerWorker count=$count $dtype $op chunk=$chunkBytes B $algo: every step exact, state as the reference',
     async (c) => {
       const r = await runSwarm(c);
       expectAllStepsExact(c, r);
