@@ -310,7 +310,11 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     if (!detector || s.ranks.length !== W) return;
     let events;
     try {
-      events = detector.observe({ step, ranks: [...s.ranks].sort((a, b) => a.rank - b.rank) });
+      // Link times are per ring link (rank -> rank + 1); recursive doubling mixes every partner's
+      // bytes into them, so under it only nodes are scored (a link that sent nothing is not compared).
+      const ringLinks = epochs[epochs.length - 1]?.algo !== 'rd';
+      const ranks = [...s.ranks].sort((a, b) => a.rank - b.rank).map((r) => (ringLinks ? r : { ...r, linkMs: 0, bytesSent: 0 }));
+      events = detector.observe({ step, ranks });
     } catch (e) {
       hooks.log(`straggler detector: ${(e as Error).message}`);
       return;

@@ -4,7 +4,8 @@ import { killLeftovers, runCli } from './helpers.js';
 
 afterEach(() => killLeftovers());
 
-const BASE = ['run', '-w', '8', '-g', '2', '-s', '256KiB', '--steps', '30', '--compute-ms', '20', '--json', '-'];
+// The ring: links are scored per ring link (under recursive doubling, which auto may pick at this size, only nodes are).
+const BASE = ['run', '-w', '8', '-g', '2', '-s', '256KiB', '--steps', '30', '--compute-ms', '20', '--algo', 'ring', '--json', '-'];
 
 describe('stragglers, real processes', () => {
   it('a 3x slow rank is named, as a node, within 5 steps', async () => {
