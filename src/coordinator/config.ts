@@ -183,6 +183,8 @@ export interface RunReport {
   /** Median all-reduce time between workers as measured (allreduceMs includes the cards' local reduce and copy), and as the alpha-beta model predicts it for the first epoch. */
   model: { predictedAllreduceMs: number; predictedInterMs: number; predictedIntraMs: number; measuredAllreduceMs: number; ratio: number | null };
   memory: { coordinatorRssMB: number; workerRssMBMax: number; workerRssMBTotal: number; workerPssMBTotal: number | null; coordinatorPssMB: number | null };
+  /** CPU time the coordinator process used over the run, and as a share of the wall time: it must never be the bottleneck. */
+  coordinatorCpu: { ms: number; share: number };
   processes: { rank: number; pid: number; workerId: string; spawned: boolean }[];
   /** Connections refused at the door (wrong token, malformed hello, job full). */
   rejectedConnections: number;

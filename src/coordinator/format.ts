@@ -31,6 +31,7 @@ export function formatRunSummary(r: RunReport): string {
       (r.link.latencyUs || r.link.bandwidth || r.link.intraBandwidth ? `; fabric: ${describeLink(r.link)}` : ''),
     `  memory:     coordinator ${r.memory.coordinatorRssMB} MB, worker max ${r.memory.workerRssMBMax} MB, workers total ${r.memory.workerRssMBTotal} MB RSS` +
       (r.memory.workerPssMBTotal !== null ? ` (${r.memory.workerPssMBTotal} MB PSS: shared pages counted once)` : ''),
+    `  coordinator: ${(r.coordinatorCpu.ms / 1000).toFixed(2)} s of CPU, ${(r.coordinatorCpu.share * 100).toFixed(1)}% of the wall time`,
     `  control:    ${r.controlUrl}${r.rejectedConnections ? `, ${r.rejectedConnections} connections refused` : ''}`,
   );
   for (const s of r.stragglers) {

@@ -121,6 +121,7 @@ function order(f: Fault, at: StepTrigger): FaultOrder {
 
 export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSignal): Promise<RunReport> {
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const eb = elementBytes(cfg.dtype);
   if (cfg.bytesPerCard % eb !== 0) throw new RangeError(`--size ${cfg.bytesPerCard} is not a whole number of ${cfg.dtype} elements (${eb} bytes each)`);
   /** Ring size of the current epoch (smaller after a shrink). */
@@ -742,6 +743,11 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
         workerPssMBTotal: pssByRank.size ? Math.round([...pssByRank.values()].reduce((a, b) => a + b, 0)) : null,
         coordinatorPssMB: coordinatorPss === null ? null : Math.round(coordinatorPss),
       },
+      coordinatorCpu: (() => {
+        const u = process.cpuUsage(cpu0);
+        const ms = (u.user + u.system) / 1000;
+        return { ms: Math.round(ms), share: wallMs > 0 ? Math.round((ms / wallMs) * 1000) / 1000 : 0 };
+      })(),
       processes: swarm.everyone.filter((m) => m.rank >= 0).map((m) => ({ rank: m.rank, pid: m.pid, workerId: m.workerId, spawned: m.spawned })),
       rejectedConnections: swarm.rejectedConnections,
       faults: faults.map(({ fault: _f, injectedAt: _i, ...rest }) => rest),
