@@ -4,8 +4,8 @@
 // A message of b bytes over one link takes alpha + b / beta. alpha is this machine's own cost of a
 // hop (a frame through the transport, a wake-up of the receiving process) plus the emulated link
 // latency; 1/beta is this machine's cost per byte plus the emulated link's (--link-bandwidth). On
-// one machine every link shares the same cores, so the software part of beta is divided among the
-// workers that move bytes at once when they outnumber the cores.
+// one machine every link shares the same cores, so the machine's part of both is multiplied by
+// the workers that are busy at once over the cores, when they outnumber them.
 //
 //   ring (reduce-scatter + all-gather): 2(n-1) hops of S/n bytes  -> 2(n-1) alpha + 2(n-1)/n S/beta
 //   recursive doubling, n = p + q:       log2(p) (+2 if q > 0) hops of S bytes
@@ -49,10 +49,11 @@ export interface Prediction {
 /** Predicted time of one all-reduce of `bytes` per card on `workers` workers of `cards` cards. */
 export function predictAllreduce(algo: AllreduceAlgo, workers: number, cards: number, bytes: number, m: FabricModel): Prediction {
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be an integer >= 1, got ${workers}`);
-  const alphaUs = m.hopUs + m.linkLatencyUs;
-  // Seconds per byte: the machine's share (divided among busy workers beyond the cores) plus the wire's.
+  // A hop is every busy worker handling a frame: beyond the cores they take turns, so the machine's
+  // part of both alpha and beta grows with busy workers / cores; the emulated link's does not.
   const busy = algo === 'ring' ? workers : 2 ** doublingPlan(0, workers).rounds;
   const share = Math.max(1, busy / Math.max(1, m.cores));
+  const alphaUs = m.hopUs * share + m.linkLatencyUs;
   const secPerByte = share / m.softwareBandwidth + (m.linkBandwidth > 0 ? 1 / m.linkBandwidth : 0);
   let hops = 0;
   let bytesPerHop = 0;
