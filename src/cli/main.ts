@@ -75,6 +75,7 @@ program
   .option('--heartbeat-ms <ms>', 'worker heartbeat interval', intIn(1, 60_000), RUN_DEFAULTS.heartbeatMs)
   .option('--heartbeat-timeout-ms <ms>', 'a worker silent this long is dead', intIn(1, 3_600_000), RUN_DEFAULTS.heartbeatDeadMs)
   .addOption(algoOption().argParser(runAlgo).default(RUN_DEFAULTS.algo))
+  .option('--tuning <files...>', 'bench --algo ring,rd --json outputs: --algo auto then goes by the crossover measured for the ring size (else by the model)')
   .option('--link-latency-us <us>', 'emulated latency of every link between workers (Node timers: under 1000 comes out as about 1 ms)', numberIn(0, 60_000_000), 0)
   .option('--link-bandwidth <bytes>', 'emulated bandwidth per second of every link between workers, e.g. 100MiB (0: no cap)', rate, 0)
   .option('--intra-bandwidth <bytes>', 'emulated card-to-card bandwidth per second inside a worker, e.g. 10GiB (0: not emulated)', rate, 0)
@@ -112,6 +113,7 @@ program
       heartbeatMs: o.heartbeatMs,
       heartbeatDeadMs: o.heartbeatTimeoutMs,
       algo: o.algo,
+      crossovers: await loadTuning(o.tuning ?? []),
       link: linkSpec(o),
     };
     if (cfg.onFailure === 'shrink' && (cfg.op === 'min' || cfg.op === 'max')) {
@@ -227,7 +229,7 @@ program
     });
     progress.done();
     out.write(formatBenchTable(report, { headerOnly: false, rowsPrinted: true }));
-    if (o.json) await writeJson(o.json, { rows: report.rows, avgBusbwGBps: report.avgBusbwGBps, ...(report.crossover ? { crossover: report.crossover } : {}) });
+    if (o.json) await writeJson(o.json, { workers: cfg.workers, rows: report.rows, avgBusbwGBps: report.avgBusbwGBps, ...(report.crossover ? { crossover: report.crossover } : {}) });
     const wrong = report.rows.reduce((a, r) => a + r.wrong, 0);
     process.exitCode = report.error ? 1 : wrong > 0 ? 1 : 0;
   });
@@ -248,6 +250,26 @@ registerPlan(program);
 
 function algoOption(what = 'all-reduce algorithm: ring (bandwidth-optimal), rd (recursive doubling: log2 n steps, for small sizes on many workers), or auto (the one the alpha-beta model predicts fastest, per epoch)'): Option {
   return new Option('--algo <name>', what);
+}
+
+/** The measured crossovers of `bench --algo ring,rd --json` outputs (for --algo auto). */
+async function loadTuning(files: string[]): Promise<RunConfig['crossovers']> {
+  const out: RunConfig['crossovers'] = [];
+  for (const f of files) {
+    let j: { workers?: unknown; crossover?: { measuredBytes?: unknown } };
+    try {
+      j = JSON.parse(await readFile(f, 'utf8'));
+    } catch (e) {
+      throw new UsageError(`--tuning ${f}: ${(e as Error).message}`);
+    }
+    const w = j.workers;
+    const b = j.crossover?.measuredBytes;
+    if (!Number.isInteger(w) || (b !== null && !Number.isInteger(b))) {
+      throw new UsageError(`--tuning ${f}: not the JSON of \`ringswarm bench --algo ring,rd --json\` (needs workers and crossover.measuredBytes)`);
+    }
+    out.push({ workers: w as number, bytes: b as number | null });
+  }
+  return out;
 }
 
 function linkSpec(o: { linkLatencyUs: number; linkBandwidth: number; intraBandwidth: number }): LinkSpec {

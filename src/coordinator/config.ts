@@ -52,8 +52,10 @@ export interface RunConfig {
   stragglerPersist: [k: number, m: number];
   /** How long the coordinator waits for all workers to join and ring up. */
   readyTimeoutMs: number;
-  /** All-reduce algorithm; auto: the one the alpha-beta model predicts fastest for the size and ring (per epoch). */
+  /** All-reduce algorithm; auto: by a measured crossover for the ring size when there is one, else the one the alpha-beta model predicts fastest (per epoch). */
   algo: AllreduceAlgo | 'auto';
+  /** Crossovers measured by `bench --algo ring,rd` (--tuning): from `bytes` per card on, the ring (null: recursive doubling at every size measured). */
+  crossovers: { workers: number; bytes: number | null }[];
   /** The emulated fabric (see LinkSpec). */
   link: LinkSpec;
 }
@@ -98,6 +100,7 @@ export const RUN_DEFAULTS: RunConfig = {
   stragglerPersist: [3, 5],
   readyTimeoutMs: 60_000,
   algo: 'auto',
+  crossovers: [],
   link: NO_LINK_MODEL,
 };
 

@@ -141,7 +141,13 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   const job = jobSpec(cfg);
   const fabric = fabricModel(cfg.link);
   /** The epoch's all-reduce algorithm: the one asked for, or for auto the one the model predicts fastest on `w` workers. */
-  const algoFor = (w: number): AllreduceAlgo => (cfg.algo === 'auto' ? pickAlgo(w, cfg.cardsPerWorker, cfg.bytesPerCard, fabric) : cfg.algo);
+  const algoFor = (w: number): AllreduceAlgo => {
+    if (cfg.algo !== 'auto') return cfg.algo;
+    // A crossover that `bench --algo ring,rd` measured on this many workers, else the model's.
+    const measured = cfg.crossovers.find((c) => c.workers === w);
+    if (measured) return measured.bytes === null || cfg.bytesPerCard < measured.bytes ? 'rd' : 'ring';
+    return pickAlgo(w, cfg.cardsPerWorker, cfg.bytesPerCard, fabric);
+  };
 
   let epoch = 0;
   const pending = new Map<string, StepAgg>();

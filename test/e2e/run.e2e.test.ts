@@ -1,5 +1,8 @@
 // Real processes: the built CLI, real worker processes, real sockets on 127.0.0.1.
 import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { childrenOf, isAlive, killLeftovers, runCli, startCli, waitUntil } from './helpers.js';
 
@@ -111,6 +114,25 @@ describe('all-reduce algorithms and the emulated fabric (real processes)', () =>
     expect(small).toMatchObject({ ok: true, algo: ['rd'] });
     const large = report((await runCli(['run', '-w', '4', '-g', '1', '-s', '4MiB', '--steps', '2', '--json', '-'])).stdout);
     expect(large).toMatchObject({ ok: true, algo: ['ring'] });
+  });
+
+  it('--tuning: auto goes by the crossover bench measured for the ring size, else by the model', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rs-tuning-'));
+    try {
+      // As if bench had found the ring faster from 8 bytes on at 16 workers (the model says rd for 64 B).
+      const f = join(dir, 'bench16.json');
+      writeFileSync(f, JSON.stringify({ workers: 16, rows: [], avgBusbwGBps: 0, crossover: { measuredBytes: 8, predictedBytes: 1000 } }));
+      const base = ['run', '-g', '1', '-s', '64', '--steps', '2', '--tuning', f, '--json', '-'];
+      expect(report((await runCli([...base, '-w', '16'])).stdout)).toMatchObject({ ok: true, algo: ['ring'] });
+      // No measurement for 12 workers: the model.
+      expect(report((await runCli([...base, '-w', '12'])).stdout)).toMatchObject({ ok: true, algo: ['rd'] });
+      writeFileSync(f, '{"rows": []}');
+      const bad = await runCli(base);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/--tuning .*bench16.json: not the JSON of/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the link model is applied and reported beside the alpha-beta prediction', async () => {
