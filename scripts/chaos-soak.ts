@@ -1,0 +1,332 @@
+// Chaos soak (issue 5): for --minutes, one run after another, each from the next seed: the seed
+// draws the run's shape (8-16 workers, cards, size, steps, checkpoint interval, restart or spare)
+// and a scenario of faults (kill, hang, crash, link, corrupt, random) and stragglers (slow,
+// slow-link, jitter, pause), written to a temporary YAML file and passed with --scenario. Every
+// run must end ok with the fault-free digest of its seed and shape (computed here in closed form
+// from the workers' own code; the first run also checks that against a real fault-free run), and
+// leave no worker process behind. Prints a line per run, a summary, and for every failure the seed,
+// the exact command line and the scenario to replay it. Bounded: no run starts after --minutes,
+// and each run has a timeout. Loopback only. Exits 1 on any failure.
+//
+//   node dist/scripts/chaos-soak.js [--minutes 5] [--seed-start 1] [--runs N] [--min-workers 8] [--max-workers 16]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { stringify } from 'yaml';
+import type { RunReport } from '../src/coordinator/config.js';
+import { fillExpected } from '../src/collective/inputs.js';
+import { parseSize } from '../src/protocol/units.js';
+import { seededRandom } from '../src/runtime/memory-transport.js';
+import { CardGroup, jobDigest } from '../src/worker/cards.js';
+
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+const FAULT_KINDS = ['kill', 'hang', 'crash', 'link', 'corrupt'] as const;
+
+interface Finished {
+  report: RunReport | null;
+  timedOut: boolean;
+  code: number | null;
+  stderrTail: string;
+}
+
+/** `ringswarm run ... --json -` as a child. SIGINT after timeoutMs (a partial report follows), SIGKILL 20 s later. */
+function runCli(args: string[], timeoutMs: number): Promise<Finished> {
+  const child = spawn(process.execPath, [CLI, 'run', ...args, '--json', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  let timedOut = false;
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (err = (err + s).slice(-20_000)));
+  const soft = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGINT');
+  }, timeoutMs);
+  const hard = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 20_000);
+  return new Promise((resolve) => {
+    child.on('exit', (code) => {
+      clearTimeout(soft);
+      clearTimeout(hard);
+      let report: RunReport | null = null;
+      try {
+        report = JSON.parse(out) as RunReport;
+      } catch {
+        /* no report: a failure */
+      }
+      resolve({ report, timedOut, code, stderrTail: err.slice(-3000) });
+    });
+  });
+}
+
+/** Worker processes whose environment names this control URL: the run's own. */
+function workersOf(controlUrl: string): number[] {
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (!/worker\.cjs|worker[/\\]main\.js/.test(readFileSync(`/proc/${d}/cmdline`, 'utf8'))) continue;
+      if (readFileSync(`/proc/${d}/environ`, 'utf8').split('\0').includes(`RINGSWARM_CONTROL_URL=${controlUrl}`)) pids.push(Number(d));
+    } catch {
+      /* gone, or not ours */
+    }
+  }
+  return pids;
+}
+
+/** After a run: wait up to `graceMs` for its workers to exit by themselves; SIGKILL (and report) any left. */
+async function leftovers(controlUrl: string, graceMs: number): Promise<number[]> {
+  const until = Date.now() + graceMs;
+  let left = workersOf(controlUrl);
+  while (left.length && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 200));
+    left = workersOf(controlUrl);
+  }
+  for (const pid of left) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return left;
+}
+
+/**
+ * The final stateDigest of a fault-free sum/f32 run, computed with the workers' own CardGroup in
+ * their order (gradients, fold own, all-reduce result = the closed form, broadcast, apply).
+ */
+function expectedDigest(o: Shape): string {
+  const count = o.bytesPerCard / 4;
+  const totalCards = o.workers * o.cards;
+  const results: Float32Array[] = [];
+  const digests: string[] = [];
+  for (let r = 0; r < o.workers; r++) {
+    const g = new CardGroup({ firstCard: r * o.cards, cards: o.cards, totalCards, count, dtype: 'f32', op: 'sum', seed: o.seed });
+    for (let step = 0; step < o.steps; step++) {
+      if (!results[step]) {
+        results[step] = new Float32Array(count);
+        fillExpected(results[step], { dtype: 'f32', op: 'sum', seed: o.seed, step, totalCards });
+      }
+      g.computeGradients(step);
+      g.foldOwnGradient();
+      g.reduced.set(results[step]);
+      g.broadcastLocal();
+      g.applyResult();
+    }
+    digests.push(...g.stateDigests());
+  }
+  return jobDigest(digests);
+}
+
+/** What the digest depends on. */
+interface Shape {
+  workers: number;
+  cards: number;
+  bytesPerCard: number;
+  steps: number;
+  seed: number;
+}
+
+interface Plan {
+  shape: Shape;
+  size: string;
+  /** Flags besides the shape and the scenario. */
+  flags: string[];
+  entries: Record<string, unknown>[];
+  summary: string;
+}
+
+/** Everything about run `seed`, drawn from it alone, so that `--seed-start seed --runs 1` replays it. */
+function plan(seed: number, minWorkers: number, maxWorkers: number): Plan {
+  const rand = seededRandom(seed);
+  const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const chance = (p: number) => rand() < p;
+  const workers = int(minWorkers, maxWorkers);
+  const cards = pick([1, 2, 4, 8]);
+  const size = pick(['4KiB', '16KiB', '64KiB', '256KiB']);
+  const steps = int(20, 40);
+  const chunk = pick(['16KiB', '64KiB', '1MiB']);
+  const checkpointEvery = pick([1, 1, 2, 4]);
+  const computeMs = pick([0, 0, 5]);
+  const flags = ['--chunk', chunk, '--checkpoint-every', String(checkpointEvery), '--compute-ms', String(computeMs), '--timeout-ms', '2000', '--max-restarts', '100'];
+  if (chance(0.25)) flags.push('--on-failure', 'spare', '--spares', String(int(1, 2)));
+  const disk = chance(0.2);
+
+  const phase = () => pick(['reduce-scatter', 'all-gather'] as const);
+  const at = (step: number): Record<string, unknown> => {
+    const a: Record<string, unknown> = { step };
+    if (chance(0.6)) {
+      a.phase = phase();
+      if (chance(0.5)) a.chunk = int(0, 2);
+    }
+    return a;
+  };
+  const entries: Record<string, unknown>[] = [];
+  const nFaults = int(1, 4);
+  for (let i = 0; i < nFaults; i++) {
+    const kind = pick(FAULT_KINDS);
+    const rank = int(0, workers - 1);
+    // Mostly a step trigger; sometimes a time after training starts (it may come after the end).
+    const trigger = chance(0.1) ? { ms: int(0, 3000) } : at(int(0, steps - 1));
+    switch (kind) {
+      case 'kill':
+        entries.push({ kind, rank, at: trigger });
+        break;
+      case 'hang':
+        entries.push(chance(0.3) ? { kind, rank, at: trigger } : { kind, rank, at: trigger, ms: int(100, 3000) });
+        break;
+      case 'crash':
+        entries.push({ kind, rank, at: trigger, code: int(1, 9) });
+        break;
+      case 'link':
+        entries.push(chance(0.5) ? { kind, from: rank, at: trigger, cut: true, ms: int(100, 2000) } : { kind, from: rank, at: trigger, delayMs: int(10, 200), ms: int(100, 2000) });
+        break;
+      case 'corrupt':
+        entries.push({ kind, rank, at: trigger, frames: int(1, 3) });
+        break;
+    }
+  }
+  if (chance(0.3)) {
+    const kinds = FAULT_KINDS.filter(() => chance(0.6));
+    entries.push({ kind: 'random', meanSteps: int(6, 15), ...(kinds.length ? { kinds } : {}) });
+  }
+  const nStragglers = int(0, 2);
+  for (let i = 0; i < nStragglers; i++) {
+    const kind = pick(['slow', 'slow-link', 'jitter', 'pause'] as const);
+    const rank = int(0, workers - 1);
+    const span = chance(0.5) ? { steps: int(3, 15) } : {};
+    switch (kind) {
+      case 'slow':
+        entries.push({ kind, rank, at: { step: int(0, steps - 1) }, ...(chance(0.5) ? { factor: 1.5 + Math.round(rand() * 25) / 10 } : { addMs: int(2, 30) }), ...span });
+        break;
+      case 'slow-link':
+        entries.push({ kind, from: rank, at: { step: int(0, steps - 1) }, ...(chance(0.5) ? { delayMs: int(2, 30) } : { bandwidth: pick(['20MiB', '100MiB']) }), ...span });
+        break;
+      case 'jitter':
+        entries.push({ kind, maxMs: int(1, 10) });
+        break;
+      case 'pause': {
+        const everyMs = int(200, 600);
+        entries.push({ kind, rank, ms: int(10, Math.min(150, everyMs - 1)), everyMs, ...(chance(0.5) ? { at: { step: int(0, steps - 1) } } : {}), ...(chance(0.5) ? span : { forMs: int(500, 3000) }) });
+        break;
+      }
+    }
+  }
+  const summary = entries
+    .map((e) => {
+      const where = e.rank ?? e.from;
+      const a = e.at as { step?: number; ms?: number } | undefined;
+      const when = a ? (a.step !== undefined ? `@${a.step}` : `@${a.ms}ms`) : '';
+      return `${e.kind}${where !== undefined ? ` ${where}` : ''}${when}`;
+    })
+    .join(', ');
+  return {
+    shape: { workers, cards, bytesPerCard: parseSize(size), steps, seed },
+    size,
+    flags: disk ? [...flags, '--checkpoint-dir', 'DISK'] : flags,
+    entries,
+    summary: `${summary}${flags.includes('spare') ? '; spare' : ''}${disk ? '; disk tier' : ''}; checkpoint every ${checkpointEvery}`,
+  };
+}
+
+const q = (s: string) => (/^[\w./:=,@-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+async function main(): Promise<void> {
+  const o = new Command('chaos-soak')
+    .option('--minutes <m>', 'start no run after this long', '5')
+    .option('--seed-start <n>', 'seed of the first run; each next run takes the next seed', '1')
+    .option('--runs <n>', 'stop after this many runs (e.g. 1 to replay a seed)')
+    .option('--min-workers <n>', 'fewest workers of a run', '8')
+    .option('--max-workers <n>', 'most workers of a run', '16')
+    .option('--run-timeout-s <s>', 'a run still going after this long fails', '180')
+    .option('--no-clean-check', 'skip the fault-free run that checks the closed-form digest')
+    .parse()
+    .opts();
+  const minutes = Number(o.minutes);
+  const until = Date.now() + minutes * 60_000;
+  const maxRuns = o.runs === undefined ? Infinity : Number(o.runs);
+  const minW = Number(o.minWorkers);
+  const maxW = Number(o.maxWorkers);
+  const dir = mkdtempSync(path.join(tmpdir(), 'ringswarm-chaos-'));
+  const script = `node dist/scripts/chaos-soak.js`;
+  console.log(`chaos-soak: ${minutes} min from seed ${o.seedStart}, ${minW}-${maxW} workers; scenarios in ${dir}`);
+  const failures: { seed: number; why: string[]; command: string; scenario: string }[] = [];
+  const totals = { runs: 0, faults: 0, injected: 0, restarts: 0, stragglers: 0, wallMs: 0, goodput: [] as number[] };
+  let cleanChecked = !o.cleanCheck;
+  for (let seed = Number(o.seedStart); totals.runs < maxRuns && Date.now() < until; seed++) {
+    const p = plan(seed, minW, maxW);
+    const file = path.join(dir, `seed-${seed}.yaml`);
+    const scenario = stringify({ faults: p.entries });
+    writeFileSync(file, `# chaos-soak seed ${seed}\n${scenario}`);
+    const diskDir = p.flags.includes('DISK') ? mkdtempSync(path.join(dir, `ckpt-${seed}-`)) : null;
+    const flags = p.flags.map((f) => (f === 'DISK' ? diskDir! : f));
+    const args = ['-w', String(p.shape.workers), '-g', String(p.shape.cards), '-s', p.size, '--steps', String(p.shape.steps), '--seed', String(seed), ...flags, '--scenario', file];
+    const command = `node dist/src/cli/main.js run ${args.map(q).join(' ')}`;
+    const want = expectedDigest(p.shape);
+    const why: string[] = [];
+    if (!cleanChecked) {
+      // Once: the closed form against a real fault-free run of the same seed and shape.
+      const clean = await runCli(['-w', String(p.shape.workers), '-g', String(p.shape.cards), '-s', p.size, '--steps', String(p.shape.steps), '--seed', String(seed)], Number(o.runTimeoutS) * 1000);
+      cleanChecked = true;
+      const same = clean.report?.ok && clean.report.stateDigest === want;
+      console.log(`  closed-form digest ${same ? 'equals' : 'DIFFERS from'} the fault-free run of seed ${seed} (${clean.report?.stateDigest ?? 'no report'})`);
+      if (!same) why.push(`the closed-form digest ${want} is not the fault-free run's ${clean.report?.stateDigest ?? '(none)'}`);
+    }
+    const t0 = Date.now();
+    const { report: r, timedOut, code, stderrTail } = await runCli(args, Number(o.runTimeoutS) * 1000);
+    const wall = Date.now() - t0;
+    totals.runs++;
+    if (!r) why.push(`no report (exit ${code}${timedOut ? `, timed out after ${o.runTimeoutS} s` : ''})`);
+    else {
+      if (timedOut) why.push(`timed out after ${o.runTimeoutS} s`);
+      if (!r.ok) why.push(`not ok: ${r.error ?? '?'}`);
+      if (r.wrong) why.push(`${r.wrong} wrong elements`);
+      if (r.stateDigest !== want) why.push(`digest ${r.stateDigest ?? '(none)'} is not the fault-free ${want}`);
+      const left = await leftovers(r.controlUrl, 5_000);
+      if (left.length) why.push(`${left.length} worker processes left behind (pids ${left.slice(0, 10).join(', ')}; killed now)`);
+      totals.faults += r.faults.length;
+      totals.injected += r.faults.filter((f) => f.injected).length;
+      totals.restarts += r.restarts;
+      totals.stragglers += r.stragglers.length;
+      totals.goodput.push(r.goodput.ratio);
+    }
+    totals.wallMs += wall;
+    const figures = r
+      ? `faults ${r.faults.length} restarts ${r.restarts} stragglers ${r.stragglers.length} goodput ${(r.goodput.ratio * 100).toFixed(0)}% lost ${r.goodput.lostSteps} wall ${r.wallMs} ms`
+      : `wall ${wall} ms`;
+    console.log(`seed ${String(seed).padStart(5)}  ${p.shape.workers}x${p.shape.cards} ${p.size} ${p.shape.steps} steps  ${figures}  ${why.length ? 'FAIL' : 'ok'}`);
+    console.log(`            ${p.summary}`);
+    if (why.length) {
+      for (const w of why) console.log(`    ${w}`);
+      if (!r) console.log(stderrTail.replace(/^/gm, '    | '));
+      failures.push({ seed, why, command, scenario: file });
+    } else {
+      rmSync(file, { force: true });
+    }
+    if (diskDir) rmSync(diskDir, { recursive: true, force: true });
+  }
+  const g = [...totals.goodput].sort((a, b) => a - b);
+  console.log('');
+  console.log(
+    `summary: ${totals.runs} runs (seeds ${o.seedStart}..${Number(o.seedStart) + totals.runs - 1}), ${failures.length} failed; ` +
+      `${totals.faults} faults (${totals.injected} injected), ${totals.restarts} restarts, ${totals.stragglers} stragglers reported; ` +
+      `goodput median ${g.length ? (g[Math.floor((g.length - 1) / 2)]! * 100).toFixed(0) : '-'}% (min ${g.length ? (g[0]! * 100).toFixed(0) : '-'}%); ${(totals.wallMs / 1000).toFixed(0)} s of runs`,
+  );
+  for (const f of failures) {
+    console.log(`\nFAILED seed ${f.seed}: ${f.why.join('; ')}`);
+    console.log(`  replay:   ${script} --seed-start ${f.seed} --runs 1 --min-workers ${minW} --max-workers ${maxW}`);
+    console.log(`  or:       ${f.command}`);
+    console.log(`  scenario (kept): ${f.scenario}`);
+    console.log(readFileSync(f.scenario, 'utf8').replace(/^/gm, '    '));
+  }
+  if (!failures.length) rmSync(dir, { recursive: true, force: true });
+  process.exitCode = failures.length ? 1 : 0;
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exitCode = 2;
+});

@@ -1,0 +1,355 @@
+// Long soak (issue 5): one long run, 1,000 steps x 64 workers by default, with a fault every
+// --every steps (25, 50, ...: kinds drawn from the seed among kill, hang, crash, link, corrupt, all
+// recoverable with restart; or --random for the seed's own random draws at the same mean rate).
+// Samples from /proc, over the run, the coordinator's and every worker's RSS and open file
+// descriptors. Invariants:
+//   - the run is ok (every step, 0 wrong) and ends with the exact fault-free digest (closed form,
+//     computed here from the workers' own code);
+//   - memory grows by at most 10%, median of the samples of the second tenth of the run (by time,
+//     over steady samples: training under way and exactly W workers alive, so no recovery and no
+//     stop is compared) against the last tenth: for the coordinator; for every worker process alive in both windows
+//     (its own growth: workers are replaced on faults, so a process is compared only with itself);
+//     and for the workers' mean RSS per alive process (a leak that moves to the replacements);
+//   - no leaked file descriptors: the coordinator's count in the last tenth is at most its count
+//     in the second tenth + 2, and no surviving worker gains more than 2;
+//   - no leaked process: after the run no worker process of it remains (by pid seen, and by its
+//     control URL in the environment of any worker process).
+// Bounded (--time-limit-s), loopback only; exits 1 when an invariant breaks.
+//
+//   node dist/scripts/long-soak.js [--steps 1000] [--workers 64] [--every 25] [--cards 8] [--size 16KiB]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import type { RunReport } from '../src/coordinator/config.js';
+import { fillExpected } from '../src/collective/inputs.js';
+import { parseSize } from '../src/protocol/units.js';
+import { seededRandom } from '../src/runtime/memory-transport.js';
+import { CardGroup, jobDigest } from '../src/worker/cards.js';
+
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+const GROWTH_LIMIT = 0.1;
+const FD_SLACK = 2;
+
+/** One look at a process: resident bytes and open descriptors. */
+interface Look {
+  rss: number;
+  fds: number;
+}
+
+/** Resident bytes (VmRSS) and open descriptors of a process; null when it is gone. */
+function look(pid: number): Look | null {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const fds = readdirSync(`/proc/${pid}/fd`).length;
+    return m ? { rss: Number(m[1]) * 1024, fds } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Direct children of a process, from /proc/<pid>/task/<tid>/children. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) if (c.trim()) out.push(Number(c));
+    } catch {
+      /* thread gone */
+    }
+  }
+  return out;
+}
+
+function isWorker(pid: number): boolean {
+  try {
+    return /worker\.cjs|worker[/\\]main\.js/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Worker processes whose environment names this control URL: the run's own. */
+function workersOf(controlUrl: string): number[] {
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || !isWorker(Number(d))) continue;
+    try {
+      if (readFileSync(`/proc/${d}/environ`, 'utf8').split('\0').includes(`RINGSWARM_CONTROL_URL=${controlUrl}`)) pids.push(Number(d));
+    } catch {
+      /* gone, or not ours */
+    }
+  }
+  return pids;
+}
+
+/** The final stateDigest of a fault-free sum/f32 run, with the workers' own CardGroup in their order. */
+function expectedDigest(o: { workers: number; cards: number; bytesPerCard: number; steps: number; seed: number }): string {
+  const count = o.bytesPerCard / 4;
+  const totalCards = o.workers * o.cards;
+  const results: Float32Array[] = [];
+  const digests: string[] = [];
+  for (let r = 0; r < o.workers; r++) {
+    const g = new CardGroup({ firstCard: r * o.cards, cards: o.cards, totalCards, count, dtype: 'f32', op: 'sum', seed: o.seed });
+    for (let step = 0; step < o.steps; step++) {
+      if (!results[step]) {
+        results[step] = new Float32Array(count);
+        fillExpected(results[step], { dtype: 'f32', op: 'sum', seed: o.seed, step, totalCards });
+      }
+      g.computeGradients(step);
+      g.foldOwnGradient();
+      g.reduced.set(results[step]);
+      g.broadcastLocal();
+      g.applyResult();
+    }
+    digests.push(...g.stateDigests());
+  }
+  return jobDigest(digests);
+}
+
+/** Faults at steps every, 2 every, ... below steps, kinds and places drawn from the seed (as random faults draw them). */
+function scenario(o: { steps: number; every: number; workers: number; seed: number; kinds: string[] }): Record<string, unknown>[] {
+  const rand = seededRandom(o.seed);
+  const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+  const out: Record<string, unknown>[] = [];
+  for (let step = o.every; step < o.steps; step += o.every) {
+    const kind = o.kinds[int(0, o.kinds.length - 1)]!;
+    const rank = int(0, o.workers - 1);
+    const at = { step, phase: rand() < 0.5 ? 'reduce-scatter' : 'all-gather', chunk: int(0, 1) };
+    if (kind === 'kill') out.push({ kind, rank, at });
+    else if (kind === 'hang') out.push({ kind, rank, at, ms: int(200, 1500) });
+    else if (kind === 'crash') out.push({ kind, rank, at, code: int(1, 9) });
+    else if (kind === 'corrupt') out.push({ kind, rank, at, frames: int(1, 3) });
+    else out.push(rand() < 0.5 ? { kind, from: rank, at, cut: true, ms: int(200, 1500) } : { kind, from: rank, at, delayMs: int(20, 100), ms: int(200, 1500) });
+  }
+  return out;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
+};
+const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
+const MB = (b: number) => `${(b / 2 ** 20).toFixed(1)} MB`;
+
+interface Sample {
+  t: number;
+  /** The newest step the coordinator's progress line named (at most a second old). */
+  step: number;
+  coordinator: Look | null;
+  workers: Map<number, Look>;
+}
+
+async function main(): Promise<void> {
+  const o = new Command('long-soak')
+    .option('--steps <n>', 'training steps', '1000')
+    .option('--workers <n>', 'workers', '64')
+    .option('--every <n>', 'a fault every this many steps', '25')
+    .option('--cards <n>', 'cards per worker', '8')
+    .option('--size <bytes>', 'bytes per card', '16KiB')
+    .option('--seed <n>', 'seed of the inputs and of the faults', '1')
+    .option('--kinds <list>', 'fault kinds drawn from', 'kill,hang,crash,link,corrupt')
+    .option('--random', "use the run's random faults (meanSteps = --every) instead of one every --every steps")
+    .option('--sample-ms <ms>', 'how often to sample /proc', '1000')
+    .option('--timeout-ms <ms>', 'collective watchdog of the run', '2000')
+    .option('--time-limit-s <s>', 'the run is interrupted (and fails) after this long', '1800')
+    .option('--keep', 'keep the scenario and the report (kept anyway on a failure)')
+    .parse()
+    .opts();
+  const steps = Number(o.steps);
+  const W = Number(o.workers);
+  const every = Number(o.every);
+  const cards = Number(o.cards);
+  const seed = Number(o.seed);
+  const kinds = String(o.kinds).split(',');
+  const dir = mkdtempSync(path.join(tmpdir(), 'ringswarm-long-soak-'));
+  const file = path.join(dir, 'scenario.json');
+  const entries = o.random ? [{ kind: 'random', meanSteps: every, kinds }] : scenario({ steps, every, workers: W, seed, kinds });
+  writeFileSync(file, JSON.stringify({ faults: entries }, null, 1));
+  const args = [
+    '-w', String(W), '-g', String(cards), '-s', o.size, '--steps', String(steps), '--seed', String(seed),
+    '--timeout-ms', o.timeoutMs, '--max-restarts', String(steps), '--ready-timeout-ms', '300000', '--scenario', file,
+  ];
+  console.log(`long-soak: ${W} workers x ${cards} cards, ${o.size} per card, ${steps} steps, ${o.random ? `random faults every ~${every} steps` : `${entries.length} faults (every ${every} steps)`} of ${kinds.join(', ')}; seed ${seed}`);
+  console.log(`  node dist/src/cli/main.js run ${args.join(' ')}`);
+
+  const child = spawn(process.execPath, [CLI, 'run', ...args, '--json', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const coordinator = child.pid!;
+  let out = '';
+  let errTail = '';
+  let step = -1;
+  let partial = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => {
+    errTail = (errTail + s).slice(-5000);
+    const lines = (partial + s).split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) {
+      const m = /^step (\d+)\//.exec(l);
+      if (m) step = Number(m[1]);
+      else if (/ workers ready in /.test(l) && step < 0) step = 0;
+    }
+  });
+  let timedOut = false;
+  const limitMs = Number(o.timeLimitS) * 1000;
+  const soft = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGINT');
+  }, limitMs);
+  const hard = setTimeout(() => child.kill('SIGKILL'), limitMs + 30_000);
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+
+  const samples: Sample[] = [];
+  const seen = new Set<number>();
+  const t0 = Date.now();
+  let lastPrint = t0;
+  const sampler = setInterval(() => {
+    const workers = new Map<number, Look>();
+    for (const pid of childrenOf(coordinator)) {
+      if (!isWorker(pid)) continue;
+      seen.add(pid);
+      const l = look(pid);
+      if (l) workers.set(pid, l);
+    }
+    const s: Sample = { t: Date.now() - t0, step, coordinator: look(coordinator), workers };
+    samples.push(s);
+    if (s.t - (lastPrint - t0) >= 30_000) {
+      lastPrint = Date.now();
+      const rss = [...workers.values()].map((l) => l.rss);
+      console.log(
+        `  ${(s.t / 1000).toFixed(0)} s: step ${step}/${steps}, coordinator ${s.coordinator ? `${MB(s.coordinator.rss)} ${s.coordinator.fds} fds` : '-'}, ` +
+          `${workers.size} workers, RSS median ${rss.length ? MB(median(rss)) : '-'}, ${seen.size} worker processes seen`,
+      );
+    }
+  }, Number(o.sampleMs));
+  await exited;
+  clearInterval(sampler);
+  clearTimeout(soft);
+  clearTimeout(hard);
+
+  const broken: string[] = [];
+  let report: RunReport | null = null;
+  try {
+    report = JSON.parse(out) as RunReport;
+  } catch {
+    broken.push(`no report: ${errTail.slice(-1500)}`);
+  }
+  if (timedOut) broken.push(`interrupted by the time bound (${o.timeLimitS} s)`);
+
+  // Leaks of processes: any worker process whose environment names this run's control URL (which
+  // covers every pid seen here, and any the sampling missed), after 5 s to exit by itself.
+  const url = report?.controlUrl ?? /coordinator listening on (\S+)/.exec(errTail)?.[1] ?? null;
+  let leaked: number[] = [];
+  if (url) {
+    for (let i = 0; i < 25; i++) {
+      leaked = workersOf(url);
+      if (!leaked.length) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } else {
+    leaked = [...seen].filter(isWorker);
+  }
+  for (const pid of leaked) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+
+  console.log('');
+  if (report) {
+    const want = expectedDigest({ workers: W, cards, bytesPerCard: parseSize(o.size), steps, seed });
+    if (!report.ok) broken.push(`run not ok: ${report.error ?? '?'}`);
+    if (report.wrong) broken.push(`${report.wrong} wrong elements`);
+    if (report.stateDigest !== want) broken.push(`digest ${report.stateDigest ?? '(none)'} is not the fault-free ${want}`);
+    const injected = report.faults.filter((f) => f.injected).length;
+    console.log(
+      `run: ${report.ok ? 'ok' : 'NOT OK'}, ${report.stepsCompleted}/${steps} steps, ${report.wrong} wrong, digest ${report.stateDigest === want ? 'exact' : 'WRONG'}; ` +
+        `${report.faults.length} faults (${injected} injected, ${entries.length} in the scenario), ${report.restarts} restarts, ${report.epochs.length} epochs; ` +
+        `goodput ${(report.goodput.ratio * 100).toFixed(1)}% (${report.goodput.lostSteps} lost, ${report.goodput.recomputedSteps} recomputed); ` +
+        `step p50 ${report.stepMs.p50.toFixed(1)} ms; startup ${report.startupMs} ms; wall ${(report.wallMs / 1000).toFixed(1)} s`,
+    );
+  }
+
+  // Steady samples: training under way (workers ready, last step not yet in) with exactly W
+  // workers alive, so neither a recovery (a worker gone, or its replacement starting) nor the
+  // stop at the end is compared. Windows by time over them: the second tenth, and the last tenth.
+  const steady = samples.filter((s) => s.step >= 0 && s.step < steps && s.workers.size === W);
+  const ta = steady[0]?.t ?? 0;
+  const span = (steady[steady.length - 1]?.t ?? 0) - ta;
+  const inWindow = (lo: number, hi: number) => steady.filter((s) => s.t >= ta + lo * span && s.t <= ta + hi * span);
+  const second = inWindow(0.1, 0.2);
+  const last = inWindow(0.9, 1);
+  const stepsOf = (ss: Sample[]) => (ss.length ? `steps ~${ss[0]!.step}-${ss[ss.length - 1]!.step}` : 'none');
+  console.log(
+    `${samples.length} samples every ${o.sampleMs} ms, ${steady.length} steady over ${(span / 1000).toFixed(0)} s: ` +
+      `${second.length} in the second tenth (${stepsOf(second)}), ${last.length} in the last tenth (${stepsOf(last)})`,
+  );
+  if (second.length < 3 || last.length < 3) {
+    broken.push(`too few samples to judge growth (${second.length} and ${last.length}; a longer run, or a smaller --sample-ms)`);
+  } else {
+    const series = (ss: Sample[], f: (s: Sample) => number | null) => ss.map(f).filter((x): x is number => x !== null && Number.isFinite(x));
+    const growth = (f: (s: Sample) => number | null) => {
+      const a = median(series(second, f));
+      const b = median(series(last, f));
+      return { a, b, g: b / a - 1 };
+    };
+    const c = growth((s) => s.coordinator?.rss ?? null);
+    console.log(`coordinator RSS: ${MB(c.a)} -> ${MB(c.b)} (${pct(c.g)})`);
+    if (!(c.g <= GROWTH_LIMIT)) broken.push(`coordinator RSS grew ${pct(c.g)} (> ${pct(GROWTH_LIMIT)})`);
+    const meanRss = growth((s) => (s.workers.size ? [...s.workers.values()].reduce((x, l) => x + l.rss, 0) / s.workers.size : null));
+    console.log(`workers' mean RSS per process: ${MB(meanRss.a)} -> ${MB(meanRss.b)} (${pct(meanRss.g)}); x ${W} = ${MB(meanRss.a * W)} -> ${MB(meanRss.b * W)}`);
+    if (!(meanRss.g <= GROWTH_LIMIT)) broken.push(`workers' mean RSS grew ${pct(meanRss.g)} (> ${pct(GROWTH_LIMIT)})`);
+    // Per process: those present in both windows, each against itself.
+    const survivors = [...seen].filter((pid) => second.some((s) => s.workers.has(pid)) && last.some((s) => s.workers.has(pid)));
+    const per = survivors.map((pid) => {
+      const rss = growth((s) => s.workers.get(pid)?.rss ?? null);
+      const fds = growth((s) => s.workers.get(pid)?.fds ?? null);
+      return { pid, rss: rss.g, fdsA: fds.a, fdsB: fds.b };
+    });
+    if (per.length) {
+      const gs = per.map((p) => p.rss);
+      const worst = per.reduce((x, y) => (y.rss > x.rss ? y : x));
+      console.log(`per worker process RSS growth (${per.length} alive in both windows): median ${pct(median(gs))}, max ${pct(worst.rss)} (pid ${worst.pid}), min ${pct(Math.min(...gs))}`);
+      if (worst.rss > GROWTH_LIMIT) broken.push(`worker pid ${worst.pid} RSS grew ${pct(worst.rss)} (> ${pct(GROWTH_LIMIT)})`);
+      const fdWorst = per.reduce((x, y) => (y.fdsB - y.fdsA > x.fdsB - x.fdsA ? y : x));
+      console.log(`worker fds: median ${median(per.map((p) => p.fdsA))} -> ${median(per.map((p) => p.fdsB))}; largest change ${fdWorst.fdsB - fdWorst.fdsA} (pid ${fdWorst.pid})`);
+      if (fdWorst.fdsB - fdWorst.fdsA > FD_SLACK) broken.push(`worker pid ${fdWorst.pid} fds ${fdWorst.fdsA} -> ${fdWorst.fdsB}`);
+    } else {
+      console.log('per worker process: no worker process alive in both windows');
+    }
+    const cf = growth((s) => s.coordinator?.fds ?? null);
+    const firstFds = samples.find((s) => s.step >= 0 && s.coordinator)?.coordinator?.fds;
+    const finalFds = [...last].reverse().find((s) => s.coordinator)?.coordinator?.fds;
+    console.log(`coordinator fds: ${cf.a} (second tenth) -> ${cf.b} (last tenth); first training sample ${firstFds ?? '-'}, final ${finalFds ?? '-'}`);
+    if (cf.b - cf.a > FD_SLACK) broken.push(`coordinator fds ${cf.a} -> ${cf.b}`);
+  }
+  console.log(`worker processes: ${seen.size} seen (${W} at start + replacements; report: ${report?.restarts ?? '?'} restarts), ${leaked.length} left after the run`);
+  if (leaked.length) broken.push(`${leaked.length} worker processes left behind (pids ${leaked.slice(0, 10).join(', ')}; killed now)`);
+
+  console.log('');
+  console.log(`${broken.length ? 'FAIL' : 'PASS'}`);
+  for (const b of broken) console.log(`  ${b}`);
+  if (broken.length || o.keep) {
+    // Kept to replay: the scenario and the report.
+    if (report) writeFileSync(path.join(dir, 'report.json'), JSON.stringify(report, null, 1));
+    console.log(`  kept ${file}${report ? ` and ${path.join(dir, 'report.json')}` : ''}; replay: node dist/src/cli/main.js run ${args.join(' ')}`);
+  } else {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.exitCode = broken.length ? 1 : 0;
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exitCode = 2;
+});
