@@ -9,8 +9,10 @@
 // log2(p) + 2 steps instead of 2(n-1), each carrying the whole vector rather than 1/n of it: the
 // right trade below a crossover size that `ringswarm bench --algo ring,rd` measures.
 //
-// Frames: partial results go as phase 'reduce-scatter' (step 0: the fold of the extra ranks; step
-// 1 + k: doubling step k), the final result to the extra ranks as 'all-gather' step 0. Each chunk
+// Frames: the fold of the extra ranks is phase 'reduce-scatter' step 0; doubling step k is step
+// 1 + k, of phase 'reduce-scatter' in the first half of the steps and 'all-gather' in the second
+// (so that a fault armed at either phase strikes on every rank, from 4 ranks on); the final result
+// to the extra ranks is 'all-gather' step 0 (doubling steps start at 1 in both phases). Each chunk
 // moves on through the steps on its own (pipelined). Every rank reduces the same pairs in the same
 // tree, up to the order of two operands, so all ranks end bit for bit equal.
 import { RingswarmError } from '../protocol/errors.js';
@@ -138,7 +140,7 @@ export class RecursiveDoubling implements Collective {
     for (;;) {
       if (c.stage === this.plan.rounds) return this.finish(j, out);
       const step = 1 + c.stage;
-      this.emit(out, this.plan.partners[c.stage], 'reduce-scatter', step, j, this.staged(c.range));
+      this.emit(out, this.plan.partners[c.stage], this.phaseOf(step), step, j, this.staged(c.range));
       const key = `${step}:${j}`;
       const early = this.held.get(key);
       if (!early) return;
@@ -147,6 +149,11 @@ export class RecursiveDoubling implements Collective {
       reduceInto(this.o.op, mine, mine, early);
       c.stage++;
     }
+  }
+
+  /** Doubling step `step` (1-based): its first half is 'reduce-scatter', its second 'all-gather'. */
+  private phaseOf(step: number): Phase {
+    return step - 1 < Math.ceil(this.plan.rounds / 2) ? 'reduce-scatter' : 'all-gather';
   }
 
   private finish(j: number, out: ChunkSend[]): void {
@@ -167,18 +174,20 @@ export class RecursiveDoubling implements Collective {
       throw new RingswarmError('RS_ERR_PROTOCOL', `${c.phase} step ${c.step} chunk ${c.chunk}: got offset ${c.offset} length ${c.data.length}, expected offset ${st.range.offset} length ${st.range.count}`);
     }
     const { role, buddy, partners, rounds } = this.plan;
-    const expectFrom =
-      c.phase === 'all-gather' ? (role === 'extra' && c.step === 0 ? buddy : -1)
-      : c.phase !== 'reduce-scatter' ? -1
-      : c.step === 0 ? (role === 'host' ? buddy : -1)
-      : role !== 'extra' && c.step >= 1 && c.step <= rounds ? partners[c.step - 1]
-      : -1;
+    const doubling = role !== 'extra' && Number.isInteger(c.step) && c.step >= 1 && c.step <= rounds && c.phase === this.phaseOf(c.step);
+    const expectFrom = doubling
+      ? partners[c.step - 1]
+      : c.step === 0 && c.phase === 'all-gather' && role === 'extra'
+        ? buddy
+        : c.step === 0 && c.phase === 'reduce-scatter' && role === 'host'
+          ? buddy
+          : -1;
     if (expectFrom < 0) throw new RingswarmError('RS_ERR_PROTOCOL', `unexpected ${c.phase} step ${c.step} on a ${role} rank of recursive doubling`);
     if (c.from !== expectFrom) throw new RingswarmError('RS_ERR_PROTOCOL', `${c.phase} step ${c.step} chunk ${c.chunk} from rank ${c.from}, expected rank ${expectFrom}`);
     this.received++;
     const out: ChunkSend[] = [];
     const mine = this.view(this.buffer, st.range);
-    if (c.phase === 'all-gather') {
+    if (role === 'extra') {
       if (st.done) throw new RingswarmError('RS_ERR_PROTOCOL', `all-gather chunk ${c.chunk} received twice`);
       mine.set(c.data);
       st.done = true;
@@ -200,7 +209,7 @@ export class RecursiveDoubling implements Collective {
       return out;
     }
     const key = `${c.step}:${c.chunk}`;
-    if (c.step <= st.stage || this.held.has(key)) throw new RingswarmError('RS_ERR_PROTOCOL', `reduce-scatter step ${c.step} chunk ${c.chunk} received twice`);
+    if (c.step <= st.stage || this.held.has(key)) throw new RingswarmError('RS_ERR_PROTOCOL', `${c.phase} step ${c.step} chunk ${c.chunk} received twice`);
     // Early: the partner of a later step got there first. Kept as a copy (the frame is reused).
     const copy = allocElements(this.o.dtype, c.data.length);
     copy.set(c.data);

@@ -249,10 +249,16 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
         }
         return;
       }
+      // Only of the current epoch, as step reports: a rank reports step s, then checkpoints s + 1. Once
+      // an abort has moved the epoch on, its report of s is dropped, and so must its checkpoint be,
+      // or recovery would resume from s + 1 with step s never counted (the older checkpoint is
+      // still kept: workers keep two).
       case 'checkpointed':
+        if (msg.epoch !== epoch) return;
         (ownCkpt.get(rank) ?? ownCkpt.set(rank, new Set()).get(rank)!).add(msg.step);
         return;
       case 'holding':
+        if (msg.epoch !== epoch) return;
         (heldCkpt.get(msg.owner) ?? heldCkpt.set(msg.owner, new Set()).get(msg.owner)!).add(msg.step);
         return;
       case 'fault': {

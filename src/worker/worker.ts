@@ -15,6 +15,7 @@ import { arenaAlloc, workerArena } from './arena.js';
 import { runBenchSize } from './bench.js';
 import { CardGroup } from './cards.js';
 import { checkpointPieces, CheckpointStore } from './checkpoints.js';
+import { CpuWaitMeter } from './cpu-wait-meter.js';
 
 export interface WorkerIdentity {
   workerId: string;
@@ -334,16 +335,23 @@ export class Worker {
     await this.env.sleep((((job.cardsPerWorker - 1) * bytes) / job.link.intraBandwidth) * 1000);
   }
 
-  /** Fire the armed faults whose trigger this point matches. */
+  /**
+   * Fire the armed faults whose trigger this point matches: the start of a step (phase null), a
+   * chunk received in a phase, or the end of the step's op ('op-end'), where a fault armed at a
+   * phase or chunk this rank never saw (an extra rank of recursive doubling, a chunk past the
+   * last) strikes rather than not at all.
+   */
   private trigger(opSeq: number, phase: string | null, received: number): void {
     const a = this.a;
     if (!a) return;
     for (const f of a.faults) {
       if (this.fired.has(f.id) || f.at.step !== opSeq) continue;
-      const match = phase === null ? f.at.phase === undefined : f.at.phase === phase && received > (f.at.chunk ?? 0);
+      const match =
+        phase === null ? f.at.phase === undefined : phase === 'op-end' ? f.at.phase !== undefined : f.at.phase === phase && received > (f.at.chunk ?? 0);
       if (!match) continue;
       this.fired.add(f.id);
-      this.control.send({ type: 'fault', epoch: a.epoch, id: f.id, step: opSeq, phase, chunk: phase === null ? null : received - 1 });
+      if (phase === 'op-end') this.env.log(`rank ${a.rank}: fault ${f.id} (${f.kind} at ${f.at.phase} chunk ${f.at.chunk ?? 0}) strikes at the end of op ${opSeq}: this rank did not get that far in the phase`);
+      this.control.send({ type: 'fault', epoch: a.epoch, id: f.id, step: opSeq, phase: phase === 'op-end' ? (f.at.phase ?? null) : phase, chunk: phase === null || phase === 'op-end' ? null : received - 1 });
       this.strike(f);
     }
   }
@@ -431,6 +439,8 @@ export class Worker {
       cards.reduceLocal();
       await this.intraTransfer(job);
       await runner.run('allreduce', step, { size: a.size, op: job.op, buffer: cards.reduced, divisor: job.totalCards - a.lostCards.length, algo: a.algo });
+      this.trigger(step, 'op-end', 0);
+      if (this.a !== a) return;
       cards.broadcastLocal();
       await this.intraTransfer(job);
       const t2 = this.env.now();
@@ -496,37 +506,3 @@ function unitHash(a: number, b: number, c: number): number {
   return fmix(fmix(fmix(a ^ 0x9e3779b9) ^ b) ^ c) / 4294967296;
 }
 
-/**
- * The CPU wait (run-queue delay) to take out of a rank's compute time, segment by segment: all of
- * it while the rank works; in a sleep only what the sleep overran (waiting to handle some other
- * event in the middle of a sleep delays nothing; a stopped process waits for no CPU, so a stall
- * still counts).
- */
-class CpuWaitMeter {
-  private at: number;
-  /** Since the last reset. */
-  waited = 0;
-
-  constructor(private readonly read: () => number) {
-    this.at = read();
-  }
-
-  /** Work since the last mark. */
-  worked(): void {
-    const q = this.read();
-    this.waited += q - this.at;
-    this.at = q;
-  }
-
-  /** A sleep of `askedMs` that took `tookMs`, since the last mark. */
-  slept(askedMs: number, tookMs: number): void {
-    const q = this.read();
-    this.waited += Math.min(Math.max(0, tookMs - askedMs), q - this.at);
-    this.at = q;
-  }
-
-  reset(): void {
-    this.at = this.read();
-    this.waited = 0;
-  }
-}

@@ -100,6 +100,23 @@ describe('recursive doubling plan', () => {
     }
   });
 
+  it('has frames of both phases on every rank from 4 ranks on (faults armed at either phase strike everywhere)', () => {
+    for (const n of [4, 5, 8, 13, 16]) {
+      const cs = Array.from({ length: n }, (_, rank) => createCollective('allreduce', { rank, size: n, dtype: 'f32', op: 'sum', buffer: new Float32Array(4), chunkElems: 4, algo: 'rd' }));
+      const sent = cs.map((c) => c.start());
+      // Every rank both sends and (so its partner receives) a frame of each phase over the op.
+      const phases = Array.from({ length: n }, () => new Set<string>());
+      const q = sent.flatMap((out, from) => out.map((s) => ({ from, s })));
+      while (q.length) {
+        const { from, s } = q.shift()!;
+        phases[s.to].add(s.phase);
+        for (const o of cs[s.to].onChunk({ from, phase: s.phase, step: s.step, chunk: s.chunk, offset: s.offset, data: s.data.slice() })) q.push({ from: s.to, s: o });
+      }
+      // (An extra rank only gets the result back, as all-gather step 0: a reduce-scatter fault strikes it at the op's end.)
+      phases.forEach((p, r) => expect([...p].sort(), `n=${n} rank ${r}`).toEqual(doublingPlan(r, n).role === 'extra' ? ['all-gather'] : ['all-gather', 'reduce-scatter']));
+    }
+  });
+
   it('needs about log2(n) peers per rank, not n', () => {
     expect(doublingPeers(0, 256)).toEqual([1, 2, 4, 8, 16, 32, 64, 128]);
     expect(Math.max(...Array.from({ length: 200 }, (_, r) => doublingPeers(r, 200).length))).toBeLessThanOrEqual(8);
@@ -124,8 +141,10 @@ describe('recursive doubling all-reduce against the closed form', () => {
     c.start();
     const data = new Float64Array(8);
     expect(() => c.onChunk({ from: 3, phase: 'reduce-scatter', step: 1, chunk: 0, offset: 0, data })).toThrow(/expected rank 1/);
-    c.onChunk({ from: 2, phase: 'reduce-scatter', step: 2, chunk: 0, offset: 0, data }); // early: held
-    expect(() => c.onChunk({ from: 2, phase: 'reduce-scatter', step: 2, chunk: 0, offset: 0, data })).toThrow(/twice/);
+    // On 4 ranks the second of the 2 doubling steps goes as 'all-gather'.
+    expect(() => c.onChunk({ from: 2, phase: 'reduce-scatter', step: 2, chunk: 0, offset: 0, data })).toThrow(/unexpected/);
+    c.onChunk({ from: 2, phase: 'all-gather', step: 2, chunk: 0, offset: 0, data }); // early: held
+    expect(() => c.onChunk({ from: 2, phase: 'all-gather', step: 2, chunk: 0, offset: 0, data })).toThrow(/twice/);
     expect(() => c.onChunk({ from: 1, phase: 'all-gather', step: 0, chunk: 0, offset: 0, data })).toThrow(/unexpected/);
   });
 });
