@@ -610,6 +610,8 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
         clearTimeout(timer);
         resolve();
       };
+      // Interrupted or failed meanwhile: the timer must not keep the process alive.
+      void finished.then(() => clearTimeout(timer));
     });
     const faultsFor = (rank: number): FaultOrder[] =>
       cfg.faults.flatMap((f) => ('step' in f.at && target(f) === swarm.members[rank].home && !fired.has(f.id) && f.at.step >= fromStep ? [order(f, f.at)] : []));

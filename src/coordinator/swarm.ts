@@ -193,6 +193,7 @@ export class Swarm {
     const deadline = performance.now() + timeoutMs;
     while (this.pendingJoin.length < n) {
       if (this.joinFailure) throw new RingswarmError('RS_ERR_PEER_LOST', this.joinFailure);
+      if (this.closing) throw new RingswarmError('RS_ERR_ABORTED', 'the swarm is closing');
       const left = deadline - performance.now();
       if (left <= 0) throw new RingswarmError('RS_ERR_TIMEOUT', `only ${this.pendingJoin.length} of ${n} workers joined within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
@@ -334,6 +335,7 @@ export class Swarm {
   /** Stop at once (Ctrl-C, a fatal error): SIGCONT (a frozen worker cannot exit), SIGTERM then SIGKILL, and reap. */
   async kill(): Promise<void> {
     this.closing = true;
+    this.joinWaiter?.();
     for (const p of this.processes) p.kill('SIGCONT');
     await Promise.all(this.processes.map((p) => p.stop(1000)));
     await this.closeServer();

@@ -73,6 +73,20 @@ describe('ringswarm run (real processes)', () => {
     expect(workers.filter(isAlive)).toEqual([]);
   });
 
+  it('Ctrl-C before the workers are ready ends the run at once (not at --ready-timeout-ms)', async () => {
+    const run = startCli(['run', '-w', '12', '-g', '1', '-s', '4KiB', '--steps', '10', '--ready-timeout-ms', '120000', '--json', '-']);
+    await run.waitFor(/coordinator listening on/, 30_000);
+    const workers = childrenOf(run.child.pid!);
+    run.child.kill('SIGINT');
+    const t = Date.now();
+    const { code } = await run.exited;
+    // (A bound far from the 120 s timeout it used to wait for, not a speed figure.)
+    expect(Date.now() - t).toBeLessThan(30_000);
+    expect(code).toBe(130);
+    expect(report(run.stdout())).toMatchObject({ ok: false, interrupted: true });
+    expect(await waitUntil(() => workers.filter(isAlive).length === 0, 5_000)).toBe(true);
+  });
+
   it('refuses a rogue connection without the token while the run goes on', async () => {
     const run = startCli(['run', '-w', '3', '-g', '1', '-s', '4KiB', '--steps', '40', '--compute-ms', '20', '--json', '-']);
     const [, url] = await run.waitFor(/coordinator listening on (ws:\/\/\S+)/);
