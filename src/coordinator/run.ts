@@ -510,7 +510,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     else if (frozen.length) location = { kind: 'rank', rank: frozen[0] };
     else if (main.by === 'checksum' && main.from !== undefined) location = { kind: 'link', from: main.from, to: main.rank };
     else location = locateStuck(table, cfg.heartbeatDeadMs);
-    const rec = faults.find((r) => r.injectedAt !== null && r.detectedBy === null) ?? newExternal(main, location);
+    const rec = attribute(main, location) ?? newExternal(main, location);
     rec.detectedBy = main.by;
     rec.detectedAfterMs = rec.injectedAt !== null ? Math.max(0, Math.round(main.at - rec.injectedAt)) : null;
     rec.located = describeLocation(location);
@@ -586,6 +586,23 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       recovering = true;
       void recover().catch((e) => fail(`recovery failed: ${String(e)}`));
     }
+  }
+
+  /**
+   * The injected fault a detection belongs to: one struck and not yet detected whose worker (home
+   * rank) is where the detection points (the rank; a link's sender, whose link or frames it was);
+   * failing that, for a detection that names no rank of an injected fault, the newest one struck
+   * (an older one that did no harm, a short delay say, must not take it). Null: from outside.
+   */
+  function attribute(s: Signal, l: Location | null): FaultRecord | undefined {
+    const open = faults.filter((r) => r.injectedAt !== null && r.detectedBy === null && r.fault);
+    const home = (pos: number) => swarm.members[pos]?.home ?? pos;
+    const at = l ? home(l.kind === 'rank' ? l.rank : l.from) : home(s.rank);
+    const mine = open.filter((r) => target(r.fault!) === at);
+    if (mine.length) return mine[0];
+    // A process that exited or went silent with no fault of ours on it: someone else's doing.
+    if (s.by === 'exit' || s.by === 'heartbeat') return undefined;
+    return open.sort((a, b) => b.injectedAt! - a.injectedAt!)[0];
   }
 
   function newExternal(s: Signal, l: Location | null): FaultRecord {

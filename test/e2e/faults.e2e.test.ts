@@ -85,6 +85,16 @@ describe('faults, real processes', () => {
     expect(rep.goodput.ratio).toBeLessThanOrEqual(1);
   });
 
+  it('a harmless fault does not take the detection of a later one', async () => {
+    // A 20 ms delay for 200 ms trips nothing; the crash after it is what the exit detects.
+    const { r, rep } = await withFault('--steps', '16', '--inject', 'link:from=0:step=3:delayMs=20:ms=200', '--inject', 'crash:rank=3:step=8');
+    expect(r.code, r.stderr).toBe(0);
+    expect(rep.stateDigest).not.toBeNull();
+    const crash = rep.faults.find((f: { kind: string }) => f.kind === 'crash');
+    expect(crash).toMatchObject({ rank: 3, detectedBy: 'exit', located: 'rank 3' });
+    expect(rep.faults.find((f: { kind: string }) => f.kind === 'link')).toMatchObject({ detectedBy: null });
+  });
+
   it('a kill -9 from outside the tool is detected and healed the same way', async () => {
     const run = startCli(['run', '-w', '4', '-g', '1', '-s', '4KiB', '--steps', '30', '--compute-ms', '20', '--json', '-']);
     await run.waitFor(/ready in/);
