@@ -32,6 +32,9 @@ interface StepAgg {
   allreduceMs: number;
   computeMs: number;
   ranks: RankTiming[];
+  /** Once final: when its last report came in, and in which epoch. */
+  doneAt?: number;
+  epoch?: number;
 }
 
 interface Signal {
@@ -237,6 +240,8 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
         if (s.reports === W) {
           pending.delete(key);
           final.set(msg.step, s);
+          s.doneAt = now();
+          s.epoch = msg.epoch;
           stepRuns++;
           if (process.env.RINGSWARM_DEBUG_TIMINGS) hooks.log(`timings step ${msg.step}: ${[...s.ranks].sort((a, b) => a.rank - b.rank).map((r) => `${r.rank}:c${r.computeMs.toFixed(0)} w${r.waitMs.toFixed(0)} l${r.linkMs.toFixed(1)}`).join(' ')}`);
           measureAfterActions(msg.step, s);
@@ -741,7 +746,15 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     const wallMs = Math.round(now() - t0);
     const coordinatorPss = selfPssMB();
     const trainingMs = trainingStart ? now() - trainingStart : 0;
-    const productiveMs = steps.reduce((a, s) => a + s.stepMs, 0);
+    // Each counted step's share of the wall: from the end of the step before it in the same epoch
+    // (or from the epoch's start) to its own end. Ranks overlap consecutive steps, so summing step
+    // times would count the overlap twice (and pass the wall on large rings).
+    const epochStart = new Map(epochs.map((e) => [e.epoch, t0 + e.startedAtMs]));
+    const productiveMs = [...final.entries()].reduce((sum, [step, s]) => {
+      const prev = final.get(step - 1);
+      const from = prev && prev.epoch === s.epoch ? prev.doneAt! : (epochStart.get(s.epoch!) ?? s.doneAt! - s.stepMs);
+      return sum + Math.max(0, s.doneAt! - from);
+    }, 0);
     const r: RunReport = {
       ok,
       seed: cfg.seed,
@@ -788,7 +801,6 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
         productiveMs: Math.round(productiveMs),
         wallMs: Math.round(trainingMs),
         ratio: trainingMs > 0 ? Math.min(1, productiveMs / trainingMs) : 0,
-        // (Step times are each step's slowest rank; ranks overlap a little, so the sum may pass the wall.)
         lostSteps: lostStepsTotal,
         recomputedSteps: Math.max(0, stepRuns - final.size),
       },
