@@ -467,7 +467,12 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   /** The newest step every rank can restore, given which ranks are replaced, or dropped (`shrink`) (0: start over). */
   function consistentStep(lost: Set<number>, shrink = false): number {
     if (cfg.checkpointEvery === 0) return 0;
-    const candidates = [...new Set([...ownCkpt.values()].flatMap((s) => [...s]))].sort((a, b) => b - a);
+    // Every step before the resume point must be counted: with a rank dropped (shrink), or under
+    // recursive doubling, the others may finish a step and checkpoint the next that the lost rank
+    // never reported.
+    let counted = 0;
+    while (final.has(counted)) counted++;
+    const candidates = [...new Set([...ownCkpt.values()].flatMap((s) => [...s]))].filter((s) => s <= counted).sort((a, b) => b - a);
     for (const s of candidates) {
       let ok = true;
       for (let r = 0; r < W && ok; r++) ok = lost.has(r) ? shrink || lostSource(r, s, lost) !== null : keeps(ownCkpt, r, s);

@@ -7,7 +7,8 @@ import { childrenOf, isAlive, killLeftovers, runCli, startCli } from './helpers.
 
 afterEach(() => killLeftovers());
 
-const BASE = ['run', '-w', '4', '-g', '2', '-s', '16KiB', '--steps', '10', '--timeout-ms', '1500', '--json', '-'];
+// The ring (auto would pick recursive doubling at this size): links are located per ring link.
+const BASE = ['run', '-w', '4', '-g', '2', '-s', '16KiB', '--steps', '10', '--timeout-ms', '1500', '--algo', 'ring', '--json', '-'];
 let cleanDigest = '';
 const dir = mkdtempSync(join(tmpdir(), 'ringswarm-faults-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -83,6 +84,16 @@ describe('faults, real processes', () => {
     ]);
     expect(rep.goodput.ratio).toBeGreaterThan(0);
     expect(rep.goodput.ratio).toBeLessThanOrEqual(1);
+  });
+
+  it.each(['restart', 'shrink'])('under recursive doubling too: a kill late in the op, --on-failure %s, exact', async (policy) => {
+    // Partners that do not need the killed rank any more finish the step and checkpoint the next:
+    // the resume point must still be a step every rank reported.
+    const { r, rep } = await withFault('--algo', 'rd', '--on-failure', policy, '--inject', 'kill:rank=2:step=4:phase=all-gather');
+    expect(r.code, r.stderr).toBe(0);
+    expect(rep).toMatchObject({ ok: true, wrong: 0, stepsCompleted: 10, algo: ['rd'] });
+    expect(rep.faults[0]).toMatchObject({ kind: 'kill', rank: 2, detectedBy: 'exit', located: 'rank 2' });
+    if (policy === 'restart') expect(rep.stateDigest).toBe(cleanDigest);
   });
 
   it('a harmless fault does not take the detection of a later one', async () => {
