@@ -631,6 +631,9 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
 
   async function startEpoch(fromStep: number, reason: string, restoreFor: (r: number) => Restore): Promise<void> {
     readyRanks = new Set();
+    // Ranks that finished the last step before a fault struck another said 'done' in the old
+    // epoch; they will again in this one, after redoing it.
+    digests.clear();
     const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`not every worker was ready for epoch ${epoch} within ${cfg.readyTimeoutMs} ms`)), cfg.readyTimeoutMs);
       readyWaiter = () => {

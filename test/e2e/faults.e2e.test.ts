@@ -96,6 +96,18 @@ describe('faults, real processes', () => {
     if (policy === 'restart') expect(rep.stateDigest).toBe(cleanDigest);
   });
 
+  it('a kill in the last step, after the others said done: the step is redone, exact', async () => {
+    // 16 workers: most finish the step (and the job) before the kill is seen. (Their old 'done' once
+    // counted toward the new epoch's, and the run ended 'incomplete'; a race, not caught every time.)
+    const args = ['run', '-w', '16', '-g', '1', '-s', '16KiB', '--steps', '6', '--algo', 'rd', '--json', '-'];
+    const clean = JSON.parse((await runCli(args)).stdout);
+    const r = await runCli([...args, '--inject', 'kill:rank=12:step=5:phase=all-gather']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep).toMatchObject({ ok: true, wrong: 0, stepsCompleted: 6 });
+    expect(rep.stateDigest).toBe(clean.stateDigest);
+  });
+
   it('a harmless fault does not take the detection of a later one', async () => {
     // A 20 ms delay for 200 ms trips nothing; the crash after it is what the exit detects.
     const { r, rep } = await withFault('--steps', '16', '--inject', 'link:from=0:step=3:delayMs=20:ms=200', '--inject', 'crash:rank=3:step=8');
