@@ -67,7 +67,7 @@ program
       .default(RUN_DEFAULTS.onStraggler),
   )
   .option('--straggler-threshold <x>', 'slow means this many times the median of the others', numberIn(1.01, 100), RUN_DEFAULTS.stragglerThreshold)
-  .option('--straggler-persist <k/m>', 'and so in k of the last m steps', kOfM, RUN_DEFAULTS.stragglerPersist)
+  .option('--straggler-persist <k/m>', 'and so in k of the last m steps besides the slowest one (a one-step spike never counts)', kOfM, RUN_DEFAULTS.stragglerPersist)
   .option('--what-if', 'run again with the same seed without the injected stragglers, and report what they cost')
   .option('--max-restarts <n>', 'give up after this many restarts', intIn(0, 1_000_000), RUN_DEFAULTS.maxRestarts)
   .option('--checkpoint-every <k>', 'checkpoint card states every k steps, in memory with a copy on the next rank (0: never)', intIn(0), RUN_DEFAULTS.checkpointEvery)

@@ -11,15 +11,28 @@
 // links ('links': a node slow in communication, as in C4's source x destination matrix, where a
 // node lights up its whole row and column); a link is slow alone, unless an endpoint explains it.
 //
-// Persistence: the ratios, on a log scale and capped, are summed over the last m steps; a culprit
-// is confirmed when the sum passes m * log(threshold). The cap is m * log(threshold) / k, so the
-// sum passes only after at least k strongly slow steps: a one-step spike, however large, is one
-// k-th of the way. That is the k-of-m rule, except that a moderate excess held over all m steps
+// What a crowded machine does to these measurements (16 workers on 2 cores, other jobs beside):
+// a process waiting for a CPU enters the ring late, and one descheduled with a frame in flight
+// holds its link's clock running, many times the link's clean time, for a step, on a rank that
+// changes from step to step. The worker takes its CPU wait out of its compute time (see
+// `RankTiming.computeMs`); here, a link counts as slow in a step only if it was busy for a good
+// part of the time the ring was moving data (`LINK_BUSY_SHARE`): a link slow enough to hold the
+// ring up is, a descheduled sender's link is not.
+//
+// Persistence: the ratios, on a log scale and capped, are summed over the last m steps, leaving
+// out the window's largest step (the rest scaled back to m steps); a culprit is confirmed when
+// that passes m * log(threshold). The cap is m * log(threshold) / k, so it passes only after
+// more than k strongly slow steps (k besides the largest), or k and some excess in the others: a
+// one-step spike, however large, counts for nothing, and two spikes on a rank within m steps
+// (a crowded machine stalls one process now and then, and sometimes the same one twice) are not
+// a straggler either. That is a k-of-m rule, except that a moderate excess held over all m steps
 // counts too: on ±20% timing noise a 1.5x straggler's single-step ratio often dips under a
 // threshold that keeps clean ranks quiet, and its sum does not.
 //
 // Limits: a ring gives each node two links, so two slow links in a row (r-1 -> r -> r+1) read as
-// node r, and a slow link next to a slow node is hidden by the node.
+// node r, and a slow link next to a slow node is hidden by the node. A link that delays frames
+// for a small part of the all-reduce only (idle most of the op) is not a straggler here, however
+// slow its frames: the ring did not wait on it for long.
 
 import { predecessor, successor } from '../collective/ring.js';
 
@@ -33,7 +46,10 @@ export interface RankTiming {
   /**
    * From the end of this rank's previous all-reduce (the start of the step, for the first step of
    * an epoch) to the start of this one: emulated compute, gradients, local reduce, checkpoint,
-   * applying the previous result. Everything that makes the rank enter the ring late counts.
+   * applying the previous result. Everything the rank did that makes it enter the ring late
+   * counts, but not the time its process waited for a CPU (run-queue delay, where the system
+   * reports it): on a machine shared by many workers that is the machine's contention, not the
+   * rank's work. A stopped process (SIGSTOP, a stall) does not wait for a CPU, so a stall counts.
    */
   computeMs: number;
   /**
@@ -50,7 +66,8 @@ export interface RankTiming {
    * and its `written` callback had not yet fired (the union of those intervals, not their sum,
    * so frames queued behind each other count once). A late sender does not inflate it, since
    * the clock runs only while bytes wait; a slow or shaped link, or a receiver too slow to read
-   * (the kernel buffer fills), does.
+   * (the kernel buffer fills), does, and so does a sender descheduled with a frame in flight
+   * (its callback waits for a CPU): see `LINK_BUSY_SHARE`.
    */
   linkMs: number;
   /** Bytes (headers included) this rank sent to its successor in the all-reduce: links are compared per byte. */
@@ -96,7 +113,7 @@ export interface StragglerOptions {
   workers: number;
   /** Ratio over the median of the others from which a rank or link counts as slow (> 1). */
   threshold?: number;
-  /** Confirm after the evidence of at least persistK slow steps among the last persistM. */
+  /** Confirm after the evidence of persistK slow steps among the last persistM, besides the slowest of them (one step never decides). */
   persistK?: number;
   persistM?: number;
   /** Steps observed before any event: evidence and the baseline step time build up meanwhile. */
@@ -123,6 +140,14 @@ export const STRAGGLER_DEFAULTS = {
  */
 export const MIN_STRAGGLER_WORKERS = 4;
 
+/**
+ * A link counts as slow in a step only if frames waited on it for at least this share of its
+ * sender's all-reduce. On a crowded machine a sender descheduled with a frame in flight inflates
+ * its link's time many times over for a moment; a link slow enough to hold the ring up is busy
+ * most of the op.
+ */
+export const LINK_BUSY_SHARE = 0.4;
+
 /** Clean steps kept for the baseline step time. */
 const BASELINE_STEPS = 64;
 
@@ -130,9 +155,9 @@ const BASELINE_STEPS = 64;
 export interface StepScores {
   /** computeMs over the median of the other ranks'. */
   compute: number[];
-  /** Time per byte of link r -> r+1 over the median of the other links'; 1 where not measurable. */
+  /** Time per byte of link r -> r+1 over the median of the other links'; at most 1 where not measurable, or not busy enough to count. */
   link: number[];
-  /** The lesser of the ratios of the links into and out of rank r (both slow: the node is). */
+  /** The lesser of the ratios of the links into and out of rank r, when the lesser is at least half the greater (both slow: the node is); else 1. */
   links: number[];
   /** Median over ranks of computeMs + allreduceMs. */
   stepMs: number;
@@ -141,14 +166,20 @@ export interface StepScores {
 /**
  * Per-step ratios of a full table (rows[r] is rank r; at least
  * MIN_STRAGGLER_WORKERS rows). A ratio whose excess over the median is below `minExcessMs` is
- * capped at 1: no evidence.
+ * capped at 1: no evidence; so is a link's when the link was busy for less than
+ * `LINK_BUSY_SHARE` of its sender's all-reduce (less the wait for a rank that computed over
+ * `threshold`: no link paced that), and a node's 'links' when its two links are not alike.
  *
  * Waits are not scored. In a pipelined ring a delay travels round the ring within the step: with
  * a slow node every other rank waits about as long as it was late (its successor hardly more than
  * the rest), and a slow link's receiver waits hardly more than the others; the wait only mirrors
  * the compute excess, and a sender held back by a slow link's backpressure is not waiting at all.
  */
-export function stragglerScores(rows: readonly RankTiming[], minExcessMs: number = STRAGGLER_DEFAULTS.minExcessMs): StepScores {
+export function stragglerScores(
+  rows: readonly RankTiming[],
+  minExcessMs: number = STRAGGLER_DEFAULTS.minExcessMs,
+  threshold: number = STRAGGLER_DEFAULTS.threshold,
+): StepScores {
   const n = rows.length;
   if (n < MIN_STRAGGLER_WORKERS) throw new RangeError(`need at least ${MIN_STRAGGLER_WORKERS} ranks to score, got ${n}`);
   rows.forEach((row, r) => {
@@ -156,15 +187,25 @@ export function stragglerScores(rows: readonly RankTiming[], minExcessMs: number
   });
   const computes = rows.map((r) => r.computeMs);
   const compute = computes.map((c, r) => ratio(c, medianExcept(computes, r), 1, minExcessMs));
+  // Waiting for a rank that entered the ring late (computing over the threshold) is time no link
+  // could have paced: it is taken out of each rank's all-reduce before its link's busy share is judged.
+  const lateEntry = Math.max(0, ...computes.filter((_, j) => compute[j] > threshold));
+  const moving = rows.map((r) => r.allreduceMs - Math.max(0, lateEntry - r.computeMs));
   // Time per byte; a link that sent nothing is not compared, nor compared against.
   const rates = rows.map((r) => (r.bytesSent > 0 ? r.linkMs / r.bytesSent : null));
   const link = rates.map((rate, r) => {
     if (rate === null) return 1;
     const others = rates.filter((x, j): x is number => j !== r && x !== null);
     if (others.length < MIN_STRAGGLER_WORKERS - 1) return 1;
-    return ratio(rate, median(others), rows[r].bytesSent, minExcessMs);
+    const x = ratio(rate, median(others), rows[r].bytesSent, minExcessMs);
+    // A link the all-reduce waited on was busy most of it; one idle most of the op did not pace it.
+    return rows[r].linkMs >= LINK_BUSY_SHARE * moving[r] ? x : Math.min(x, 1);
   });
-  const links = link.map((out, r) => Math.min(link[predecessor(r, n)], out));
+  // Both links of a node slow, and alike (the lesser at least half the greater): the node is.
+  const links = link.map((out, r) => {
+    const into = link[predecessor(r, n)];
+    return Math.min(into, out) >= Math.max(into, out) / 2 ? Math.min(into, out) : 1;
+  });
   const stepMs = median(rows.map((r) => r.computeMs + r.allreduceMs));
   return { compute, link, links, stepMs };
 }
@@ -262,7 +303,7 @@ export class StragglerDetector {
     this.lastStep = t.step;
     if (this.workers < MIN_STRAGGLER_WORKERS) return [];
     this.observed++;
-    const s = stragglerScores(rows, this.minExcessMs);
+    const s = stragglerScores(rows, this.minExcessMs, this.threshold);
     const n = this.workers;
     const over = (x: number) => x > this.threshold;
     for (let r = 0; r < n; r++) {
@@ -350,8 +391,15 @@ export class StragglerDetector {
     }
   }
 
+  /**
+   * The window's evidence, leaving out its largest step and scaled back to m steps (a full window;
+   * with persistK 1, or while the window fills, all of it): one step, however slow, never decides.
+   */
   private sum(key: KeyName): number {
-    return this.key(key).window.reduce((a, x) => a + x.evidence, 0);
+    const w = this.key(key).window;
+    const total = w.reduce((a, x) => a + x.evidence, 0);
+    if (this.k < 2 || w.length < this.m) return total;
+    return ((total - Math.max(...w.map((x) => x.evidence))) * this.m) / (this.m - 1);
   }
 
   /** What a key says, from the steps of its window over the threshold. */

@@ -23,8 +23,10 @@ export interface WorkerProcessOptions {
 
 // The worker as one bundled file starts in about half the time of the module tree (measured: 125 vs
 // 250 ms per process), which is what bounds the time to spawn hundreds of them.
+// It runs from V8's code cache through worker-loader.cjs (see src/worker/loader.ts).
+const LOADER_ENTRY = fileURLToPath(new URL('../../worker-loader.cjs', import.meta.url));
 const BUNDLED_ENTRY = fileURLToPath(new URL('../../worker.cjs', import.meta.url));
-export const WORKER_ENTRY = existsSync(BUNDLED_ENTRY) ? BUNDLED_ENTRY : fileURLToPath(new URL('../worker/main.js', import.meta.url));
+export const WORKER_ENTRY = existsSync(LOADER_ENTRY) && existsSync(BUNDLED_ENTRY) ? LOADER_ENTRY : existsSync(BUNDLED_ENTRY) ? BUNDLED_ENTRY : fileURLToPath(new URL('../worker/main.js', import.meta.url));
 
 export class WorkerProcess {
   state: WorkerProcessState = 'starting';

@@ -4,6 +4,7 @@
 // times and step times interact as in the real ring, not as independent numbers.
 import { describe, expect, it } from 'vitest';
 import {
+  LINK_BUSY_SHARE,
   MIN_STRAGGLER_WORKERS,
   STRAGGLER_DEFAULTS,
   StragglerDetector,
@@ -40,6 +41,18 @@ interface Model {
   /** Each rank's compute and each linkMs is, with this probability a step, descheduled for 0.5-1.5 x spikeMs. */
   spikeRate: number;
   spikeMs: number;
+  /**
+   * Per chunk, after its transfer and before the receiver handles it: waking the receiver (its
+   * link is idle meanwhile). 0 in the bandwidth-bound default; on a crowded machine it is most of
+   * a hop.
+   */
+  hopLatencyMs: number;
+  /**
+   * A sender descheduled with a frame in flight: with this probability a step, a link's time
+   * grows by 0.5-1.5 x stallMs (its write callback waits for a CPU), nothing else does.
+   */
+  stallRate: number;
+  stallMs: number;
 }
 
 const MODEL: Omit<Model, 'workers'> = {
@@ -55,6 +68,31 @@ const MODEL: Omit<Model, 'workers'> = {
   edgeInflation: 0.3,
   spikeRate: 0,
   spikeMs: 100,
+  hopLatencyMs: 0,
+  stallRate: 0,
+  stallMs: 0,
+};
+
+/**
+ * This machine, roughly: 16 workers on 2 cores run a latency-bound ring (a hop is mostly waking
+ * the receiver, its link idle meanwhile; a link is busy a few percent of the all-reduce), and a
+ * sender descheduled with a frame in flight holds its link's clock running 4-12x its clean time
+ * for a step, on a link that changes from step to step: here 1 link-step in 10, busy 15-45% of
+ * the all-reduce (measured on real runs: of the clean link-steps over 8x, 1 in 16 was busy 40% of
+ * the all-reduce or more; here 1 in 7 is). Compute is net of CPU waits (as workers report it) with
+ * 10 ms of jitter.
+ */
+const CROWDED: Partial<Model> = {
+  chunks: 1,
+  chunkBytes: 16 << 10,
+  computeMs: 25,
+  chunkTxMs: 0.1,
+  reduceMs: 0.1,
+  jitterMs: 10,
+  noise: 0.1,
+  hopLatencyMs: 2.5,
+  stallRate: 0.1,
+  stallMs: 24,
 };
 
 /** Slowdown factors this step: node[r] for rank r, link[r] for the link r -> r+1 (1 = healthy). */
@@ -90,7 +128,7 @@ function ringStep(m: Model, rnd: () => number, step: number, faults: Faults): St
         const end = Math.max(queued, linkFree[r]) + tx[r] * (0.9 + 0.2 * rnd());
         busy[r] += end - Math.max(queued, busyUntil[r]);
         busyUntil[r] = linkFree[r] = end;
-        arrive[(r + 1) % n][c] = end;
+        arrive[(r + 1) % n][c] = end + (m.hopLatencyMs > 0 ? m.hopLatencyMs * (0.5 + rnd()) : 0);
       }
     }
     // Each rank reduces (or stores) chunks in arrival order and sends each on when done.
@@ -107,7 +145,7 @@ function ringStep(m: Model, rnd: () => number, step: number, faults: Faults): St
     computeMs: c,
     waitMs: wait[r],
     allreduceMs: cpuFree[r] - c,
-    linkMs: busy[r] + m.linkJitterMs * rnd() + spike(),
+    linkMs: busy[r] + m.linkJitterMs * rnd() + spike() + (m.stallRate > 0 && rnd() < m.stallRate ? m.stallMs * (0.5 + rnd()) : 0),
     bytesSent: ringSteps * m.chunks * m.chunkBytes,
   }));
   return { step, ranks };
@@ -181,6 +219,35 @@ describe('stragglerScores', () => {
     expect(s.compute).toEqual([1, 1, 1, 1]);
     expect(s.link).toEqual([1, 1, 1, 1]);
     expect(stragglerScores([row(0, 0.2, 0), row(1, 0.2, 0), row(2, 0.9, 0), row(3, 0.2, 0)], 0).compute[2]).toBeCloseTo(4.5);
+  });
+
+  it('counts a link only if it was busy for at least LINK_BUSY_SHARE of its all-reduce', () => {
+    // Link 2 -> 3 took ten times the others' time per byte, but for a tenth of the all-reduce (a
+    // sender descheduled with a frame in flight); link 4 -> 5, as much slower and busy all along.
+    const rows = [row(0, 100, 2), row(1, 100, 2), row(2, 100, 20), row(3, 100, 2), row(4, 100, 200), row(5, 100, 2)].map((r) => ({ ...r, allreduceMs: 200 }));
+    const s = stragglerScores(rows);
+    expect(s.link[2]).toBe(1);
+    expect(s.link[4]).toBeCloseTo(100);
+    expect(LINK_BUSY_SHARE).toBe(0.4);
+  });
+
+  it('judges a link on the time the ring moved data, not the wait for a rank that entered late', () => {
+    // Rank 3 computed 3x: everyone else waited about 200 ms of their 250 ms all-reduce for it.
+    // Link 5 -> 6 was busy 40 ms of the 50 in which data moved.
+    const rows = [0, 1, 2, 3, 4, 5, 6, 7].map((r) => ({ ...row(r, r === 3 ? 300 : 100, r === 5 ? 40 : 4), allreduceMs: r === 3 ? 50 : 250 }));
+    const s = stragglerScores(rows);
+    expect(s.compute[3]).toBe(3);
+    expect(s.link[5]).toBeCloseTo(10);
+    // Without the late rank, 40 ms of a 250 ms all-reduce would not count.
+    expect(stragglerScores(rows.map((r) => ({ ...r, computeMs: 100 }))).link[5]).toBe(1);
+  });
+
+  it("scores a node's links only when both are slow and alike", () => {
+    const rows = (a: number, b: number) => [row(0, 100, 10), row(1, 100, 10), row(2, 100, a), row(3, 100, b), row(4, 100, 10), row(5, 100, 10)].map((r) => ({ ...r, allreduceMs: 20 }));
+    // A 10x link beside a 1.5x one: a slow link (rank 3's links are not alike), not a node.
+    expect(stragglerScores(rows(100, 15)).links[3]).toBe(1);
+    // 3x and 2.5x: both of rank 3's links, the node.
+    expect(stragglerScores(rows(30, 25)).links[3]).toBeCloseTo(2.5);
   });
 
   it('refuses rings below the minimum size, and rows out of rank order', () => {
@@ -265,6 +332,74 @@ describe('a slow link', () => {
     expect(s.link[2]).toBeGreaterThan(STRAGGLER_DEFAULTS.threshold);
     expect(s.link[3]).toBeGreaterThan(STRAGGLER_DEFAULTS.threshold);
     expect(events.map(describe_)).toEqual(['node 3']);
+  });
+});
+
+describe('a crowded machine: latency-bound ring, descheduled senders', () => {
+  // The accuracy script's slow link of severity S carries its bytes S times slower than a clean
+  // link does over the whole all-reduce: here each frame takes S times a clean hop.
+  const hopMs = 0.1 + 2.5 + 0.1;
+  const slowLink = (severity: number) => (severity * hopMs) / 0.1;
+
+  it('flags nothing in 20 clean runs of 200 steps, though a sender descheduled mid-frame inflates its link 5-15x for a step', () => {
+    let spikes = 0;
+    const flagged: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const { events, tables } = simulate({ workers: 16, steps: 200, seed: 4000 + i, model: CROWDED });
+      flagged.push(...detected(events).map((e) => `run ${i}: ${describe_(e)} at ${e.detectedAtStep}`));
+      for (const t of tables) {
+        const rates = t.ranks.map((r) => r.linkMs / r.bytesSent);
+        const mid = [...rates].sort((a, b) => a - b)[8];
+        spikes += rates.filter((x) => x > 5 * mid).length;
+      }
+    }
+    expect(spikes).toBeGreaterThan(20 * 200 * 16 * 0.05);
+    expect(flagged).toEqual([]);
+  });
+
+  it.each([1.5, 3, 5])('a link %fx slower: that link, within 5 steps', (severity) => {
+    for (const [seed, from] of [
+      [4101, 3],
+      [4102, 15],
+      [4103, 8],
+    ]) {
+      const faults = (step: number): Faults => (step >= ONSET ? { link: { [from]: slowLink(severity) } } : {});
+      const { events } = simulate({ workers: 16, steps: 40, seed, faults, model: CROWDED });
+      expect(events.map(describe_)).toEqual([`link ${from}->${(from + 1) % 16}`]);
+      expect(events[0].detectedAtStep - ONSET).toBeLessThan(5);
+    }
+  });
+
+  it.each([1.5, 3, 5])('a node %fx slower: that node, within 5 steps', (factor) => {
+    for (const [seed, rank] of [
+      [4201, 2],
+      [4202, 9],
+      [4203, 14],
+    ]) {
+      const faults = (step: number): Faults => (step >= ONSET ? { node: { [rank]: factor } } : {});
+      const { events } = simulate({ workers: 16, steps: 40, seed, faults, model: CROWDED });
+      expect(events.map(describe_)).toEqual([`node ${rank}`]);
+      expect(events[0].detectedAtStep - ONSET).toBeLessThan(5);
+    }
+  });
+
+  it('a slow link between noisy links stays a link: an endpoint is not slow by one noisy link beside it', () => {
+    // Link 5 -> 6 is 20x slower, busy all along; links 4 -> 5 and 6 -> 7 take turns at 2x (before,
+    // either made an endpoint look slow in both its links and hid the slow link).
+    const d = new StragglerDetector({ workers: 8 });
+    const events: StragglerEvent[] = [];
+    for (let step = 0; step < 15; step++) {
+      const ranks = Array.from({ length: 8 }, (_, rank) => ({
+        rank,
+        computeMs: 25,
+        waitMs: 0,
+        allreduceMs: 60,
+        linkMs: rank === 5 ? (step >= 6 ? 60 : 3) : (rank === 4 && step % 2 === 0) || (rank === 6 && step % 2 === 1) ? 6 : 3,
+        bytesSent: 1000,
+      }));
+      events.push(...d.observe({ step, ranks }));
+    }
+    expect(events.map(describe_)).toEqual(['link 5->6']);
   });
 });
 
@@ -415,11 +550,12 @@ describe('accuracy on the model (seeded trials)', () => {
     expect(cleanRuns({})).toEqual([]);
   });
 
-  // Descheduling on a crowded machine: rare spikes of about a step's compute. Three in five steps
-  // on one rank pass 3 of 5; 4 of 5 asks for more (and finds a 1.5x straggler later).
-  it('with rare descheduling spikes (1% of steps), flags nothing in 20 clean runs with persistK 4 of 5', () => {
+  // Descheduling on a crowded machine: rare spikes of about a step's compute. A window's largest
+  // step never decides, so a spike is no evidence at all (before, two spikes and a little noise on
+  // one rank within five steps passed 3 of 5).
+  it('with rare descheduling spikes (1% of steps), flags nothing in 20 clean runs', () => {
     const spiky = { spikeRate: 0.01, spikeMs: 100 };
+    expect(cleanRuns(spiky)).toEqual([]);
     expect(cleanRuns(spiky, { persistK: 4 })).toEqual([]);
-    expect(cleanRuns(spiky).length).toBeGreaterThan(0);
   });
 });
