@@ -17,6 +17,16 @@ describe('stragglers, real processes', () => {
     expect(found.detectedAtStep - 8).toBeLessThanOrEqual(5);
   });
 
+  it('a throttled link is named as that link, not as a node at either end', async () => {
+    const r = await runCli([...BASE, '--inject', 'slow-link:from=2:step=6:bandwidth=4MiB']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    const found = rep.stragglers.find((s: { kind: string; link?: number[] }) => s.kind === 'link' && s.link?.[0] === 2);
+    expect(found, JSON.stringify(rep.stragglers)).toMatchObject({ link: [2, 3], injected: true });
+    expect(found.detectedAtStep - 6).toBeLessThanOrEqual(5);
+    expect(rep.stragglers.filter((s: { kind: string; rank?: number }) => s.kind === 'node' && (s.rank === 2 || s.rank === 3))).toEqual([]);
+  });
+
   it('a delayed link is named as that link', async () => {
     const r = await runCli([...BASE, '--inject', 'slow-link:from=5:step=6:delayMs=30']);
     expect(r.code, r.stderr).toBe(0);
