@@ -220,7 +220,10 @@ export class RecursiveDoubling implements Collective {
   progress(): Progress {
     const stages = this.chunks.map((c) => (c.done ? this.plan.rounds + 1 : c.stage));
     const low = stages.length ? Math.min(...stages) : 0;
+    const { role, buddy, partners, rounds } = this.plan;
+    const waitingFor = this.done ? null : role === 'extra' || low < 0 ? buddy : low < rounds ? partners[low] : null;
     return {
+      waitingFor,
       phase: !this.started ? 'reduce-scatter' : this.done ? 'done' : this.plan.role === 'extra' ? 'all-gather' : 'reduce-scatter',
       step: Math.max(0, low + 1),
       chunksReceived: this.received,

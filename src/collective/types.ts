@@ -42,6 +42,8 @@ export interface Progress {
   chunksReceived: number;
   chunksExpected: number;
   chunksSent: number;
+  /** The rank whose frames this one waits for next, where the schedule is not a ring (recursive doubling); null when done. */
+  waitingFor?: number | null;
 }
 
 export interface CollectiveOptions {

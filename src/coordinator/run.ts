@@ -216,7 +216,10 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
         rssByRank.set(rank, msg.rssMB);
         workerRssMBMax = Math.max(workerRssMBMax, msg.rssMB);
         // The last op each rank was in, as it stood: what the locator compares once ranks stop.
-        if (msg.progress) progress.set(rank, { rank, opSeq: msg.progress.opSeq, chunksReceived: msg.progress.chunksReceived, chunksExpected: msg.progress.chunksExpected, chunksSent: msg.progress.chunksSent, silentMs: 0, at: now() });
+        if (msg.progress) {
+          const p = msg.progress;
+          progress.set(rank, { rank, opSeq: p.opSeq, step: p.step, chunksReceived: p.chunksReceived, chunksExpected: p.chunksExpected, chunksSent: p.chunksSent, waitingFor: p.waitingFor, silentMs: 0, at: now() });
+        }
         else if (progress.has(rank)) progress.get(rank)!.at = now();
         return;
       case 'aborted':

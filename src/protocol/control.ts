@@ -98,6 +98,8 @@ const OpProgress = z.object({
   chunksReceived: nat,
   chunksExpected: nat,
   chunksSent: nat,
+  /** Not a ring (recursive doubling): whose frames the rank waits for next. */
+  waitingFor: nat.nullable().optional(),
 });
 
 /** Worker -> coordinator. */

@@ -238,7 +238,15 @@ export class Worker {
         type: 'heartbeat',
         epoch: a.epoch,
         rssMB: this.sampleRss(),
-        progress: p && { opSeq: p.opSeq, phase: p.phase, step: p.step, chunksReceived: p.chunksReceived, chunksExpected: p.chunksExpected, chunksSent: p.chunksSent },
+        progress: p && {
+          opSeq: p.opSeq,
+          phase: p.phase,
+          step: p.step,
+          chunksReceived: p.chunksReceived,
+          chunksExpected: p.chunksExpected,
+          chunksSent: p.chunksSent,
+          ...(p.waitingFor !== undefined ? { waitingFor: p.waitingFor } : {}),
+        },
       });
     }, everyMs);
     this.heartbeat.unref();

@@ -96,6 +96,14 @@ describe('faults, real processes', () => {
     if (policy === 'restart') expect(rep.stateDigest).toBe(cleanDigest);
   });
 
+  it('under recursive doubling, a cut link is located by who waits for whom', async () => {
+    // Rank 2's ring successor, 3, is also its partner at the first doubling step.
+    const { r, rep } = await withFault('--algo', 'rd', '--inject', 'link:from=2:step=5:cut=true:ms=500');
+    expect(r.code, r.stderr).toBe(0);
+    expect(rep.stateDigest).toBe(cleanDigest);
+    expect(rep.faults[0]).toMatchObject({ kind: 'link', detectedBy: 'watchdog', located: 'link 2->3' });
+  });
+
   it('a kill in the last step, after the others said done: the step is redone, exact', async () => {
     // 16 workers: most finish the step (and the job) before the kill is seen. (Their old 'done' once
     // counted toward the new epoch's, and the run ended 'incomplete'; a race, not caught every time.)
