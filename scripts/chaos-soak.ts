@@ -9,128 +9,21 @@
 // and each run has a timeout. Loopback only. Exits 1 on any failure.
 //
 //   node dist/scripts/chaos-soak.js [--minutes 5] [--seed-start 1] [--runs N] [--min-workers 8] [--max-workers 16]
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { stringify } from 'yaml';
 import type { RunReport } from '../src/coordinator/config.js';
-import { fillExpected } from '../src/collective/inputs.js';
 import { parseSize } from '../src/protocol/units.js';
 import { seededRandom } from '../src/runtime/memory-transport.js';
-import { CardGroup, jobDigest } from '../src/worker/cards.js';
+import { startCli } from './run-report.js';
+import { expectedDigest, leftovers, type RunShape } from './stress-common.js';
 
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const FAULT_KINDS = ['kill', 'hang', 'crash', 'link', 'corrupt'] as const;
 
-interface Finished {
-  report: RunReport | null;
-  timedOut: boolean;
-  code: number | null;
-  stderrTail: string;
-}
-
-/** `ringswarm run ... --json -` as a child. SIGINT after timeoutMs (a partial report follows), SIGKILL 20 s later. */
-function runCli(args: string[], timeoutMs: number): Promise<Finished> {
-  const child = spawn(process.execPath, [CLI, 'run', ...args, '--json', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  let timedOut = false;
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (err = (err + s).slice(-20_000)));
-  const soft = setTimeout(() => {
-    timedOut = true;
-    child.kill('SIGINT');
-  }, timeoutMs);
-  const hard = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 20_000);
-  return new Promise((resolve) => {
-    child.on('exit', (code) => {
-      clearTimeout(soft);
-      clearTimeout(hard);
-      let report: RunReport | null = null;
-      try {
-        report = JSON.parse(out) as RunReport;
-      } catch {
-        /* no report: a failure */
-      }
-      resolve({ report, timedOut, code, stderrTail: err.slice(-3000) });
-    });
-  });
-}
-
-/** Worker processes whose environment names this control URL: the run's own. */
-function workersOf(controlUrl: string): number[] {
-  const pids: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (!/worker\.cjs|worker[/\\]main\.js/.test(readFileSync(`/proc/${d}/cmdline`, 'utf8'))) continue;
-      if (readFileSync(`/proc/${d}/environ`, 'utf8').split('\0').includes(`RINGSWARM_CONTROL_URL=${controlUrl}`)) pids.push(Number(d));
-    } catch {
-      /* gone, or not ours */
-    }
-  }
-  return pids;
-}
-
-/** After a run: wait up to `graceMs` for its workers to exit by themselves; SIGKILL (and report) any left. */
-async function leftovers(controlUrl: string, graceMs: number): Promise<number[]> {
-  const until = Date.now() + graceMs;
-  let left = workersOf(controlUrl);
-  while (left.length && Date.now() < until) {
-    await new Promise((r) => setTimeout(r, 200));
-    left = workersOf(controlUrl);
-  }
-  for (const pid of left) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return left;
-}
-
-/**
- * The final stateDigest of a fault-free sum/f32 run, computed with the workers' own CardGroup in
- * their order (gradients, fold own, all-reduce result = the closed form, broadcast, apply).
- */
-function expectedDigest(o: Shape): string {
-  const count = o.bytesPerCard / 4;
-  const totalCards = o.workers * o.cards;
-  const results: Float32Array[] = [];
-  const digests: string[] = [];
-  for (let r = 0; r < o.workers; r++) {
-    const g = new CardGroup({ firstCard: r * o.cards, cards: o.cards, totalCards, count, dtype: 'f32', op: 'sum', seed: o.seed });
-    for (let step = 0; step < o.steps; step++) {
-      if (!results[step]) {
-        results[step] = new Float32Array(count);
-        fillExpected(results[step], { dtype: 'f32', op: 'sum', seed: o.seed, step, totalCards });
-      }
-      g.computeGradients(step);
-      g.foldOwnGradient();
-      g.reduced.set(results[step]);
-      g.broadcastLocal();
-      g.applyResult();
-    }
-    digests.push(...g.stateDigests());
-  }
-  return jobDigest(digests);
-}
-
-/** What the digest depends on. */
-interface Shape {
-  workers: number;
-  cards: number;
-  bytesPerCard: number;
-  steps: number;
-  seed: number;
-}
-
 interface Plan {
-  shape: Shape;
+  shape: RunShape;
   size: string;
   /** Flags besides the shape and the scenario. */
   flags: string[];
@@ -231,6 +124,9 @@ function plan(seed: number, minWorkers: number, maxWorkers: number): Plan {
     summary: `${summary}${flags.includes('spare') ? '; spare' : ''}${disk ? '; disk tier' : ''}; checkpoint every ${checkpointEvery}`,
   };
 }
+
+/** `ringswarm run ... --json -` as a child. SIGINT after timeoutMs (a partial report follows), SIGKILL 20 s later. */
+const runCli = (args: string[], timeoutMs: number) => startCli<RunReport>('run', args, { timeoutMs, killAfterMs: 20_000, stderrChars: 3000 }).done;
 
 const q = (s: string) => (/^[\w./:=,@-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 

@@ -17,19 +17,16 @@
 // Bounded (--time-limit-s), loopback only; exits 1 when an invariant breaks.
 //
 //   node dist/scripts/long-soak.js [--steps 1000] [--workers 64] [--every 25] [--cards 8] [--size 16KiB]
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import type { RunReport } from '../src/coordinator/config.js';
-import { fillExpected } from '../src/collective/inputs.js';
 import { parseSize } from '../src/protocol/units.js';
 import { seededRandom } from '../src/runtime/memory-transport.js';
-import { CardGroup, jobDigest } from '../src/worker/cards.js';
+import { startCli } from './run-report.js';
+import { childrenOf, expectedDigest, fdCount, isWorker, killAll, leftovers, rssOf } from './stress-common.js';
 
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const GROWTH_LIMIT = 0.1;
 const FD_SLACK = 2;
 
@@ -41,78 +38,9 @@ interface Look {
 
 /** Resident bytes (VmRSS) and open descriptors of a process; null when it is gone. */
 function look(pid: number): Look | null {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    const fds = readdirSync(`/proc/${pid}/fd`).length;
-    return m ? { rss: Number(m[1]) * 1024, fds } : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Direct children of a process, from /proc/<pid>/task/<tid>/children. */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  let tids: string[] = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    try {
-      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) if (c.trim()) out.push(Number(c));
-    } catch {
-      /* thread gone */
-    }
-  }
-  return out;
-}
-
-function isWorker(pid: number): boolean {
-  try {
-    return /worker\.cjs|worker[/\\]main\.js/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-/** Worker processes whose environment names this control URL: the run's own. */
-function workersOf(controlUrl: string): number[] {
-  const pids: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d) || !isWorker(Number(d))) continue;
-    try {
-      if (readFileSync(`/proc/${d}/environ`, 'utf8').split('\0').includes(`RINGSWARM_CONTROL_URL=${controlUrl}`)) pids.push(Number(d));
-    } catch {
-      /* gone, or not ours */
-    }
-  }
-  return pids;
-}
-
-/** The final stateDigest of a fault-free sum/f32 run, with the workers' own CardGroup in their order. */
-function expectedDigest(o: { workers: number; cards: number; bytesPerCard: number; steps: number; seed: number }): string {
-  const count = o.bytesPerCard / 4;
-  const totalCards = o.workers * o.cards;
-  const results: Float32Array[] = [];
-  const digests: string[] = [];
-  for (let r = 0; r < o.workers; r++) {
-    const g = new CardGroup({ firstCard: r * o.cards, cards: o.cards, totalCards, count, dtype: 'f32', op: 'sum', seed: o.seed });
-    for (let step = 0; step < o.steps; step++) {
-      if (!results[step]) {
-        results[step] = new Float32Array(count);
-        fillExpected(results[step], { dtype: 'f32', op: 'sum', seed: o.seed, step, totalCards });
-      }
-      g.computeGradients(step);
-      g.foldOwnGradient();
-      g.reduced.set(results[step]);
-      g.broadcastLocal();
-      g.applyResult();
-    }
-    digests.push(...g.stateDigests());
-  }
-  return jobDigest(digests);
+  const rss = rssOf(pid);
+  const fds = fdCount(pid);
+  return rss === null || fds === null ? null : { rss, fds };
 }
 
 /** Faults at steps every, 2 every, ... below steps, kinds and places drawn from the seed (as random faults draw them). */
@@ -181,31 +109,24 @@ async function main(): Promise<void> {
   console.log(`long-soak: ${W} workers x ${cards} cards, ${o.size} per card, ${steps} steps, ${o.random ? `random faults every ~${every} steps` : `${entries.length} faults (every ${every} steps)`} of ${kinds.join(', ')}; seed ${seed}`);
   console.log(`  node dist/src/cli/main.js run ${args.join(' ')}`);
 
-  const child = spawn(process.execPath, [CLI, 'run', ...args, '--json', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const coordinator = child.pid!;
-  let out = '';
-  let errTail = '';
   let step = -1;
   let partial = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-  child.stderr.setEncoding('utf8').on('data', (s: string) => {
-    errTail = (errTail + s).slice(-5000);
-    const lines = (partial + s).split('\n');
-    partial = lines.pop() ?? '';
-    for (const l of lines) {
-      const m = /^step (\d+)\//.exec(l);
-      if (m) step = Number(m[1]);
-      else if (/ workers ready in /.test(l) && step < 0) step = 0;
-    }
+  const run = startCli<RunReport>('run', args, {
+    timeoutMs: Number(o.timeLimitS) * 1000,
+    killAfterMs: 30_000,
+    stderrChars: 5000,
+    // The newest step of the progress lines, for the samples.
+    onStderr: (s) => {
+      const lines = (partial + s).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) {
+        const m = /^step (\d+)\//.exec(l);
+        if (m) step = Number(m[1]);
+        else if (/ workers ready in /.test(l) && step < 0) step = 0;
+      }
+    },
   });
-  let timedOut = false;
-  const limitMs = Number(o.timeLimitS) * 1000;
-  const soft = setTimeout(() => {
-    timedOut = true;
-    child.kill('SIGINT');
-  }, limitMs);
-  const hard = setTimeout(() => child.kill('SIGKILL'), limitMs + 30_000);
-  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  const coordinator = run.pid;
 
   const samples: Sample[] = [];
   const seen = new Set<number>();
@@ -213,7 +134,7 @@ async function main(): Promise<void> {
   let lastPrint = t0;
   const sampler = setInterval(() => {
     const workers = new Map<number, Look>();
-    for (const pid of childrenOf(coordinator)) {
+    for (const pid of childrenOf(coordinator) ?? []) {
       if (!isWorker(pid)) continue;
       seen.add(pid);
       const l = look(pid);
@@ -230,40 +151,17 @@ async function main(): Promise<void> {
       );
     }
   }, Number(o.sampleMs));
-  await exited;
+  const { report, timedOut, stderrTail: errTail } = await run.done;
   clearInterval(sampler);
-  clearTimeout(soft);
-  clearTimeout(hard);
 
   const broken: string[] = [];
-  let report: RunReport | null = null;
-  try {
-    report = JSON.parse(out) as RunReport;
-  } catch {
-    broken.push(`no report: ${errTail.slice(-1500)}`);
-  }
+  if (!report) broken.push(`no report: ${errTail.slice(-1500)}`);
   if (timedOut) broken.push(`interrupted by the time bound (${o.timeLimitS} s)`);
 
   // Leaks of processes: any worker process whose environment names this run's control URL (which
   // covers every pid seen here, and any the sampling missed), after 5 s to exit by itself.
   const url = report?.controlUrl ?? /coordinator listening on (\S+)/.exec(errTail)?.[1] ?? null;
-  let leaked: number[] = [];
-  if (url) {
-    for (let i = 0; i < 25; i++) {
-      leaked = workersOf(url);
-      if (!leaked.length) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  } else {
-    leaked = [...seen].filter(isWorker);
-  }
-  for (const pid of leaked) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
+  const leaked = url ? await leftovers(url, 5_000) : killAll([...seen].filter(isWorker));
 
   console.log('');
   if (report) {

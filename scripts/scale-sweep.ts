@@ -7,164 +7,29 @@
 // invariant breaks.
 //
 //   node dist/scripts/scale-sweep.js [--workers 8,16,32,64,128,256] [--cards 40] [--size 64KiB] [--steps 3]
-import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import type { RunReport } from '../src/coordinator/config.js';
-import { fillExpected } from '../src/collective/inputs.js';
 import { parseSize } from '../src/protocol/units.js';
-import { CardGroup, jobDigest } from '../src/worker/cards.js';
+import { startCli } from './run-report.js';
+import { childrenOf, expectedDigest, leftovers, pssOf, rssOf } from './stress-common.js';
 
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const GiB = 2 ** 30;
 const MEMORY_LIMIT_GIB = 16;
 const STARTUP_LIMIT_MS = 30_000;
 const STARTUP_TARGET_WORKERS = 256;
 
-interface Finished {
-  report: RunReport | null;
-  timedOut: boolean;
-  stderrTail: string;
-}
-
-/** `ringswarm run ... --json -` as a child, with its pid (to sample /proc). SIGINT after timeoutMs, SIGKILL 20 s later. */
-function startRun(args: string[], timeoutMs: number): { pid: number; done: Promise<Finished> } {
-  const child = spawn(process.execPath, [CLI, 'run', ...args, '--json', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  let timedOut = false;
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (err = (err + s).slice(-20_000)));
-  const soft = setTimeout(() => {
-    timedOut = true;
-    child.kill('SIGINT');
-  }, timeoutMs);
-  const hard = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 20_000);
-  const done = new Promise<Finished>((resolve) => {
-    child.on('exit', () => {
-      clearTimeout(soft);
-      clearTimeout(hard);
-      let report: RunReport | null = null;
-      try {
-        report = JSON.parse(out) as RunReport;
-      } catch {
-        /* no report: judged below */
-      }
-      resolve({ report, timedOut, stderrTail: err.slice(-2000) });
-    });
-  });
-  return { pid: child.pid!, done };
-}
-
-/** The pid and every descendant of it, from /proc/<pid>/task/<tid>/children. */
+/** The pid and every descendant of it. */
 function processTree(root: number): number[] {
   const seen: number[] = [];
   const todo = [root];
   while (todo.length) {
     const pid = todo.pop()!;
-    let tids: string[];
-    try {
-      tids = readdirSync(`/proc/${pid}/task`);
-    } catch {
-      continue; // gone
-    }
+    const children = childrenOf(pid);
+    if (!children) continue; // gone
     seen.push(pid);
-    for (const tid of tids) {
-      try {
-        for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) if (c.trim()) todo.push(Number(c));
-      } catch {
-        /* thread gone */
-      }
-    }
+    todo.push(...children);
   }
   return seen;
-}
-
-/** Resident bytes of one process (VmRSS, cheap to read); null when it is gone. */
-function rssOf(pid: number): number | null {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Pss of one process in bytes, from smaps_rollup; null when it is gone. Costly: the kernel walks
- * the page tables of node's large reservations (about 10 ms a process here), so it is sampled
- * less often than RSS.
- */
-function pssOf(pid: number): number | null {
-  try {
-    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Worker processes (of any ringswarm build) whose environment names this control URL: the run's own. */
-function workersOf(controlUrl: string): number[] {
-  const pids: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (!/worker\.cjs|worker[/\\]main\.js/.test(readFileSync(`/proc/${d}/cmdline`, 'utf8'))) continue;
-      if (readFileSync(`/proc/${d}/environ`, 'utf8').split('\0').includes(`RINGSWARM_CONTROL_URL=${controlUrl}`)) pids.push(Number(d));
-    } catch {
-      /* gone, or not ours */
-    }
-  }
-  return pids;
-}
-
-/** After a run: wait up to `graceMs` for its workers to exit by themselves; SIGKILL (and report) any left. */
-async function leftovers(controlUrl: string, graceMs: number): Promise<number[]> {
-  const until = Date.now() + graceMs;
-  let left = workersOf(controlUrl);
-  while (left.length && Date.now() < until) {
-    await new Promise((r) => setTimeout(r, 200));
-    left = workersOf(controlUrl);
-  }
-  for (const pid of left) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return left;
-}
-
-/**
- * The final stateDigest of a fault-free sum/f32 run, computed in this process with the workers'
- * own CardGroup, in their order (gradients, fold own, the all-reduce result, broadcast, apply):
- * the all-reduce result of a correct run is the closed form, fillExpected.
- */
-function expectedDigest(o: { workers: number; cards: number; bytesPerCard: number; steps: number; seed: number }): string {
-  const count = o.bytesPerCard / 4;
-  const totalCards = o.workers * o.cards;
-  const results: Float32Array[] = [];
-  const digests: string[] = [];
-  for (let r = 0; r < o.workers; r++) {
-    const g = new CardGroup({ firstCard: r * o.cards, cards: o.cards, totalCards, count, dtype: 'f32', op: 'sum', seed: o.seed });
-    for (let step = 0; step < o.steps; step++) {
-      if (!results[step]) {
-        results[step] = new Float32Array(count);
-        fillExpected(results[step], { dtype: 'f32', op: 'sum', seed: o.seed, step, totalCards });
-      }
-      g.computeGradients(step);
-      g.foldOwnGradient();
-      g.reduced.set(results[step]);
-      g.broadcastLocal();
-      g.applyResult();
-    }
-    digests.push(...g.stateDigests());
-  }
-  return jobDigest(digests);
 }
 
 const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
@@ -206,7 +71,8 @@ async function main(): Promise<void> {
       continue;
     }
     const args = ['-w', String(W), '-g', String(cards), '-s', o.size, '--steps', String(steps), '--seed', String(seed), '--ready-timeout-ms', String(Math.min(remaining, 600_000))];
-    const run = startRun(args, remaining);
+    // With its pid, to sample /proc. SIGINT at the bound, SIGKILL 20 s later.
+    const run = startCli<RunReport>('run', args, { timeoutMs: remaining, killAfterMs: 20_000, stderrChars: 2000 });
     let peakPss = 0;
     let peakRss = 0;
     let peakProcs = 0;

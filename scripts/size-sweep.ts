@@ -5,37 +5,14 @@
 // element or failed bench.
 //
 //   node dist/scripts/size-sweep.js [--workers 4,8,16,32] [--min 8] [--max 4MiB] [--factor 4] [--iters 10]
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import type { BenchReport, BenchRow } from '../src/coordinator/config.js';
 import { formatBytes } from '../src/protocol/units.js';
-
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+import { startCli } from './run-report.js';
 
 type Bench = Pick<BenchReport, 'rows' | 'avgBusbwGBps' | 'crossover'>;
 
-function bench(args: string[], timeoutMs: number): Promise<{ report: Bench | null; code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'bench', ...args, '--json', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (err = (err + s).slice(-4000)));
-    const t = setTimeout(() => child.kill('SIGINT'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(t);
-      let report: Bench | null = null;
-      try {
-        report = JSON.parse(out) as Bench;
-      } catch {
-        report = null;
-      }
-      resolve({ report, code, stderr: err });
-    });
-  });
-}
+const bench = (args: string[], timeoutMs: number) => startCli<Bench>('bench', args, { timeoutMs, stderrChars: 4000 }).done;
 
 async function main(): Promise<void> {
   const o = new Command('size-sweep')
@@ -60,7 +37,7 @@ async function main(): Promise<void> {
     const r = await bench(args, left);
     if (!r.report || r.code !== 0) {
       failed++;
-      console.log(`${w} workers: bench failed (exit ${r.code}):\n${r.stderr}`);
+      console.log(`${w} workers: bench failed (exit ${r.code}):\n${r.stderrTail}`);
       continue;
     }
     const by = (algo: string) => new Map(r.report!.rows.filter((x) => x.algo === algo).map((x) => [x.bytes, x] as const));

@@ -54,7 +54,7 @@ function benchAllreduceMs(workers: string, cards: string, size: string): Promise
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
     const t = setTimeout(() => child.kill('SIGINT'), 300_000);
-    child.on('exit', () => {
+    child.on('close', () => {
       clearTimeout(t);
       try {
         resolve((JSON.parse(out) as { rows: { timeUs: number }[] }).rows[0].timeUs / 1000);

@@ -34,7 +34,8 @@ export function startCli(args: string[]): CliRun {
   child.stdout!.setEncoding('utf8').on('data', (s: string) => ((out += s), check()));
   child.stderr!.setEncoding('utf8').on('data', (s: string) => ((err += s), check()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': it comes once stdout and stderr are read to the end (a long JSON report may still be in the pipe at exit).
+    child.on('close', (code, signal) => {
       running.delete(child);
       resolve({ code, signal });
     }),
