@@ -201,6 +201,8 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   let abortAcks: Set<number> | null = null;
   let readyRanks = new Set<number>();
   let readyWaiter: (() => void) | null = null;
+  /** Ends a recovery's wait for the new epoch to ring up when a fault strikes meanwhile. */
+  let readyInterrupt: (() => void) | null = null;
 
   const now = () => performance.now();
   const highestDone = () => Math.max(-1, ...final.keys());
@@ -433,7 +435,12 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   function raise(s: Signal): void {
     if (failure || interrupted || digests.size === W) return;
     signals.push(s);
-    if (recovering) return;
+    if (recovering) {
+      // A rank that fails to ring up for the new epoch (a link that timed out, a new fault) would
+      // otherwise leave the recovery waiting --ready-timeout-ms for a ready that never comes.
+      readyInterrupt?.();
+      return;
+    }
     recovering = true;
     void recover().catch((e) => fail(`recovery failed: ${isRingswarmError(e) ? `${e.code}: ${e.message}` : String(e)}`));
   }
@@ -589,11 +596,12 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     lostStepsTotal += lostSteps;
     for (const s of [...final.keys()]) if (s >= c) final.delete(s);
     pending.clear();
-    await startEpoch(c, reason, restoreFor);
-    // From the fault (or, for one from outside, from its detection) to training resumed.
-    const tookMs = Math.round(now() - (rec?.injectedAt ?? detectedAt));
-    if (rec) rec.recoveredAfterMs = tookMs;
-    hooks.log(`${rec ? 'recovered' : 'resumed'} in ${tookMs} ms: epoch ${epoch}, ${W} workers, from step ${c}${rec ? ` (${rec.restoredFrom})` : ''}`);
+    if (await startEpoch(c, reason, restoreFor)) {
+      // From the fault (or, for one from outside, from its detection) to training resumed.
+      const tookMs = Math.round(now() - (rec?.injectedAt ?? detectedAt));
+      if (rec) rec.recoveredAfterMs = tookMs;
+      hooks.log(`${rec ? 'recovered' : 'resumed'} in ${tookMs} ms: epoch ${epoch}, ${W} workers, from step ${c}${rec ? ` (${rec.restoredFrom})` : ''}`);
+    }
     recovering = false;
     if (signals.length) {
       recovering = true;
@@ -632,15 +640,22 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     return r;
   }
 
-  async function startEpoch(fromStep: number, reason: string, restoreFor: (r: number) => Restore): Promise<void> {
+  /** Assign and ring up epoch `epoch`, then start it; false when a fault struck during a recovery's ring-up (the caller recovers again). */
+  async function startEpoch(fromStep: number, reason: string, restoreFor: (r: number) => Restore): Promise<boolean> {
     readyRanks = new Set();
     // Ranks that finished the last step before a fault struck another said 'done' in the old
     // epoch; they will again in this one, after redoing it.
     digests.clear();
+    let struck = false;
     const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`not every worker was ready for epoch ${epoch} within ${cfg.readyTimeoutMs} ms`)), cfg.readyTimeoutMs);
       readyWaiter = () => {
         clearTimeout(timer);
+        resolve();
+      };
+      readyInterrupt = () => {
+        clearTimeout(timer);
+        struck = true;
         resolve();
       };
       // Interrupted or failed meanwhile: the timer must not keep the process alive.
@@ -650,8 +665,16 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       cfg.faults.flatMap((f) => ('step' in f.at && target(f) === swarm.members[rank].home && !fired.has(f.id) && f.at.step >= fromStep ? [order(f, f.at)] : []));
     const algo = algoFor(W);
     swarm.assignAll(epoch, job, restoreFor, faultsFor, [...lostCards], stragglersFor, algo);
-    await Promise.race([ready, finished]);
-    if (failure || interrupted) return;
+    try {
+      await Promise.race([ready, finished]);
+    } finally {
+      readyWaiter = readyInterrupt = null;
+    }
+    if (failure || interrupted) return false;
+    if (struck) {
+      hooks.log(`epoch ${epoch} did not ring up: ${signals[0]?.detail ?? 'a fault'}`);
+      return false;
+    }
     for (const m of swarm.members) m.lastSeen = now();
     epochs.push({
       epoch,
@@ -663,6 +686,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       members: swarm.members.map((m) => ({ rank: m.rank, workerId: m.workerId, pid: m.pid })),
     });
     swarm.broadcast({ type: 'start', epoch, fromStep });
+    return true;
   }
 
   /**
