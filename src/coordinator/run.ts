@@ -174,6 +174,8 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   const epochs: EpochReport[] = [];
   let signals: Signal[] = [];
   let recovering = false;
+  /** Ranks replaced by a recovery whose epoch has not started yet (their new processes have restored nothing). */
+  let unrestored = new Set<number>();
   let restarts = 0;
   let lostStepsTotal = 0;
   let workerRssMBMax = 0;
@@ -251,6 +253,8 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
           if (process.env.RINGSWARM_DEBUG_TIMINGS) hooks.log(`timings step ${msg.step}: ${[...s.ranks].sort((a, b) => a.rank - b.rank).map((r) => `${r.rank}:c${r.computeMs.toFixed(0)} w${r.waitMs.toFixed(0)} l${r.linkMs.toFixed(1)}`).join(' ')}`);
           measureAfterActions(msg.step, s);
           watchStragglers(msg.step, s);
+          // The per-rank rows have been used: a long run must not keep W of them per step.
+          s.ranks = [];
           coordinatorRssMB = Math.max(coordinatorRssMB, process.memoryUsage.rss() / 2 ** 20);
           hooks.progress(
             `step ${msg.step + 1}/${cfg.steps}  step ${s.stepMs.toFixed(1)} ms  all-reduce ${s.allreduceMs.toFixed(1)} ms  wrong ${s.wrong}` +
@@ -265,11 +269,20 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       // still kept: workers keep two).
       case 'checkpointed':
         if (msg.epoch !== epoch) return;
-        (ownCkpt.get(rank) ?? ownCkpt.set(rank, new Set()).get(rank)!).add(msg.step);
+        {
+          const own = ownCkpt.get(rank) ?? ownCkpt.set(rank, new Set()).get(rank)!;
+          own.add(msg.step);
+          // Workers keep the newest two; a few more are plenty here (the set must not grow with the run).
+          if (own.size > 2 * CHECKPOINTS_KEPT) own.delete(Math.min(...own));
+        }
         return;
       case 'holding':
         if (msg.epoch !== epoch) return;
-        (heldCkpt.get(msg.owner) ?? heldCkpt.set(msg.owner, new Set()).get(msg.owner)!).add(msg.step);
+        {
+          const held = heldCkpt.get(msg.owner) ?? heldCkpt.set(msg.owner, new Set()).get(msg.owner)!;
+          held.add(msg.step);
+          if (held.size > 2 * CHECKPOINTS_KEPT) held.delete(Math.min(...held));
+        }
         return;
       case 'fault': {
         fired.add(msg.id);
@@ -562,8 +575,11 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
         c === 0 && !keeps(ownCkpt, r, 0) ? { step: 0, source: 'initial' } : { step: c, source: 'local' },
       );
     }
-    const c = consistentStep(lost);
-    const sources = new Map([...lost].map((r) => [r, lostSource(r, c, lost)]));
+    // Replacements of an earlier recovery whose epoch never started hold no state yet: they restore
+    // from their copies as the lost ones do (but are not replaced again).
+    const restoring = new Set([...lost, ...unrestored]);
+    const c = consistentStep(restoring);
+    const sources = new Map([...restoring].map((r) => [r, lostSource(r, c, restoring)]));
     const fromScratch = c === 0 && [...sources.values()].some((s) => s === null);
     const spareBefore = swarm.spares.length;
     for (const r of lost) {
@@ -572,10 +588,11 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       heldCkpt.delete(predecessor(r, W));
       progress.delete(r);
     }
+    unrestored = restoring;
     restarts += lost.size;
     const restoreFor = (r: number): Restore => {
-      if (fromScratch || (c === 0 && !lost.has(r) && !keeps(ownCkpt, r, 0))) return { step: 0, source: 'initial' };
-      if (!lost.has(r)) return { step: c, source: 'local' };
+      if (fromScratch || (c === 0 && !restoring.has(r) && !keeps(ownCkpt, r, 0))) return { step: 0, source: 'initial' };
+      if (!restoring.has(r)) return { step: c, source: 'local' };
       if (sources.get(r) === 'peer') {
         const buddy = swarm.members[successor(r, W)];
         return { step: c, source: 'peer', peer: { rank: buddy.rank, dataUrl: buddy.dataUrl } };
@@ -597,6 +614,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     for (const s of [...final.keys()]) if (s >= c) final.delete(s);
     pending.clear();
     if (await startEpoch(c, reason, restoreFor)) {
+      unrestored = new Set();
       // From the fault (or, for one from outside, from its detection) to training resumed.
       const tookMs = Math.round(now() - (rec?.injectedAt ?? detectedAt));
       if (rec) rec.recoveredAfterMs = tookMs;
@@ -619,7 +637,8 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     const open = faults.filter((r) => r.injectedAt !== null && r.detectedBy === null && r.fault);
     const home = (pos: number) => swarm.members[pos]?.home ?? pos;
     const at = l ? home(l.kind === 'rank' ? l.rank : l.from) : home(s.rank);
-    const mine = open.filter((r) => target(r.fault!) === at);
+    // The newest struck on that worker: an older one there may have done no harm.
+    const mine = open.filter((r) => target(r.fault!) === at).sort((a, b) => b.injectedAt! - a.injectedAt!);
     if (mine.length) return mine[0];
     // A process that exited or went silent with no fault of ours on it: someone else's doing.
     if (s.by === 'exit' || s.by === 'heartbeat') return undefined;
