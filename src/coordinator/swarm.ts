@@ -95,6 +95,8 @@ export class Swarm {
   }
 
   private spawnOne(workerId: string): WorkerProcess {
+    // A recovery still under way when the run stops must not start a process nobody will reap.
+    if (this.closing) throw new RingswarmError('RS_ERR_ABORTED', 'the swarm is closing');
     const p = new WorkerProcess({ workerId, controlUrl: this.controlUrl, token: this.token, host: this.o.host, log: this.o.log });
     this.processes.push(p);
     p.start();
