@@ -69,6 +69,8 @@ const CHECKPOINTS_KEPT = 2;
 const SETTLE_MS = 150;
 /** Steps before a straggler's detection, and after the action on it, whose median step time the report gives. */
 const STEPS_AROUND_ACTION = 5;
+/** Recoveries in a row whose epoch fails to ring up before the run is given up (rather than loop). */
+const MAX_FAILED_RING_UPS = 5;
 
 function median(xs: readonly number[]): number | null {
   if (xs.length === 0) return null;
@@ -174,6 +176,8 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   const epochs: EpochReport[] = [];
   let signals: Signal[] = [];
   let recovering = false;
+  /** Recoveries in a row whose new epoch did not ring up. */
+  let failedRingUps = 0;
   /** Ranks replaced by a recovery whose epoch has not started yet (their new processes have restored nothing). */
   let unrestored = new Set<number>();
   let restarts = 0;
@@ -613,7 +617,13 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     lostStepsTotal += lostSteps;
     for (const s of [...final.keys()]) if (s >= c) final.delete(s);
     pending.clear();
-    if (await startEpoch(c, reason, restoreFor)) {
+    if (!(await startEpoch(c, reason, restoreFor))) {
+      // A ring-up that fails every time would loop for ever: give up, saying why.
+      if (++failedRingUps >= MAX_FAILED_RING_UPS && !failure && !interrupted) {
+        return fail(`${failedRingUps} epochs in a row did not ring up; the last: ${signals[0]?.detail ?? 'unknown'}`);
+      }
+    } else {
+      failedRingUps = 0;
       unrestored = new Set();
       // From the fault (or, for one from outside, from its detection) to training resumed.
       const tookMs = Math.round(now() - (rec?.injectedAt ?? detectedAt));
