@@ -13,7 +13,7 @@ import { quantiles, type LinkSpec, type DetectedBy, type EpochReport, type Fault
 import { describeLocation, locateStuck, type Location, type RankProgress } from './detector.js';
 import type { Fault } from './scenario.js';
 import { Swarm, type SwarmMember } from './swarm.js';
-import { MIN_STRAGGLER_WORKERS, StragglerDetector, type RankTiming } from './stragglers.js';
+import { median, MIN_STRAGGLER_WORKERS, StragglerDetector, type RankTiming } from './stragglers.js';
 import { rerouteOrder } from './reroute.js';
 import { selfPssMB } from '../runtime/memory.js';
 
@@ -72,11 +72,9 @@ const STEPS_AROUND_ACTION = 5;
 /** Recoveries in a row whose epoch fails to ring up before the run is given up (rather than loop). */
 const MAX_FAILED_RING_UPS = 5;
 
-function median(xs: readonly number[]): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return Math.round((s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2) * 10) / 10;
+/** The median to 0.1 ms, or null for no samples (the report's step times around an action). */
+function medianMs(xs: readonly number[]): number | null {
+  return xs.length === 0 ? null : Math.round(median(xs) * 10) / 10;
 }
 
 export function jobSpec(cfg: RunConfig): JobSpec {
@@ -370,7 +368,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
         slowdown: ev.slowdown === null ? null : Math.round(ev.slowdown * 100) / 100,
         action: 'report',
         injected: injectedStraggler(ev),
-        stepMsBefore: median([...final.entries()].filter(([k]) => k <= step && k > step - STEPS_AROUND_ACTION).map(([, v]) => v.stepMs)),
+        stepMsBefore: medianMs([...final.entries()].filter(([k]) => k <= step && k > step - STEPS_AROUND_ACTION).map(([, v]) => v.stepMs)),
         stepMsAfter: null,
       };
       stragglers.push(r);
@@ -397,7 +395,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       // The first step of an epoch re-keeps checkpoints and warms the new links up: not counted.
       if (epoch <= a.epoch || step === fromStep) continue;
       a.samples.push(s.stepMs);
-      a.r.stepMsAfter = median(a.samples);
+      a.r.stepMsAfter = medianMs(a.samples);
       if (a.samples.length >= STEPS_AROUND_ACTION) afterAction.splice(afterAction.indexOf(a), 1);
     }
   }

@@ -217,7 +217,7 @@ function ratio(x: number, ref: number, scale: number, minExcessMs: number): numb
   return (x - ref) * scale < minExcessMs ? Math.min(r, 1) : r;
 }
 
-function median(xs: readonly number[]): number {
+export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const h = s.length >> 1;
   return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
