@@ -193,7 +193,13 @@ export interface RunReport {
   rejectedConnections: number;
   interrupted?: boolean;
   faults: FaultReport[];
+  /** Every straggler the scenario injected: whether it struck (and why not), and when it was detected. */
+  injectedStragglers: InjectedStragglerReport[];
   stragglers: StragglerReport[];
+  /** `ringswarm sim`: the run was simulated in one process on a virtual clock... */
+  simulated?: true;
+  /** ...and this is the SHA-256 of its ordered event trace (same flags and seed, same digest). */
+  traceDigest?: string;
   /** With --what-if: the same run without the injected stragglers. */
   whatIf?: { wallMs: number; stepMsP50: number; costMs: number; slowdown: number | null; sameDigest: boolean };
   epochs: EpochReport[];
@@ -211,6 +217,10 @@ export interface FaultReport {
   phase: string | null;
   /** Whether ringswarm injected it (false: it came from outside, e.g. someone's kill -9). */
   injected: boolean;
+  /** Whether it took effect (an injected fault whose step, rank or link was never reached did not). */
+  struck: boolean;
+  /** Why it did not strike, when it did not. */
+  note?: string;
   detectedBy: DetectedBy | null;
   detectedAfterMs: number | null;
   /** Where the detector put it: "rank 3", "link 2->3". */
@@ -220,6 +230,18 @@ export interface FaultReport {
   /** From the fault to training resumed. */
   recoveredAfterMs: number | null;
   lostSteps: number | null;
+}
+
+export interface InjectedStragglerReport {
+  kind: 'slow' | 'slow-link' | 'jitter' | 'pause';
+  /** A node's rank at launch, or a link's two ends (ranks at launch). */
+  rank?: number;
+  link?: [number, number];
+  atStep: number | null;
+  struck: boolean;
+  note?: string;
+  /** The step at which the detector confirmed it, or null when it was not detected. */
+  detectedAtStep: number | null;
 }
 
 export interface StragglerReport {

@@ -49,13 +49,15 @@ export const FaultOrder = z.object({
   cut: z.boolean().optional(),
   delayMs: z.number().nonnegative().optional(),
   bandwidth: z.number().positive().optional(),
+  /** A link fault: the rank (in this epoch) at the far end of the link; -1 when it left the ring. */
+  to: int.min(-1).optional(),
 });
 export type FaultOrder = z.infer<typeof FaultOrder>;
 
 /** A straggler the worker emulates on itself from `fromStep` for `steps` steps (null: for good). */
 export const StragglerOrder = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('slow'), fromStep: nat, steps: nat.nullable(), factor: z.number().min(1).optional(), addMs: z.number().nonnegative().optional() }),
-  z.object({ kind: z.literal('slow-link'), fromStep: nat, steps: nat.nullable(), bandwidth: z.number().positive().optional(), delayMs: z.number().nonnegative().optional() }),
+  z.object({ kind: z.literal('slow-link'), fromStep: nat, steps: nat.nullable(), bandwidth: z.number().positive().optional(), delayMs: z.number().nonnegative().optional(), to: nat.optional() }),
   z.object({ kind: z.literal('jitter'), maxMs: z.number().nonnegative() }),
 ]);
 export type StragglerOrder = z.infer<typeof StragglerOrder>;

@@ -373,9 +373,12 @@ export class Worker {
         return this.env.strike({ signal: 'SIGSTOP' });
       case 'crash':
         return this.env.strike({ exit: f.code ?? 1 });
-      case 'link':
-        if (a) this.transport.shapeLink?.(a.next, { cut: f.cut, delayMs: f.delayMs, bandwidth: f.bandwidth }, f.ms);
+      case 'link': {
+        // The physical link to the worker at the far end, whatever algorithm runs over it.
+        const to = f.to ?? a?.next ?? -1;
+        if (a && to >= 0) this.transport.shapeLink?.(to, { cut: f.cut, delayMs: f.delayMs, bandwidth: f.bandwidth }, f.ms);
         return;
+      }
       case 'corrupt':
         a?.runner.corruptNext(f.frames ?? 1);
         return;
@@ -403,8 +406,8 @@ export class Worker {
       if (s.kind === 'slow') {
         if (on) extra += s.addMs ?? Math.max(1, computedMs + a.job.computeMs) * ((s.factor ?? 1) - 1);
       } else if (on && this.slowLinkTo === null) {
-        this.slowLinkTo = a.next;
-        this.transport.shapeLink?.(a.next, { delayMs: s.delayMs, bandwidth: s.bandwidth }, null);
+        this.slowLinkTo = s.to ?? a.next;
+        this.transport.shapeLink?.(this.slowLinkTo, { delayMs: s.delayMs, bandwidth: s.bandwidth }, null);
       } else if (!on) {
         this.unshapeSlowLink();
       }

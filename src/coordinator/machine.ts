@@ -1,0 +1,1162 @@
+// The coordinator's control logic as a state machine: `handle(event, now)` takes one event (a worker
+// joined, a message, a process exit, a timer, the answer to a probe, an operator request) with the
+// time as a value, updates the state and returns the actions to carry out (send, spawn, signal,
+// disconnect, arm or disarm a timer, probe, log, finish). No sockets, processes, timers or clock in
+// here: `run` carries the actions out with real ones, `sim` on a virtual clock in one process.
+import { predecessor, successor } from '../collective/ring.js';
+import type { AllreduceAlgo } from '../collective/types.js';
+import type { CoordinatorMessage, FaultOrder, JobSpec, Restore, StragglerOrder, WorkerMessage } from '../protocol/control.js';
+import type { DetectedBy, EpochReport, FaultReport, InjectedStragglerReport, RunConfig, StragglerReport } from './config.js';
+import { describeLocation, locateStuck, type Location, type RankProgress } from './detector.js';
+import { peersOf, unusedLinkNote } from './fabric.js';
+import { CheckpointLedger, StepLedger, type StepAgg } from './ledger.js';
+import { assignRing } from './rendezvous.js';
+import { rerouteOrder } from './reroute.js';
+import type { Fault, StragglerFault } from './scenario.js';
+import { median, MIN_STRAGGLER_WORKERS, StragglerDetector } from './stragglers.js';
+import { doublingPeers } from '../collective/recursive-doubling.js';
+
+/** After the first sign of a fault, how long to gather the others before deciding what happened. */
+export const SETTLE_MS = 150;
+/** Steps before a straggler's detection, and after the action on it, whose median step time the report gives. */
+const STEPS_AROUND_ACTION = 5;
+/** Recoveries in a row whose epoch fails to ring up before the run is given up (rather than loop). */
+const MAX_FAILED_RING_UPS = 5;
+
+export type ProcessState = 'running' | 'stopped' | 'dead' | 'unknown';
+
+export interface JoinInfo {
+  workerId: string;
+  pid: number;
+  dataUrl: string;
+  spawned: boolean;
+}
+
+export type CoordinatorEvent =
+  | { type: 'joined'; worker: JoinInfo }
+  | { type: 'message'; worker: string; msg: WorkerMessage }
+  /** The worker's process exited, or (for one we did not spawn) its control connection closed. */
+  | { type: 'exit'; worker: string; why: string }
+  | { type: 'timer'; name: string }
+  /** The answer to a `probe`: what the kernel says of the worker's process (unknown: not ours). */
+  | { type: 'probed'; worker: string; state: ProcessState }
+  /** Ctrl-C, or the caller's abort signal. */
+  | { type: 'interrupt' }
+  /** The driver could not carry out an action (a spawn that failed, say). */
+  | { type: 'error'; message: string };
+
+export type CoordinatorAction =
+  | { type: 'send'; to: string; msg: CoordinatorMessage }
+  | { type: 'spawn'; worker: string }
+  | { type: 'signal'; worker: string; signal: 'SIGKILL' | 'SIGSTOP' | 'SIGCONT' }
+  /** Close the worker's control connection (a refusal, or a member replaced or dropped). */
+  | { type: 'disconnect'; worker: string; code: number; reason: string }
+  /** Call back with `{ type: 'timer', name }` in `ms`; arming a name again replaces it. */
+  | { type: 'arm'; name: string; ms: number }
+  | { type: 'disarm'; name: string }
+  | { type: 'probe'; worker: string }
+  | { type: 'log'; line: string }
+  | { type: 'progress'; line: string }
+  /** The run is over (ok, failed or interrupted): build the report and stop everything. */
+  | { type: 'finish' };
+
+export interface Member extends JoinInfo {
+  /** Position in the ring of this epoch (-1: not in it). */
+  rank: number;
+  /** The rank this place in the job had at launch: what a scenario's rank means. */
+  home: number;
+  firstCard: number;
+  arrival: number;
+  lastSeen: number;
+  gone: boolean;
+}
+
+interface Signal {
+  by: DetectedBy;
+  rank: number;
+  at: number;
+  detail: string;
+  /** For checksum: the sender of the bad frame. */
+  from?: number;
+}
+
+export interface FaultRecord extends FaultReport {
+  fault: Fault | null;
+  injectedAt: number | null;
+}
+
+
+const UNDETECTED = {
+  injectedAt: null,
+  struck: false,
+  detectedBy: null,
+  detectedAfterMs: null,
+  located: null,
+  action: null,
+  restoredFrom: null,
+  recoveredAfterMs: null,
+  lostSteps: null,
+} as const;
+
+/** The directed link of a link fault or slow-link straggler, by home ranks (`to` defaults to the launch successor). */
+export function linkEnds(f: { from: number; to?: number }, workers: number): [number, number] {
+  return [f.from, typeof f.to === 'number' ? f.to : successor(f.from, workers)];
+}
+
+function target(f: Fault): number {
+  return f.kind === 'link' ? f.from : f.rank;
+}
+
+type Recovery =
+  | { stage: 'settle' }
+  | { stage: 'abort'; why: 'fault' | 'reroute'; lost: Set<number>; acks: Set<number>; probing: Set<number>; frozen: number[]; slow: boolean }
+  | { stage: 'replace'; waiting: Map<string, number> }
+  | { stage: 'ringing' };
+
+export class CoordinatorMachine {
+  readonly job: JobSpec;
+  phase: 'joining' | 'ringing' | 'training' | 'finished' = 'joining';
+  epoch = 0;
+  /** Ring size of the current epoch (smaller after a shrink). */
+  W: number;
+  members: Member[] = [];
+  readonly everyone: Member[] = [];
+  private pendingJoin: Member[] = [];
+  spares: Member[] = [];
+  /** The members by rank at launch: who the scenario's ranks are. */
+  launch: Member[] = [];
+  readonly lostCards: number[] = [];
+  readonly steps = new StepLedger();
+  readonly ckpt = new CheckpointLedger();
+  readonly digests = new Map<number, string[]>();
+  private progress = new Map<number, RankProgress & { at: number }>();
+  private readonly fired = new Set<number>();
+  readonly faults: FaultRecord[];
+  readonly injected: InjectedStragglerReport[];
+  readonly epochs: EpochReport[] = [];
+  readonly stragglers: StragglerReport[] = [];
+  private signals: Signal[] = [];
+  private recovery: Recovery | null = null;
+  /** The fault record and detection time of the recovery under way. */
+  private current: { rec: FaultRecord | null; detectedAt: number; fromStep: number; reason: string; restoreFor: (r: number) => Restore } | null = null;
+  private failedRingUps = 0;
+  private unrestored = new Set<number>();
+  restarts = 0;
+  lostStepsTotal = 0;
+  workerRssMBMax = 0;
+  readonly rssByRank = new Map<number, number>();
+  readonly pssByRank = new Map<number, number>();
+  startupMs = 0;
+  trainingStart = 0;
+  failure: string | undefined;
+  interrupted = false;
+  rejected = 0;
+  private arrivals = 0;
+  private replacements = 0;
+  private readyRanks = new Set<number>();
+  private detector: StragglerDetector | null = null;
+  private detectorEpoch = -1;
+  private readonly afterAction: { r: StragglerReport; epoch: number; samples: number[] }[] = [];
+  private readonly avoided: [Member, Member][] = [];
+  private monitorProbes = new Set<string>();
+  private pauses: { f: Extract<StragglerFault, { kind: 'pause' }>; t: number; end: number }[] = [];
+  private timerSeq = 0;
+  private out: CoordinatorAction[] = [];
+  private now = 0;
+
+  constructor(
+    readonly cfg: RunConfig,
+    job: JobSpec,
+    /** The epoch's all-reduce algorithm on `w` workers (auto resolved by the caller's model). */
+    private readonly algoFor: (w: number) => AllreduceAlgo,
+    private readonly t0 = 0,
+  ) {
+    this.job = job;
+    this.W = cfg.workers;
+    this.faults = cfg.faults.map((f) => ({
+      fault: f,
+      kind: f.kind,
+      ...(f.kind === 'link' ? { link: linkEnds(f, cfg.workers) } : { rank: f.rank }),
+      atStep: 'step' in f.at ? f.at.step : null,
+      phase: 'step' in f.at ? (f.at.phase ?? null) : null,
+      injected: true,
+      ...UNDETECTED,
+    }));
+    this.injected = cfg.stragglers.map((f) => ({
+      kind: f.kind,
+      ...(f.kind === 'slow-link' ? { link: linkEnds(f, cfg.workers) } : f.kind === 'jitter' ? {} : { rank: f.rank }),
+      atStep: f.kind !== 'jitter' && f.kind !== 'pause' && 'step' in f.at ? f.at.step : f.kind === 'jitter' ? 0 : null,
+      struck: false,
+      detectedAtStep: null,
+    }));
+  }
+
+  // ---------------------------------------------------------------- the one input
+
+  /** Take one event at time `now` (ms); returns what to do. */
+  handle(e: CoordinatorEvent, now: number): CoordinatorAction[] {
+    this.now = now;
+    this.out = [];
+    if (this.phase === 'finished') return this.out;
+    switch (e.type) {
+      case 'joined':
+        this.onJoined(e.worker);
+        break;
+      case 'message': {
+        const m = this.everyone.find((x) => x.workerId === e.worker);
+        if (m && !m.gone) {
+          m.lastSeen = now;
+          if (m.rank >= 0 && this.members[m.rank] === m) this.onMessage(m, e.msg);
+        }
+        break;
+      }
+      case 'exit':
+        this.onExit(e.worker, e.why);
+        break;
+      case 'timer':
+        this.onTimer(e.name);
+        break;
+      case 'probed':
+        this.onProbed(e.worker, e.state);
+        break;
+      case 'interrupt':
+        this.interrupted = true;
+        this.finish();
+        break;
+      case 'error':
+        this.fail(e.message);
+        break;
+    }
+    return this.out;
+  }
+
+  /** The first actions: spawn the workers (and spares) and wait for them to join. */
+  begin(now: number): CoordinatorAction[] {
+    this.now = now;
+    this.out = [];
+    for (let i = 0; i < this.cfg.spawn; i++) this.act({ type: 'spawn', worker: `w${i}` });
+    for (let i = 0; i < this.spareCount; i++) this.act({ type: 'spawn', worker: `spare${i}` });
+    this.arm('join', this.cfg.readyTimeoutMs);
+    this.arm('monitor', this.monitorMs);
+    return this.out;
+  }
+
+  private get spareCount(): number {
+    return this.cfg.onFailure === 'spare' ? this.cfg.spares : 0;
+  }
+
+  private get monitorMs(): number {
+    return Math.max(20, Math.min(100, this.cfg.heartbeatDeadMs / 5));
+  }
+
+  get done(): boolean {
+    return this.phase === 'finished';
+  }
+
+  get ok(): boolean {
+    return !this.failure && !this.interrupted && this.allDone && this.steps.final.size === this.cfg.steps && this.wrong === 0;
+  }
+
+  get allDone(): boolean {
+    return this.digests.size === this.W;
+  }
+
+  get wrong(): number {
+    let w = 0;
+    for (const s of this.steps.final.values()) w += s.wrong;
+    return w;
+  }
+
+  // ---------------------------------------------------------------- small helpers
+
+  private act(a: CoordinatorAction): void {
+    this.out.push(a);
+  }
+
+  private log(line: string): void {
+    this.act({ type: 'log', line });
+  }
+
+  private arm(name: string, ms: number): void {
+    this.act({ type: 'arm', name, ms });
+  }
+
+  private disarm(name: string): void {
+    this.act({ type: 'disarm', name });
+  }
+
+  private send(m: Member, msg: CoordinatorMessage): void {
+    if (!m.gone) this.act({ type: 'send', to: m.workerId, msg });
+  }
+
+  private broadcast(msg: CoordinatorMessage): void {
+    for (const m of this.members) this.send(m, msg);
+  }
+
+  private fail(why: string): void {
+    this.failure ??= why;
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.phase === 'finished') return;
+    this.phase = 'finished';
+    this.noteUnstruck();
+    this.act({ type: 'finish' });
+  }
+
+  private byHome(home: number): Member | undefined {
+    return this.members.find((m) => m.home === home);
+  }
+
+  // ---------------------------------------------------------------- joining
+
+  private onJoined(j: JoinInfo): void {
+    const replacing = this.recovery?.stage === 'replace' && this.recovery.waiting.has(j.workerId);
+    const expected = this.phase === 'joining' && (j.spawned || this.pendingJoin.filter((m) => !m.spawned).length < this.cfg.workers - this.cfg.spawn);
+    if (!replacing && !expected) {
+      this.rejected++;
+      this.act({ type: 'disconnect', worker: j.workerId, code: 4002, reason: 'RS_ERR_PROTOCOL: the job is full' });
+      return;
+    }
+    const m: Member = { ...j, rank: -1, home: -1, firstCard: -1, arrival: this.arrivals++, lastSeen: this.now, gone: false };
+    this.everyone.push(m);
+    if (replacing && this.recovery?.stage === 'replace') {
+      const rank = this.recovery.waiting.get(j.workerId)!;
+      this.recovery.waiting.delete(j.workerId);
+      const old = this.members[rank];
+      Object.assign(m, { rank, home: old.home, firstCard: old.firstCard });
+      this.members[rank] = m;
+      if (this.recovery.waiting.size === 0) {
+        this.disarm('join');
+        this.resumeCurrent();
+      }
+      return;
+    }
+    this.pendingJoin.push(m);
+    if (this.pendingJoin.length < this.cfg.workers + this.spareCount) return;
+    // Every worker is here: ranks by launch order (spawned first, then joiners by arrival).
+    this.disarm('join');
+    const isSpare = (x: Member) => x.spawned && x.workerId.startsWith('spare');
+    this.spares = this.pendingJoin.filter(isSpare);
+    const ring = assignRing(this.pendingJoin.filter((x) => !isSpare(x)), this.cfg.cardsPerWorker);
+    this.members = ring.map((a) => {
+      const x = this.pendingJoin.find((p) => p.workerId === a.member.workerId)!;
+      x.rank = a.rank;
+      x.home = a.rank;
+      x.firstCard = a.firstCard;
+      return x;
+    });
+    this.pendingJoin = [];
+    this.launch = [...this.members];
+    this.phase = 'ringing';
+    this.startEpoch(0, 'start', () => ({ step: 0, source: 'initial' }));
+  }
+
+  private onExit(worker: string, why: string): void {
+    const m = this.everyone.find((x) => x.workerId === worker);
+    if (!m) {
+      // A spawned worker that never joined: at launch or while replacing, the run cannot go on.
+      if (this.phase === 'joining' || this.recovery?.stage === 'replace') this.fail(`${why} before joining`);
+      return;
+    }
+    if (m.gone) return;
+    m.gone = true;
+    if (m.rank < 0 || this.members[m.rank] !== m) {
+      this.spares = this.spares.filter((s) => s !== m);
+      this.pendingJoin = this.pendingJoin.filter((s) => s !== m);
+      return;
+    }
+    if (!this.trainingStart) return this.fail(`${why} (rank ${m.rank})`);
+    this.raise({ by: 'exit', rank: m.rank, at: this.now, detail: why });
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  private onMessage(m: Member, msg: WorkerMessage): void {
+    const rank = m.rank;
+    switch (msg.type) {
+      case 'ready':
+        if (msg.epoch !== this.epoch || (this.phase !== 'ringing' && this.recovery?.stage !== 'ringing')) return;
+        this.readyRanks.add(rank);
+        if (this.readyRanks.size === this.W) this.ringedUp();
+        return;
+      case 'heartbeat':
+        this.rssByRank.set(rank, msg.rssMB);
+        this.workerRssMBMax = Math.max(this.workerRssMBMax, msg.rssMB);
+        if (msg.progress) {
+          const p = msg.progress;
+          this.progress.set(rank, { rank, opSeq: p.opSeq, step: p.step, chunksReceived: p.chunksReceived, chunksExpected: p.chunksExpected, chunksSent: p.chunksSent, waitingFor: p.waitingFor, silentMs: 0, at: this.now });
+        } else if (this.progress.has(rank)) this.progress.get(rank)!.at = this.now;
+        return;
+      case 'aborted':
+        if (msg.epoch === this.epoch && this.recovery?.stage === 'abort') {
+          this.recovery.acks.add(rank);
+          this.checkAcks();
+        }
+        return;
+      case 'step': {
+        if (msg.epoch !== this.epoch) return;
+        this.rssByRank.set(rank, msg.rssMB);
+        if (msg.pssMB !== null) this.pssByRank.set(rank, msg.pssMB);
+        this.workerRssMBMax = Math.max(this.workerRssMBMax, msg.rssMB);
+        const s = this.steps.add({ rank, epoch: msg.epoch, step: msg.step, wrong: msg.wrong, timings: msg.timings }, this.W, this.now);
+        if (s) this.stepCounted(msg.step, s);
+        return;
+      }
+      // Only of the current epoch, as step reports: a rank reports step s, then checkpoints s + 1.
+      // Once an abort has moved the epoch on, its report of s is dropped, and so must its checkpoint
+      // be, or recovery would resume from s + 1 with step s never counted.
+      case 'checkpointed':
+        if (msg.epoch !== this.epoch) return;
+        this.ckpt.checkpointed(rank, msg.step, this.cfg.checkpointDir !== null && (msg as { disk?: boolean }).disk !== false);
+        return;
+      case 'holding':
+        if (msg.epoch !== this.epoch) return;
+        this.ckpt.holding(msg.owner, msg.step);
+        return;
+      case 'fault':
+        this.onFaultStruck(m, msg);
+        return;
+      case 'done':
+        if (msg.epoch !== this.epoch) return;
+        this.workerRssMBMax = Math.max(this.workerRssMBMax, msg.rssMBMax);
+        // By first card: the job digest is over cards in card order, whatever order the ring is in.
+        this.digests.set(m.firstCard, msg.cardDigests);
+        if (this.allDone) this.finish();
+        return;
+      case 'failed': {
+        if (msg.epoch !== this.epoch || msg.code === 'RS_ERR_ABORTED') return;
+        const by: DetectedBy = msg.code === 'RS_ERR_CHECKSUM' || msg.code === 'RS_ERR_BAD_FRAME' ? 'checksum' : 'watchdog';
+        const from = /from rank (\d+)/.exec(msg.message);
+        this.raise({ by, rank, at: this.now, detail: `rank ${rank}: ${msg.code}: ${msg.message}`, from: from ? Number(from[1]) : undefined });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private stepCounted(step: number, s: StepAgg): void {
+    this.measureAfterActions(step, s);
+    this.markStragglersStruck(step);
+    this.watchStragglers(step, s);
+    // The per-rank rows have been used: a long run must not keep W of them per step.
+    s.ranks = [];
+    s.links = [];
+    this.act({
+      type: 'progress',
+      line: `step ${step + 1}/${this.cfg.steps}  step ${s.stepMs.toFixed(1)} ms  all-reduce ${s.allreduceMs.toFixed(1)} ms  wrong ${s.wrong}` + (this.epoch > 0 ? `  epoch ${this.epoch}` : ''),
+    });
+  }
+
+  private onFaultStruck(m: Member, msg: Extract<WorkerMessage, { type: 'fault' }>): void {
+    this.fired.add(msg.id);
+    const r = this.faults.find((x) => x.fault?.id === msg.id);
+    if (!r || !r.fault) return;
+    r.atStep = msg.step;
+    r.phase = msg.phase;
+    const f = r.fault;
+    if (f.kind === 'link') {
+      // A link fault takes effect only on a link the epoch's algorithm (or a checkpoint copy) uses.
+      const toMember = this.byHome(linkEnds(f, this.cfg.workers)[1]);
+      const note = !toMember
+        ? `its link ends at rank ${linkEnds(f, this.cfg.workers)[1]} (at launch), which had left the ring`
+        : unusedLinkNote(this.epochAlgo(), m.rank, toMember.rank, this.W, this.job.checkpointEvery > 0);
+      if (note) {
+        r.note = note;
+        this.log(`fault ${f.id} (link ${r.link?.join('->')}) did not strike: ${note}`);
+        return;
+      }
+    }
+    r.injectedAt = this.now;
+    r.struck = true;
+    delete r.note;
+    if (f.kind === 'hang' && f.ms !== undefined) {
+      const name = `cont:${m.workerId}:${++this.timerSeq}`;
+      this.arm(name, f.ms);
+    }
+  }
+
+  private epochAlgo(): AllreduceAlgo {
+    return this.epochs[this.epochs.length - 1]?.algo ?? this.algoFor(this.W);
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  private onTimer(name: string): void {
+    if (name === 'join') {
+      const have = this.phase === 'joining' ? this.pendingJoin.length : this.recovery?.stage === 'replace' ? this.cfg.workers - this.recovery.waiting.size : 0;
+      const want = this.phase === 'joining' ? this.cfg.workers + this.spareCount : this.cfg.workers;
+      return this.fail(`only ${have} of ${want} workers joined within ${this.cfg.readyTimeoutMs} ms`);
+    }
+    if (name === 'ready') return this.fail(`not every worker was ready for epoch ${this.epoch} within ${this.cfg.readyTimeoutMs} ms`);
+    if (name === 'monitor') {
+      this.heartbeatMonitor();
+      this.arm('monitor', this.monitorMs);
+      return;
+    }
+    if (name === 'settle') return this.decideAfterSettle();
+    if (name === 'abort-ack') return this.afterAckWait();
+    if (name === 'abort-slow') return this.abortDone();
+    if (name.startsWith('cont:')) {
+      this.act({ type: 'signal', worker: name.split(':')[1], signal: 'SIGCONT' });
+      return;
+    }
+    if (name.startsWith('fault:')) return this.timedFault(Number(name.slice(6)));
+    if (name.startsWith('pause:')) return this.pauseTick(Number(name.slice(6)));
+  }
+
+  private heartbeatMonitor(): void {
+    if (!this.trainingStart || this.recovery) return;
+    for (const m of this.members) {
+      if (m.gone || this.now - m.lastSeen <= this.cfg.heartbeatDeadMs || this.monitorProbes.has(m.workerId)) continue;
+      // Silence is a suspicion; for a worker we spawned the kernel settles it: a process that runs or
+      // waits is slow (hundreds of processes share two cores), one that is stopped is frozen.
+      this.monitorProbes.add(m.workerId);
+      this.act({ type: 'probe', worker: m.workerId });
+    }
+  }
+
+  private static frozen(s: ProcessState): boolean {
+    return s === 'stopped' || s === 'dead' || s === 'unknown';
+  }
+
+  private onProbed(worker: string, state: ProcessState): void {
+    const m = this.members.find((x) => x.workerId === worker && !x.gone);
+    if (this.monitorProbes.delete(worker)) {
+      if (m && !this.recovery && this.trainingStart && CoordinatorMachine.frozen(state) && this.now - m.lastSeen > this.cfg.heartbeatDeadMs) {
+        this.raise({ by: 'heartbeat', rank: m.rank, at: this.now, detail: `rank ${m.rank} silent for ${Math.round(this.now - m.lastSeen)} ms` });
+      }
+      return;
+    }
+    const r = this.recovery;
+    if (r?.stage !== 'abort' || !m || !r.probing.delete(m.rank)) return;
+    if (CoordinatorMachine.frozen(state)) r.frozen.push(m.rank);
+    if (r.probing.size === 0) this.afterProbes();
+  }
+
+  private timedFault(id: number): void {
+    const rec = this.faults.find((x) => x.fault?.id === id);
+    const f = rec?.fault;
+    if (!rec || !f || this.fired.has(id)) return;
+    const m = this.byHome(target(f));
+    if (!m || m.gone) {
+      rec.note = `its worker (rank ${target(f)} at launch) had left the ring by ${'ms' in f.at ? f.at.ms : '?'} ms`;
+      return;
+    }
+    rec.injectedAt = this.now;
+    rec.struck = true;
+    rec.atStep = Math.max(0, this.steps.highestDone() + 1);
+    this.fired.add(id);
+    if (f.kind === 'kill') this.act({ type: 'signal', worker: m.workerId, signal: 'SIGKILL' });
+    else if (f.kind === 'hang') {
+      this.act({ type: 'signal', worker: m.workerId, signal: 'SIGSTOP' });
+      if (f.ms !== undefined) this.arm(`cont:${m.workerId}:${++this.timerSeq}`, f.ms);
+    } else this.send(m, { type: 'inject', epoch: this.epoch, fault: this.order(f, { step: 0 }) });
+  }
+
+  /** pause stragglers: short SIGSTOP/SIGCONT cycles from outside, like long garbage-collection stalls. */
+  private pauseTick(i: number): void {
+    const p = this.pauses[i];
+    const m = this.launch[p.f.rank];
+    if (this.allDone || p.t >= p.end || !m || m.gone) return;
+    this.act({ type: 'signal', worker: m.workerId, signal: 'SIGSTOP' });
+    this.arm(`cont:${m.workerId}:${++this.timerSeq}`, p.f.ms);
+    const inj = this.injected[this.cfg.stragglers.indexOf(p.f)];
+    if (inj && !inj.struck) {
+      inj.struck = true;
+      inj.atStep = Math.max(0, this.steps.highestDone() + 1);
+    }
+    p.t += p.f.everyMs;
+    this.arm(`pause:${i}`, p.f.everyMs);
+  }
+
+  private trainingStarted(): void {
+    this.startupMs = this.now - this.t0;
+    this.trainingStart = this.now;
+    this.act({ type: 'progress', line: `${this.W} workers ready in ${Math.round(this.startupMs)} ms; training ${this.cfg.steps} steps` });
+    for (const f of this.cfg.faults) if ('ms' in f.at) this.arm(`fault:${f.id}`, f.at.ms);
+    for (const f of this.cfg.stragglers) {
+      if (f.kind !== 'pause') continue;
+      const start = f.at && 'ms' in f.at ? f.at.ms : 0;
+      this.pauses.push({ f, t: start, end: f.forMs !== undefined ? start + f.forMs : Infinity });
+      this.arm(`pause:${this.pauses.length - 1}`, start);
+    }
+  }
+
+  // ---------------------------------------------------------------- epochs
+
+  private order(f: Fault, at: { step: number; phase?: 'reduce-scatter' | 'all-gather'; chunk?: number }): FaultOrder {
+    const o: FaultOrder = { id: f.id, kind: f.kind, at: { step: at.step }, ms: 'ms' in f && f.ms !== undefined ? f.ms : null };
+    if (at.phase) o.at.phase = at.phase;
+    if (at.chunk !== undefined) o.at.chunk = at.chunk;
+    if (f.kind === 'crash') o.code = f.code;
+    if (f.kind === 'corrupt') o.frames = f.frames;
+    if (f.kind === 'link') {
+      const to = this.byHome(linkEnds(f, this.cfg.workers)[1]);
+      // The rank at the far end in this epoch; a link whose far end left the ring shapes nothing.
+      o.to = to ? to.rank : -1;
+      if (f.cut) o.cut = true;
+      if (f.delayMs !== undefined) o.delayMs = f.delayMs;
+      if (f.bandwidth !== undefined) o.bandwidth = f.bandwidth;
+    }
+    return o;
+  }
+
+  private faultsFor(m: Member, fromStep: number): FaultOrder[] {
+    return this.cfg.faults.flatMap((f) => ('step' in f.at && target(f) === m.home && !this.fired.has(f.id) && f.at.step >= fromStep ? [this.order(f, f.at)] : []));
+  }
+
+  /**
+   * Injected stragglers belong to the hardware: a slow node is the worker process that held the
+   * rank at launch (its replacement is a new server, not slow), a slow link the cable between two
+   * launch identities (after a reroute it may no longer carry anything).
+   */
+  private stragglersFor(m: Member): StragglerOrder[] {
+    const out: StragglerOrder[] = [];
+    for (const f of this.cfg.stragglers) {
+      const fromStep = f.kind !== 'jitter' && f.kind !== 'pause' && 'step' in f.at ? f.at.step : 0;
+      if (f.kind === 'jitter') out.push({ kind: 'jitter', maxMs: f.maxMs });
+      else if (f.kind === 'slow' && m === this.launch[f.rank]) out.push({ kind: 'slow', fromStep, steps: f.steps ?? null, factor: f.factor, addMs: f.addMs });
+      else if (f.kind === 'slow-link' && m === this.launch[f.from]) {
+        const [, toHome] = linkEnds(f, this.cfg.workers);
+        const to = this.launch[toHome];
+        if (to && this.members[to.rank] === to) {
+          out.push({ kind: 'slow-link', fromStep, steps: f.steps ?? null, bandwidth: f.bandwidth, delayMs: f.delayMs, to: to.rank });
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Assign and ring up epoch `epoch` from step `fromStep`. */
+  private startEpoch(fromStep: number, reason: string, restoreFor: (r: number) => Restore): void {
+    this.readyRanks = new Set();
+    // Ranks that finished the last step before a fault struck another said 'done' in the old
+    // epoch; they will again in this one, after redoing it.
+    this.digests.clear();
+    const algo = this.algoFor(this.W);
+    const n = this.members.length;
+    const lostCards = [...this.lostCards];
+    for (const m of this.members) {
+      const prev = this.members[predecessor(m.rank, n)];
+      const next = this.members[successor(m.rank, n)];
+      // About log2(n) each: the coordinator's work stays n log n per epoch.
+      const peers = algo === 'rd' ? doublingPeers(m.rank, n).map((r) => ({ rank: r, dataUrl: this.members[r].dataUrl })) : [];
+      this.send(m, {
+        type: 'assign',
+        epoch: this.epoch,
+        rank: m.rank,
+        size: n,
+        firstCard: m.firstCard,
+        prev: { rank: prev.rank, dataUrl: prev.dataUrl },
+        next: { rank: next.rank, dataUrl: next.dataUrl },
+        algo,
+        peers,
+        job: this.job,
+        restore: restoreFor(m.rank),
+        faults: this.faultsFor(m, fromStep),
+        lostCards,
+        stragglers: this.stragglersFor(m),
+      });
+    }
+    this.pendingEpoch = { fromStep, reason, algo };
+    if (this.recovery) this.recovery = { stage: 'ringing' };
+    this.arm('ready', this.cfg.readyTimeoutMs);
+  }
+
+  private pendingEpoch: { fromStep: number; reason: string; algo: AllreduceAlgo } | null = null;
+
+  private ringedUp(): void {
+    this.disarm('ready');
+    const p = this.pendingEpoch!;
+    for (const m of this.members) m.lastSeen = this.now;
+    this.epochs.push({
+      epoch: this.epoch,
+      startedAtMs: Math.round(this.now - this.t0),
+      fromStep: p.fromStep,
+      reason: p.reason,
+      cards: this.W * this.cfg.cardsPerWorker,
+      algo: p.algo,
+      members: this.members.map((m) => ({ rank: m.rank, workerId: m.workerId, pid: m.pid })),
+    });
+    this.broadcast({ type: 'start', epoch: this.epoch, fromStep: p.fromStep });
+    if (this.phase === 'ringing') {
+      this.phase = 'training';
+      this.trainingStarted();
+    }
+    if (this.recovery) {
+      const c = this.current!;
+      this.failedRingUps = 0;
+      this.unrestored = new Set();
+      // From the fault (or, for one from outside, from its detection) to training resumed.
+      const tookMs = Math.round(this.now - (c.rec?.injectedAt ?? c.detectedAt));
+      if (c.rec) c.rec.recoveredAfterMs = tookMs;
+      this.log(`${c.rec ? 'recovered' : 'resumed'} in ${tookMs} ms: epoch ${this.epoch}, ${this.W} workers, from step ${c.fromStep}${c.rec ? ` (${c.rec.restoredFrom})` : ''}`);
+      this.recovery = null;
+      this.current = null;
+      if (this.signals.length) this.beginRecovery();
+    }
+  }
+
+  // ---------------------------------------------------------------- detection and recovery
+
+  private raise(s: Signal): void {
+    if (this.phase === 'finished' || this.allDone) return;
+    this.signals.push(s);
+    if (this.recovery) {
+      // A rank that fails to ring up for the new epoch (a link that timed out, a new fault) would
+      // otherwise leave the recovery waiting --ready-timeout-ms for a ready that never comes.
+      if (this.recovery.stage === 'ringing') this.ringUpFailed();
+      return;
+    }
+    if (this.phase === 'ringing') {
+      // The first epoch did not ring up: recover as from any fault.
+      this.disarm('ready');
+      this.current = null;
+    }
+    this.beginRecovery();
+  }
+
+  private ringUpFailed(): void {
+    this.disarm('ready');
+    this.log(`epoch ${this.epoch} did not ring up: ${this.signals[0]?.detail ?? 'a fault'}`);
+    // A ring-up that fails every time would loop for ever: give up, saying why.
+    if (++this.failedRingUps >= MAX_FAILED_RING_UPS) return this.fail(`${this.failedRingUps} epochs in a row did not ring up; the last: ${this.signals[0]?.detail ?? 'unknown'}`);
+    this.recovery = null;
+    this.current = null;
+    this.beginRecovery();
+  }
+
+  private beginRecovery(): void {
+    this.recovery = { stage: 'settle' };
+    this.arm('settle', SETTLE_MS);
+  }
+
+  private settled: { main: Signal; lost: Set<number>; table: RankProgress[] } | null = null;
+
+  private decideAfterSettle(): void {
+    const seen = this.signals;
+    this.signals = [];
+    if (seen.length === 0) {
+      this.recovery = null;
+      return;
+    }
+    const pick = (by: DetectedBy) => seen.find((s) => s.by === by);
+    const main = pick('exit') ?? pick('heartbeat') ?? pick('checksum') ?? seen[0];
+    const lost = new Set(seen.filter((s) => s.by === 'exit' || s.by === 'heartbeat').map((s) => s.rank));
+    const table = [...this.progress.values()].map((p) => ({ ...p, silentMs: this.now - p.at }));
+    this.settled = { main, lost, table };
+    this.abortEpoch(main.detail, lost, 'fault');
+  }
+
+  /** A new epoch: every rank abandons the op under way; then those that do not answer are probed. */
+  private abortEpoch(reason: string, lost: Set<number>, why: 'fault' | 'reroute'): void {
+    this.epoch++;
+    this.recovery = { stage: 'abort', why, lost, acks: new Set(), probing: new Set(), frozen: [], slow: false };
+    this.broadcast({ type: 'abort', epoch: this.epoch, reason });
+    // A live worker answers within milliseconds; a few heartbeat periods is plenty.
+    this.arm('abort-ack', Math.min(this.cfg.heartbeatDeadMs, Math.max(300, 5 * this.cfg.heartbeatMs)));
+    this.checkAcks();
+  }
+
+  private unacked(r: Extract<Recovery, { stage: 'abort' }>): Member[] {
+    return this.members.filter((m) => !m.gone && !r.lost.has(m.rank) && !r.acks.has(m.rank) && !r.frozen.includes(m.rank));
+  }
+
+  private checkAcks(): void {
+    const r = this.recovery;
+    if (r?.stage !== 'abort' || r.probing.size > 0) return;
+    if (this.unacked(r).length > 0) return;
+    this.disarm('abort-ack');
+    this.disarm('abort-slow');
+    this.abortDone();
+  }
+
+  private afterAckWait(): void {
+    const r = this.recovery;
+    if (r?.stage !== 'abort') return;
+    const silent = this.unacked(r);
+    if (silent.length === 0) return this.abortDone();
+    for (const m of silent) {
+      r.probing.add(m.rank);
+      this.act({ type: 'probe', worker: m.workerId });
+    }
+  }
+
+  private afterProbes(): void {
+    const r = this.recovery;
+    if (r?.stage !== 'abort') return;
+    // Alive but slow to answer: wait for them (they must ring up for the next epoch anyway).
+    if (this.unacked(r).length === 0) return this.abortDone();
+    r.slow = true;
+    this.arm('abort-slow', this.cfg.readyTimeoutMs);
+  }
+
+  private abortDone(): void {
+    const r = this.recovery;
+    if (r?.stage !== 'abort') return;
+    this.disarm('abort-ack');
+    this.disarm('abort-slow');
+    if (r.why === 'reroute') return this.rerouteAfterAbort(r.frozen);
+    this.decide(r.frozen);
+  }
+
+  private decide(frozen: number[]): void {
+    const { main, lost, table } = this.settled!;
+    this.settled = null;
+    for (const f of frozen) lost.add(f);
+    let location: Location | null;
+    if (main.by === 'exit' || main.by === 'heartbeat') location = { kind: 'rank', rank: main.rank };
+    else if (frozen.length) location = { kind: 'rank', rank: frozen[0] };
+    else if (main.by === 'checksum' && main.from !== undefined) location = { kind: 'link', from: main.from, to: main.rank };
+    else location = locateStuck(table, this.cfg.heartbeatDeadMs);
+    const rec = this.attribute(main, location) ?? this.newExternal(main, location);
+    rec.detectedBy = main.by;
+    rec.detectedAfterMs = rec.injectedAt !== null ? Math.max(0, Math.round(main.at - rec.injectedAt)) : null;
+    rec.located = describeLocation(location);
+    this.log(`fault detected by ${main.by}${rec.detectedAfterMs !== null ? ` after ${rec.detectedAfterMs} ms` : ''}, located at ${rec.located}: ${main.detail}`);
+
+    if (this.cfg.onFailure === 'abort') {
+      rec.action = 'abort';
+      return this.fail(`stopped on the first fault (--on-failure abort): ${main.detail}`);
+    }
+    if (this.restarts + lost.size > this.cfg.maxRestarts) {
+      rec.action = 'abort';
+      return this.fail(`more than --max-restarts ${this.cfg.maxRestarts} restarts: ${main.detail}`);
+    }
+    if (this.cfg.onFailure === 'shrink' && lost.size) return this.shrink(rec, main, lost);
+    // Replacements of an earlier recovery whose epoch never started hold no state yet: they restore
+    // from their copies as the lost ones do (but are not replaced again).
+    const restoring = new Set([...lost, ...this.unrestored]);
+    const c = this.ckpt.consistentStep(restoring, this.W, this.steps.countedPrefix());
+    const sources = new Map([...restoring].map((r) => [r, this.ckpt.lostSource(r, c, restoring, this.W)]));
+    const fromScratch = c === 0 && [...sources.values()].some((s) => s === null);
+    const waiting = new Map<string, number>();
+    let spared = 0;
+    for (const r of lost) {
+      const old = this.members[r];
+      old.gone = true;
+      this.act({ type: 'signal', worker: old.workerId, signal: 'SIGKILL' });
+      this.act({ type: 'disconnect', worker: old.workerId, code: 4005, reason: 'RS_ERR_PEER_LOST: replaced' });
+      const spare = this.cfg.onFailure === 'spare' ? this.spares.find((s) => !s.gone) : undefined;
+      if (spare) {
+        this.spares = this.spares.filter((s) => s !== spare);
+        Object.assign(spare, { rank: r, home: old.home, firstCard: old.firstCard });
+        this.members[r] = spare;
+        spared++;
+      } else {
+        const id = `w${r}.${++this.replacements}`;
+        waiting.set(id, r);
+        this.act({ type: 'spawn', worker: id });
+      }
+      this.ckpt.forget(r, predecessor(r, this.W));
+      this.progress.delete(r);
+    }
+    this.unrestored = restoring;
+    this.restarts += lost.size;
+    const restoreFor = (r: number): Restore => {
+      if (fromScratch || (c === 0 && !restoring.has(r) && !this.ckpt.keepsOwn(r, 0))) return { step: 0, source: 'initial' };
+      if (!restoring.has(r)) return { step: c, source: 'local' };
+      if (sources.get(r) === 'peer') {
+        const buddy = this.members[successor(r, this.W)];
+        return { step: c, source: 'peer', peer: { rank: buddy.rank, dataUrl: buddy.dataUrl } };
+      }
+      return { step: c, source: sources.get(r) === 'disk' ? 'disk' : 'initial' };
+    };
+    const source = lost.size ? restoreFor([...lost][0]).source : 'local';
+    rec.action = lost.size ? `${spared ? 'spare' : 'restart'} rank ${[...lost].join(', ')}` : 'rollback';
+    rec.restoredFrom = source === 'peer' || source === 'local' ? 'memory' : source === 'disk' ? 'disk' : 'initial';
+    this.current = { rec, detectedAt: main.at, fromStep: c, reason: `${main.by} at ${rec.located}`, restoreFor };
+    if (waiting.size) {
+      this.recovery = { stage: 'replace', waiting };
+      this.arm('join', this.cfg.readyTimeoutMs);
+      return;
+    }
+    this.resumeCurrent();
+  }
+
+  private shrink(rec: FaultRecord, main: Signal, lost: Set<number>): void {
+    if (lost.size >= this.W) return this.fail(`no worker left to shrink to: ${main.detail}`);
+    const c = this.ckpt.consistentStep(lost, this.W, this.steps.countedPrefix(), true);
+    const survivors = this.members.filter((m) => !lost.has(m.rank));
+    this.ckpt.renumber(survivors.map((m) => m.rank));
+    this.progress.clear();
+    const dropped = this.members.filter((m) => lost.has(m.rank));
+    for (const m of dropped) {
+      m.gone = true;
+      this.act({ type: 'signal', worker: m.workerId, signal: 'SIGKILL' });
+      this.act({ type: 'disconnect', worker: m.workerId, code: 4005, reason: 'RS_ERR_PEER_LOST: dropped from the ring' });
+      for (let j = 0; j < this.cfg.cardsPerWorker; j++) this.lostCards.push(m.firstCard + j);
+    }
+    this.members = survivors;
+    this.members.forEach((m, i) => (m.rank = i));
+    this.W = this.members.length;
+    rec.action = `shrink to ${this.W} workers (cards ${dropped.map((m) => `${m.firstCard}..${m.firstCard + this.cfg.cardsPerWorker - 1}`).join(', ')} stop contributing)`;
+    rec.restoredFrom = 'memory';
+    this.current = {
+      rec,
+      detectedAt: main.at,
+      fromStep: c,
+      reason: `${main.by} at ${rec.located}: shrink`,
+      restoreFor: (r) => (c === 0 && !this.ckpt.keepsOwn(r, 0) ? { step: 0, source: 'initial' } : { step: c, source: 'local' }),
+    };
+    this.resumeCurrent();
+  }
+
+  /** Roll every rank back to the current recovery's step and ring the new epoch up. */
+  private resumeCurrent(): void {
+    const c = this.current!;
+    const lostSteps = Math.max(0, this.steps.highestDone() + 1 - c.fromStep);
+    if (c.rec) c.rec.lostSteps = lostSteps;
+    this.lostStepsTotal += lostSteps;
+    this.steps.rollback(c.fromStep);
+    this.startEpoch(c.fromStep, c.reason, c.restoreFor);
+  }
+
+  /**
+   * The injected fault a detection belongs to: one struck and not yet detected whose worker (home
+   * rank) is where the detection points (the rank; a link's sender, whose link or frames it was);
+   * failing that, for a detection that names no rank of an injected fault, the newest one struck.
+   * Null: from outside.
+   */
+  private attribute(s: Signal, l: Location | null): FaultRecord | undefined {
+    const open = this.faults.filter((r) => r.injectedAt !== null && r.detectedBy === null && r.fault);
+    const home = (pos: number) => this.members[pos]?.home ?? pos;
+    const at = l ? home(l.kind === 'rank' ? l.rank : l.from) : home(s.rank);
+    const mine = open.filter((r) => target(r.fault!) === at).sort((a, b) => b.injectedAt! - a.injectedAt!);
+    if (mine.length) return mine[0];
+    // A process that exited or went silent with no fault of ours on it: someone else's doing.
+    if (s.by === 'exit' || s.by === 'heartbeat') return undefined;
+    return open.sort((a, b) => b.injectedAt! - a.injectedAt!)[0];
+  }
+
+  private newExternal(s: Signal, l: Location | null): FaultRecord {
+    const home = (pos: number) => this.members[pos]?.home ?? pos;
+    const r: FaultRecord = {
+      fault: null,
+      kind: s.by === 'exit' ? 'exit' : s.by === 'heartbeat' ? 'hang' : s.by === 'checksum' ? 'corrupt' : 'stall',
+      ...(l?.kind === 'link' ? { link: [home(l.from), home(l.to)] as [number, number] } : { rank: home(l?.rank ?? s.rank) }),
+      atStep: Math.max(0, this.steps.highestDone() + 1),
+      phase: null,
+      injected: false,
+      ...UNDETECTED,
+    };
+    this.faults.push(r);
+    return r;
+  }
+
+  // ---------------------------------------------------------------- stragglers
+
+  private watchStragglers(step: number, s: StepAgg): void {
+    if (this.detectorEpoch !== this.epoch) {
+      this.detectorEpoch = this.epoch;
+      this.detector =
+        this.W >= MIN_STRAGGLER_WORKERS
+          ? new StragglerDetector({ workers: this.W, threshold: this.cfg.stragglerThreshold, persistK: this.cfg.stragglerPersist[0], persistM: this.cfg.stragglerPersist[1] })
+          : null;
+    }
+    if (!this.detector || s.ranks.length !== this.W) return;
+    let events;
+    try {
+      // Link times are per ring link (rank -> rank + 1); recursive doubling mixes every partner's
+      // bytes into them, so under it only nodes are scored unless per-link times came in.
+      const ringLinks = this.epochAlgo() !== 'rd';
+      const ranks = [...s.ranks].sort((a, b) => a.rank - b.rank).map((r) => (ringLinks ? r : { ...r, linkMs: 0, bytesSent: 0 }));
+      events = this.detector.observe({ step, ranks, ...(s.links.length ? { links: s.links } : {}) } as Parameters<StragglerDetector['observe']>[0]);
+    } catch (e) {
+      this.log(`straggler detector: ${(e as Error).message}`);
+      return;
+    }
+    for (const ev of events) {
+      if (ev.type !== 'detected') continue;
+      const home = (pos: number) => this.members[pos]?.home ?? pos;
+      const r: StragglerReport = {
+        kind: ev.kind,
+        ...(ev.kind === 'node' ? { rank: ev.rank } : { link: [ev.link[0], ev.link[1]] as [number, number] }),
+        firstSeenStep: ev.firstSeenStep,
+        detectedAtStep: ev.detectedAtStep,
+        score: Math.round(ev.score * 100) / 100,
+        slowdown: ev.slowdown === null ? null : Math.round(ev.slowdown * 100) / 100,
+        action: 'report',
+        injected: this.markDetected(ev, home),
+        stepMsBefore: medianMs(this.steps.stepTimes(step - STEPS_AROUND_ACTION, step)),
+        stepMsAfter: null,
+      };
+      this.stragglers.push(r);
+      const what = ev.kind === 'node' ? `rank ${ev.rank}` : `link ${ev.link[0]}->${ev.link[1]}`;
+      this.log(`straggler: ${what} (score ${r.score}, step ${r.slowdown ?? '?'}x the baseline), seen at step ${ev.firstSeenStep}, confirmed at step ${ev.detectedAtStep}`);
+      if (this.cfg.onStraggler === 'evict' && ev.kind === 'node' && !this.recovery) {
+        // Evicting is failing it on purpose: the --on-failure policy takes it from there.
+        r.action = 'evict';
+        this.afterAction.push({ r, epoch: this.epoch, samples: [] });
+        const m = this.members[ev.rank];
+        if (m) this.act({ type: 'signal', worker: m.workerId, signal: 'SIGKILL' });
+      } else if (this.cfg.onStraggler === 'reroute' && ev.kind === 'link') {
+        this.reroute(r, ev.link);
+      } else if (this.cfg.onStraggler !== 'report') {
+        this.log(`straggler: ${what} only reported (${this.cfg.onStraggler} ${this.recovery ? 'waits for no recovery under way' : ev.kind === 'node' ? 'cannot route around a node' : 'acts on nodes'})`);
+      }
+    }
+  }
+
+  /** Whether a detection matches an injected straggler (and record its step there). */
+  private markDetected(ev: { kind: 'node'; rank: number; detectedAtStep: number } | { kind: 'link'; link: readonly [number, number]; detectedAtStep: number }, home: (p: number) => number): boolean {
+    let hit = false;
+    this.cfg.stragglers.forEach((f, i) => {
+      const inj = this.injected[i];
+      const match =
+        ev.kind === 'node'
+          ? (f.kind === 'slow' || f.kind === 'pause') && this.members[ev.rank] === this.launch[f.rank]
+          : f.kind === 'slow-link' && this.members[ev.link[0]] === this.launch[f.from] && this.members[ev.link[1]] === this.launch[linkEnds(f, this.cfg.workers)[1]];
+      if (!match) return;
+      hit = true;
+      inj.detectedAtStep ??= ev.detectedAtStep;
+    });
+    void home;
+    return hit;
+  }
+
+  /** An injected straggler struck once a step ran with it on where it could slow anything. */
+  private markStragglersStruck(step: number): void {
+    this.cfg.stragglers.forEach((f, i) => {
+      const inj = this.injected[i];
+      if (inj.struck || f.kind === 'pause') return;
+      if (f.kind === 'jitter') {
+        if (f.maxMs > 0) inj.struck = true;
+        return;
+      }
+      const fromStep = 'step' in f.at ? f.at.step : 0;
+      if (step < fromStep || (f.steps !== undefined && f.steps !== null && step >= fromStep + f.steps)) return;
+      if (f.kind === 'slow') {
+        const m = this.launch[f.rank];
+        if (m && this.members[m.rank] === m) inj.struck = true;
+        return;
+      }
+      const from = this.launch[f.from];
+      const to = this.launch[linkEnds(f, this.cfg.workers)[1]];
+      if (!from || !to || this.members[from.rank] !== from || this.members[to.rank] !== to) return;
+      const note = unusedLinkNote(this.epochAlgo(), from.rank, to.rank, this.W, this.job.checkpointEvery > 0);
+      if (note) inj.note = note;
+      else {
+        inj.struck = true;
+        delete inj.note;
+      }
+    });
+  }
+
+  private measureAfterActions(step: number, s: StepAgg): void {
+    const fromStep = this.epochs[this.epochs.length - 1]?.fromStep;
+    for (const a of [...this.afterAction]) {
+      // The first step of an epoch re-keeps checkpoints and warms the new links up: not counted.
+      if (this.epoch <= a.epoch || step === fromStep) continue;
+      a.samples.push(s.stepMs);
+      a.r.stepMsAfter = medianMs(a.samples);
+      if (a.samples.length >= STEPS_AROUND_ACTION) this.afterAction.splice(this.afterAction.indexOf(a), 1);
+    }
+  }
+
+  private rerouteOrderFor: { order: number[]; r: StragglerReport; detectedAt: number; reason: string } | null = null;
+
+  /** --on-straggler reroute: a new epoch in a ring order without the slow links, from the newest checkpoint. */
+  private reroute(r: StragglerReport, link: readonly [number, number]): void {
+    const what = `link ${link[0]}->${link[1]}`;
+    if (this.recovery) return void this.log(`straggler: ${what} not rerouted: a recovery is under way`);
+    this.avoided.push([this.members[link[0]], this.members[link[1]]]);
+    const pos = (m: Member) => this.members.indexOf(m);
+    const avoid = this.avoided.filter(([a, b]) => pos(a) >= 0 && pos(b) >= 0).map(([a, b]) => [pos(a), pos(b)] as const);
+    const order = rerouteOrder(this.members.map((_, i) => i), avoid);
+    if (!order) return void this.log(`straggler: ${what} not rerouted: no ring of ${this.W} workers avoids ${avoid.map(([a, b]) => `${a}->${b}`).join(', ')}`);
+    r.action = 'reroute';
+    this.afterAction.push({ r, epoch: this.epoch, samples: [] });
+    const reason = `reroute around ${what}`;
+    this.rerouteOrderFor = { order, r, detectedAt: this.now, reason };
+    this.abortEpoch(reason, new Set(), 'reroute');
+  }
+
+  private rerouteAfterAbort(frozen: number[]): void {
+    const ro = this.rerouteOrderFor!;
+    this.rerouteOrderFor = null;
+    if (frozen.length) {
+      // Not the time to reorder: recover the frozen ranks first (the slow link stays avoided next time).
+      for (const f of frozen) this.signals.push({ by: 'heartbeat', rank: f, at: this.now, detail: `rank ${f} did not answer the abort of a reroute` });
+      ro.r.action = 'report';
+      this.recovery = null;
+      return this.beginRecovery();
+    }
+    this.ckpt.renumber(ro.order);
+    this.progress.clear();
+    this.members = ro.order.map((r) => this.members[r]);
+    this.members.forEach((m, i) => (m.rank = i));
+    this.log(`${ro.reason}: new ring ${this.members.map((m) => m.home).join(' ')} (ranks at launch)`);
+    const c = this.ckpt.consistentStep(new Set(), this.W, this.steps.countedPrefix());
+    this.current = {
+      rec: null,
+      detectedAt: ro.detectedAt,
+      fromStep: c,
+      reason: ro.reason,
+      restoreFor: (rank) => (c === 0 && !this.ckpt.keepsOwn(rank, 0) ? { step: 0, source: 'initial' } : { step: c, source: 'local' }),
+    };
+    this.resumeCurrent();
+  }
+
+  // ---------------------------------------------------------------- ground truth
+
+  /** Every injected fault or straggler that did not strike says why. */
+  private noteUnstruck(): void {
+    const reached = this.steps.highestDone();
+    for (const r of this.faults) {
+      const f = r.fault;
+      if (!f || r.struck || r.note) continue;
+      const home = target(f);
+      const inRing = this.members.some((m) => m.home === home);
+      if ('step' in f.at) {
+        if (f.at.step >= this.cfg.steps) r.note = `step ${f.at.step} is never reached: the run has steps 0..${this.cfg.steps - 1}`;
+        else if (!inRing) r.note = `its worker (rank ${home} at launch) left the ring before step ${f.at.step}`;
+        else if (reached < f.at.step) r.note = `the run ended at step ${reached + 1}, before step ${f.at.step}`;
+        else r.note = `not reached: its rank did not get to step ${f.at.step}${f.at.phase ? ` ${f.at.phase}` : ''} in any epoch that ran it`;
+      } else {
+        r.note = this.trainingStart ? `the run ended before ${f.at.ms} ms of training` : 'training never started';
+      }
+    }
+    this.cfg.stragglers.forEach((f, i) => {
+      const inj = this.injected[i];
+      if (inj.struck) {
+        if (inj.detectedAtStep === null && f.kind !== 'jitter' && this.W < MIN_STRAGGLER_WORKERS) inj.note ??= `not scored: the detector needs at least ${MIN_STRAGGLER_WORKERS} workers`;
+        return;
+      }
+      if (inj.note) return;
+      if (f.kind === 'pause') inj.note = 'the run ended before its first pause';
+      else if (f.kind === 'jitter') inj.note = 'jitter of 0 ms';
+      else {
+        const fromStep = 'step' in f.at ? f.at.step : 0;
+        inj.note = fromStep >= this.cfg.steps ? `step ${fromStep} is never reached` : reached < fromStep ? `the run ended before step ${fromStep}` : 'its worker or link had left the ring';
+      }
+    });
+  }
+
+  /** The fault timeline as the report gives it. */
+  faultReports(): FaultReport[] {
+    return this.faults.map(({ fault: _f, injectedAt: _i, ...rest }) => rest);
+  }
+
+  productiveMs(): number {
+    // Each counted step's share of the wall: from the end of the step before it in the same epoch
+    // (or from the epoch's start) to its own end. Ranks overlap consecutive steps, so summing step
+    // times would count the overlap twice (and pass the wall on large rings).
+    const epochStart = new Map(this.epochs.map((e) => [e.epoch, this.t0 + e.startedAtMs]));
+    let sum = 0;
+    for (const [step, s] of this.steps.final) {
+      const prev = this.steps.final.get(step - 1);
+      const from = prev && prev.epoch === s.epoch ? prev.doneAt! : (epochStart.get(s.epoch!) ?? s.doneAt! - s.stepMs);
+      sum += Math.max(0, s.doneAt! - from);
+    }
+    return sum;
+  }
+}
+
+/** The median to 0.1 ms, or null for no samples (the report's step times around an action). */
+function medianMs(xs: readonly number[]): number | null {
+  return xs.length === 0 ? null : Math.round(median(xs) * 10) / 10;
+}

@@ -1,0 +1,90 @@
+// The run report, built from the coordinator machine's state and what only the driver knows (its
+// own memory and CPU, the control URL, connections refused at the door). Pure.
+import { busBandwidthFactor } from '../collective/index.js';
+import { predictAllreduce, type FabricModel } from '../collective/model.js';
+import type { AllreduceAlgo } from '../collective/types.js';
+import { jobDigest } from '../worker/cards.js';
+import { quantiles, type RunReport } from './config.js';
+import type { CoordinatorMachine } from './machine.js';
+
+export interface DriverFacts {
+  now: number;
+  controlUrl: string;
+  rejectedConnections: number;
+  coordinatorRssMB: number;
+  coordinatorPssMB: number | null;
+  coordinatorCpuMs: number;
+}
+
+export function buildReport(m: CoordinatorMachine, fabric: FabricModel, algoFor: (w: number) => AllreduceAlgo, t0: number, facts: DriverFacts): RunReport {
+  const cfg = m.cfg;
+  const allDone = m.allDone;
+  const cardDigests = allDone ? [...m.digests.entries()].sort((a, b) => a[0] - b[0]).flatMap(([, d]) => d) : [];
+  const steps = [...m.steps.final.entries()].sort((a, b) => a[0] - b[0]).map(([, s]) => s);
+  const ar = quantiles(steps.map((s) => s.allreduceMs));
+  const algbw = ar.p50 > 0 ? cfg.bytesPerCard / (ar.p50 / 1000) / 1e9 : 0;
+  const wrong = m.wrong;
+  const ok = m.ok;
+  const wallMs = Math.round(facts.now - t0);
+  const trainingMs = m.trainingStart ? facts.now - m.trainingStart : 0;
+  const productiveMs = m.productiveMs();
+  const p = predictAllreduce(m.epochs[0]?.algo ?? algoFor(cfg.workers), cfg.workers, cfg.cardsPerWorker, cfg.bytesPerCard, fabric);
+  const round3 = (x: number) => Math.round(x * 1000) / 1000;
+  const r: RunReport = {
+    ok,
+    seed: cfg.seed,
+    workers: cfg.workers,
+    cardsPerWorker: cfg.cardsPerWorker,
+    cards: cfg.workers * cfg.cardsPerWorker,
+    bytesPerCard: cfg.bytesPerCard,
+    dtype: cfg.dtype,
+    op: cfg.op,
+    stepsRequested: cfg.steps,
+    stepsCompleted: m.steps.final.size,
+    wrong,
+    stateDigest: allDone ? jobDigest(cardDigests) : null,
+    controlUrl: facts.controlUrl,
+    startupMs: Math.round(m.startupMs),
+    wallMs,
+    stepMs: quantiles(steps.map((s) => s.stepMs)),
+    allreduceMs: ar,
+    computeMs: quantiles(steps.map((s) => s.computeMs)),
+    algbwGBps: algbw,
+    busbwGBps: algbw * busBandwidthFactor('allreduce', m.W),
+    algo: [...new Set(m.epochs.map((e) => e.algo))],
+    link: cfg.link,
+    model: {
+      predictedAllreduceMs: round3(p.totalUs / 1000),
+      predictedInterMs: round3(p.interUs / 1000),
+      predictedIntraMs: round3(p.intraUs / 1000),
+      measuredAllreduceMs: round3(ar.p50),
+      ratio: p.totalUs > 0 && ar.p50 > 0 ? Math.round((ar.p50 / (p.totalUs / 1000)) * 100) / 100 : null,
+    },
+    memory: {
+      coordinatorRssMB: Math.round(facts.coordinatorRssMB),
+      workerRssMBMax: Math.round(m.workerRssMBMax),
+      workerRssMBTotal: Math.round([...m.rssByRank.values()].reduce((a, b) => a + b, 0)),
+      // RSS counts the pages workers share (node's code) once per process; PSS splits them.
+      workerPssMBTotal: m.pssByRank.size ? Math.round([...m.pssByRank.values()].reduce((a, b) => a + b, 0)) : null,
+      coordinatorPssMB: facts.coordinatorPssMB === null ? null : Math.round(facts.coordinatorPssMB),
+    },
+    coordinatorCpu: { ms: Math.round(facts.coordinatorCpuMs), share: wallMs > 0 ? Math.round((facts.coordinatorCpuMs / wallMs) * 1000) / 1000 : 0 },
+    processes: m.everyone.filter((x) => x.rank >= 0).map((x) => ({ rank: x.rank, pid: x.pid, workerId: x.workerId, spawned: x.spawned })),
+    rejectedConnections: facts.rejectedConnections + m.rejected,
+    faults: m.faultReports(),
+    injectedStragglers: m.injected.map((s) => ({ ...s })),
+    stragglers: m.stragglers,
+    epochs: m.epochs,
+    goodput: {
+      productiveMs: Math.round(productiveMs),
+      wallMs: Math.round(trainingMs),
+      ratio: trainingMs > 0 ? Math.min(1, productiveMs / trainingMs) : 0,
+      lostSteps: m.lostStepsTotal,
+      recomputedSteps: Math.max(0, m.steps.runs - m.steps.final.size),
+    },
+    restarts: m.restarts,
+  };
+  if (!ok) r.error = m.failure ?? (m.interrupted ? 'interrupted' : wrong > 0 ? `${wrong} wrong elements` : 'incomplete');
+  if (m.interrupted) r.interrupted = true;
+  return r;
+}
