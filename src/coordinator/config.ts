@@ -200,6 +200,8 @@ export interface RunReport {
   simulated?: true;
   /** ...and this is the SHA-256 of its ordered event trace (same flags and seed, same digest). */
   traceDigest?: string;
+  /** `ringswarm sim`: events the virtual clock ran, virtual and real time, and the CPU it took. */
+  sim?: { events: number; virtualMs: number; realMs: number; cpuMs: number };
   /** With --what-if: the same run without the injected stragglers. */
   whatIf?: { wallMs: number; stepMsP50: number; costMs: number; slowdown: number | null; sameDigest: boolean };
   epochs: EpochReport[];

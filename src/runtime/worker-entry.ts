@@ -4,6 +4,7 @@ import { WebSocket } from 'ws';
 import { CoordinatorMessage, type WorkerMessage } from '../protocol/control.js';
 import { Worker } from '../worker/worker.js';
 import { wsChannel } from './channel.js';
+import { realClock } from './clock.js';
 import { checkpointDisk } from './checkpoint-disk.js';
 import { FramePool } from './frame-pool.js';
 import { cpuWaitReader } from './cpu-wait.js';
@@ -60,8 +61,7 @@ export function startWorkerProcess(o: WorkerProcessOptions): void {
       ws.on('open', () => {
         const control = wsChannel<CoordinatorMessage, WorkerMessage>(ws, CoordinatorMessage, log);
         const worker = new Worker(control, transport, { workerId: o.workerId, pid: process.pid, token: o.token, spawned: o.spawned }, {
-          now: () => performance.now(),
-          sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+          clock: realClock(),
           rssMB: () => process.memoryUsage.rss() / 2 ** 20,
           pssMB: selfPssMB,
           cpuWaitMs: cpuWaitReader() ?? undefined,

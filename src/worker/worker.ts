@@ -9,6 +9,7 @@ import { PROTOCOL_VERSION } from '../protocol/control.js';
 import { isRingswarmError, RingswarmError } from '../protocol/errors.js';
 import { allocFrame, decodeFrame, FRAME_HEADER_BYTES, sealFrame, type DecodedFrame } from '../protocol/frame.js';
 import type { Channel } from '../runtime/channel.js';
+import { every, type Clock } from '../runtime/clock.js';
 import { OpRunner } from '../runtime/op-runner.js';
 import type { Transport } from '../runtime/transport.js';
 import { arenaAlloc, workerArena } from './arena.js';
@@ -26,8 +27,10 @@ export interface WorkerIdentity {
 
 /** What a worker needs from its process: clocks, memory, and the means to strike itself. */
 export interface WorkerEnv {
-  now(): number;
-  sleep(ms: number): Promise<void>;
+  /** Time, timers and sleeps: the process's real clock, or the simulator's virtual one. */
+  clock: Clock;
+  /** Whether card buffers and frames live in a WebAssembly arena (SIMD reductions); the simulator's thousands of tiny workers go without. */
+  arena?: boolean;
   rssMB(): number;
   /** Proportional set size, or null where the system does not say. */
   pssMB(): number | null;
@@ -72,7 +75,7 @@ export class Worker {
   private a: Assignment | null = null;
   private cards: CardGroup | null = null;
   private store: CheckpointStore | null = null;
-  private heartbeat: NodeJS.Timeout | null = null;
+  private stopHeartbeat: (() => void) | null = null;
   private rssMBMax = 0;
   private stopped = false;
   private resolveExit!: (code: number) => void;
@@ -117,7 +120,7 @@ export class Worker {
     if (this.stopped) return;
     this.stopped = true;
     if (code !== 0) this.env.log(`worker ${this.id.workerId} stopping: ${why}`);
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.stopHeartbeat?.();
     this.a?.runner.abort(new RingswarmError('RS_ERR_ABORTED', why));
     this.transport.close();
     this.control.close(1000, 'bye');
@@ -179,7 +182,7 @@ export class Worker {
       this.transport.pool,
     );
     if (!this.cards) {
-      const arena = workerArena(this.transport.pool, job.cardsPerWorker + 1, job.bytesPerCard, job.chunkBytes);
+      const arena = this.env.arena === false ? null : workerArena(this.transport.pool, job.cardsPerWorker + 1, job.bytesPerCard, job.chunkBytes);
       this.cards = new CardGroup({
         alloc: arenaAlloc(arena),
         firstCard: m.firstCard,
@@ -229,8 +232,8 @@ export class Worker {
   }
 
   private startHeartbeat(everyMs: number): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(() => {
+    this.stopHeartbeat?.();
+    this.stopHeartbeat = every(this.env.clock, everyMs, () => {
       const a = this.a;
       if (!a) return;
       const p = a.runner.progress();
@@ -248,8 +251,7 @@ export class Worker {
           ...(p.waitingFor !== undefined ? { waitingFor: p.waitingFor } : {}),
         },
       });
-    }, everyMs);
-    this.heartbeat.unref();
+    });
   }
 
   private current(epoch: number): Assignment {
@@ -340,7 +342,7 @@ export class Worker {
    */
   private async intraTransfer(job: JobSpec, bytes = job.bytesPerCard): Promise<void> {
     if (job.link.intraBandwidth <= 0 || job.cardsPerWorker < 2) return;
-    await this.env.sleep((((job.cardsPerWorker - 1) * bytes) / job.link.intraBandwidth) * 1000);
+    await this.env.clock.sleep((((job.cardsPerWorker - 1) * bytes) / job.link.intraBandwidth) * 1000);
   }
 
   /**
@@ -412,7 +414,7 @@ export class Worker {
         this.unshapeSlowLink();
       }
     }
-    if (extra > 0) await this.env.sleep(extra);
+    if (extra > 0) await this.env.clock.sleep(extra);
     return extra;
   }
 
@@ -426,25 +428,25 @@ export class Worker {
     const cpu = new CpuWaitMeter(() => this.env.cpuWaitMs?.() ?? 0);
     for (let step = fromStep; step < job.steps; step++) {
       if (this.stopped || this.a !== a) return;
-      const t0 = this.env.now();
+      const t0 = this.env.clock.now();
       if (lastAllreduceEnd === null) cpu.reset();
       // At the first step of an epoch this re-keeps the state just restored and hands the copy to
       // the successor, which may be a new process.
       if (job.checkpointEvery > 0 && step % job.checkpointEvery === 0) await this.checkpoint(a, step);
       this.trigger(step, null, 0);
       cpu.worked();
-      const ts = this.env.now();
-      if (job.computeMs > 0) await this.env.sleep(job.computeMs);
+      const ts = this.env.clock.now();
+      if (job.computeMs > 0) await this.env.clock.sleep(job.computeMs);
       if (this.a !== a) return;
-      const tc = this.env.now();
+      const tc = this.env.clock.now();
       cpu.slept(job.computeMs, tc - ts);
       cards.computeGradients(step);
       cards.foldOwnGradient();
       cpu.worked();
-      const tg = this.env.now();
+      const tg = this.env.clock.now();
       const straggledMs = await this.straggle(a, step, tg - tc);
       if (this.a !== a) return;
-      const t1 = this.env.now();
+      const t1 = this.env.clock.now();
       cpu.slept(straggledMs, t1 - tg);
       const computeMs = Math.max(0, t1 - (lastAllreduceEnd ?? t0) - cpu.waited);
       cards.reduceLocal();
@@ -454,12 +456,12 @@ export class Worker {
       if (this.a !== a) return;
       cards.broadcastLocal();
       await this.intraTransfer(job);
-      const t2 = this.env.now();
+      const t2 = this.env.clock.now();
       cpu.reset();
       const op = runner.last;
       const wrong = cards.verify(step, a.lostCards);
       cards.applyResult();
-      const t3 = this.env.now();
+      const t3 = this.env.clock.now();
       this.control.send({
         type: 'step',
         epoch,
@@ -490,7 +492,7 @@ export class Worker {
         runner: a.runner,
         // Op ids grow over every bench of the epoch (a bench per algorithm, one after the other).
         nextOpSeq: () => this.benchOpSeq++,
-        now: () => this.env.now(),
+        now: () => this.env.clock.now(),
         rank: a.rank,
         size: a.size,
         firstCard: a.firstCard,

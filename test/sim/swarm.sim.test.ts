@@ -71,9 +71,14 @@ function jobOf(c: SwarmConfig): JobSpec {
 function fakeEnv(logs: string[], name: string): WorkerEnv {
   let t = 1_000_000;
   return {
-    now: () => (t += 1),
-    sleep: async (ms) => {
-      t += ms;
+    clock: {
+      now: () => (t += 1),
+      sleep: async (ms) => {
+        t += ms;
+      },
+      // Heartbeats are every hour here: a timer that never fires.
+      setTimer: () => ({ id: 0 }),
+      clearTimer: () => {},
     },
     rssMB: () => 50,
     pssMB: () => null,
