@@ -912,6 +912,9 @@ export class CoordinatorMachine {
     if (c.rec) c.rec.lostSteps = lostSteps;
     this.lostStepsTotal += lostSteps;
     this.steps.rollback(c.fromStep);
+    // A fault that struck during this recovery (a worker lost while its neighbour was replaced) would
+    // leave the new epoch waiting for a ready that never comes: recover again first.
+    if (this.signals.length) return this.ringUpFailed();
     this.startEpoch(c.fromStep, c.reason, c.restoreFor);
   }
 

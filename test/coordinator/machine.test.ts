@@ -1,0 +1,250 @@
+// The coordinator machine driven by hand, one event at a time, with time as a value: the order of
+// every message, exit and timer is the test's choice, as in raft's tests.
+import { describe, expect, it } from 'vitest';
+import { RUN_DEFAULTS, type RunConfig } from '../../src/coordinator/config.js';
+import { CoordinatorMachine, SETTLE_MS, type CoordinatorAction, type CoordinatorEvent } from '../../src/coordinator/machine.js';
+import type { Fault } from '../../src/coordinator/scenario.js';
+import { jobSpec } from '../../src/coordinator/run.js';
+import type { CoordinatorMessage, WorkerMessage } from '../../src/protocol/control.js';
+
+type Msg<T extends CoordinatorMessage['type']> = Extract<CoordinatorMessage, { type: T }>;
+
+/** A machine, a clock that the test moves, and every action so far. */
+class Harness {
+  t = 0;
+  readonly m: CoordinatorMachine;
+  actions: CoordinatorAction[] = [];
+  readonly timers = new Map<string, number>();
+
+  constructor(cfg: Partial<RunConfig>) {
+    const full: RunConfig = { ...RUN_DEFAULTS, workers: 4, spawn: 4, cardsPerWorker: 1, bytesPerCard: 16, steps: 3, ...cfg };
+    this.m = new CoordinatorMachine(full, jobSpec(full), () => 'ring');
+    this.record(this.m.begin(this.t));
+  }
+
+  private record(as: CoordinatorAction[]): CoordinatorAction[] {
+    for (const a of as) {
+      if (a.type === 'arm') this.timers.set(a.name, this.t + a.ms);
+      if (a.type === 'disarm') this.timers.delete(a.name);
+    }
+    this.actions.push(...as);
+    return as;
+  }
+
+  on(e: CoordinatorEvent, dt = 1): CoordinatorAction[] {
+    this.t += dt;
+    return this.record(this.m.handle(e, this.t));
+  }
+
+  /** Fire timer `name` at its due time (which must be armed). */
+  fire(name: string): CoordinatorAction[] {
+    const due = this.timers.get(name);
+    expect(due, `timer ${name} is armed`).toBeDefined();
+    this.timers.delete(name);
+    this.t = Math.max(this.t, due!);
+    return this.record(this.m.handle({ type: 'timer', name }, this.t));
+  }
+
+  msg(worker: string, msg: WorkerMessage): CoordinatorAction[] {
+    return this.on({ type: 'message', worker, msg });
+  }
+
+  sent<T extends CoordinatorMessage['type']>(type: T, since = 0): { to: string; msg: Msg<T> }[] {
+    return this.actions.slice(since).flatMap((a) => (a.type === 'send' && a.msg.type === type ? [{ to: a.to, msg: a.msg as Msg<T> }] : []));
+  }
+
+  join(id: string): void {
+    this.on({ type: 'joined', worker: { workerId: id, pid: 100 + this.m.everyone.length, dataUrl: `mem://${id}`, spawned: true } });
+  }
+
+  /** Every member says ready for the current epoch. */
+  readyAll(): void {
+    for (const m of [...this.m.members]) this.msg(m.workerId, { type: 'ready', epoch: this.m.epoch });
+  }
+
+  /** Every member reports step `step` (and its checkpoint of `step` first, as workers do). */
+  step(step: number): void {
+    this.checkpoint(step);
+    for (const m of [...this.m.members]) {
+      this.msg(m.workerId, {
+        type: 'step',
+        epoch: this.m.epoch,
+        step,
+        wrong: 0,
+        timings: { computeMs: 1, allreduceMs: 1, stepMs: 2, waitMs: 0, linkMs: 0, bytesSent: 16 },
+        rssMB: 50,
+        pssMB: null,
+      });
+    }
+  }
+
+  /** Every member keeps checkpoint `step` (taken at the start of that step) and its successor a copy. */
+  checkpoint(step: number): void {
+    for (const m of [...this.m.members]) {
+      this.msg(m.workerId, { type: 'checkpointed', epoch: this.m.epoch, step });
+      const succ = this.m.members[(m.rank + 1) % this.m.W];
+      this.msg(succ.workerId, { type: 'holding', epoch: this.m.epoch, owner: m.rank, step });
+    }
+  }
+
+  done(): void {
+    for (const m of [...this.m.members]) this.msg(m.workerId, { type: 'done', epoch: this.m.epoch, cardDigests: [`d${m.firstCard}`], rssMBMax: 50 });
+  }
+
+  started(): void {
+    for (let i = 0; i < this.m.cfg.workers; i++) this.join(`w${i}`);
+    this.readyAll();
+  }
+}
+
+const kill = (rank: number, step: number, phase?: 'reduce-scatter' | 'all-gather'): Fault => ({ id: 0, kind: 'kill', rank, at: { step, ...(phase ? { phase } : {}) } });
+
+describe('coordinator machine', () => {
+  it('launches, rings up, trains and finishes: spawn, assign, start, done', () => {
+    const h = new Harness({});
+    expect(h.actions.filter((a) => a.type === 'spawn').map((a) => (a as { worker: string }).worker)).toEqual(['w0', 'w1', 'w2', 'w3']);
+    h.started();
+    const assigns = h.sent('assign');
+    expect(assigns.map((a) => [a.to, a.msg.rank, a.msg.next.rank, a.msg.prev.rank])).toEqual([
+      ['w0', 0, 1, 3],
+      ['w1', 1, 2, 0],
+      ['w2', 2, 3, 1],
+      ['w3', 3, 0, 2],
+    ]);
+    expect(h.sent('start')).toHaveLength(4);
+    for (let s = 0; s < 3; s++) h.step(s);
+    h.done();
+    expect(h.m.done).toBe(true);
+    expect(h.m.ok).toBe(true);
+    expect(h.actions.at(-1)).toEqual({ type: 'finish' });
+  });
+
+  it('refuses a worker beyond the job: the job is full', () => {
+    const h = new Harness({ workers: 2, spawn: 2 });
+    h.started();
+    const out = h.on({ type: 'joined', worker: { workerId: 'intruder', pid: 9, dataUrl: 'x', spawned: false } });
+    expect(out).toContainEqual(expect.objectContaining({ type: 'disconnect', worker: 'intruder', code: 4002 }));
+    expect(h.m.rejected).toBe(1);
+  });
+
+  it('a kill mid-op: exit, settle, abort, replace in the same rank, restore from the peer copy, resume', () => {
+    const h = new Harness({ faults: [kill(2, 1, 'reduce-scatter')] });
+    h.started();
+    expect(h.sent('assign')[2].msg.faults).toEqual([expect.objectContaining({ id: 0, kind: 'kill', at: { step: 1, phase: 'reduce-scatter' } })]);
+    h.step(0);
+    h.checkpoint(1);
+    h.msg('w2', { type: 'fault', epoch: 0, id: 0, step: 1, phase: 'reduce-scatter', chunk: 0 });
+    h.on({ type: 'exit', worker: 'w2', why: 'worker w2 killed by SIGKILL' }, 5);
+    expect(h.timers.has('settle')).toBe(true);
+    const mark = h.actions.length;
+    h.fire('settle');
+    expect(h.sent('abort', mark).map((a) => a.msg.epoch)).toEqual([1, 1, 1]);
+    for (const w of ['w0', 'w1', 'w3']) h.msg(w, { type: 'aborted', epoch: 1 });
+    expect(h.actions.slice(mark)).toContainEqual({ type: 'spawn', worker: 'w2.1' });
+    h.join('w2.1');
+    const assigns = h.sent('assign', mark);
+    expect(assigns.find((a) => a.to === 'w2.1')!.msg.restore).toEqual({ step: 1, source: 'peer', peer: { rank: 3, dataUrl: 'mem://w3' } });
+    expect(assigns.find((a) => a.to === 'w0')!.msg.restore).toEqual({ step: 1, source: 'local' });
+    h.readyAll();
+    const rec = h.m.faultReports()[0];
+    expect(rec).toMatchObject({ kind: 'kill', rank: 2, struck: true, detectedBy: 'exit', located: 'rank 2', action: 'restart rank 2', restoredFrom: 'memory', lostSteps: 0 });
+    expect(rec.detectedAfterMs).toBe(5);
+    for (let s = 1; s < 3; s++) h.step(s);
+    h.done();
+    expect(h.m.ok).toBe(true);
+  });
+
+  it('a second worker dies while the first is being replaced: a second recovery once the epoch rings up', () => {
+    const h = new Harness({});
+    h.started();
+    h.step(0);
+    h.on({ type: 'exit', worker: 'w1', why: 'w1 died' });
+    h.fire('settle');
+    for (const w of ['w0', 'w2', 'w3']) h.msg(w, { type: 'aborted', epoch: 1 });
+    // Meanwhile w3 dies too, before w1's replacement has joined.
+    h.on({ type: 'exit', worker: 'w3', why: 'w3 died' });
+    h.join('w1.1');
+    // The epoch cannot ring up with w3 gone: the machine recovers again at once instead of waiting for its ready.
+    expect(h.timers.has('settle')).toBe(true);
+    h.fire('settle');
+    expect(h.m.epoch).toBe(2);
+    for (const m of h.m.members.filter((x) => !x.gone)) h.msg(m.workerId, { type: 'aborted', epoch: 2 });
+    h.join('w3.2');
+    h.readyAll();
+    expect(h.m.faultReports().map((f) => [f.kind, f.rank, f.action])).toEqual([
+      ['exit', 1, 'restart rank 1'],
+      ['exit', 3, 'restart rank 3'],
+    ]);
+    expect(h.m.restarts).toBe(2);
+  });
+
+  it('gives up, saying why, after 5 epochs in a row that do not ring up', () => {
+    const h = new Harness({});
+    h.started();
+    h.step(0);
+    // The first failure is in training; each one after it, in the ring-up of the epoch that follows.
+    let rounds = 0;
+    while (!h.m.done && rounds++ < 10) {
+      h.msg('w0', { type: 'failed', epoch: h.m.epoch, code: 'RS_ERR_TIMEOUT', message: 'rank 1 did not connect' });
+      if (h.m.done) break;
+      h.fire('settle');
+      for (const m of h.m.members) h.msg(m.workerId, { type: 'aborted', epoch: h.m.epoch });
+    }
+    expect(rounds).toBe(6);
+    expect(h.m.done).toBe(true);
+    expect(h.m.failure).toMatch(/5 epochs in a row did not ring up/);
+  });
+
+  it('a frozen worker: silence, a probe, the kernel says stopped: detected by heartbeat', () => {
+    const h = new Harness({ heartbeatDeadMs: 1000 });
+    h.started();
+    for (let i = 0; i < 12; i++) {
+      for (const w of ['w0', 'w1', 'w3']) h.msg(w, { type: 'heartbeat', epoch: 0, rssMB: 50, progress: null }, );
+      h.fire('monitor');
+      h.t += 100;
+    }
+    const probes = h.actions.filter((a) => a.type === 'probe');
+    expect(probes).toEqual([{ type: 'probe', worker: 'w2' }]);
+    h.on({ type: 'probed', worker: 'w2', state: 'running' });
+    expect(h.timers.has('settle')).toBe(false); // slow, not frozen
+    h.fire('monitor');
+    h.on({ type: 'probed', worker: 'w2', state: 'stopped' });
+    expect(h.timers.has('settle')).toBe(true);
+    h.fire('settle');
+    for (const w of ['w0', 'w1', 'w3']) h.msg(w, { type: 'aborted', epoch: 1 });
+    expect(h.m.faultReports()[0]).toMatchObject({ kind: 'hang', injected: false, detectedBy: 'heartbeat', located: 'rank 2' });
+    expect(SETTLE_MS).toBeGreaterThan(0);
+  });
+
+  it('every injected fault that did not strike says why', () => {
+    const faults: Fault[] = [kill(1, 7), { id: 1, kind: 'kill', rank: 2, at: { step: 2 } }];
+    const h = new Harness({ faults, steps: 3 });
+    h.started();
+    for (let s = 0; s < 3; s++) h.step(s);
+    h.done();
+    const [late, missed] = h.m.faultReports();
+    expect(late).toMatchObject({ struck: false, note: 'step 7 is never reached: the run has steps 0..2' });
+    expect(missed.struck).toBe(false);
+    expect(missed.note).toMatch(/not reached/);
+  });
+
+  it('a link fault on a link the algorithm never uses did not strike, and says so', () => {
+    const faults: Fault[] = [{ id: 0, kind: 'link', from: 1, to: 3, at: { step: 1 }, cut: true } as Fault];
+    const h = new Harness({ faults, workers: 4, spawn: 4, checkpointEvery: 0 });
+    h.started();
+    expect(h.sent('assign')[1].msg.faults[0]).toMatchObject({ kind: 'link', to: 3, cut: true });
+    h.step(0);
+    h.msg('w1', { type: 'fault', epoch: 0, id: 0, step: 1, phase: null, chunk: null });
+    const f = h.m.faultReports()[0];
+    expect(f).toMatchObject({ link: [1, 3], struck: false });
+    expect(f.note).toMatch(/not used: under the ring on 4 workers the sender talks only to 2/);
+  });
+
+  it('an exit before training starts fails the run at once', () => {
+    const h = new Harness({});
+    h.join('w0');
+    h.on({ type: 'exit', worker: 'w1', why: 'worker w1 exited with code 1' });
+    expect(h.m.done).toBe(true);
+    expect(h.m.failure).toMatch(/before joining/);
+  });
+});
