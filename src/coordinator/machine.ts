@@ -159,6 +159,10 @@ export class CoordinatorMachine {
   private readonly afterAction: { r: StragglerReport; epoch: number; samples: number[] }[] = [];
   private readonly avoided: [Member, Member][] = [];
   private monitorProbes = new Set<string>();
+  /** Per rank: when its op last moved (a chunk in or out, a step, or work outside an op), and what it looked like. */
+  private readonly moved = new Map<number, { at: number; key: string }>();
+  /** Ranks whose watchdog says their op has not moved, by rank: since when and in which op. */
+  private readonly stalled = new Map<number, { at: number; opSeq: number; idleMs: number }>();
   private pauses: { f: Extract<StragglerFault, { kind: 'pause' }>; t: number; end: number }[] = [];
   private timerSeq = 0;
   private out: CoordinatorAction[] = [];
@@ -384,6 +388,7 @@ export class CoordinatorMachine {
       case 'heartbeat':
         this.rssByRank.set(rank, msg.rssMB);
         this.workerRssMBMax = Math.max(this.workerRssMBMax, msg.rssMB);
+        this.noteMoved(rank, msg.progress ? `${msg.progress.opSeq}:${msg.progress.chunksReceived}:${msg.progress.chunksSent}:${(msg.progress as { moved?: number }).moved ?? ''}` : null);
         if (msg.progress) {
           const p = msg.progress;
           this.progress.set(rank, { rank, opSeq: p.opSeq, step: p.step, chunksReceived: p.chunksReceived, chunksExpected: p.chunksExpected, chunksSent: p.chunksSent, waitingFor: p.waitingFor, silentMs: 0, at: this.now });
@@ -400,6 +405,8 @@ export class CoordinatorMachine {
         this.rssByRank.set(rank, msg.rssMB);
         if (msg.pssMB !== null) this.pssByRank.set(rank, msg.pssMB);
         this.workerRssMBMax = Math.max(this.workerRssMBMax, msg.rssMB);
+        this.noteMoved(rank, null);
+        this.stalled.delete(rank);
         const s = this.steps.add({ rank, epoch: msg.epoch, step: msg.step, wrong: msg.wrong, timings: msg.timings }, this.W, this.now);
         if (s) this.stepCounted(msg.step, s);
         return;
@@ -417,6 +424,11 @@ export class CoordinatorMachine {
         return;
       case 'fault':
         this.onFaultStruck(m, msg);
+        return;
+      case 'stalled':
+        if (msg.epoch !== this.epoch || this.phase !== 'training') return;
+        this.stalled.set(rank, { at: this.now, opSeq: msg.opSeq, idleMs: msg.idleMs });
+        this.checkStuck();
         return;
       case 'done':
         if (msg.epoch !== this.epoch) return;
@@ -507,7 +519,29 @@ export class CoordinatorMachine {
     if (name.startsWith('pause:')) return this.pauseTick(Number(name.slice(6)));
   }
 
+  /** A rank's op moved (`key` changed), or it works outside an op (null): not stuck. */
+  private noteMoved(rank: number, key: string | null): void {
+    const last = this.moved.get(rank);
+    if (key === null || !last || last.key !== key) this.moved.set(rank, { at: this.now, key: key ?? '' });
+  }
+
+  /**
+   * The collective watchdog, over every rank: an op is stuck when a rank's watchdog says it waits
+   * and no rank at all has moved for --timeout-ms; a rank that waits while others still move is
+   * in a slow op (hundreds of processes on two cores), not a stuck one.
+   */
+  private checkStuck(): void {
+    if (this.stalled.size === 0 || this.recovery || this.phase !== 'training') return;
+    let newest = -Infinity;
+    for (const m of this.members) if (!m.gone) newest = Math.max(newest, this.moved.get(m.rank)?.at ?? -Infinity);
+    if (this.now - newest < this.cfg.timeoutMs) return;
+    const [rank, st] = [...this.stalled.entries()].sort((a, b) => a[1].at - b[1].at || a[0] - b[0])[0];
+    this.stalled.clear();
+    this.raise({ by: 'watchdog', rank, at: this.now, detail: `no rank has moved for ${Math.round(this.now - newest)} ms; rank ${rank} waits in op ${st.opSeq}` });
+  }
+
   private heartbeatMonitor(): void {
+    this.checkStuck();
     if (!this.trainingStart || this.recovery) return;
     for (const m of this.members) {
       if (m.gone || this.now - m.lastSeen <= this.cfg.heartbeatDeadMs || this.monitorProbes.has(m.workerId)) continue;
@@ -671,7 +705,11 @@ export class CoordinatorMachine {
   private ringedUp(): void {
     this.disarm('ready');
     const p = this.pendingEpoch!;
-    for (const m of this.members) m.lastSeen = this.now;
+    this.stalled.clear();
+    for (const m of this.members) {
+      m.lastSeen = this.now;
+      this.moved.set(m.rank, { at: this.now, key: '' });
+    }
     this.epochs.push({
       epoch: this.epoch,
       startedAtMs: Math.round(this.now - this.t0),

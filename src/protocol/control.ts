@@ -134,6 +134,11 @@ export const WorkerMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('checkpointed'), epoch: nat, step: nat }),
   /** The op under way is abandoned: the answer to 'abort', which shows the worker is alive. */
   z.object({ type: z.literal('aborted'), epoch: nat }),
+  /**
+   * The op under way has made no progress on this rank for `idleMs` (its watchdog): the rank keeps
+   * waiting, and the coordinator, which sees every rank, decides whether the op is stuck or slow.
+   */
+  z.object({ type: z.literal('stalled'), epoch: nat, opSeq: nat, idleMs: z.number().nonnegative() }),
   /** This worker now holds a complete copy of `owner`'s checkpoint `step`. */
   z.object({ type: z.literal('holding'), epoch: nat, owner: nat, step: nat }),
 ]);

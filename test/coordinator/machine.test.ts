@@ -216,6 +216,28 @@ describe('coordinator machine', () => {
     expect(SETTLE_MS).toBeGreaterThan(0);
   });
 
+  it('the watchdog fires on an op nobody moves in, never on one that is slow but moving', () => {
+    const h = new Harness({ timeoutMs: 1000, heartbeatDeadMs: 100_000 });
+    h.started();
+    const beat = (w: string, rank: number, received: number) =>
+      h.msg(w, { type: 'heartbeat', epoch: 0, rssMB: 50, progress: { opSeq: 0, phase: 'reduce-scatter', step: 0, chunksReceived: received, chunksExpected: 9, chunksSent: received } });
+    // Rank 1 waits on rank 2, which is slow but sends a chunk every 900 ms: for 10 s nothing is stuck.
+    for (let t = 0; t < 12; t++) {
+      h.t += 900;
+      beat('w2', 2, t);
+      h.msg('w1', { type: 'stalled', epoch: 0, opSeq: 0, idleMs: 1000 + 900 * t });
+      h.fire('monitor');
+    }
+    expect(h.timers.has('settle')).toBe(false);
+    // Then nobody moves for the timeout: stuck.
+    h.t += 1100;
+    h.msg('w1', { type: 'stalled', epoch: 0, opSeq: 0, idleMs: 2000 });
+    expect(h.timers.has('settle')).toBe(true);
+    h.fire('settle');
+    for (const w of ['w0', 'w1', 'w2', 'w3']) h.msg(w, { type: 'aborted', epoch: 1 });
+    expect(h.m.faultReports()[0]).toMatchObject({ kind: 'stall', detectedBy: 'watchdog', injected: false });
+  });
+
   it('every injected fault that did not strike says why', () => {
     const faults: Fault[] = [kill(1, 7), { id: 1, kind: 'kill', rank: 2, at: { step: 2 } }];
     const h = new Harness({ faults, steps: 3 });
