@@ -140,6 +140,16 @@ export class CheckpointLedger {
     return 0;
   }
 
+  /**
+   * What `rank` says it keeps at an abort (its own steps, and the copies it holds of its ring
+   * predecessor's): reports it sent after the abort was announced were dropped as of the old
+   * epoch, so this replaces what was recorded.
+   */
+  inventory(rank: number, own: readonly number[], predecessorRank: number, heldOfPredecessor: readonly number[]): void {
+    this.own.set(rank, new Set(own));
+    this.held.set(predecessorRank, new Set(heldOfPredecessor));
+  }
+
   /** A replaced rank's new process holds nothing; its predecessor's copies it held are gone too. */
   forget(rank: number, predecessorRank: number): void {
     this.own.delete(rank);

@@ -396,6 +396,11 @@ export class CoordinatorMachine {
         return;
       case 'aborted':
         if (msg.epoch === this.epoch && this.recovery?.stage === 'abort') {
+          if (msg.checkpoints && this.W > 1) {
+            const prev = this.members[predecessor(rank, this.W)];
+            const held = msg.checkpoints.held.find((h) => h.firstCard === prev.firstCard)?.steps ?? [];
+            this.ckpt.inventory(rank, msg.checkpoints.own, prev.rank, held);
+          } else if (msg.checkpoints) this.ckpt.inventory(rank, msg.checkpoints.own, rank, []);
           this.recovery.acks.add(rank);
           this.checkAcks();
         }

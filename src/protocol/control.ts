@@ -133,7 +133,12 @@ export const WorkerMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('fault'), epoch: nat, id: nat, step: nat, phase: z.string().nullable(), chunk: nat.nullable() }),
   z.object({ type: z.literal('checkpointed'), epoch: nat, step: nat }),
   /** The op under way is abandoned: the answer to 'abort', which shows the worker is alive. */
-  z.object({ type: z.literal('aborted'), epoch: nat }),
+  z.object({
+    type: z.literal('aborted'),
+    epoch: nat,
+    /** The checkpoints this worker keeps, own steps and complete copies by owner's first card: the truth at the abort. */
+    checkpoints: z.object({ own: z.array(nat).max(64), held: z.array(z.object({ firstCard: nat, steps: z.array(nat).max(64) })).max(64) }).optional(),
+  }),
   /**
    * The op under way has made no progress on this rank for `idleMs` (its watchdog): the rank keeps
    * waiting, and the coordinator, which sees every rank, decides whether the op is stuck or slow.

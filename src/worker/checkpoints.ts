@@ -111,6 +111,11 @@ export class CheckpointStore {
     return [...(this.held.get(owner)?.entries() ?? [])].filter(([, h]) => h.elementsLeft <= 0).map(([s]) => s);
   }
 
+  /** Every complete copy held, by owner (its first card). */
+  heldInventory(): { firstCard: number; steps: number[] }[] {
+    return [...this.held.keys()].sort((a, b) => a - b).map((firstCard) => ({ firstCard, steps: this.heldSteps(firstCard).sort((a, b) => a - b) }));
+  }
+
   /** The held copy of `owner`'s checkpoint `step`, complete, for a replacement that asks for it. */
   heldCopy(owner: number, step: number): Elements[] | undefined {
     return this.completeHeld(owner, step);

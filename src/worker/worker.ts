@@ -82,6 +82,8 @@ export class Worker {
   /** Resolves with the exit code once the worker is done (shutdown, or its coordinator is gone). */
   readonly exited = new Promise<number>((r) => (this.resolveExit = r));
   private readonly fired = new Set<number>();
+  /** The newest epoch an abort announced: an assignment older than it runs nothing more. */
+  private abortedEpoch = -1;
   private benchOpSeq = 0;
 
   constructor(
@@ -139,9 +141,12 @@ export class Worker {
         void this.bench(m.epoch, m.spec).catch((e) => this.failed(m.epoch, e));
         return;
       case 'abort':
-        // Every rank abandons the op under way; frames of the old epoch are dropped from now on.
+        // Every rank abandons the op under way, and its training loop with it (no step, no
+        // checkpoint after this); frames of the old epoch are dropped from now on. The answer says
+        // which checkpoints this worker really keeps: reports it sent meanwhile are of the old epoch.
+        this.abortedEpoch = Math.max(this.abortedEpoch, m.epoch);
         this.a?.runner.abort(new RingswarmError('RS_ERR_ABORTED', `epoch ${m.epoch}: ${m.reason}`));
-        this.control.send({ type: 'aborted', epoch: m.epoch });
+        this.control.send({ type: 'aborted', epoch: m.epoch, ...(this.store ? { checkpoints: { own: this.store.ownSteps(), held: this.store.heldInventory() } } : {}) });
         return;
       case 'inject':
         this.strike(m.fault);
@@ -252,6 +257,11 @@ export class Worker {
         },
       });
     });
+  }
+
+  /** Whether assignment `a` may go on: the worker runs, `a` is its assignment, and no abort came since. */
+  private live(a: Assignment): boolean {
+    return !this.stopped && this.a === a && a.epoch >= this.abortedEpoch;
   }
 
   private current(epoch: number): Assignment {
@@ -427,7 +437,7 @@ export class Worker {
     let lastAllreduceEnd: number | null = null;
     const cpu = new CpuWaitMeter(() => this.env.cpuWaitMs?.() ?? 0);
     for (let step = fromStep; step < job.steps; step++) {
-      if (this.stopped || this.a !== a) return;
+      if (!this.live(a)) return;
       const t0 = this.env.clock.now();
       if (lastAllreduceEnd === null) cpu.reset();
       // At the first step of an epoch this re-keeps the state just restored and hands the copy to
@@ -437,7 +447,7 @@ export class Worker {
       cpu.worked();
       const ts = this.env.clock.now();
       if (job.computeMs > 0) await this.env.clock.sleep(job.computeMs);
-      if (this.a !== a) return;
+      if (!this.live(a)) return;
       const tc = this.env.clock.now();
       cpu.slept(job.computeMs, tc - ts);
       cards.computeGradients(step);
@@ -445,7 +455,7 @@ export class Worker {
       cpu.worked();
       const tg = this.env.clock.now();
       const straggledMs = await this.straggle(a, step, tg - tc);
-      if (this.a !== a) return;
+      if (!this.live(a)) return;
       const t1 = this.env.clock.now();
       cpu.slept(straggledMs, t1 - tg);
       const computeMs = Math.max(0, t1 - (lastAllreduceEnd ?? t0) - cpu.waited);
@@ -453,7 +463,7 @@ export class Worker {
       await this.intraTransfer(job);
       await runner.run('allreduce', step, { size: a.size, op: job.op, buffer: cards.reduced, divisor: job.totalCards - a.lostCards.length, algo: a.algo });
       this.trigger(step, 'op-end', 0);
-      if (this.a !== a) return;
+      if (!this.live(a)) return;
       cards.broadcastLocal();
       await this.intraTransfer(job);
       const t2 = this.env.clock.now();

@@ -39,6 +39,18 @@ describe('faults, real processes', () => {
     expect(rep.restarts).toBe(1);
   });
 
+  it('a hang just past the heartbeat timeout (the long soak stall): the others train on before the abort reaches them, and the recovery still rings up', async () => {
+    // Rank 5 thaws during the settle window; before the abort arrives the others take more
+    // checkpoints, whose reports the new epoch drops. The coordinator once resumed from a checkpoint
+    // they had already pruned: "no checkpoint of step 6 in memory", 5 ring-ups in a row.
+    const r = await runCli(['run', '-w', '16', '-g', '8', '-s', '16KiB', '--steps', '20', '--timeout-ms', '2000', '--json', '-', '--inject', 'hang:rank=5:step=5:ms=1101']);
+    const rep = JSON.parse(r.stdout);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/did not ring up/);
+    expect(rep.faults[0]).toMatchObject({ kind: 'hang', rank: 5, detectedBy: 'heartbeat', struck: true });
+    expect(rep.epochs).toHaveLength(2);
+  });
+
   it('SIGSTOP for good: found silent, replaced, exact', async () => {
     const { r, rep } = await withFault('--inject', 'hang:rank=1:step=3', '--timeout-ms', '5000');
     expect(r.code, r.stderr).toBe(0);
