@@ -1,6 +1,8 @@
-// Straggler detection: which rank (node) or which directed link (rank -> rank+1) makes a
-// synchronous ring slow, from the timings every worker reports per step. Pure: fed with tables;
-// no clock, no timers, no randomness.
+// Straggler detection: which rank (node) or which directed link (from -> to) makes a synchronous
+// collective slow, from the timings every worker reports per step. Pure: fed with tables; no
+// clock, no timers, no randomness. Links are scored from per-link observations (every link any
+// algorithm sends on: the ring's rank -> rank+1, recursive doubling's partners) when the table
+// has them, else from each rank's one link to its ring successor.
 //
 // Every rank leaves a synchronous ring at about the same time, so step time cannot say who is
 // slow. What differs is where each rank spent the step: a slow node computes longest (and, as
@@ -29,12 +31,17 @@
 // counts too: on ±20% timing noise a 1.5x straggler's single-step ratio often dips under a
 // threshold that keeps clean ranks quiet, and its sum does not.
 //
+// Under an algorithm that gives a node several links (recursive doubling: one to and one from each
+// partner), the same rules hold per link: a node is slow in communication when all its links are
+// slow and alike, and a link's busy share is judged against its sender's op divided among the
+// links it sent on (a link used in one of log2(p) rounds is not busy most of the op, even slow).
+//
 // Limits: a ring gives each node two links, so two slow links in a row (r-1 -> r -> r+1) read as
 // node r, and a slow link next to a slow node is hidden by the node. A link that delays frames
 // for a small part of the all-reduce only (idle most of the op) is not a straggler here, however
 // slow its frames: the ring did not wait on it for long.
 
-import { predecessor, successor } from '../collective/ring.js';
+import { successor } from '../collective/ring.js';
 
 /**
  * What one rank measured during one step, each a duration on its own clock (clocks of different
@@ -74,10 +81,25 @@ export interface RankTiming {
   bytesSent: number;
 }
 
+/** One directed link as its sender measured it in one step (ranks of the epoch). */
+export interface LinkTiming {
+  from: number;
+  to: number;
+  /** Time with at least one frame for `to` handed to the transport and not yet written (see RankTiming.linkMs). */
+  busyMs: number;
+  /** Bytes (headers included) sent on the link: links are compared per byte. */
+  bytes: number;
+}
+
 export interface StepTimings {
   step: number;
   /** One row per rank, in any order. */
   ranks: readonly RankTiming[];
+  /**
+   * Every directed link used in the step, at most one entry each, in any order. When given, links
+   * are scored from these (under any algorithm) and the rows' linkMs and bytesSent are not used.
+   */
+  links?: readonly LinkTiming[];
 }
 
 export type Culprit = { kind: 'node'; rank: number } | { kind: 'link'; link: readonly [from: number, to: number] };
@@ -151,14 +173,27 @@ export const LINK_BUSY_SHARE = 0.4;
 /** Clean steps kept for the baseline step time. */
 const BASELINE_STEPS = 64;
 
+/** A directed link's ratio in one step. */
+export interface LinkScore {
+  from: number;
+  to: number;
+  /** Time per byte over the median of the other links'; at most 1 where not measurable, or not busy enough to count. */
+  ratio: number;
+}
+
 /** One step's ratios, indexed by rank; link[r] is the link r -> r+1. */
 export interface StepScores {
   /** computeMs over the median of the other ranks'. */
   compute: number[];
-  /** Time per byte of link r -> r+1 over the median of the other links'; at most 1 where not measurable, or not busy enough to count. */
+  /** Ratio of link r -> r+1 (1 where that link was not observed: see `directed`). */
   link: number[];
-  /** The lesser of the ratios of the links into and out of rank r, when the lesser is at least half the greater (both slow: the node is); else 1. */
+  /**
+   * The least of the ratios of the links into and out of rank r, when the least is at least half
+   * the greatest (all slow: the node is); else 1.
+   */
   links: number[];
+  /** Every observed directed link, sorted by (from, to). */
+  directed: LinkScore[];
   /** Median over ranks of computeMs + allreduceMs. */
   stepMs: number;
 }
@@ -179,6 +214,7 @@ export function stragglerScores(
   rows: readonly RankTiming[],
   minExcessMs: number = STRAGGLER_DEFAULTS.minExcessMs,
   threshold: number = STRAGGLER_DEFAULTS.threshold,
+  observedLinks?: readonly LinkTiming[],
 ): StepScores {
   const n = rows.length;
   if (n < MIN_STRAGGLER_WORKERS) throw new RangeError(`need at least ${MIN_STRAGGLER_WORKERS} ranks to score, got ${n}`);
@@ -186,28 +222,44 @@ export function stragglerScores(
     if (row.rank !== r) throw new RangeError(`row ${r} is rank ${row.rank}: rows must be sorted by rank`);
   });
   const computes = rows.map((r) => r.computeMs);
-  const compute = computes.map((c, r) => ratio(c, medianExcept(computes, r), 1, minExcessMs));
+  const computeRef = othersMedian(computes);
+  const compute = computes.map((c, r) => ratio(c, computeRef(r), 1, minExcessMs));
   // Waiting for a rank that entered the ring late (computing over the threshold) is time no link
   // could have paced: it is taken out of each rank's all-reduce before its link's busy share is judged.
   const lateEntry = Math.max(0, ...computes.filter((_, j) => compute[j] > threshold));
   const moving = rows.map((r) => r.allreduceMs - Math.max(0, lateEntry - r.computeMs));
+  const observed: readonly LinkTiming[] =
+    observedLinks ?? rows.map((r) => ({ from: r.rank, to: successor(r.rank, n), busyMs: r.linkMs, bytes: r.bytesSent }));
+  const sorted = [...observed].sort((x, y) => x.from - y.from || x.to - y.to);
+  // A sender's op is shared among the links it sent on (one in a ring).
+  const used = new Array<number>(n).fill(0);
+  for (const l of sorted) if (l.bytes > 0) used[l.from]++;
   // Time per byte; a link that sent nothing is not compared, nor compared against.
-  const rates = rows.map((r) => (r.bytesSent > 0 ? r.linkMs / r.bytesSent : null));
-  const link = rates.map((rate, r) => {
-    if (rate === null) return 1;
-    const others = rates.filter((x, j): x is number => j !== r && x !== null);
-    if (others.length < MIN_STRAGGLER_WORKERS - 1) return 1;
-    const x = ratio(rate, median(others), rows[r].bytesSent, minExcessMs);
+  const measured = sorted.filter((l) => l.bytes > 0);
+  const rateRef = othersMedian(measured.map((l) => l.busyMs / l.bytes));
+  let m = 0;
+  const directed: LinkScore[] = sorted.map((l) => {
+    if (!(l.bytes > 0)) return { from: l.from, to: l.to, ratio: 1 };
+    const j = m++;
+    if (measured.length - 1 < MIN_STRAGGLER_WORKERS - 1) return { from: l.from, to: l.to, ratio: 1 };
+    const x = ratio(l.busyMs / l.bytes, rateRef(j), l.bytes, minExcessMs);
     // A link the all-reduce waited on was busy most of it; one idle most of the op did not pace it.
-    return rows[r].linkMs >= LINK_BUSY_SHARE * moving[r] ? x : Math.min(x, 1);
+    return { from: l.from, to: l.to, ratio: l.busyMs >= (LINK_BUSY_SHARE * moving[l.from]) / used[l.from] ? x : Math.min(x, 1) };
   });
-  // Both links of a node slow, and alike (the lesser at least half the greater): the node is.
-  const links = link.map((out, r) => {
-    const into = link[predecessor(r, n)];
-    return Math.min(into, out) >= Math.max(into, out) / 2 ? Math.min(into, out) : 1;
-  });
+  const link = new Array<number>(n).fill(1);
+  // All links of a node slow, and alike (the least at least half the greatest): the node is.
+  const lo = new Array<number>(n).fill(Infinity);
+  const hi = new Array<number>(n).fill(-Infinity);
+  for (const d of directed) {
+    if (d.to === successor(d.from, n)) link[d.from] = d.ratio;
+    for (const q of [d.from, d.to]) {
+      lo[q] = Math.min(lo[q], d.ratio);
+      hi[q] = Math.max(hi[q], d.ratio);
+    }
+  }
+  const links = lo.map((least, r) => (least !== Infinity && least >= hi[r] / 2 ? least : 1));
   const stepMs = median(rows.map((r) => r.computeMs + r.allreduceMs));
-  return { compute, link, links, stepMs };
+  return { compute, link, links, directed, stepMs };
 }
 
 /** x / ref, capped at 1 when the excess (x - ref) * scale is under minExcessMs; 1 with no reference. */
@@ -223,8 +275,24 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
-function medianExcept(xs: readonly number[], skip: number): number {
-  return median(xs.filter((_, j) => j !== skip));
+/**
+ * For each index j, the median of the values other than xs[j] (the same as the median of
+ * xs without it), from one sort: O(log n) per call, not a filter and sort per index.
+ */
+function othersMedian(xs: readonly number[]): (j: number) => number {
+  const order = xs.map((_, j) => j).sort((a, b) => xs[a] - xs[b]);
+  const pos = new Array<number>(xs.length);
+  order.forEach((j, i) => (pos[j] = i));
+  const sorted = order.map((j) => xs[j]);
+  const len = xs.length - 1;
+  // The i-th smallest of the others: skip the excluded one's place in the sorted values.
+  const at = (i: number, skip: number) => sorted[i < skip ? i : i + 1];
+  return (j) => {
+    if (len <= 0) return Number.NaN;
+    const h = len >> 1;
+    const p = pos[j];
+    return len % 2 ? at(h, p) : (at(h - 1, p) + at(h, p)) / 2;
+  };
 }
 
 /** One step of one key, as kept in its window. */
@@ -237,8 +305,8 @@ interface Sample {
   stepMs: number;
 }
 
-/** A key is one way a culprit shows: `compute:r` and `links:r` for node r, `link:r` for r -> r+1. */
-type KeyName = `${Evidence}:${number}`;
+/** A key is one way a culprit shows: `compute:r` and `links:r` for node r, `link:a>b` for the link a -> b. */
+type KeyName = `compute:${number}` | `links:${number}` | `link:${number}>${number}`;
 
 interface KeyState {
   /** The last m samples, oldest first. */
@@ -300,10 +368,11 @@ export class StragglerDetector {
    */
   observe(t: StepTimings): StragglerEvent[] {
     const rows = this.validate(t);
+    const observedLinks = t.links && this.validateLinks(t.step, t.links);
     this.lastStep = t.step;
     if (this.workers < MIN_STRAGGLER_WORKERS) return [];
     this.observed++;
-    const s = stragglerScores(rows, this.minExcessMs, this.threshold);
+    const s = stragglerScores(rows, this.minExcessMs, this.threshold, observedLinks);
     const n = this.workers;
     const over = (x: number) => x > this.threshold;
     for (let r = 0; r < n; r++) {
@@ -315,10 +384,15 @@ export class StragglerDetector {
     // too, less than itself). An endpoint over the threshold by noise does not hide a link twice
     // as slow.
     const explains = (q: number, linkRatio: number) => over(s.links[q]) || (over(s.compute[q]) && s.compute[q] >= linkRatio);
-    for (let r = 0; r < n; r++) {
-      const masked = explains(r, s.link[r]) || explains(successor(r, n), s.link[r]);
-      this.record(`link:${r}`, t.step, s.link[r], s.stepMs, masked);
+    const seen = new Set<KeyName>();
+    for (const d of s.directed) {
+      const masked = explains(d.from, d.ratio) || explains(d.to, d.ratio);
+      const key: KeyName = `link:${d.from}>${d.to}`;
+      seen.add(key);
+      this.record(key, t.step, d.ratio, s.stepMs, masked);
     }
+    // A link known from earlier steps and not used in this one: no evidence either way.
+    for (const key of this.keys.keys()) if (key.startsWith('link:') && !seen.has(key)) this.record(key, t.step, 1, s.stepMs, false);
 
     const events: StragglerEvent[] = [];
     for (const [id, f] of this.flags) {
@@ -332,10 +406,10 @@ export class StragglerDetector {
       const sum = this.sum(key);
       if (sum > this.bar / 2 || state.cleanRun === 0) pending = true;
       if (sum <= this.bar) continue;
-      const [evidence, rankText] = key.split(':') as [Evidence, string];
-      const rank = Number(rankText);
-      const culprit: Culprit = evidence === 'link' ? { kind: 'link', link: [rank, successor(rank, n)] } : { kind: 'node', rank };
-      const id = `${culprit.kind}:${rank}`;
+      const [evidence, where] = key.split(':') as [Evidence, string];
+      const [rank, to] = where.split('>').map(Number);
+      const culprit: Culprit = evidence === 'link' ? { kind: 'link', link: [rank, to] } : { kind: 'node', rank };
+      const id = evidence === 'link' ? key : `node:${rank}`;
       const existing = this.flags.get(id);
       if (existing) {
         if (!existing.keys.includes(key)) existing.keys.push(key);
@@ -343,7 +417,7 @@ export class StragglerDetector {
       }
       if (this.observed <= this.warmupSteps) continue;
       // A node whose compute and links are both on their way to the bar: name the stronger.
-      const keys: KeyName[] = culprit.kind === 'link' ? [key] : [`compute:${rank}`, `links:${rank}`];
+      const keys: KeyName[] = evidence === 'link' ? [key] : [`compute:${rank}`, `links:${rank}`];
       const best = keys
         .filter((k) => this.sum(k) > this.bar / 2)
         .map((k) => this.summary(k))
@@ -413,6 +487,25 @@ export class StragglerDetector {
       score: counted.length ? median(counted.map((x) => x.ratio)) : 1,
       slowdown: base === null || !counted.length ? null : median(counted.map((x) => x.stepMs)) / base,
     };
+  }
+
+  private validateLinks(step: number, links: readonly LinkTiming[]): LinkTiming[] {
+    const seen = new Set<string>();
+    for (const l of links) {
+      for (const end of ['from', 'to'] as const) {
+        const v = l[end];
+        if (!Number.isInteger(v) || v < 0 || v >= this.workers) throw new RangeError(`step ${step}: link ${l.from}->${l.to} ${end} out of range 0..${this.workers - 1}`);
+      }
+      if (l.from === l.to) throw new RangeError(`step ${step}: link ${l.from}->${l.to} goes nowhere`);
+      const id = `${l.from}>${l.to}`;
+      if (seen.has(id)) throw new RangeError(`step ${step}: link ${l.from}->${l.to} reported twice`);
+      seen.add(id);
+      for (const field of ['busyMs', 'bytes'] as const) {
+        const v = l[field];
+        if (!Number.isFinite(v) || v < 0) throw new RangeError(`step ${step}: link ${l.from}->${l.to} ${field} must be a finite number >= 0, got ${v}`);
+      }
+    }
+    return [...links];
   }
 
   private validate(t: StepTimings): RankTiming[] {

@@ -1,11 +1,13 @@
 // Runs one collective op at a time over a Transport: encodes and sends what the pure collective
 // emits, validates and routes incoming frames by (epoch, op sequence id), holds frames that arrive
 // early for the next op, drops stale ones, and aborts an op that makes no progress (watchdog).
+// Time comes from an injected Clock: the watchdog, the link-busy clocks and every timing.
 import { bytesOf, elementBytes, viewElements, type DType, type Elements } from '../collective/dtypes.js';
 import { createCollective } from '../collective/index.js';
 import type { ChunkSend, Collective, CollectiveKind, CollectiveOptions, Progress } from '../collective/types.js';
 import { closeReason, isRingswarmError, RingswarmError } from '../protocol/errors.js';
 import { decodeFrame, FRAME_HEADER_BYTES, payloadChecksum, sealFrame, sealHeader, type DecodedFrame } from '../protocol/frame.js';
+import { realClock, type Clock, type TimerHandle } from './clock.js';
 import { FramePool } from './frame-pool.js';
 import type { Transport } from './transport.js';
 
@@ -21,11 +23,35 @@ export interface OpRunnerOptions {
   epoch: number;
   dtype: DType;
   chunkElems: number;
+  /**
+   * An op that makes no progress for this long is stalled: no frame of it received and none of its
+   * frames written. A slow op that keeps moving never stalls, however long it takes.
+   */
   timeoutMs: number;
+  /**
+   * Without progress for this long the op fails with RS_ERR_TIMEOUT (default: timeoutMs). Larger
+   * (or Infinity) with `onStall` set: the worker reports the stall and the coordinator, which sees
+   * every rank's progress, decides (a partner that has not begun the op yet looks dead from here).
+   */
+  failAfterMs?: number;
+  /** Called once per stall, when the op has made no progress for timeoutMs (again after it moved). */
+  onStall?: (s: StallInfo) => void;
+  /** Where time comes from (default: the process's own clock). */
+  clock?: Clock;
   /** CRC32C on every frame (sent and checked); off only to measure what it costs. */
   checksums: boolean;
   /** Called after each chunk is applied, with how many of that phase this op has received (fault triggers). */
   delivered?: (opSeq: number, phase: string, received: number) => void;
+}
+
+/** What the runner knows when an op stalls (for the worker's report to the coordinator). */
+export interface StallInfo {
+  opSeq: number;
+  /** Since the op's last progress (or its start). */
+  idleMs: number;
+  /** Frames of this op received plus frames of it written so far. */
+  moved: number;
+  progress: Progress;
 }
 
 interface Active {
@@ -33,8 +59,13 @@ interface Active {
   collective: Collective;
   resolve: () => void;
   reject: (e: Error) => void;
+  /** When the op last moved (a frame of it received or written), or started. */
   lastProgress: number;
-  timer: NodeJS.Timeout;
+  /** Frames of this op received + frames of it written: grows while the op moves. */
+  moved: number;
+  /** The lastProgress at which onStall was last called (once per stall). */
+  stallReported: number | null;
+  timer: TimerHandle | null;
   /** Sends straight from the caller's buffers not yet written: the op ends only when they are. */
   unwritten: number;
   receivedByPhase: Map<string, number>;
@@ -42,6 +73,24 @@ interface Active {
   /** Time spent handling frames (the rest of the op was waiting for them). */
   busyMs: number;
   bytesSent: number;
+  /** Bytes sent to each peer in this op (headers included). */
+  bytesTo: Map<number, number>;
+}
+
+/** One directed link this rank sent on during an op. */
+export interface LinkTiming {
+  peer: number;
+  /** Bytes (headers included) sent to `peer` in the op. */
+  bytes: number;
+  /** Time with at least one frame to `peer` handed to the transport and not yet written. */
+  busyMs: number;
+}
+
+/** A link's busy clock: the union of the intervals with frames to one peer not yet written. */
+interface LinkClock {
+  inFlight: number;
+  since: number;
+  busyMs: number;
 }
 
 /** What one op cost on this rank, measured on this process's clock only (for straggler detection). */
@@ -53,6 +102,8 @@ export interface OpTimings {
   /** Time with at least one frame to a successor handed to the transport and not yet written. */
   linkMs: number;
   bytesSent: number;
+  /** Per peer this op sent to, in peer order: every algorithm's every link (the fabric). */
+  links: LinkTiming[];
 }
 
 export interface OpRunnerStats {
@@ -74,13 +125,17 @@ export class OpRunner {
   private poisoned: RingswarmError | null = null;
   readonly stats: OpRunnerStats = { framesSent: 0, framesReceived: 0, bytesSent: 0, staleDropped: 0, badFrames: 0 };
 
+  private readonly clock: Clock;
+
   constructor(
     private readonly transport: Transport,
     private o: OpRunnerOptions,
     private readonly log: (line: string) => void = () => {},
     /** Frames to send, and (over WebSockets) the frames the transport receives into. */
     private readonly pool = new FramePool(),
-  ) {}
+  ) {
+    this.clock = o.clock ?? realClock();
+  }
 
   get epoch(): number {
     return this.o.epoch;
@@ -107,12 +162,18 @@ export class OpRunner {
     const a = this.active;
     if (!a) return;
     this.active = null;
-    clearInterval(a.timer);
+    this.clock.clearTimer(a.timer);
     a.reject(err);
   }
 
-  progress(): (Progress & { opSeq: number }) | null {
-    return this.active ? { opSeq: this.active.opSeq, ...this.active.collective.progress() } : null;
+  /**
+   * The op under way, for heartbeats. `moved` (frames of this op received + written) only grows
+   * within an op, so (opSeq, moved) only grows within an epoch: the coordinator compares it
+   * between heartbeats to see which ranks move.
+   */
+  progress(): (Progress & { opSeq: number; moved: number }) | null {
+    const a = this.active;
+    return a ? { opSeq: a.opSeq, ...a.collective.progress(), moved: a.moved } : null;
   }
 
 
@@ -125,7 +186,8 @@ export class OpRunner {
 
   /**
    * Run one op. `opSeq` must grow by one per op on every rank alike. Resolves when this rank's part
-   * is complete; rejects with RS_ERR_TIMEOUT when no chunk arrives for timeoutMs, or when aborted.
+   * is complete; rejects with RS_ERR_TIMEOUT when no frame of it is received or written for
+   * failAfterMs (default timeoutMs), or when aborted.
    */
   async run(kind: CollectiveKind, opSeq: number, opts: Omit<CollectiveOptions, 'rank' | 'dtype' | 'chunkElems' | 'alloc'>): Promise<void> {
     if (this.transport.pendingBytes > MAX_PENDING_BYTES) await this.transport.drained(MAX_PENDING_BYTES);
@@ -150,19 +212,23 @@ export class OpRunner {
         collective,
         resolve,
         reject,
-        lastProgress: Date.now(),
+        lastProgress: this.clock.now(),
+        moved: 0,
+        stallReported: null,
         unwritten: 0,
-        startedAt: performance.now(),
+        startedAt: this.clock.now(),
         busyMs: 0,
         bytesSent: 0,
+        bytesTo: new Map(),
         receivedByPhase: new Map(),
-        timer: setInterval(() => this.watchdog(), Math.max(10, Math.min(250, this.o.timeoutMs / 4))),
+        timer: null,
       };
       this.active = a;
+      this.armWatchdog(a, this.o.timeoutMs);
       try {
-        const t = performance.now();
+        const t = this.clock.now();
         this.sendAll(a, collective.start());
-        a.busyMs += performance.now() - t;
+        a.busyMs += this.clock.now() - t;
         const held = this.early.filter((e) => e.frame.header.opSeq === opSeq);
         if (held.length) {
           this.early = this.early.filter((e) => e.frame.header.opSeq > opSeq);
@@ -176,40 +242,83 @@ export class OpRunner {
     });
   }
 
-  private watchdog(): void {
-    const a = this.active;
-    if (!a) return;
-    const idle = Date.now() - a.lastProgress;
-    if (idle >= this.o.timeoutMs) {
-      const p = a.collective.progress();
-      this.fail(
-        a,
-        new RingswarmError(
-          'RS_ERR_TIMEOUT',
-          `op ${a.opSeq} made no progress for ${idle} ms (rank ${this.o.rank}, ${p.phase} step ${p.step}, ${p.chunksReceived}/${p.chunksExpected} chunks)`,
-        ),
-      );
+  /** One timer per op, at the next deadline; progress does not touch it (it re-arms when it fires). */
+  private armWatchdog(a: Active, ms: number): void {
+    a.timer = this.clock.setTimer(ms, () => this.watchdog(a, false));
+  }
+
+  /**
+   * At a deadline: an op that moved meanwhile re-arms for the rest; a stalled one is reported
+   * (onStall), then fails once idle for failAfterMs. The verdict waits for one more turn of the
+   * event loop (`confirming`): timers run before pending socket reads, so a process back from a
+   * long wait for a CPU would otherwise fail an op whose frames sit unread in its buffers.
+   */
+  private watchdog(a: Active, confirming: boolean): void {
+    if (this.active !== a) return;
+    a.timer = null;
+    const { timeoutMs } = this.o;
+    const failAfterMs = this.o.failAfterMs ?? timeoutMs;
+    const idle = this.clock.now() - a.lastProgress;
+    if (idle < timeoutMs) return this.armWatchdog(a, timeoutMs - idle);
+    if (!confirming) {
+      a.timer = this.clock.setTimer(0, () => this.watchdog(a, true));
+      return;
     }
+    if (this.o.onStall && a.stallReported !== a.lastProgress) {
+      a.stallReported = a.lastProgress;
+      this.o.onStall({ opSeq: a.opSeq, idleMs: idle, moved: a.moved, progress: a.collective.progress() });
+      if (this.active !== a) return;
+    }
+    if (idle < failAfterMs) {
+      // Next look: when it would fail, or a timeout after the last progress, whichever comes first
+      // (by then it has moved, or it is still stalled and the report is already made).
+      return this.armWatchdog(a, Math.min(failAfterMs, idle + timeoutMs) - idle);
+    }
+    const p = a.collective.progress();
+    this.fail(
+      a,
+      new RingswarmError(
+        'RS_ERR_TIMEOUT',
+        `op ${a.opSeq} made no progress for ${Math.round(idle)} ms (rank ${this.o.rank}, ${p.phase} step ${p.step}, ${p.chunksReceived}/${p.chunksExpected} chunks received, ${a.moved} frames moved)`,
+      ),
+    );
+  }
+
+  /** A frame of the op received or written. */
+  private moved(a: Active): void {
+    a.moved++;
+    a.lastProgress = this.clock.now();
   }
 
   private fail(a: Active, e: unknown): void {
     if (this.active !== a) return;
     this.active = null;
-    clearInterval(a.timer);
+    this.clock.clearTimer(a.timer);
     a.reject(e instanceof Error ? e : new Error(String(e)));
   }
 
   private finishIfDone(a: Active): void {
     if (this.active === a && a.collective.done && a.unwritten === 0) {
       this.active = null;
-      clearInterval(a.timer);
-      const t = performance.now();
+      this.clock.clearTimer(a.timer);
+      const t = this.clock.now();
       const opMs = t - a.startedAt;
-      // Frames still unwritten at the end of the op (a slow link holds them) count up to now.
+      // Frames still unwritten at the end of the op (a slow link holds them) count up to now, and
+      // the rest of their time goes to the next op.
       const linkMs = this.linkMs + (this.linkInFlight > 0 ? t - this.linkSince : 0);
       this.linkMs = 0;
       if (this.linkInFlight > 0) this.linkSince = t;
-      this.last = { opMs, waitMs: Math.max(0, opMs - a.busyMs), linkMs, bytesSent: a.bytesSent };
+      const links: LinkTiming[] = [];
+      for (const [peer, c] of this.peerLinks) {
+        const busyMs = c.busyMs + (c.inFlight > 0 ? t - c.since : 0);
+        c.busyMs = 0;
+        if (c.inFlight > 0) c.since = t;
+        else this.peerLinks.delete(peer);
+        const bytes = a.bytesTo.get(peer);
+        if (bytes !== undefined) links.push({ peer, bytes, busyMs });
+      }
+      links.sort((x, y) => x.peer - y.peer);
+      this.last = { opMs, waitMs: Math.max(0, opMs - a.busyMs), linkMs, bytesSent: a.bytesSent, links };
       a.resolve();
     }
   }
@@ -250,9 +359,9 @@ export class OpRunner {
     const a = this.active;
     if (a && h.opSeq === a.opSeq) {
       try {
-        const t = performance.now();
+        const t = this.clock.now();
         this.deliver(a, from, frame, raw);
-        a.busyMs += performance.now() - t;
+        a.busyMs += this.clock.now() - t;
         this.finishIfDone(a);
       } catch (e) {
         this.fail(a, e);
@@ -281,7 +390,7 @@ export class OpRunner {
     const data = viewElements(this.o.dtype, frame.payload);
     const inPlace = data.buffer === raw.buffer && data.byteOffset === raw.byteOffset + FRAME_HEADER_BYTES;
     if (inPlace) this.headroom.set(data, raw);
-    a.lastProgress = Date.now();
+    this.moved(a);
     const out = a.collective.onChunk({ from, phase: h.phase, step: h.step, chunk: h.chunk, offset: h.offset, data, checksum: h.checksum });
     this.sendAll(a, out);
     // A frame forwarded as it is goes back to the pool once written (in sendAll); any other now.
@@ -298,12 +407,28 @@ export class OpRunner {
   private linkMs = 0;
   private linkInFlight = 0;
   private linkSince = 0;
+  /** Per peer, its link's busy clock (kept while frames to it are unwritten, across ops). */
+  private readonly peerLinks = new Map<number, LinkClock>();
 
-  /** Count a frame into the link-busy time (the union of intervals with frames not yet written). */
-  private linkSent(): () => void {
-    if (this.linkInFlight++ === 0) this.linkSince = performance.now();
-    return () => {
-      if (--this.linkInFlight === 0) this.linkMs += performance.now() - this.linkSince;
+  /**
+   * Count a frame of op `a` to `to` into the link-busy times (the union of intervals with frames
+   * not yet written: over all links, and per link). The returned callback is its `written`: a
+   * frame written is progress of its op.
+   */
+  private linkSent(a: Active, to: number, bytes: number): (ok: boolean) => void {
+    const now = this.clock.now();
+    if (this.linkInFlight++ === 0) this.linkSince = now;
+    let c = this.peerLinks.get(to);
+    if (!c) this.peerLinks.set(to, (c = { inFlight: 0, since: now, busyMs: 0 }));
+    if (c.inFlight++ === 0) c.since = now;
+    a.bytesSent += bytes;
+    a.bytesTo.set(to, (a.bytesTo.get(to) ?? 0) + bytes);
+    const link = c;
+    return (ok) => {
+      const t = this.clock.now();
+      if (--this.linkInFlight === 0) this.linkMs += t - this.linkSince;
+      if (--link.inFlight === 0) link.busyMs += t - link.since;
+      if (ok && this.active === a) this.moved(a);
     };
   }
 
@@ -337,12 +462,11 @@ export class OpRunner {
         sealFrame(frame, fields);
         if (this.corrupting > 0) this.corrupt(frame);
         this.stats.bytesSent += frame.byteLength;
-        a.bytesSent += frame.byteLength;
         const owned = frame;
         const pooled = this.pool.owns(frame);
-        const done = this.linkSent();
+        const done = this.linkSent(a, c.to, frame.byteLength);
         this.transport.send(c.to, frame, (ok) => {
-          done();
+          done(ok);
           if (ok && pooled) this.pool.release(owned);
         });
         continue;
@@ -352,13 +476,11 @@ export class OpRunner {
       const payload = bytesOf(c.data);
       const header = sealHeader(fields, payload);
       this.stats.bytesSent += header.byteLength + payload.byteLength;
-      a.bytesSent += header.byteLength + payload.byteLength;
       a.unwritten++;
-      const done = this.linkSent();
-      this.transport.send(c.to, [header, payload], () => {
-        done();
+      const done = this.linkSent(a, c.to, header.byteLength + payload.byteLength);
+      this.transport.send(c.to, [header, payload], (ok) => {
+        done(ok);
         a.unwritten--;
-        a.lastProgress = Date.now();
         this.finishIfDone(a);
       });
     }

@@ -1,13 +1,17 @@
 // OpRunner over the in-memory network: framing, epochs, op sequence ids, early frames, checksums
-// and the watchdog, with real timers (the watchdog reads Date.now and uses setInterval; the waits
-// here are a few hundred ms at most).
+// and the watchdog, with real timers (the waits here are a few hundred ms at most); then the
+// watchdog and the per-link timings on a manual clock, over a network the test moves tick by tick.
 import { afterEach, describe, expect, it } from 'vitest';
 import { allocElements, bytesOf, type DType, type Elements, type ReduceOp } from '../../src/collective/dtypes.js';
 import { countWrong, fillExpected, fillGradient, type InputSpec } from '../../src/collective/inputs.js';
 import { RingswarmError } from '../../src/protocol/errors.js';
+import { doublingPeers } from '../../src/collective/recursive-doubling.js';
+import type { AllreduceAlgo } from '../../src/collective/types.js';
 import { decodeFrame, encodeFrame, FRAME_HEADER_BYTES } from '../../src/protocol/frame.js';
+import type { Clock, TimerHandle } from '../../src/runtime/clock.js';
 import { MemoryNetwork, type MemoryTransport } from '../../src/runtime/memory-transport.js';
-import { OpRunner } from '../../src/runtime/op-runner.js';
+import { OpRunner, type OpRunnerOptions, type StallInfo } from '../../src/runtime/op-runner.js';
+import type { LinkEvents, PeerAddress, Transport } from '../../src/runtime/transport.js';
 
 interface Ring {
   net: MemoryNetwork;
@@ -329,6 +333,269 @@ describe('OpRunner over MemoryNetwork', () => {
     for (const seq of [5, 4]) {
       const back = await settle(runners[0].run('allreduce', seq, { size: 2, op: 'sum', buffer: new Float32Array(8) }));
       expect((back as { err: RingswarmError }).err.code).toBe('RS_ERR_INTERNAL');
+    }
+  });
+});
+
+/** Time that moves only when the test says: timers due by then run in time order. */
+class ManualClock implements Clock {
+  private t = 0;
+  private seq = 0;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+  now(): number {
+    return this.t;
+  }
+  setTimer(ms: number, fn: () => void): TimerHandle {
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.t + Math.max(0, ms), fn });
+    return { id };
+  }
+  clearTimer(h: TimerHandle | null | undefined): void {
+    if (h) this.timers.delete(h.id);
+  }
+  sleep(ms: number): Promise<void> {
+    return new Promise((r) => this.setTimer(ms, r));
+  }
+  get pending(): number {
+    return this.timers.size;
+  }
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      let next: [number, { at: number; fn: () => void }] | null = null;
+      for (const e of this.timers) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
+      if (!next) break;
+      this.timers.delete(next[0]);
+      this.t = next[1].at;
+      next[1].fn();
+    }
+    this.t = end;
+  }
+}
+
+interface Queued {
+  frame: Uint8Array;
+  written?: (ok: boolean) => void;
+}
+
+/**
+ * A network the test moves: each tick, the first frame queued on each directed link (that `pass`
+ * lets through) is written (its sender told) and delivered. Nothing moves between ticks.
+ */
+class TickNet {
+  readonly runners: (OpRunner | undefined)[] = [];
+  private readonly queues = new Map<string, { from: number; to: number; q: Queued[] }>();
+  ticks = 0;
+
+  transport(rank: number): Transport {
+    const net = this;
+    return {
+      dataUrl: `tick://${rank}`,
+      pendingBytes: 0,
+      async drained() {},
+      async ring(_e: number, _r: number, _p: PeerAddress, _n: PeerAddress) {},
+      send(to, frame, written) {
+        const whole = frame instanceof Uint8Array ? frame.slice() : Uint8Array.from([...frame[0], ...frame[1]]);
+        const key = `${rank}->${to}`;
+        const link = net.queues.get(key) ?? net.queues.set(key, { from: rank, to, q: [] }).get(key)!;
+        link.q.push({ frame: whole, written });
+      },
+      setEvents(_e: LinkEvents) {},
+      dropLink() {},
+      close() {},
+    };
+  }
+
+  /** Frames queued, over all links. */
+  get queued(): number {
+    let n = 0;
+    for (const l of this.queues.values()) n += l.q.length;
+    return n;
+  }
+
+  tick(pass: (from: number, to: number) => boolean = () => true): number {
+    this.ticks++;
+    const heads: { from: number; to: number; f: Queued }[] = [];
+    for (const l of this.queues.values()) if (l.q.length > 0 && pass(l.from, l.to)) heads.push({ from: l.from, to: l.to, f: l.q.shift()! });
+    for (const h of heads) {
+      h.f.written?.(true);
+      this.runners[h.to]?.onFrame(h.from, h.f.frame);
+    }
+    return heads.length;
+  }
+}
+
+describe('OpRunner on a manual clock', () => {
+  const T = 1000;
+
+  function swarm(size: number, o: Partial<OpRunnerOptions> = {}, ranks: number[] = [...Array(size).keys()]) {
+    const clock = new ManualClock();
+    const net = new TickNet();
+    for (const rank of ranks) {
+      const r = new OpRunner(net.transport(rank), { rank, epoch: 1, dtype: 'f64', chunkElems: 4, timeoutMs: T, checksums: true, clock, ...o });
+      net.runners[rank] = r;
+      live.push(r);
+    }
+    return { clock, net, runners: net.runners };
+  }
+
+  /** Flags set as the ops settle (checked after the microtasks of a tick have run). */
+  function track(ps: Promise<void>[]) {
+    const state = ps.map(() => ({ done: false, err: null as RingswarmError | null }));
+    ps.forEach((p, i) =>
+      p.then(
+        () => (state[i].done = true),
+        (e: RingswarmError) => {
+          state[i].done = true;
+          state[i].err = e;
+        },
+      ),
+    );
+    return state;
+  }
+  const flush = () => new Promise<void>((r) => setImmediate(r));
+
+  it.each([
+    ['ring', 4],
+    ['rd', 4],
+    ['rd', 6],
+  ] as const)('%s, %i ranks: a frame every 0.9 x timeoutMs for dozens of timeouts, the op finishes and is exact', async (algo: AllreduceAlgo, size) => {
+    const { clock, net, runners } = swarm(size);
+    const s = spec('f64', 'sum', size);
+    const count = 4 * 8 * 6; // 8 chunks a segment in the ring, 48 chunks in recursive doubling
+    const bufs = inputs(s, count);
+    const st = track(runners.map((r, rank) => r!.run('allreduce', 0, { size, op: 'sum', buffer: bufs[rank], algo })));
+    while (!st.every((x) => x.done) && net.ticks < 10_000) {
+      clock.advance(0.9 * T);
+      net.tick();
+      await flush();
+    }
+    expect(st.map((x) => x.err?.code ?? 'ok')).toEqual(runners.map(() => 'ok'));
+    expect(clock.now()).toBeGreaterThan(20 * T);
+    const e = expected(s, count);
+    bufs.forEach((b, rank) => expect(countWrong(b, e), `rank ${rank}`).toBe(0));
+    // Every op cleaned up its watchdog.
+    expect(clock.pending).toBe(0);
+  });
+
+  it('no frame received or written for timeoutMs: RS_ERR_TIMEOUT, not a moment before', async () => {
+    const { clock, net, runners } = swarm(2);
+    const bufs = inputs(spec('f64', 'sum', 2), 64);
+    const st = track(runners.map((r, rank) => r!.run('allreduce', 0, { size: 2, op: 'sum', buffer: bufs[rank] })));
+    for (let i = 0; i < 3; i++) {
+      clock.advance(0.5 * T);
+      net.tick();
+    }
+    await flush();
+    // Then the network stops: the last frames moved at 1.5 T.
+    const moved = runners[0]!.progress()!.moved;
+    expect(moved).toBeGreaterThan(0);
+    clock.advance(T - 1);
+    await flush();
+    expect(st.map((x) => x.done)).toEqual([false, false]);
+    expect(runners[0]!.progress()!.moved).toBe(moved);
+    clock.advance(1);
+    await flush();
+    expect(st.map((x) => x.err?.code)).toEqual(['RS_ERR_TIMEOUT', 'RS_ERR_TIMEOUT']);
+    expect(st[0].err!.message).toMatch(new RegExp(`op 0 made no progress for ${T} ms \\(rank 0, .* ${moved} frames moved\\)`));
+  });
+
+  it('frames written count as progress: a rank that only sends, slowly, is moving; it stalls a timeout after the last write', async () => {
+    // Rank 1 is not there to answer; rank 0's link drains one frame every 0.9 T.
+    const { clock, net, runners } = swarm(2, {}, [0]);
+    const st = track([runners[0]!.run('allreduce', 0, { size: 2, op: 'sum', buffer: inputs(spec('f64', 'sum', 2), 2 * 4 * 20)[0] })]);
+    const sent = net.queued;
+    expect(sent).toBe(20);
+    let lastWrite = 0;
+    for (let i = 0; i < sent; i++) {
+      clock.advance(0.9 * T);
+      net.tick();
+      lastWrite = clock.now();
+      await flush();
+      expect(st[0].done, `tick ${i}`).toBe(false);
+    }
+    expect(runners[0]!.progress()).toMatchObject({ chunksReceived: 0, moved: sent });
+    clock.advance(T - 1);
+    await flush();
+    expect(st[0].done).toBe(false);
+    clock.advance(1);
+    await flush();
+    expect(st[0].err?.code).toBe('RS_ERR_TIMEOUT');
+    expect(clock.now() - lastWrite).toBe(T);
+    expect(lastWrite).toBeGreaterThan(15 * T);
+  });
+
+  it('onStall reports each stall once and leaves the verdict to failAfterMs (the coordinator decides meanwhile)', async () => {
+    const stalls: StallInfo[] = [];
+    const { clock, net, runners } = swarm(2, { failAfterMs: 5 * T, onStall: (s) => stalls.push(s) });
+    const bufs = inputs(spec('f64', 'sum', 2), 64);
+    const st = track(runners.map((r, rank) => r!.run('allreduce', 0, { size: 2, op: 'sum', buffer: bufs[rank] })));
+    clock.advance(3 * T);
+    await flush();
+    // Nothing moved since the start: one report per rank, at timeoutMs, and both still waiting.
+    expect(stalls.map((s) => [s.opSeq, s.idleMs, s.moved])).toEqual([
+      [0, T, 0],
+      [0, T, 0],
+    ]);
+    expect(st.map((x) => x.done)).toEqual([false, false]);
+    // It moves (a partner that began late), then stalls again: reported again.
+    net.tick();
+    clock.advance(2 * T);
+    await flush();
+    expect(stalls).toHaveLength(4);
+    expect(stalls[2]).toMatchObject({ idleMs: T });
+    expect(stalls[2].moved).toBeGreaterThan(0);
+    clock.advance(3 * T - 1);
+    await flush();
+    expect(st.map((x) => x.done)).toEqual([false, false]);
+    clock.advance(1);
+    await flush();
+    expect(st.map((x) => x.err?.code)).toEqual(['RS_ERR_TIMEOUT', 'RS_ERR_TIMEOUT']);
+    expect(stalls).toHaveLength(4);
+  });
+
+  it('measures every link it sends on: bytes and busy time per peer, under the ring and recursive doubling', async () => {
+    for (const algo of ['ring', 'rd'] as const) {
+      const size = 4;
+      const { clock, net, runners } = swarm(size);
+      const ops = 4;
+      // Per rank, per peer: bytes and busy time summed over the ops (a frame still unwritten when
+      // its op ends is counted on into the next op that sends on that link).
+      const sum = runners.map(() => new Map<number, { bytes: number; busyMs: number }>());
+      let n = 0;
+      for (let op = 0; op < ops; op++) {
+        const bufs = inputs(spec('f64', 'sum', size, op), 4 * 8 * 4);
+        const st = track(runners.map((r, rank) => r!.run('allreduce', op, { size, op: 'sum', buffer: bufs[rank], algo })));
+        while (!st.every((x) => x.done) && n < 10_000) {
+          clock.advance(10);
+          n++;
+          // The link 0 -> 2 (a recursive-doubling partner; unused by the ring) moves one tick in three.
+          net.tick((from, to) => !(from === 0 && to === 2) || n % 3 === 0);
+          await flush();
+        }
+        expect(st.every((x) => x.done && !x.err)).toBe(true);
+        for (let rank = 0; rank < size; rank++) {
+          const last = runners[rank]!.last!;
+          const peers = algo === 'ring' ? [(rank + 1) % size] : doublingPeers(rank, size);
+          expect(last.links.map((l) => l.peer), `${algo} rank ${rank}`).toEqual(peers);
+          expect(last.links.reduce((a, l) => a + l.bytes, 0)).toBe(last.bytesSent);
+          for (const l of last.links) expect(l.busyMs).toBeGreaterThan(0);
+          // The union over links is at most their sum, and at least the busiest one.
+          expect(last.linkMs).toBeLessThanOrEqual(last.links.reduce((a, l) => a + l.busyMs, 0) + 1e-9);
+          expect(last.linkMs).toBeGreaterThanOrEqual(Math.max(...last.links.map((l) => l.busyMs)) - 1e-9);
+          for (const l of last.links) {
+            const t = sum[rank].get(l.peer) ?? sum[rank].set(l.peer, { bytes: 0, busyMs: 0 }).get(l.peer)!;
+            t.bytes += l.bytes;
+            t.busyMs += l.busyMs;
+          }
+        }
+      }
+      if (algo === 'rd') {
+        const perByte = (rank: number, peer: number) => sum[rank].get(peer)!.busyMs / sum[rank].get(peer)!.bytes;
+        const others = [0, 1, 2, 3].flatMap((r) => doublingPeers(r, size).filter((p) => !(r === 0 && p === 2)).map((p) => perByte(r, p)));
+        // The throttled link is the slow one per byte, well clear of every other.
+        expect(perByte(0, 2)).toBeGreaterThan(1.8 * Math.max(...others));
+      }
     }
   });
 });
