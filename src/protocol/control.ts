@@ -91,6 +91,8 @@ const Timings = z.object({
   /** Time with frames to the successor handed over and not yet written (a slow link holds them). */
   linkMs: z.number().nonnegative(),
   bytesSent: nat,
+  /** Per peer this rank sent to in the op: bytes, and the time frames to it stayed unwritten (every algorithm's links). */
+  links: z.array(z.object({ peer: nat, bytes: nat, busyMs: z.number().nonnegative() })).max(4096).optional(),
 });
 
 const OpProgress = z.object({
@@ -100,6 +102,8 @@ const OpProgress = z.object({
   chunksReceived: nat,
   chunksExpected: nat,
   chunksSent: nat,
+  /** Frames of the op received plus frames of it written: grows while the op moves. */
+  moved: nat.optional(),
   /** Not a ring (recursive doubling): whose frames the rank waits for next. */
   waitingFor: nat.nullable().optional(),
 });

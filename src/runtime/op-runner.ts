@@ -315,8 +315,9 @@ export class OpRunner {
         if (c.inFlight > 0) c.since = t;
         else this.peerLinks.delete(peer);
         const bytes = a.bytesTo.get(peer);
-        if (bytes !== undefined) links.push({ peer, bytes, busyMs });
+        if (bytes !== undefined) links.push({ peer, bytes: bytes + (this.otherBytesTo.get(peer) ?? 0), busyMs });
       }
+      this.otherBytesTo.clear();
       links.sort((x, y) => x.peer - y.peer);
       this.last = { opMs, waitMs: Math.max(0, opMs - a.busyMs), linkMs, bytesSent: a.bytesSent, links };
       a.resolve();
@@ -415,21 +416,45 @@ export class OpRunner {
    * not yet written: over all links, and per link). The returned callback is its `written`: a
    * frame written is progress of its op.
    */
-  private linkSent(a: Active, to: number, bytes: number): (ok: boolean) => void {
+  private linkSent(a: Active | null, to: number, bytes: number): (ok: boolean) => void {
     const now = this.clock.now();
-    if (this.linkInFlight++ === 0) this.linkSince = now;
     let c = this.peerLinks.get(to);
     if (!c) this.peerLinks.set(to, (c = { inFlight: 0, since: now, busyMs: 0 }));
     if (c.inFlight++ === 0) c.since = now;
+    const link = c;
+    if (!a) {
+      // Not an op's frame (a checkpoint copy): it shares the link, so its bytes and busy time go
+      // into the link's figures of the next op, but not into the op's own.
+      this.otherBytesTo.set(to, (this.otherBytesTo.get(to) ?? 0) + bytes);
+      return () => {
+        if (--link.inFlight === 0) link.busyMs += this.clock.now() - link.since;
+      };
+    }
+    if (this.linkInFlight++ === 0) this.linkSince = now;
     a.bytesSent += bytes;
     a.bytesTo.set(to, (a.bytesTo.get(to) ?? 0) + bytes);
-    const link = c;
     return (ok) => {
       const t = this.clock.now();
       if (--this.linkInFlight === 0) this.linkMs += t - this.linkSince;
       if (--link.inFlight === 0) link.busyMs += t - link.since;
       if (ok && this.active === a) this.moved(a);
     };
+  }
+
+  /** Bytes of frames that are not an op's (checkpoint copies), per peer, since the last op ended. */
+  private readonly otherBytesTo = new Map<number, number>();
+
+  /**
+   * Send a frame that belongs to no op (a checkpoint copy) on the link to `to`, counted in that
+   * link's bytes and busy time: every byte between workers crosses a link, and a link's figures
+   * must not depend on what kind of frame made it busy.
+   */
+  sendFrame(to: number, frame: Uint8Array, written?: (ok: boolean) => void): void {
+    const done = this.linkSent(null, to, frame.byteLength);
+    this.transport.send(to, frame, (ok) => {
+      done(ok);
+      written?.(ok);
+    });
   }
 
   private corrupting = 0;

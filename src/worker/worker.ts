@@ -180,6 +180,11 @@ export class Worker {
         dtype: job.dtype,
         chunkElems,
         timeoutMs: job.timeoutMs,
+        // A stalled op is reported, not failed: from here a partner that has not begun the op looks
+        // dead; the coordinator, which sees every rank move or not, decides.
+        failAfterMs: Infinity,
+        onStall: (s) => this.control.send({ type: 'stalled', epoch: m.epoch, opSeq: s.opSeq, idleMs: s.idleMs }),
+        clock: this.env.clock,
         checksums: job.checksums,
         delivered: (opSeq, phase, n) => this.trigger(opSeq, phase, n),
       },
@@ -253,6 +258,7 @@ export class Worker {
           chunksReceived: p.chunksReceived,
           chunksExpected: p.chunksExpected,
           chunksSent: p.chunksSent,
+          moved: p.moved,
           ...(p.waitingFor !== undefined ? { waitingFor: p.waitingFor } : {}),
         },
       });
@@ -332,7 +338,7 @@ export class Worker {
       // to it once written, so a checkpoint every step does not allocate its size every step.
       const pool = this.transport.pool;
       for (const frame of this.checkpointFrames(a.firstCard, step, states, a, pool ? (n) => pool.acquire(n) : allocFrame)) {
-        this.transport.send(a.next, frame, (ok) => ok && pool?.release(frame));
+        a.runner.sendFrame(a.next, frame, (ok) => ok && pool?.release(frame));
       }
     }
     if (this.env.disk && a.job.checkpointDir) {
@@ -484,6 +490,7 @@ export class Worker {
           waitMs: op?.waitMs ?? 0,
           linkMs: op?.linkMs ?? 0,
           bytesSent: op?.bytesSent ?? 0,
+          links: op?.links ?? [],
         },
         rssMB: this.sampleRss(),
         pssMB: this.env.pssMB(),
