@@ -80,6 +80,9 @@ export const BenchSpec = z.object({
 });
 export type BenchSpec = z.infer<typeof BenchSpec>;
 
+/** Links one rank may report per step (recursive doubling uses log2(workers) + 1). */
+export const MAX_LINKS_PER_STEP = 1024;
+
 const Timings = z.object({
   computeMs: z.number().nonnegative(),
   allreduceMs: z.number().nonnegative(),
@@ -89,6 +92,11 @@ const Timings = z.object({
   /** Time with frames to the successor handed over and not yet written (a slow link holds them). */
   linkMs: z.number().nonnegative(),
   bytesSent: nat,
+  /**
+   * Per peer this rank sent to in the all-reduce, whatever the algorithm: bytes (headers included)
+   * and the time with frames to it handed over and not yet written (the fabric's directed links).
+   */
+  links: z.array(z.object({ peer: nat, bytes: nat, busyMs: z.number().nonnegative() })).max(MAX_LINKS_PER_STEP).optional(),
 });
 
 const OpProgress = z.object({
@@ -100,6 +108,8 @@ const OpProgress = z.object({
   chunksSent: nat,
   /** Not a ring (recursive doubling): whose frames the rank waits for next. */
   waitingFor: nat.nullable().optional(),
+  /** Frames of this op received + written so far: grows while the op moves ((opSeq, moved) only grows in an epoch). */
+  moved: nat.optional(),
 });
 
 /** Worker -> coordinator. */
