@@ -82,6 +82,9 @@ export const BenchSpec = z.object({
 });
 export type BenchSpec = z.infer<typeof BenchSpec>;
 
+/** Links one rank may report per step (recursive doubling uses log2(workers) + 1). */
+export const MAX_LINKS_PER_STEP = 1024;
+
 const Timings = z.object({
   computeMs: z.number().nonnegative(),
   allreduceMs: z.number().nonnegative(),
@@ -91,8 +94,11 @@ const Timings = z.object({
   /** Time with frames to the successor handed over and not yet written (a slow link holds them). */
   linkMs: z.number().nonnegative(),
   bytesSent: nat,
-  /** Per peer this rank sent to in the op: bytes, and the time frames to it stayed unwritten (every algorithm's links). */
-  links: z.array(z.object({ peer: nat, bytes: nat, busyMs: z.number().nonnegative() })).max(4096).optional(),
+  /**
+   * Per peer this rank sent to in the all-reduce, whatever the algorithm: bytes (headers included)
+   * and the time with frames to it handed over and not yet written (the fabric's directed links).
+   */
+  links: z.array(z.object({ peer: nat, bytes: nat, busyMs: z.number().nonnegative() })).max(MAX_LINKS_PER_STEP).optional(),
 });
 
 const OpProgress = z.object({
@@ -102,10 +108,10 @@ const OpProgress = z.object({
   chunksReceived: nat,
   chunksExpected: nat,
   chunksSent: nat,
-  /** Frames of the op received plus frames of it written: grows while the op moves. */
-  moved: nat.optional(),
   /** Not a ring (recursive doubling): whose frames the rank waits for next. */
   waitingFor: nat.nullable().optional(),
+  /** Frames of this op received + written so far: grows while the op moves ((opSeq, moved) only grows in an epoch). */
+  moved: nat.optional(),
 });
 
 /** Worker -> coordinator. */

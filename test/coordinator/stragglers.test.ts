@@ -14,6 +14,7 @@ import {
   type StragglerEvent,
   type StragglerOptions,
 } from '../../src/coordinator/stragglers.js';
+import { doublingPeers, doublingPlan } from '../../src/collective/recursive-doubling.js';
 import { seededRandom } from '../../src/runtime/memory-transport.js';
 
 /** mulberry32: small, seeded, good enough for noise. */
@@ -557,5 +558,199 @@ describe('accuracy on the model (seeded trials)', () => {
     const spiky = { spikeRate: 0.01, spikeMs: 100 };
     expect(cleanRuns(spiky)).toEqual([]);
     expect(cleanRuns(spiky, { persistK: 4 })).toEqual([]);
+  });
+});
+
+/**
+ * The same kind of model for recursive doubling (a power-of-two swarm): every rank computes, then
+ * at round j exchanges the whole vector, chunk by chunk, with rank ^ 2^j, reducing each chunk as
+ * it arrives and sending it on to the next round's partner (pipelined). Each directed link is a
+ * FIFO of its own, measured by its sender; `links` in the table holds them all.
+ */
+interface RdFaults {
+  node?: Record<number, number>;
+  /** Slowdown of the directed link `from>to`. */
+  link?: Record<string, number>;
+}
+
+function rdStep(m: Model, rnd: () => number, step: number, faults: RdFaults): StepTimings {
+  const n = m.workers;
+  const plans = Array.from({ length: n }, (_, r) => doublingPlan(r, n));
+  if (plans.some((p) => p.role !== 'plain')) throw new RangeError('the model takes a power of two');
+  const rounds = plans[0].rounds;
+  const nodeF = Array.from({ length: n }, (_, r) => faults.node?.[r] ?? 1);
+  const u = () => 1 - m.noise + 2 * m.noise * rnd();
+  const machine = 1 - m.drift + 2 * m.drift * rnd();
+  const spike = () => (m.spikeRate > 0 && rnd() < m.spikeRate ? m.spikeMs * (0.5 + rnd()) : 0);
+  const compute = nodeF.map((f) => (m.computeMs * f * u() + m.jitterMs * rnd()) * machine + spike());
+  const reduce = nodeF.map((f) => m.reduceMs * f * u() * machine);
+  const cpuFree = [...compute];
+  const wait = new Array<number>(n).fill(0);
+  const busy = new Map<string, number>();
+  let sendAt = compute.map((t) => new Array<number>(m.chunks).fill(t));
+  for (let j = 0; j < rounds; j++) {
+    const arrive = Array.from({ length: n }, () => new Array<number>(m.chunks).fill(0));
+    for (let r = 0; r < n; r++) {
+      const p = plans[r].partners[j];
+      const key = `${r}>${p}`;
+      const tx = m.chunkTxMs * (faults.link?.[key] ?? 1) * u() * machine * (1 + m.edgeInflation * (Math.max(nodeF[r], nodeF[p]) - 1));
+      let free = 0;
+      let b = 0;
+      for (let c = 0; c < m.chunks; c++) {
+        const queued = sendAt[r][c];
+        const end = Math.max(queued, free) + tx * (0.9 + 0.2 * rnd());
+        b += end - Math.max(queued, free);
+        free = end;
+        arrive[p][c] = end + (m.hopLatencyMs > 0 ? m.hopLatencyMs * (0.5 + rnd()) : 0);
+      }
+      busy.set(key, b);
+    }
+    sendAt = arrive.map((chunks, r) => {
+      const next = new Array<number>(m.chunks);
+      for (const c of chunks.map((_, c) => c).sort((a, b) => chunks[a] - chunks[b])) {
+        const t = chunks[c];
+        if (t > cpuFree[r]) wait[r] += t - cpuFree[r];
+        cpuFree[r] = Math.max(t, cpuFree[r]) + reduce[r] * (0.9 + 0.2 * rnd());
+        next[c] = cpuFree[r];
+      }
+      return next;
+    });
+  }
+  const links = plans.flatMap((plan, r) => {
+    // A sender descheduled with a frame in flight holds one of its links' clocks running.
+    const stalled = m.stallRate > 0 && rnd() < m.stallRate ? Math.floor(rnd() * rounds) : -1;
+    return plan.partners.map((p, j) => ({
+      from: r,
+      to: p,
+      busyMs: busy.get(`${r}>${p}`)! + m.linkJitterMs * rnd() + spike() + (j === stalled ? m.stallMs * (0.5 + rnd()) : 0),
+      bytes: m.chunks * m.chunkBytes,
+    }));
+  });
+  const ranks: RankTiming[] = compute.map((c, r) => ({
+    rank: r,
+    computeMs: c,
+    waitMs: wait[r],
+    allreduceMs: cpuFree[r] - c,
+    linkMs: links.filter((l) => l.from === r).reduce((a, l) => a + l.busyMs, 0),
+    bytesSent: rounds * m.chunks * m.chunkBytes,
+  }));
+  return { step, ranks, links };
+}
+
+/** Recursive doubling carries the whole vector each round: 16 chunks of the ring model's size. */
+const RD: Partial<Model> = { chunks: 16 };
+
+function simulateRd(run: { workers: number; steps: number; seed: number; faults?: (step: number) => RdFaults; model?: Partial<Model> }) {
+  const model: Model = { ...MODEL, ...RD, workers: run.workers, ...run.model };
+  const rnd = prng(run.seed);
+  const detector = new StragglerDetector({ workers: run.workers });
+  const events: StragglerEvent[] = [];
+  for (let step = 0; step < run.steps; step++) events.push(...detector.observe(rdStep(model, rnd, step, run.faults?.(step) ?? {})));
+  return { events, detector };
+}
+
+describe('under recursive doubling (per-link observations)', () => {
+  it.each([1.5, 3])('a link %fx slower from step 10: that link (a doubling partner, not the ring successor), within 5 steps (6 at 1.5x)', (factor) => {
+    for (const [seed, from, to] of [
+      [5101, 5, 1],
+      [5102, 12, 13],
+      [5103, 0, 8],
+      [5104, 9, 11],
+    ]) {
+      expect(doublingPeers(from, 16)).toContain(to);
+      const faults = (step: number): RdFaults => (step >= ONSET ? { link: { [`${from}>${to}`]: factor } } : {});
+      const { events, detector } = simulateRd({ workers: 16, steps: 40, seed, faults });
+      expect(events.map(describe_), `seed ${seed}`).toEqual([`link ${from}->${to}`]);
+      expect(events[0]).toMatchObject({ kind: 'link', link: [from, to], evidence: 'link' });
+      // Each link carries a quarter of its sender's bytes (one of 4 rounds): a 1.5x link may take a step more than on the ring.
+      expect(events[0].detectedAtStep - ONSET).toBeLessThan(factor < 2 ? 6 : 5);
+      expect(events[0].score).toBeGreaterThan(factor * 0.8);
+      expect(events[0].score).toBeLessThan(factor * 1.2);
+      expect(detector.current()).toHaveLength(1);
+    }
+  });
+
+  it('a slow link on the crowded machine: that link, within 5 steps', () => {
+    const hopMs = 0.1 + 2.5 + 0.1;
+    for (const [seed, from, to] of [
+      [5301, 3, 2],
+      [5302, 10, 14],
+      [5303, 7, 15],
+    ]) {
+      const faults = (step: number): RdFaults => (step >= ONSET ? { link: { [`${from}>${to}`]: (3 * hopMs) / 0.1 / 4 } /* its 4 chunks take 3 hops */ } : {});
+      const { events } = simulateRd({ workers: 16, steps: 40, seed, faults, model: CROWDED_RD });
+      expect(events.map(describe_), `seed ${seed}`).toEqual([`link ${from}->${to}`]);
+      expect(events[0].detectedAtStep - ONSET).toBeLessThan(5);
+    }
+  });
+
+  it('the same slow link in the rows alone (linkMs over all partners): not named as a link, as before', () => {
+    const model: Model = { ...MODEL, ...RD, workers: 16 };
+    const rnd = prng(5105);
+    const d = new StragglerDetector({ workers: 16 });
+    const events: StragglerEvent[] = [];
+    for (let step = 0; step < 40; step++) {
+      const { ranks } = rdStep(model, rnd, step, step >= ONSET ? { link: { '5>1': 3 } } : {});
+      events.push(...d.observe({ step, ranks }));
+    }
+    expect(events.filter((e) => e.kind === 'link' && e.link[0] === 5 && e.link[1] === 1)).toEqual([]);
+  });
+
+  it('a slow node: that node; a node slow in communication (all its links 3x): that node, by its links', () => {
+    const slow = simulateRd({ workers: 16, steps: 40, seed: 5201, faults: (s) => (s >= ONSET ? { node: { 6: 3 } } : {}) });
+    expect(slow.events.map(describe_)).toEqual(['node 6']);
+    expect(slow.events[0]).toMatchObject({ evidence: 'compute' });
+    const all: Record<string, number> = {};
+    for (const p of doublingPeers(6, 16)) {
+      all[`6>${p}`] = 3;
+      all[`${p}>6`] = 3;
+    }
+    const comm = simulateRd({ workers: 16, steps: 40, seed: 5202, faults: (s) => (s >= ONSET ? { link: all } : {}) });
+    expect(comm.events.map(describe_)).toEqual(['node 6']);
+    expect(comm.events[0]).toMatchObject({ evidence: 'links' });
+    expect(comm.events[0].detectedAtStep - ONSET).toBeLessThan(5);
+  });
+
+  // The crowded ring's stall rate (1 sender in 10 a step) scaled to the time recursive doubling
+  // has frames in flight: 4 rounds x 4 chunks x 0.1 ms where the ring has 30 hops x 0.1 ms.
+  const CROWDED_RD: Partial<Model> = { ...CROWDED, chunks: 4, stallRate: (0.1 * (4 * 4 * 0.1)) / (30 * 0.1) };
+
+  it('flags nothing in 20 clean jittery runs of 200 steps, bandwidth-bound or crowded (descheduled senders)', () => {
+    const flagged: string[] = [];
+    for (const model of [{}, CROWDED_RD, { spikeRate: 0.01, spikeMs: 100 }])
+      for (let i = 0; i < 20; i++) {
+        const { events } = simulateRd({ workers: 16, steps: 200, seed: 6000 + i, model });
+        flagged.push(...detected(events).map((e) => `${JSON.stringify(model)} run ${i}: ${describe_(e)} at ${e.detectedAtStep}`));
+      }
+    expect(flagged).toEqual([]);
+  });
+
+  it('the ring given as per-link observations scores as from its rows', () => {
+    for (const seed of [7001, 7002]) {
+      const model: Model = { ...MODEL, workers: 16 };
+      const rnd = prng(seed);
+      const a = new StragglerDetector({ workers: 16 });
+      const b = new StragglerDetector({ workers: 16 });
+      const ea: StragglerEvent[] = [];
+      const eb: StragglerEvent[] = [];
+      for (let step = 0; step < 40; step++) {
+        const t = ringStep(model, rnd, step, step >= ONSET ? { link: { 4: 2 }, node: { 11: 2 } } : {});
+        ea.push(...a.observe(t));
+        eb.push(...b.observe({ ...t, links: t.ranks.map((r) => ({ from: r.rank, to: (r.rank + 1) % 16, busyMs: r.linkMs, bytes: r.bytesSent })) }));
+      }
+      expect(eb).toEqual(ea);
+      expect(ea.map(describe_).sort()).toEqual(['link 4->5', 'node 11']);
+    }
+  });
+
+  it('rejects links out of range, to themselves, twice, or not finite', () => {
+    const ranks = Array.from({ length: 4 }, (_, rank) => ({ rank, computeMs: 10, waitMs: 1, allreduceMs: 5, linkMs: 2, bytesSent: 100 }));
+    const l = (from: number, to: number, busyMs = 1) => ({ from, to, busyMs, bytes: 10 });
+    const d = new StragglerDetector({ workers: 4 });
+    expect(() => d.observe({ step: 0, ranks, links: [l(0, 4)] })).toThrow(/out of range/);
+    expect(() => d.observe({ step: 0, ranks, links: [l(2, 2)] })).toThrow(/goes nowhere/);
+    expect(() => d.observe({ step: 0, ranks, links: [l(0, 1), l(0, 1)] })).toThrow(/reported twice/);
+    expect(() => d.observe({ step: 0, ranks, links: [l(0, 1, Number.NaN)] })).toThrow(/busyMs/);
+    expect(d.observe({ step: 0, ranks, links: [l(0, 1), l(1, 0), l(2, 3), l(3, 2)] })).toEqual([]);
   });
 });
