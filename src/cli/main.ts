@@ -25,6 +25,7 @@ import { algoList, collective, dtype, flag01, host, intIn, kOfM, numberIn, rate,
 import { formatBenchTable, formatRunSummary } from '../coordinator/format.js';
 import { writeJson } from './json.js';
 import { registerPlan } from './plan.js';
+import { checkCheckpointDir, checkMemory, checkPortFree } from './preflight.js';
 import { Progress } from './progress.js';
 
 const program = new Command('ringswarm')
@@ -125,15 +126,23 @@ program
     checkElements('--size', cfg.bytesPerCard, cfg.dtype);
     checkChunk(cfg.chunkBytes, cfg.dtype);
     if (cfg.spawn > cfg.workers) throw new UsageError(`--spawn ${cfg.spawn} is more than --workers ${cfg.workers}`);
+    checkMemory({ localWorkers: cfg.spawn + cfg.spares, ringSize: cfg.workers, cardsPerWorker: cfg.cardsPerWorker, bytesPerCard: cfg.bytesPerCard, checkpointEvery: cfg.checkpointEvery });
+    await checkPortFree(cfg.host, cfg.port);
+    if (cfg.checkpointDir) await checkCheckpointDir(cfg.checkpointDir);
     const toStdout = o.json === '-';
     const progress = new Progress(toStdout ? process.stderr : process.stdout);
     const ctl = new AbortController();
-    const onSigint = () => {
+    // The usual statuses of a command stopped by a signal: 128 + its number.
+    let stoppedBy = 'SIGINT' as 'SIGINT' | 'SIGTERM';
+    const onSignal = (sig: 'SIGINT' | 'SIGTERM') => () => {
+      stoppedBy = sig;
       progress.line('interrupted: stopping workers, partial report follows');
       ctl.abort();
     };
+    const onSigint = onSignal('SIGINT');
+    const onSigterm = onSignal('SIGTERM');
     process.once('SIGINT', onSigint);
-    process.once('SIGTERM', onSigint);
+    process.once('SIGTERM', onSigterm);
     progress.line(
       `ringswarm run: ${cfg.workers} workers x ${cfg.cardsPerWorker} cards = ${cfg.workers * cfg.cardsPerWorker} cards, ` +
         `${formatBytes(cfg.bytesPerCard)} ${cfg.dtype} ${cfg.op} per card, ${cfg.steps} steps, seed ${cfg.seed}`,
@@ -165,11 +174,11 @@ program
       };
     }
     process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
+    process.off('SIGTERM', onSigterm);
     progress.done();
     progress.out.write(formatRunSummary(report));
     if (o.json) await writeJson(o.json, report);
-    process.exitCode = report.interrupted ? 130 : report.ok ? 0 : 1;
+    process.exitCode = report.interrupted ? (stoppedBy === 'SIGTERM' ? 143 : 130) : report.ok ? 0 : 1;
   });
 
 program
@@ -219,6 +228,8 @@ program
     if (cfg.minBytes > cfg.maxBytes) throw new UsageError(`--min-bytes ${cfg.minBytes} is larger than --max-bytes ${cfg.maxBytes}`);
     checkChunk(cfg.chunkBytes, cfg.dtype);
     if (cfg.maxBytes < elementBytes(cfg.dtype)) throw new UsageError(`--max-bytes ${cfg.maxBytes} holds no ${cfg.dtype} element`);
+    checkMemory({ localWorkers: cfg.workers, ringSize: cfg.workers, cardsPerWorker: cfg.cardsPerWorker, bytesPerCard: cfg.maxBytes, checkpointEvery: 0 }, '--max-bytes');
+    await checkPortFree(cfg.host, cfg.port);
     const toStdout = o.json === '-';
     const out = toStdout ? process.stderr : process.stdout;
     const progress = new Progress(out);

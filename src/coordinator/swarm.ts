@@ -2,7 +2,6 @@
 // that join by themselves with the URL and token), ring assignment per epoch, replacement of lost
 // workers, and an orderly end in which every spawned process is reaped.
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { PROTOCOL_VERSION, WorkerMessage, type CoordinatorMessage, type FaultOrder, type JobSpec, type Restore, type StragglerOrder } from '../protocol/control.js';
 import { closeReason, RingswarmError } from '../protocol/errors.js';
@@ -10,6 +9,8 @@ import { doublingPeers } from '../collective/recursive-doubling.js';
 import { predecessor, successor } from '../collective/ring.js';
 import type { AllreduceAlgo } from '../collective/types.js';
 import { wsChannel, type Channel } from '../runtime/channel.js';
+import { RefusalLog } from '../runtime/refusal-log.js';
+import { HANDSHAKE_TIMEOUT_MS, listenGuarded } from '../runtime/ws-server.js';
 import { assignRing, type Member } from './rendezvous.js';
 import { describeExit, WorkerProcess } from './worker-process.js';
 
@@ -49,6 +50,8 @@ export type SwarmEvent =
   | { type: 'lost'; member: SwarmMember; why: string; by: 'exit' | 'closed' };
 
 const HELLO_TIMEOUT_MS = 5_000;
+/** How long a refused connection may take to answer our close before it is cut. */
+const CLOSE_GRACE_MS = 1_000;
 
 export class Swarm {
   readonly token: string;
@@ -82,15 +85,24 @@ export class Swarm {
   }
 
   async listen(): Promise<string> {
-    const server = new WebSocketServer({ host: this.o.host, port: this.o.port, perMessageDeflate: false, maxPayload: 64 << 20 });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('listening', resolve);
-      server.once('error', reject);
-    });
-    server.on('connection', (ws, req) => this.accept(ws, req.socket.remoteAddress ?? '?'));
-    const port = (server.address() as AddressInfo).port;
-    this.controlUrl = `ws://${this.o.host}:${port}`;
+    // Refusals are logged a few at a time (an attack makes thousands), and not once the job is closing.
+    this.refusals = new RefusalLog((l) => this.closing || this.o.log(l));
+    let listening: { wss: WebSocketServer; port: number };
+    try {
+      listening = await listenGuarded({
+        host: this.o.host,
+        port: this.o.port,
+        maxPayload: 64 << 20,
+        onHandshakeTimeout: (from) => this.reject(null, new RingswarmError('RS_ERR_TIMEOUT', `no WebSocket upgrade within ${HANDSHAKE_TIMEOUT_MS} ms`), from),
+        onConnection: (ws, req) => this.accept(ws, req.socket.remoteAddress ?? '?'),
+      });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'EADDRINUSE') throw new Error(`control port ${this.o.port} on ${this.o.host} is already in use (another coordinator?)`, { cause: e });
+      throw e;
+    }
+    this.server = listening.wss;
+    this.controlUrl = `ws://${this.o.host}:${listening.port}`;
     return this.controlUrl;
   }
 
@@ -124,19 +136,40 @@ export class Swarm {
   /** Joined standby workers not yet given a rank. */
   spares: SwarmMember[] = [];
 
-  private reject(ws: WebSocket, e: RingswarmError, from: string): void {
+  /** Refused connections, logged a few at a time (set up by listen()). */
+  private refusals: RefusalLog | null = null;
+
+  /**
+   * Refuse a connection that has not been admitted (no hello yet): counted in rejectedConnections,
+   * logged (the first few, then summed up), closed, and cut off if its peer does not answer the
+   * close. `ws` null: the connection never finished its upgrade and is already destroyed; a string:
+   * the channel already closed it for a malformed message, saying why.
+   */
+  private reject(ws: WebSocket | null, e: RingswarmError | string, from: string): void {
     this.rejectedConnections++;
-    this.o.log(`connection from ${from} refused: ${e.code}: ${e.message}`);
-    ws.close(e.closeCode, closeReason(e));
+    this.refusals?.refused(`connection from ${from} refused: ${typeof e === 'string' ? e : `${e.code}: ${e.message}`}`);
+    if (!ws) return;
+    if (typeof e !== 'string') ws.close(e.closeCode, closeReason(e));
+    setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
   }
 
   private accept(ws: WebSocket, from: string): void {
-    const channel = wsChannel<WorkerMessage, CoordinatorMessage>(ws, WorkerMessage, (l) => {
-      if (l.startsWith('control message rejected')) this.rejectedConnections++;
-      this.o.log(`from ${from}: ${l}`);
-    });
-    const timer = setTimeout(() => this.reject(ws, new RingswarmError('RS_ERR_AUTH', `no hello within ${HELLO_TIMEOUT_MS} ms`), from), HELLO_TIMEOUT_MS);
     let member: SwarmMember | null = null;
+    let refused = false;
+    const refuse = (e: RingswarmError | string) => {
+      if (refused) return;
+      refused = true;
+      clearTimeout(timer);
+      this.reject(ws, e, from);
+    };
+    // rejectedConnections counts connections the coordinator refuses before admitting them (a
+    // malformed first message included); a member's malformed message closes a worker's connection,
+    // which is logged with its id and then handled as that worker lost, not counted as a refusal.
+    const channel = wsChannel<WorkerMessage, CoordinatorMessage>(ws, WorkerMessage, (l) => {
+      if (member) this.o.log(`from ${member.workerId} (${from}): ${l}`);
+      else refuse(l);
+    });
+    const timer = setTimeout(() => refuse(new RingswarmError('RS_ERR_AUTH', `no hello within ${HELLO_TIMEOUT_MS} ms`)), HELLO_TIMEOUT_MS);
     channel.setHandlers({
       onMessage: (msg) => {
         if (member) {
@@ -144,19 +177,20 @@ export class Swarm {
           this.emit({ type: 'message', member, msg });
           return;
         }
+        if (refused) return;
         clearTimeout(timer);
-        if (msg.type !== 'hello') return this.reject(ws, new RingswarmError('RS_ERR_PROTOCOL', `expected hello, got ${msg.type}`), from);
-        if (msg.token !== this.token) return this.reject(ws, new RingswarmError('RS_ERR_AUTH', 'wrong token'), from);
+        if (msg.type !== 'hello') return refuse(new RingswarmError('RS_ERR_PROTOCOL', `expected hello, got ${msg.type}`));
+        if (msg.token !== this.token) return refuse(new RingswarmError('RS_ERR_AUTH', 'wrong token'));
         if (msg.version !== PROTOCOL_VERSION) {
-          return this.reject(ws, new RingswarmError('RS_ERR_PROTOCOL', `protocol version ${msg.version}, expected ${PROTOCOL_VERSION}`), from);
+          return refuse(new RingswarmError('RS_ERR_PROTOCOL', `protocol version ${msg.version}, expected ${PROTOCOL_VERSION}`));
         }
         const proc = msg.spawned ? (this.processes.find((p) => p.workerId === msg.workerId && p.pid === msg.pid) ?? null) : null;
-        if (msg.spawned && !proc) return this.reject(ws, new RingswarmError('RS_ERR_AUTH', `no spawned worker ${msg.workerId} with pid ${msg.pid}`), from);
+        if (msg.spawned && !proc) return refuse(new RingswarmError('RS_ERR_AUTH', `no spawned worker ${msg.workerId} with pid ${msg.pid}`));
         if (!proc && (this.members.length > 0 || this.pendingJoin.length >= this.o.workers)) {
-          return this.reject(ws, new RingswarmError('RS_ERR_PROTOCOL', 'the job is full'), from);
+          return refuse(new RingswarmError('RS_ERR_PROTOCOL', 'the job is full'));
         }
         if ([...this.pendingJoin, ...this.members].some((m) => m.workerId === msg.workerId)) {
-          return this.reject(ws, new RingswarmError('RS_ERR_PROTOCOL', `worker id ${msg.workerId} already joined`), from);
+          return refuse(new RingswarmError('RS_ERR_PROTOCOL', `worker id ${msg.workerId} already joined`));
         }
         const m: SwarmMember = {
           workerId: msg.workerId,

@@ -141,7 +141,8 @@ export const WorkerMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('failed'), epoch: nat, code: z.string(), message: z.string() }),
   /** A scenario fault is about to strike this worker (ground truth for scoring detection). */
   z.object({ type: z.literal('fault'), epoch: nat, id: nat, step: nat, phase: z.string().nullable(), chunk: nat.nullable() }),
-  z.object({ type: z.literal('checkpointed'), epoch: nat, step: nat }),
+  /** This worker saved checkpoint `step`; `disk`: its disk copy was written and synced (false: memory tiers only). */
+  z.object({ type: z.literal('checkpointed'), epoch: nat, step: nat, disk: z.boolean() }),
   /** The op under way is abandoned: the answer to 'abort', which shows the worker is alive. */
   z.object({
     type: z.literal('aborted'),

@@ -3,13 +3,14 @@
 // server side of that connection, where ws frames are not masked (client-to-server masking in JS
 // costs about 10x, measured). Frames are sent as they are: no copy on this side.
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import type { AddressInfo } from 'node:net';
 import { closeReason, RingswarmError } from '../protocol/errors.js';
 import { DataHello, parseMessage, PROTOCOL_VERSION } from '../protocol/control.js';
 import { FRAME_HEADER_BYTES, framePayloadLength } from '../protocol/frame.js';
 import { DataLinkClient } from './data-link-client.js';
 import type { FramePool } from './frame-pool.js';
+import { RefusalLog } from './refusal-log.js';
 import type { LinkEvents, PeerAddress, Transport } from './transport.js';
+import { HANDSHAKE_TIMEOUT_MS, listenGuarded } from './ws-server.js';
 
 interface LinkShape {
   cut: boolean;
@@ -29,6 +30,8 @@ export interface WsTransportOptions {
 }
 
 const HELLO_TIMEOUT_MS = 5_000;
+/** How long a refused connection may take to answer our close before it is cut. */
+const CLOSE_GRACE_MS = 1_000;
 
 function toBytes(data: RawData): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
@@ -37,7 +40,7 @@ function toBytes(data: RawData): Uint8Array {
 }
 
 export class WsTransport implements Transport {
-  private server!: WebSocketServer;
+  private server: WebSocketServer | null = null;
   private url = '';
   /** Where we send to each rank: the server side of the connection that rank opened to us. */
   private readonly outgoing = new Map<number, WebSocket>();
@@ -52,28 +55,31 @@ export class WsTransport implements Transport {
   private pending = 0;
   private drainWaiters: { bytes: number; resolve: () => void }[] = [];
   private closed = false;
-  rejected = 0;
+  /** Refused connections (their count: `rejected`), logged a few at a time. */
+  private readonly refusals: RefusalLog;
 
-  constructor(private readonly o: WsTransportOptions) {}
+  get rejected(): number {
+    return this.refusals.count;
+  }
+
+  constructor(private readonly o: WsTransportOptions) {
+    this.refusals = new RefusalLog((l) => this.closed || o.log(l));
+  }
 
   get pool(): FramePool {
     return this.o.pool;
   }
 
   async listen(): Promise<string> {
-    this.server = new WebSocketServer({
+    const { wss, port } = await listenGuarded({
       host: this.o.host,
       port: 0,
-      perMessageDeflate: false,
       maxPayload: this.o.maxPayload + FRAME_HEADER_BYTES,
+      onHandshakeTimeout: (from) => this.refuse(null, new RingswarmError('RS_ERR_TIMEOUT', `no WebSocket upgrade within ${HANDSHAKE_TIMEOUT_MS} ms`), from),
+      onConnection: (ws, req) => this.accept(ws, req.socket.remoteAddress ?? '?'),
     });
-    this.server.on('connection', (ws) => this.accept(ws));
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('listening', resolve);
-      this.server.once('error', reject);
-    });
-    const addr = this.server.address() as AddressInfo;
-    this.url = `ws://${this.o.host}:${addr.port}`;
+    this.server = wss;
+    this.url = `ws://${this.o.host}:${port}`;
     return this.url;
   }
 
@@ -106,16 +112,27 @@ export class WsTransport implements Transport {
     }
   }
 
-  private reject(ws: WebSocket, e: RingswarmError): void {
-    this.rejected++;
-    this.o.log(`data link refused: ${e.code}: ${e.message}`);
-    ws.close(e.closeCode, closeReason(e));
+  /** Refuse a connection (`ws` null: it never finished its upgrade and is gone): counted, logged a few at a time, closed, then cut. */
+  private refuse(ws: WebSocket | null, e: RingswarmError | string, from: string): void {
+    this.refusals.refused(`data link from ${from} refused: ${typeof e === 'string' ? e : `${e.code}: ${e.message}`}`);
+    if (!ws) return;
+    if (typeof e !== 'string') ws.close(e.closeCode, closeReason(e));
+    setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
   }
 
-  private accept(ws: WebSocket): void {
-    const timer = setTimeout(() => this.reject(ws, new RingswarmError('RS_ERR_AUTH', 'no hello within 5 s')), HELLO_TIMEOUT_MS);
+  private accept(ws: WebSocket, from: string): void {
+    let refused = false;
+    let admitted = false;
+    const reject = (e: RingswarmError | string) => {
+      if (refused) return;
+      refused = true;
+      clearTimeout(timer);
+      this.refuse(ws, e, from);
+    };
+    const timer = setTimeout(() => reject(new RingswarmError('RS_ERR_AUTH', `no hello within ${HELLO_TIMEOUT_MS} ms`)), HELLO_TIMEOUT_MS);
     ws.once('message', (data, isBinary) => {
       clearTimeout(timer);
+      if (refused) return;
       try {
         if (isBinary) throw new RingswarmError('RS_ERR_PROTOCOL', 'binary data before hello');
         const hello = parseMessage(DataHello, toBytes(data).toString());
@@ -130,10 +147,14 @@ export class WsTransport implements Transport {
           ws.close(1000, 'done');
           return;
         }
+        admitted = true;
         this.outgoing.get(hello.rank)?.close(4008, 'RS_ERR_PROTOCOL: replaced by a newer link');
         this.outgoing.set(hello.rank, ws);
         this.outgoingEpoch.set(ws, hello.epoch);
-        ws.on('message', () => this.reject(ws, new RingswarmError('RS_ERR_PROTOCOL', 'unexpected message on a sending link')));
+        ws.once('message', () => {
+          this.o.log(`rank ${hello.rank} sent a message on a sending link: closing it`);
+          ws.close(4008, 'RS_ERR_PROTOCOL: unexpected message on a sending link');
+        });
         ws.on('close', (code, reason) => {
           if (this.outgoing.get(hello.rank) !== ws) return;
           this.outgoing.delete(hello.rank);
@@ -141,10 +162,11 @@ export class WsTransport implements Transport {
         });
         this.outgoingWaiters = this.outgoingWaiters.filter((w) => (w.rank === hello.rank ? (w.resolve(), false) : true));
       } catch (e) {
-        this.reject(ws, e instanceof RingswarmError ? e : new RingswarmError('RS_ERR_BAD_MESSAGE', String(e)));
+        reject(e instanceof RingswarmError ? e : new RingswarmError('RS_ERR_BAD_MESSAGE', String(e)));
       }
     });
-    ws.on('error', (e) => this.o.log(`data link error: ${e.message}`));
+    // Before hello, an error (a bad frame, an oversized one) is one more refused connection.
+    ws.on('error', (e) => (admitted ? this.o.log(`data link error: ${e.message}`) : reject(`${e.message}`)));
   }
 
   async ring(epoch: number, rank: number, prev: PeerAddress, next: PeerAddress, timeoutMs: number, peers: readonly PeerAddress[] = []): Promise<void> {
@@ -334,6 +356,7 @@ export class WsTransport implements Transport {
     for (const link of this.incoming.values()) link.destroy();
     this.outgoing.clear();
     this.incoming.clear();
+    this.refusals.stop();
     for (const c of this.server?.clients ?? []) c.terminate();
     this.server?.close();
   }

@@ -341,16 +341,27 @@ export class Worker {
         a.runner.sendFrame(a.next, frame, (ok) => ok && pool?.release(frame));
       }
     }
-    if (this.env.disk && a.job.checkpointDir) {
-      await this.env.disk.write(
-        a.job.checkpointDir,
-        a.firstCard,
-        step,
-        states.map((s) => new Uint8Array(s.buffer, s.byteOffset, s.byteLength)),
-      );
+    // A failed disk write (a full or read-only disk) is said once: the rest of the run keeps its checkpoints in memory.
+    let disk = false;
+    if (this.env.disk && a.job.checkpointDir && !this.diskOff) {
+      try {
+        await this.env.disk.write(
+          a.job.checkpointDir,
+          a.firstCard,
+          step,
+          states.map((s) => new Uint8Array(s.buffer, s.byteOffset, s.byteLength)),
+        );
+        disk = true;
+      } catch (e) {
+        this.diskOff = true;
+        this.env.log(`warning: ${(e as Error).message}; checkpoints of this worker stay in memory only for the rest of the run`);
+      }
     }
-    this.control.send({ type: 'checkpointed', epoch: a.epoch, step });
+    this.control.send({ type: 'checkpointed', epoch: a.epoch, step, disk });
   }
+
+  /** Set by checkpoint() once a disk write failed: no more disk writes in this run. */
+  private diskOff = false;
 
   /**
    * The emulated card-to-card fabric (--intra-bandwidth): a reduce or a broadcast inside this worker
