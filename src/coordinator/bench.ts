@@ -47,7 +47,7 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
   const t0 = performance.now();
   const eb = elementBytes(cfg.dtype);
   const sizes = benchSizes(cfg.minBytes, cfg.maxBytes, cfg.stepFactor, eb);
-  const swarm = new Swarm({ workers: cfg.workers, spawn: cfg.workers, host: cfg.host, port: cfg.port, readyTimeoutMs: RUN_DEFAULTS.readyTimeoutMs, log: hooks.log });
+  const swarm = new Swarm({ workers: cfg.workers, host: cfg.host, port: cfg.port, readyTimeoutMs: RUN_DEFAULTS.readyTimeoutMs, log: hooks.log });
   const rows: BenchRow[] = [];
   const partial = new Map<number, { n: number; timeUs: number; wrong: number; count: number }>();
   let failure: string | undefined;
@@ -134,7 +134,7 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
     });
     const joined = await Promise.race([
       swarm.rendezvous(cfg.cardsPerWorker).then(() => {
-        swarm.assignAll(0, job, () => ({ step: 0, source: 'initial' }), () => [], [], () => [], algo, algos.includes('rd'));
+        swarm.assign(job, algo, algos.includes('rd'));
         return true;
       }),
       finished.then(() => false),

@@ -421,7 +421,7 @@ export class CoordinatorMachine {
       // be, or recovery would resume from s + 1 with step s never counted.
       case 'checkpointed':
         if (msg.epoch !== this.epoch) return;
-        this.ckpt.checkpointed(rank, msg.step, this.cfg.checkpointDir !== null && (msg as { disk?: boolean }).disk !== false);
+        this.ckpt.checkpointed(rank, msg.step, msg.disk);
         return;
       case 'holding':
         if (msg.epoch !== this.epoch) return;

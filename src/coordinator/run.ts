@@ -6,7 +6,7 @@ import { elementBytes } from '../collective/dtypes.js';
 import { MACHINE_MODEL, pickAlgo, type FabricModel } from '../collective/model.js';
 import type { AllreduceAlgo } from '../collective/types.js';
 import type { JobSpec } from '../protocol/control.js';
-import { isRingswarmError } from '../protocol/errors.js';
+import { isRingswarmError, RingswarmError } from '../protocol/errors.js';
 import { realClock, type TimerHandle } from '../runtime/clock.js';
 import { ControlServer, type ControlChannel } from '../runtime/control-server.js';
 import { selfPssMB } from '../runtime/memory.js';
@@ -81,7 +81,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   let finish!: () => void;
   const finished = new Promise<void>((r) => (finish = r));
 
-  const server = new ControlServer({ host: cfg.host, port: cfg.port, token: cfg.token, log: hooks.log, isSpawned: (id, pid) => procs.get(id)?.pid === pid });
+  const server = new ControlServer({ host: cfg.host, port: cfg.port, token: cfg.token, log: hooks.log });
 
   // Events are handled one at a time, in order: an action that answers at once (a probe) queues its event.
   const queue: CoordinatorEvent[] = [];
@@ -150,6 +150,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
 
   server.onHello = (hello, ch) => {
     const id = hello.workerId;
+    if (hello.spawned && procs.get(id)?.pid !== hello.pid) return new RingswarmError('RS_ERR_AUTH', `no spawned worker ${id} with pid ${hello.pid}`);
     channels.set(id, ch);
     ch.setHandlers({
       onMessage: (msg) => feed({ type: 'message', worker: id, msg }),

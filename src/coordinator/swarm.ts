@@ -1,79 +1,53 @@
-// The coordinator's side of a job: control server, spawned workers, rendezvous (also for workers
-// that join by themselves with the URL and token), ring assignment per epoch, replacement of lost
-// workers, and an orderly end in which every spawned process is reaped.
-import { randomBytes } from 'node:crypto';
-import { WebSocketServer, type WebSocket } from 'ws';
-import { PROTOCOL_VERSION, WorkerMessage, type CoordinatorMessage, type FaultOrder, type JobSpec, type Restore, type StragglerOrder } from '../protocol/control.js';
-import { closeReason, RingswarmError } from '../protocol/errors.js';
+// The bench's swarm: spawn the workers, let them join through the control server, give them ranks,
+// assign one epoch, and end with every spawned process reaped. (A run's membership, epochs and
+// recovery are the coordinator machine's: machine.ts.)
 import { doublingPeers } from '../collective/recursive-doubling.js';
 import { predecessor, successor } from '../collective/ring.js';
 import type { AllreduceAlgo } from '../collective/types.js';
-import { wsChannel, type Channel } from '../runtime/channel.js';
-import { RefusalLog } from '../runtime/refusal-log.js';
-import { HANDSHAKE_TIMEOUT_MS, listenGuarded } from '../runtime/ws-server.js';
-import { assignRing, type Member } from './rendezvous.js';
+import type { CoordinatorMessage, JobSpec, WorkerMessage } from '../protocol/control.js';
+import { RingswarmError } from '../protocol/errors.js';
+import { ControlServer, type ControlChannel } from '../runtime/control-server.js';
 import { describeExit, WorkerProcess } from './worker-process.js';
+import { assignRing } from './rendezvous.js';
 
 export interface SwarmOptions {
   workers: number;
-  spawn: number;
   host: string;
   port: number;
-  token?: string;
   readyTimeoutMs: number;
-  /** Standby workers started at launch, to take the rank of a lost one at once. */
-  spares?: number;
   log: (line: string) => void;
 }
 
-export interface SwarmMember extends Member {
-  pid: number;
-  /** Position in the ring of this epoch. */
+export interface SwarmMember {
+  workerId: string;
+  dataUrl: string;
   rank: number;
-  /**
-   * The rank this place in the job had at launch: what a scenario's rank means. A replacement
-   * takes over its predecessor's home; a reroute moves workers in the ring, not their homes.
-   */
-  home: number;
-  /** The first of the cards this worker holds (its cards keep their ids when ranks change). */
   firstCard: number;
-  channel: Channel<WorkerMessage, CoordinatorMessage>;
-  process: WorkerProcess | null;
-  rssMB: number;
-  /** performance.now() of the last message from it (heartbeats included). */
-  lastSeen: number;
-  gone: boolean;
+  channel: ControlChannel;
 }
 
-export type SwarmEvent =
-  | { type: 'message'; member: SwarmMember; msg: WorkerMessage }
-  | { type: 'lost'; member: SwarmMember; why: string; by: 'exit' | 'closed' };
-
-const HELLO_TIMEOUT_MS = 5_000;
-/** How long a refused connection may take to answer our close before it is cut. */
-const CLOSE_GRACE_MS = 1_000;
+export type SwarmEvent = { type: 'message'; member: SwarmMember; msg: WorkerMessage } | { type: 'lost'; why: string };
 
 export class Swarm {
-  readonly token: string;
-  controlUrl = '';
   epoch = 0;
-  rejectedConnections = 0;
-  private server: WebSocketServer | null = null;
-  private readonly processes: WorkerProcess[] = [];
-  private pendingJoin: SwarmMember[] = [];
   /** Members by rank, once the ring is formed. */
   members: SwarmMember[] = [];
-  /** Every member that ever took part (for the report). */
-  readonly everyone: SwarmMember[] = [];
-  private listener: ((e: SwarmEvent) => void) | null = null;
+  private readonly server: ControlServer;
+  private readonly processes = new Map<string, WorkerProcess>();
+  private joined: (SwarmMember & { arrival: number })[] = [];
+  private listener: (e: SwarmEvent) => void = () => {};
   private joinWaiter: (() => void) | null = null;
-  private joinFailure: string | undefined;
   private closing = false;
-  private arrivals = 0;
-  private replacements = 0;
 
   constructor(private readonly o: SwarmOptions) {
-    this.token = o.token ?? randomBytes(16).toString('hex');
+    this.server = new ControlServer({ host: o.host, port: o.port, log: o.log });
+    this.server.onHello = (hello, channel) => {
+      if (this.processes.get(hello.workerId)?.pid !== hello.pid) return new RingswarmError('RS_ERR_AUTH', `no spawned worker ${hello.workerId} with pid ${hello.pid}`);
+      const m = { workerId: hello.workerId, dataUrl: hello.dataUrl, rank: -1, firstCard: -1, channel, arrival: this.joined.length };
+      this.joined.push(m);
+      channel.setHandlers({ onMessage: (msg) => this.emit({ type: 'message', member: m, msg }), onClose: () => {} });
+      this.joinWaiter?.();
+    };
   }
 
   onEvent(fn: (e: SwarmEvent) => void): void {
@@ -81,157 +55,30 @@ export class Swarm {
   }
 
   private emit(e: SwarmEvent): void {
-    if (!this.closing) this.listener?.(e);
+    if (!this.closing) this.listener(e);
   }
 
-  async listen(): Promise<string> {
-    // Refusals are logged a few at a time (an attack makes thousands), and not once the job is closing.
-    this.refusals = new RefusalLog((l) => this.closing || this.o.log(l));
-    let listening: { wss: WebSocketServer; port: number };
-    try {
-      listening = await listenGuarded({
-        host: this.o.host,
-        port: this.o.port,
-        maxPayload: 64 << 20,
-        onHandshakeTimeout: (from) => this.reject(null, new RingswarmError('RS_ERR_TIMEOUT', `no WebSocket upgrade within ${HANDSHAKE_TIMEOUT_MS} ms`), from),
-        onConnection: (ws, req) => this.accept(ws, req.socket.remoteAddress ?? '?'),
-      });
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      if (err.code === 'EADDRINUSE') throw new Error(`control port ${this.o.port} on ${this.o.host} is already in use (another coordinator?)`, { cause: e });
-      throw e;
-    }
-    this.server = listening.wss;
-    this.controlUrl = `ws://${this.o.host}:${listening.port}`;
-    return this.controlUrl;
-  }
-
-  private spawnOne(workerId: string): WorkerProcess {
-    // A recovery still under way when the run stops must not start a process nobody will reap.
-    if (this.closing) throw new RingswarmError('RS_ERR_ABORTED', 'the swarm is closing');
-    const p = new WorkerProcess({ workerId, controlUrl: this.controlUrl, token: this.token, host: this.o.host, log: this.o.log });
-    this.processes.push(p);
-    p.start();
-    void p.exited.then((e) => {
-      if (this.closing) return;
-      const why = `worker ${p.workerId} (pid ${p.pid}) ${describeExit(e)}`;
-      const m = this.everyone.find((x) => x.process === p);
-      if (m && !m.gone) {
-        m.gone = true;
-        if (this.members.includes(m)) this.emit({ type: 'lost', member: m, why, by: 'exit' });
-      } else if (!m) {
-        this.o.log(`${why} before joining`);
-        this.joinFailure ??= why;
-        this.joinWaiter?.();
-      }
-    });
-    return p;
+  listen(): Promise<string> {
+    return this.server.listen();
   }
 
   spawnWorkers(): void {
-    for (let i = 0; i < this.o.spawn; i++) this.spawnOne(`w${i}`);
-    for (let i = 0; i < (this.o.spares ?? 0); i++) this.spawnOne(`spare${i}`);
+    for (let i = 0; i < this.o.workers; i++) {
+      const workerId = `w${i}`;
+      const p = new WorkerProcess({ workerId, controlUrl: this.server.url, token: this.server.token, host: this.o.host, log: this.o.log });
+      this.processes.set(workerId, p);
+      p.start();
+      void p.exited.then((e) => this.emit({ type: 'lost', why: `worker ${workerId} (pid ${p.pid}) ${describeExit(e)}` }));
+    }
   }
 
-  /** Joined standby workers not yet given a rank. */
-  spares: SwarmMember[] = [];
-
-  /** Refused connections, logged a few at a time (set up by listen()). */
-  private refusals: RefusalLog | null = null;
-
-  /**
-   * Refuse a connection that has not been admitted (no hello yet): counted in rejectedConnections,
-   * logged (the first few, then summed up), closed, and cut off if its peer does not answer the
-   * close. `ws` null: the connection never finished its upgrade and is already destroyed; a string:
-   * the channel already closed it for a malformed message, saying why.
-   */
-  private reject(ws: WebSocket | null, e: RingswarmError | string, from: string): void {
-    this.rejectedConnections++;
-    this.refusals?.refused(`connection from ${from} refused: ${typeof e === 'string' ? e : `${e.code}: ${e.message}`}`);
-    if (!ws) return;
-    if (typeof e !== 'string') ws.close(e.closeCode, closeReason(e));
-    setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
-  }
-
-  private accept(ws: WebSocket, from: string): void {
-    let member: SwarmMember | null = null;
-    let refused = false;
-    const refuse = (e: RingswarmError | string) => {
-      if (refused) return;
-      refused = true;
-      clearTimeout(timer);
-      this.reject(ws, e, from);
-    };
-    // rejectedConnections counts connections the coordinator refuses before admitting them (a
-    // malformed first message included); a member's malformed message closes a worker's connection,
-    // which is logged with its id and then handled as that worker lost, not counted as a refusal.
-    const channel = wsChannel<WorkerMessage, CoordinatorMessage>(ws, WorkerMessage, (l) => {
-      if (member) this.o.log(`from ${member.workerId} (${from}): ${l}`);
-      else refuse(l);
-    });
-    const timer = setTimeout(() => refuse(new RingswarmError('RS_ERR_AUTH', `no hello within ${HELLO_TIMEOUT_MS} ms`)), HELLO_TIMEOUT_MS);
-    channel.setHandlers({
-      onMessage: (msg) => {
-        if (member) {
-          member.lastSeen = performance.now();
-          this.emit({ type: 'message', member, msg });
-          return;
-        }
-        if (refused) return;
-        clearTimeout(timer);
-        if (msg.type !== 'hello') return refuse(new RingswarmError('RS_ERR_PROTOCOL', `expected hello, got ${msg.type}`));
-        if (msg.token !== this.token) return refuse(new RingswarmError('RS_ERR_AUTH', 'wrong token'));
-        if (msg.version !== PROTOCOL_VERSION) {
-          return refuse(new RingswarmError('RS_ERR_PROTOCOL', `protocol version ${msg.version}, expected ${PROTOCOL_VERSION}`));
-        }
-        const proc = msg.spawned ? (this.processes.find((p) => p.workerId === msg.workerId && p.pid === msg.pid) ?? null) : null;
-        if (msg.spawned && !proc) return refuse(new RingswarmError('RS_ERR_AUTH', `no spawned worker ${msg.workerId} with pid ${msg.pid}`));
-        if (!proc && (this.members.length > 0 || this.pendingJoin.length >= this.o.workers)) {
-          return refuse(new RingswarmError('RS_ERR_PROTOCOL', 'the job is full'));
-        }
-        if ([...this.pendingJoin, ...this.members].some((m) => m.workerId === msg.workerId)) {
-          return refuse(new RingswarmError('RS_ERR_PROTOCOL', `worker id ${msg.workerId} already joined`));
-        }
-        const m: SwarmMember = {
-          workerId: msg.workerId,
-          dataUrl: msg.dataUrl,
-          spawned: msg.spawned,
-          arrival: this.arrivals++,
-          pid: msg.pid,
-          rank: -1,
-          home: -1,
-          firstCard: -1,
-          channel,
-          process: proc,
-          rssMB: 0,
-          lastSeen: performance.now(),
-          gone: false,
-        };
-        member = m;
-        this.everyone.push(m);
-        this.pendingJoin.push(m);
-        this.joinWaiter?.();
-      },
-      onClose: (code, reason) => {
-        clearTimeout(timer);
-        if (!member || member.gone) return;
-        this.pendingJoin = this.pendingJoin.filter((x) => x !== member);
-        // A spawned worker's exit is the better signal; a joined one has only its connection.
-        if (member.process) return;
-        member.gone = true;
-        const why = `worker ${member.workerId} (pid ${member.pid}) closed its control connection (${code} ${reason})`;
-        if (this.members.includes(member)) this.emit({ type: 'lost', member, why, by: 'closed' });
-      },
-    });
-  }
-
-  private async waitJoins(n: number, timeoutMs: number): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
-    while (this.pendingJoin.length < n) {
-      if (this.joinFailure) throw new RingswarmError('RS_ERR_PEER_LOST', this.joinFailure);
+  /** Wait until every worker has joined and give them ranks in launch order. */
+  async rendezvous(cardsPerWorker: number): Promise<void> {
+    const deadline = performance.now() + this.o.readyTimeoutMs;
+    while (this.joined.length < this.o.workers) {
       if (this.closing) throw new RingswarmError('RS_ERR_ABORTED', 'the swarm is closing');
       const left = deadline - performance.now();
-      if (left <= 0) throw new RingswarmError('RS_ERR_TIMEOUT', `only ${this.pendingJoin.length} of ${n} workers joined within ${timeoutMs} ms`);
+      if (left <= 0) throw new RingswarmError('RS_ERR_TIMEOUT', `only ${this.joined.length} of ${this.o.workers} workers joined within ${this.o.readyTimeoutMs} ms`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, Math.min(left, 1000));
         this.joinWaiter = () => {
@@ -241,105 +88,20 @@ export class Swarm {
       });
     }
     this.joinWaiter = null;
+    const ring = assignRing(this.joined.map((m) => ({ workerId: m.workerId, dataUrl: m.dataUrl, spawned: true, arrival: m.arrival })), cardsPerWorker);
+    this.members = ring.map((a) => Object.assign(this.joined.find((x) => x.workerId === a.member.workerId)!, { rank: a.rank, firstCard: a.firstCard }));
   }
 
-  /** Wait until all workers have joined and give them ranks (spawned first, then joiners). */
-  async rendezvous(cardsPerWorker: number): Promise<void> {
-    const spares = this.o.spares ?? 0;
-    await this.waitJoins(this.o.workers + spares, this.o.readyTimeoutMs);
-    const isSpare = (m: SwarmMember) => m.spawned && m.workerId.startsWith('spare');
-    this.spares = this.pendingJoin.filter(isSpare);
-    this.pendingJoin = this.pendingJoin.filter((m) => !isSpare(m));
-    const ring = assignRing(this.pendingJoin, cardsPerWorker);
-    this.members = ring.map((a) => {
-      const m = this.pendingJoin.find((x) => x.workerId === a.member.workerId)!;
-      m.rank = a.rank;
-      m.home = a.rank;
-      m.firstCard = a.firstCard;
-      return m;
-    });
-    this.pendingJoin = [];
-  }
-
-  /**
-   * Give `rank` to a standby worker (`useSpare`, while one is left), else to a new process; the old
-   * one is killed first if it still runs. Resolves once the new holder has joined.
-   */
-  async replace(rank: number, useSpare = false): Promise<SwarmMember> {
-    const old = this.members[rank];
-    old.gone = true;
-    if (old.process && old.process.state !== 'stopped') {
-      old.process.kill('SIGKILL');
-      await old.process.exited;
-    }
-    old.channel.close(4005, 'RS_ERR_PEER_LOST: replaced');
-    const spare = useSpare ? this.spares.find((s) => !s.gone) : undefined;
-    if (spare) {
-      this.spares = this.spares.filter((s) => s !== spare);
-      spare.rank = rank;
-      spare.home = old.home;
-      spare.firstCard = old.firstCard;
-      this.members[rank] = spare;
-      return spare;
-    }
-    this.joinFailure = undefined;
-    this.spawnOne(`w${rank}.${++this.replacements}`);
-    await this.waitJoins(1, this.o.readyTimeoutMs);
-    const m = this.pendingJoin.shift()!;
-    m.rank = rank;
-    m.home = old.home;
-    m.firstCard = old.firstCard;
-    this.members[rank] = m;
-    return m;
-  }
-
-  /** Close the ring over lost ranks (--on-failure shrink): the others keep their order and cards, and are renumbered. */
-  drop(ranks: ReadonlySet<number>): SwarmMember[] {
-    const dropped = this.members.filter((m) => ranks.has(m.rank));
-    for (const m of dropped) {
-      m.gone = true;
-      if (m.process && m.process.state !== 'stopped') m.process.kill('SIGKILL');
-      m.channel.close(4005, 'RS_ERR_PEER_LOST: dropped from the ring');
-    }
-    this.members = this.members.filter((m) => !ranks.has(m.rank));
-    this.members.forEach((m, i) => (m.rank = i));
-    return dropped;
-  }
-
-  /** Re-form the ring in a new order (--on-straggler reroute): `order[i]` is the rank that becomes rank i. Workers keep their cards. */
-  reorder(order: readonly number[]): void {
-    if (order.length !== this.members.length || new Set(order).size !== order.length) throw new Error(`not a permutation of ${this.members.length} ranks: ${order.join(',')}`);
-    this.members = order.map((r) => this.members[r]);
-    this.members.forEach((m, i) => (m.rank = i));
-  }
-
-  /** The member whose home (rank at launch) is `home`, if it is still in the ring. */
-  byHome(home: number): SwarmMember | undefined {
-    return this.members.find((m) => m.home === home);
-  }
-
-  /** Announce epoch `epoch` to every member: its rank, neighbours, where its state comes from, its faults. */
-  assignAll(
-    epoch: number,
-    job: JobSpec,
-    restoreFor: (rank: number) => Restore,
-    faultsFor: (rank: number) => FaultOrder[],
-    lostCards: number[] = [],
-    stragglersFor: (rank: number) => StragglerOrder[] = () => [],
-    algo: AllreduceAlgo = 'ring',
-    /** Open recursive doubling's links too (a bench that measures it after the ring). */
-    doublingLinks = algo === 'rd',
-  ): void {
-    this.epoch = epoch;
+  /** Announce one epoch: ranks, neighbours, nothing to restore, no faults. */
+  assign(job: JobSpec, algo: AllreduceAlgo, doublingLinks: boolean): void {
     const n = this.members.length;
     for (const m of this.members) {
       const prev = this.members[predecessor(m.rank, n)];
       const next = this.members[successor(m.rank, n)];
-      // About log2(n) each: the coordinator's work stays n log n per epoch.
       const peers = doublingLinks ? doublingPeers(m.rank, n).map((r) => ({ rank: r, dataUrl: this.members[r].dataUrl })) : [];
       m.channel.send({
         type: 'assign',
-        epoch,
+        epoch: this.epoch,
         rank: m.rank,
         size: n,
         firstCard: m.firstCard,
@@ -348,37 +110,32 @@ export class Swarm {
         algo,
         peers,
         job,
-        restore: restoreFor(m.rank),
-        faults: faultsFor(m.rank),
-        lostCards,
-        stragglers: stragglersFor(m.rank),
+        restore: { step: 0, source: 'initial' },
+        faults: [],
+        lostCards: [],
+        stragglers: [],
       });
     }
   }
 
   broadcast(msg: CoordinatorMessage): void {
-    for (const m of this.members) if (!m.gone) m.channel.send(msg);
+    for (const m of this.members) m.channel.send(msg);
   }
 
   /** Every process we spawned, ended and reaped; the server closed. */
   async close(reason: string): Promise<void> {
     this.closing = true;
-    for (const m of [...this.members, ...this.pendingJoin, ...this.spares]) m.channel.send({ type: 'shutdown', reason });
-    await Promise.all(this.processes.map((p) => p.reap(1500)));
-    await this.closeServer();
+    for (const m of this.joined) m.channel.send({ type: 'shutdown', reason });
+    await Promise.all([...this.processes.values()].map((p) => p.reap(1500)));
+    await this.server.close();
   }
 
-  /** Stop at once (Ctrl-C, a fatal error): SIGCONT (a frozen worker cannot exit), SIGTERM then SIGKILL, and reap. */
+  /** Stop at once (a fatal error): SIGCONT (a frozen worker cannot exit), SIGTERM then SIGKILL, and reap. */
   async kill(): Promise<void> {
     this.closing = true;
     this.joinWaiter?.();
-    for (const p of this.processes) p.kill('SIGCONT');
-    await Promise.all(this.processes.map((p) => p.stop(1000)));
-    await this.closeServer();
-  }
-
-  private async closeServer(): Promise<void> {
-    for (const c of this.server?.clients ?? []) c.terminate();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    for (const p of this.processes.values()) p.kill('SIGCONT');
+    await Promise.all([...this.processes.values()].map((p) => p.stop(1000)));
+    await this.server.close();
   }
 }

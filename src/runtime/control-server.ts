@@ -1,13 +1,15 @@
 // The coordinator's control server: a WebSocket server where workers say hello with the job token.
-// It checks the hello at the door (token, protocol version, a spawned worker is one we started, no
-// duplicate id) and hands each accepted worker on as a typed channel; everything else is refused
-// with a stable code and close code, and counted.
+// It checks the hello at the door (token, protocol version, no duplicate id, and whatever the caller
+// adds: a spawned worker is one we started, the job is not full) and hands each admitted worker on
+// as a typed channel. Everything else is refused with a stable code and close code, counted, and
+// logged a few at a time; an upgrade or a hello that takes too long is cut off.
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { PROTOCOL_VERSION, WorkerMessage, type CoordinatorMessage } from '../protocol/control.js';
 import { closeReason, RingswarmError } from '../protocol/errors.js';
 import { wsChannel, type Channel } from './channel.js';
+import { RefusalLog } from './refusal-log.js';
+import { HANDSHAKE_TIMEOUT_MS, listenGuarded } from './ws-server.js';
 
 export type Hello = Extract<WorkerMessage, { type: 'hello' }>;
 export type ControlChannel = Channel<WorkerMessage, CoordinatorMessage>;
@@ -17,70 +19,104 @@ export interface ControlServerOptions {
   port: number;
   token?: string;
   log: (line: string) => void;
-  /** Whether a hello that says it was spawned names a process we started. */
-  isSpawned(workerId: string, pid: number): boolean;
 }
 
 const HELLO_TIMEOUT_MS = 5_000;
+/** How long a refused connection may take to answer our close before it is cut. */
+const CLOSE_GRACE_MS = 1_000;
 
 export class ControlServer {
   readonly token: string;
   url = '';
-  /** Connections refused at the door. */
-  rejected = 0;
   private server: WebSocketServer | null = null;
   private readonly open = new Set<string>();
-  /** An accepted worker: its hello, and its channel with the hello already read (set its handlers). */
-  onHello: (hello: Hello, channel: ControlChannel) => void = () => {};
+  private closing = false;
+  private readonly refusals: RefusalLog;
+  /**
+   * A hello that passed the door's checks. Return an error to refuse it; otherwise set the
+   * channel's handlers (the hello itself has been read).
+   */
+  onHello: (hello: Hello, channel: ControlChannel) => RingswarmError | void = () => {};
 
   constructor(private readonly o: ControlServerOptions) {
     this.token = o.token ?? randomBytes(16).toString('hex');
+    // Refusals are logged a few at a time (an attack makes thousands), and not once the job is closing.
+    this.refusals = new RefusalLog((l) => this.closing || o.log(l));
+  }
+
+  /** Connections refused at the door (a member's bad message later is that member lost, not a refusal). */
+  get rejected(): number {
+    return this.refusals.count;
   }
 
   async listen(): Promise<string> {
-    const server = new WebSocketServer({ host: this.o.host, port: this.o.port, perMessageDeflate: false, maxPayload: 64 << 20 });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('listening', resolve);
-      server.once('error', reject);
-    });
-    server.on('connection', (ws, req) => this.accept(ws, req.socket.remoteAddress ?? '?'));
-    const port = (server.address() as AddressInfo).port;
-    this.url = `ws://${this.o.host}:${port}`;
+    let listening: { wss: WebSocketServer; port: number };
+    try {
+      listening = await listenGuarded({
+        host: this.o.host,
+        port: this.o.port,
+        maxPayload: 64 << 20,
+        onHandshakeTimeout: (from) => this.refuse(null, new RingswarmError('RS_ERR_TIMEOUT', `no WebSocket upgrade within ${HANDSHAKE_TIMEOUT_MS} ms`), from),
+        onConnection: (ws, req) => this.accept(ws, req.socket.remoteAddress ?? '?'),
+      });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'EADDRINUSE') throw new Error(`control port ${this.o.port} on ${this.o.host} is already in use (another coordinator?)`, { cause: e });
+      throw e;
+    }
+    this.server = listening.wss;
+    this.url = `ws://${this.o.host}:${listening.port}`;
     return this.url;
   }
 
-  private reject(ws: WebSocket, e: RingswarmError, from: string): void {
-    this.rejected++;
-    this.o.log(`connection from ${from} refused: ${e.code}: ${e.message}`);
-    ws.close(e.closeCode, closeReason(e));
+  /**
+   * Refuse a connection not admitted: counted, logged (the first few, then summed up), closed, and
+   * cut off if its peer does not answer the close. `ws` null: it never finished its upgrade and is
+   * already destroyed; a string: the channel already closed it for a malformed message.
+   */
+  private refuse(ws: WebSocket | null, e: RingswarmError | string, from: string): void {
+    this.refusals.refused(`connection from ${from} refused: ${typeof e === 'string' ? e : `${e.code}: ${e.message}`}`);
+    if (!ws) return;
+    if (typeof e !== 'string') ws.close(e.closeCode, closeReason(e));
+    setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
   }
 
   private accept(ws: WebSocket, from: string): void {
+    let admitted: string | null = null;
+    let refused = false;
+    const refuse = (e: RingswarmError | string) => {
+      if (refused) return;
+      refused = true;
+      clearTimeout(timer);
+      this.refuse(ws, e, from);
+    };
     const channel = wsChannel<WorkerMessage, CoordinatorMessage>(ws, WorkerMessage, (l) => {
-      if (l.startsWith('control message rejected')) this.rejected++;
-      this.o.log(`from ${from}: ${l}`);
+      if (admitted) this.o.log(`from ${admitted} (${from}): ${l}`);
+      else refuse(l);
     });
-    const timer = setTimeout(() => this.reject(ws, new RingswarmError('RS_ERR_AUTH', `no hello within ${HELLO_TIMEOUT_MS} ms`), from), HELLO_TIMEOUT_MS);
+    const timer = setTimeout(() => refuse(new RingswarmError('RS_ERR_AUTH', `no hello within ${HELLO_TIMEOUT_MS} ms`)), HELLO_TIMEOUT_MS);
     channel.setHandlers({
       onMessage: (msg) => {
+        if (refused || admitted) return;
         clearTimeout(timer);
-        if (msg.type !== 'hello') return this.reject(ws, new RingswarmError('RS_ERR_PROTOCOL', `expected hello, got ${msg.type}`), from);
-        if (msg.token !== this.token) return this.reject(ws, new RingswarmError('RS_ERR_AUTH', 'wrong token'), from);
-        if (msg.version !== PROTOCOL_VERSION) {
-          return this.reject(ws, new RingswarmError('RS_ERR_PROTOCOL', `protocol version ${msg.version}, expected ${PROTOCOL_VERSION}`), from);
-        }
-        if (msg.spawned && !this.o.isSpawned(msg.workerId, msg.pid)) return this.reject(ws, new RingswarmError('RS_ERR_AUTH', `no spawned worker ${msg.workerId} with pid ${msg.pid}`), from);
-        if (this.open.has(msg.workerId)) return this.reject(ws, new RingswarmError('RS_ERR_PROTOCOL', `worker id ${msg.workerId} already joined`), from);
+        if (msg.type !== 'hello') return refuse(new RingswarmError('RS_ERR_PROTOCOL', `expected hello, got ${msg.type}`));
+        if (msg.token !== this.token) return refuse(new RingswarmError('RS_ERR_AUTH', 'wrong token'));
+        if (msg.version !== PROTOCOL_VERSION) return refuse(new RingswarmError('RS_ERR_PROTOCOL', `protocol version ${msg.version}, expected ${PROTOCOL_VERSION}`));
+        if (this.open.has(msg.workerId)) return refuse(new RingswarmError('RS_ERR_PROTOCOL', `worker id ${msg.workerId} already joined`));
+        const no = this.onHello(msg, channel);
+        if (no) return refuse(no);
+        admitted = msg.workerId;
         this.open.add(msg.workerId);
         ws.once('close', () => this.open.delete(msg.workerId));
-        this.onHello(msg, channel);
       },
       onClose: () => clearTimeout(timer),
     });
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    this.refusals.flush();
+    this.refusals.stop();
     for (const c of this.server?.clients ?? []) c.terminate();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     this.server = null;

@@ -81,7 +81,7 @@ class Harness {
   /** Every member keeps checkpoint `step` (taken at the start of that step) and its successor a copy. */
   checkpoint(step: number): void {
     for (const m of [...this.m.members]) {
-      this.msg(m.workerId, { type: 'checkpointed', epoch: this.m.epoch, step });
+      this.msg(m.workerId, { type: 'checkpointed', epoch: this.m.epoch, step, disk: false });
       const succ = this.m.members[(m.rank + 1) % this.m.W];
       this.msg(succ.workerId, { type: 'holding', epoch: this.m.epoch, owner: m.rank, step });
     }
