@@ -13,7 +13,7 @@ interface Timer {
 }
 
 export interface RunOptions {
-  /** Stop before the first timer later than this (the clock is then moved to it). */
+  /** Stop before the first timer later than this; the clock is then moved to it (also when idle). */
   untilMs?: number;
   /** Stop after firing this many timers. */
   maxEvents?: number;
@@ -106,7 +106,10 @@ export class VirtualClock implements Clock {
         if (stop?.()) return { events, nowMs: this.t, reason: 'stopped' };
         if (events >= maxEvents) return { events, nowMs: this.t, reason: 'max-events' };
         const next = this.peek();
-        if (!next) return { events, nowMs: this.t, reason: 'idle' };
+        if (!next) {
+          if (untilMs !== Infinity) this.t = Math.max(this.t, untilMs);
+          return { events, nowMs: this.t, reason: 'idle' };
+        }
         if (next.at > untilMs) {
           this.t = Math.max(this.t, untilMs);
           return { events, nowMs: this.t, reason: 'until' };

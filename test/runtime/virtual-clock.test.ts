@@ -96,6 +96,7 @@ describe('VirtualClock', () => {
     expect(await c.run({ stop: () => ticks >= 8 })).toEqual({ events: 3, nowMs: 80, reason: 'stopped' });
     stopTicking();
     expect(await c.run()).toEqual({ events: 0, nowMs: 80, reason: 'idle' });
+    expect(await c.run({ untilMs: 200 })).toEqual({ events: 0, nowMs: 200, reason: 'idle' }); // time passes, idle
   });
 
   it('refuses a second run() at once and a timer that never fires', async () => {
