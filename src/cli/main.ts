@@ -6,7 +6,7 @@ import { BENCH_DEFAULTS, RUN_DEFAULTS, type BenchConfig, type LinkSpec, type Run
 import { runBench } from '../coordinator/bench.js';
 import { runJob } from '../coordinator/run.js';
 import { formatBytes } from '../protocol/units.js';
-import { startWorkerProcess } from '../runtime/worker-entry.js';
+import { startWorkerProcess } from '../worker/start.js';
 import {
   expandScenario,
   expandStragglers,

@@ -8,7 +8,7 @@ import { busBandwidthFactor } from '../collective/index.js';
 import { predecessor, successor } from '../collective/ring.js';
 import type { FaultOrder, JobSpec, Restore, StragglerOrder, WorkerMessage } from '../protocol/control.js';
 import { isRingswarmError } from '../protocol/errors.js';
-import { jobDigest } from '../worker/cards.js';
+import { jobDigest } from '../collective/digest.js';
 import { quantiles, type LinkSpec, type DetectedBy, type EpochReport, type FaultReport, type RunConfig, type RunReport, type StragglerReport } from './config.js';
 import { describeLocation, locateStuck, type Location, type RankProgress } from './detector.js';
 import type { Fault } from './scenario.js';

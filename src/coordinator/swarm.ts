@@ -11,7 +11,7 @@ import { predecessor, successor } from '../collective/ring.js';
 import type { AllreduceAlgo } from '../collective/types.js';
 import { wsChannel, type Channel } from '../runtime/channel.js';
 import { assignRing, type Member } from './rendezvous.js';
-import { describeExit, WorkerProcess } from './worker-process.js';
+import { describeExit, WorkerProcess } from '../runtime/worker-process.js';
 
 export interface SwarmOptions {
   workers: number;

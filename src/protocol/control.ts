@@ -1,8 +1,7 @@
 // Control messages between coordinator and workers, and the hello on a data link: one
 // discriminated union each way, JSON in WebSocket text frames, validated at the edge.
 import { z } from 'zod';
-import { DTYPES, REDUCE_OPS } from '../collective/dtypes.js';
-import { ALLREDUCE_ALGOS, COLLECTIVES } from '../collective/types.js';
+import { ALLREDUCE_ALGOS, COLLECTIVES, DTYPES, REDUCE_OPS } from './names.js';
 import { RingswarmError } from './errors.js';
 
 export const PROTOCOL_VERSION = 1;
