@@ -11,7 +11,7 @@ import { isRingswarmError } from '../protocol/errors.js';
 import { jobDigest } from '../collective/digest.js';
 import { quantiles, type LinkSpec, type DetectedBy, type EpochReport, type FaultReport, type RunConfig, type RunReport, type StragglerReport } from './config.js';
 import { describeLocation, locateStuck, type Location, type RankProgress } from './detector.js';
-import type { Fault } from './scenario.js';
+import type { Fault } from './scenario/index.js';
 import { Swarm, type SwarmMember } from './swarm.js';
 import { median, MIN_STRAGGLER_WORKERS, StragglerDetector, type RankTiming } from './stragglers.js';
 import { rerouteOrder } from './reroute.js';

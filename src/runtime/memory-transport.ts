@@ -1,24 +1,13 @@
 // An in-memory data plane for tests and simulations: one Network holds every rank's endpoint and
 // delivers frames through a queue that the test drives, with per-link FIFO (as TCP gives) and a
 // seeded choice of which link moves next, so any interleaving replays exactly from its seed.
+import { seededRandom } from '../collective/random.js';
 import type { LinkEvents, PeerAddress, Transport } from './transport.js';
 
 interface InFlight {
   from: number;
   to: number;
   frame: Uint8Array;
-}
-
-/** Small, fast, seeded generator (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -14,7 +14,7 @@ import {
   type StragglerEvent,
   type StragglerOptions,
 } from '../../src/coordinator/stragglers.js';
-import { seededRandom } from '../../src/runtime/memory-transport.js';
+import { seededRandom } from '../../src/collective/random.js';
 
 /** mulberry32: small, seeded, good enough for noise. */
 const prng = seededRandom;
