@@ -8,6 +8,7 @@ import {
   FAULT_KINDS,
   isMapping,
   listOf,
+  MAX_SCENARIO_FAULTS,
   numberStragglers,
   PHASES,
   show,
@@ -49,6 +50,9 @@ export function scenarioFrom(value: unknown, issues: string[]): Scenario {
     return scenario;
   }
   list.forEach((raw: unknown, i) => addEntry(scenario, raw, `faults[${i}]`, issues));
+  for (const [what, n] of [['faults', scenario.faults.length], ['stragglers', scenario.stragglers.length]] as const) {
+    if (n > MAX_SCENARIO_FAULTS) issues.push(`faults: ${n} ${what}; a scenario may hold at most ${MAX_SCENARIO_FAULTS} (use a random entry to draw many)`);
+  }
   return numberStragglers(scenario);
 }
 
