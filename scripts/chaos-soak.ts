@@ -16,11 +16,11 @@ import { Command } from 'commander';
 import { stringify } from 'yaml';
 import type { RunReport } from '../src/coordinator/config.js';
 import { parseSize } from '../src/protocol/units.js';
-import { seededRandom } from '../src/runtime/memory-transport.js';
+import { seededRandom } from '../src/collective/random.js';
+import { FAULT_KINDS, FAULT_PHASES, STRAGGLER_KINDS } from '../src/protocol/faults.js';
 import { startCli } from './run-report.js';
 import { expectedDigest, leftovers, type RunShape } from './stress-common.js';
 
-const FAULT_KINDS = ['kill', 'hang', 'crash', 'link', 'corrupt'] as const;
 
 interface Plan {
   shape: RunShape;
@@ -48,7 +48,7 @@ function plan(seed: number, minWorkers: number, maxWorkers: number): Plan {
   if (chance(0.25)) flags.push('--on-failure', 'spare', '--spares', String(int(1, 2)));
   const disk = chance(0.2);
 
-  const phase = () => pick(['reduce-scatter', 'all-gather'] as const);
+  const phase = () => pick(FAULT_PHASES);
   const at = (step: number): Record<string, unknown> => {
     const a: Record<string, unknown> = { step };
     if (chance(0.6)) {
@@ -88,7 +88,7 @@ function plan(seed: number, minWorkers: number, maxWorkers: number): Plan {
   }
   const nStragglers = int(0, 2);
   for (let i = 0; i < nStragglers; i++) {
-    const kind = pick(['slow', 'slow-link', 'jitter', 'pause'] as const);
+    const kind = pick(STRAGGLER_KINDS);
     const rank = int(0, workers - 1);
     const span = chance(0.5) ? { steps: int(3, 15) } : {};
     switch (kind) {

@@ -25,7 +25,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import type { RunReport } from '../src/coordinator/config.js';
 import { parseSize } from '../src/protocol/units.js';
-import { seededRandom } from '../src/runtime/memory-transport.js';
+import { seededRandom } from '../src/collective/random.js';
 import { startCli } from './run-report.js';
 import { childrenOf, expectedDigest, fdCount, isWorker, killAll, leftovers, rssOf } from './stress-common.js';
 

@@ -24,7 +24,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { runReport } from './run-report.js';
-import { seededRandom } from '../src/runtime/memory-transport.js';
+import { seededRandom } from '../src/collective/random.js';
 import { parseSize } from '../src/protocol/units.js';
 
 interface Found {

@@ -6,20 +6,18 @@ import { BENCH_DEFAULTS, RUN_DEFAULTS, type BenchConfig, type LinkSpec, type Run
 import { runBench } from '../coordinator/bench.js';
 import { runJob } from '../coordinator/run.js';
 import { formatBytes } from '../protocol/units.js';
-import { startWorkerProcess } from '../runtime/worker-entry.js';
+import { startWorkerProcess } from '../worker/start.js';
 import {
-  expandScenario,
-  expandStragglers,
-  mergeScenarios,
+  checkScenarioSize,
   parseInjects,
   parseScenario,
+  scenarioForRun,
   ScenarioError,
-  validateAgainst,
   type Fault,
   type Scenario,
   type StragglerFault,
-} from '../coordinator/scenario.js';
-import { readFile } from 'node:fs/promises';
+} from '../coordinator/scenario/index.js';
+import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { algoList, collective, dtype, flag01, host, intIn, kOfM, numberIn, rate, reduceOp, runAlgo, size, UsageError } from './options.js';
 import { formatBenchTable, formatRunSummary } from '../coordinator/format.js';
@@ -298,23 +296,21 @@ async function loadFaults(
     if (file) {
       let text: string;
       try {
+        // The size first: a huge file is refused before it is read (a 48 MB one ran the heap out).
+        checkScenarioSize((await stat(file)).size, file);
         text = await readFile(file, 'utf8');
       } catch (e) {
+        if (e instanceof ScenarioError) throw e;
         throw new UsageError(`--scenario ${file}: ${(e as Error).message}`);
       }
       parts.push(parseScenario(text, file));
     }
     if (injects.length) parts.push(parseInjects(injects));
+    return scenarioForRun(parts, o, file ?? '--inject');
   } catch (e) {
     if (e instanceof ScenarioError) throw new UsageError(e.message);
     throw e;
   }
-  const scenario = mergeScenarios(...parts);
-  const issues = validateAgainst(scenario, o);
-  if (issues.length) throw new UsageError(`${file ?? '--inject'}: ${issues.join('; ')}`);
-  const faults = expandScenario(scenario, o);
-  // Ids after every fault, the randomly drawn ones included.
-  return { faults, stragglers: expandStragglers(scenario, Math.max(scenario.faults.length, ...faults.map((f) => f.id + 1))) };
 }
 
 function checksumOption(): Option {

@@ -2,11 +2,9 @@
 
 import { arenaReduce } from './simd.js';
 
-export const DTYPES = ['f32', 'f64', 'i32'] as const;
-export type DType = (typeof DTYPES)[number];
+import type { DType, ReduceOp } from '../protocol/names.js';
 
-export const REDUCE_OPS = ['sum', 'prod', 'min', 'max', 'avg'] as const;
-export type ReduceOp = (typeof REDUCE_OPS)[number];
+export { DTYPES, REDUCE_OPS, type DType, type ReduceOp } from '../protocol/names.js';
 
 export type Elements = Float32Array | Float64Array | Int32Array;
 

@@ -35,6 +35,7 @@
 // one (about 1/N of the elements), and doubling is invisible (min and max are idempotent).
 
 import { DTYPES, REDUCE_OPS, type DType, type Elements, type ReduceOp } from './dtypes.js';
+import { lowbias32 as mix32 } from './random.js';
 
 export interface InputSpec {
   dtype: DType;
@@ -67,15 +68,6 @@ const STREAM_MAX_CARD = 0x83;
 const EXTREME_MASK = 2 ** 23 - 1;
 const EXTREME_HALF = 2 ** 22;
 const SPREAD_MASK = 2 ** 22 - 1;
-
-/** A bijective 32-bit mixer (lowbias32, Chris Wellons); returns an int32. */
-function mix32(x: number): number {
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x7feb352d);
-  x ^= x >>> 15;
-  x = Math.imul(x, 0x846ca68b);
-  return x ^ (x >>> 16);
-}
 
 /** Key of one stream of (seed, step); `card` is -1 for per-index streams. */
 function streamKey(spec: InputSpec, stream: number, card: number): number {

@@ -1,14 +1,11 @@
 // The contract between a collective's pure logic and the runtime that moves its chunks.
 import type { Phase } from '../protocol/frame.js';
+import type { AllreduceAlgo } from '../protocol/names.js';
 import type { DType, Elements, ReduceOp } from './dtypes.js';
 
 export type { Phase };
 
-export const COLLECTIVES = ['allreduce', 'reducescatter', 'allgather', 'broadcast'] as const;
-/** All-reduce algorithms: the bandwidth-optimal ring, and the latency-friendly recursive doubling. */
-export const ALLREDUCE_ALGOS = ['ring', 'rd'] as const;
-export type AllreduceAlgo = (typeof ALLREDUCE_ALGOS)[number];
-export type CollectiveKind = (typeof COLLECTIVES)[number];
+export { ALLREDUCE_ALGOS, COLLECTIVES, type AllreduceAlgo, type CollectiveKind } from '../protocol/names.js';
 
 /** Where a chunk sits in a collective's schedule. Every frame on the wire carries these. */
 export interface ChunkId {

@@ -1,7 +1,7 @@
 // Run and bench configuration: the one place for defaults, and the shape of the reports.
 import type { DType, ReduceOp } from '../collective/dtypes.js';
 import type { AllreduceAlgo, CollectiveKind } from '../collective/types.js';
-import type { Fault, StragglerFault } from './scenario.js';
+import type { Fault, StragglerFault } from './scenario/index.js';
 
 export const FAILURE_POLICIES = ['restart', 'spare', 'shrink', 'abort'] as const;
 export type FailurePolicy = (typeof FAILURE_POLICIES)[number];

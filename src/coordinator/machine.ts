@@ -12,7 +12,7 @@ import { peersOf, unusedLinkNote } from './fabric.js';
 import { CheckpointLedger, StepLedger, type StepAgg } from './ledger.js';
 import { assignRing } from './rendezvous.js';
 import { rerouteOrder } from './reroute.js';
-import type { Fault, StragglerFault } from './scenario.js';
+import type { Fault, StragglerFault } from './scenario/index.js';
 import { median, MIN_STRAGGLER_WORKERS, StragglerDetector } from './stragglers.js';
 import { doublingPeers } from '../collective/recursive-doubling.js';
 

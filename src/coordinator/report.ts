@@ -3,7 +3,7 @@
 import { busBandwidthFactor } from '../collective/index.js';
 import { predictAllreduce, type FabricModel } from '../collective/model.js';
 import type { AllreduceAlgo } from '../collective/types.js';
-import { jobDigest } from '../worker/cards.js';
+import { jobDigest } from '../collective/digest.js';
 import { quantiles, type RunReport } from './config.js';
 import type { CoordinatorMachine } from './machine.js';
 

@@ -10,7 +10,7 @@ import { isRingswarmError, RingswarmError } from '../protocol/errors.js';
 import { realClock, type TimerHandle } from '../runtime/clock.js';
 import { ControlServer, type ControlChannel } from '../runtime/control-server.js';
 import { selfPssMB } from '../runtime/memory.js';
-import { describeExit, WorkerProcess } from './worker-process.js';
+import { describeExit, WorkerProcess } from '../runtime/worker-process.js';
 import type { LinkSpec, RunConfig, RunReport } from './config.js';
 import { CoordinatorMachine, type CoordinatorAction, type CoordinatorEvent, type ProcessState } from './machine.js';
 import { buildReport } from './report.js';

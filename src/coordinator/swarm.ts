@@ -7,7 +7,7 @@ import type { AllreduceAlgo } from '../collective/types.js';
 import type { CoordinatorMessage, JobSpec, WorkerMessage } from '../protocol/control.js';
 import { RingswarmError } from '../protocol/errors.js';
 import { ControlServer, type ControlChannel } from '../runtime/control-server.js';
-import { describeExit, WorkerProcess } from './worker-process.js';
+import { describeExit, WorkerProcess } from '../runtime/worker-process.js';
 import { assignRing } from './rendezvous.js';
 
 export interface SwarmOptions {

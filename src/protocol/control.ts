@@ -1,9 +1,9 @@
 // Control messages between coordinator and workers, and the hello on a data link: one
 // discriminated union each way, JSON in WebSocket text frames, validated at the edge.
 import { z } from 'zod';
-import { DTYPES, REDUCE_OPS } from '../collective/dtypes.js';
-import { ALLREDUCE_ALGOS, COLLECTIVES } from '../collective/types.js';
+import { ALLREDUCE_ALGOS, COLLECTIVES, DTYPES, REDUCE_OPS } from './names.js';
 import { RingswarmError } from './errors.js';
+import { FAULT_KINDS, FAULT_PHASES } from './faults.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -41,8 +41,8 @@ export type JobSpec = z.infer<typeof JobSpec>;
 /** A fault the worker itself carries out when it reaches the trigger point (or at once, for 'inject'). */
 export const FaultOrder = z.object({
   id: nat,
-  kind: z.enum(['kill', 'hang', 'crash', 'link', 'corrupt']),
-  at: z.object({ step: nat, phase: z.enum(['reduce-scatter', 'all-gather']).optional(), chunk: nat.optional() }),
+  kind: z.enum(FAULT_KINDS),
+  at: z.object({ step: nat, phase: z.enum(FAULT_PHASES).optional(), chunk: nat.optional() }),
   ms: z.number().nonnegative().nullable(),
   code: int.optional(),
   frames: int.positive().optional(),

@@ -3,24 +3,13 @@
 // seeded choice of which link moves next, so any interleaving replays exactly from its seed.
 // Faults per directed link (ranks): cut, seeded drop, partition, corrupt.
 import { FRAME_HEADER_BYTES } from '../protocol/frame.js';
+import { seededRandom } from '../collective/random.js';
 import type { LinkEvents, PeerAddress, Transport } from './transport.js';
 
 interface InFlight {
   from: number;
   to: number;
   frame: Uint8Array;
-}
-
-/** Small, fast, seeded generator (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -11,7 +11,8 @@
 // The network figures stand for what the real transport costs; a job's emulated fabric comes on top.
 import { RingswarmError } from '../protocol/errors.js';
 import type { TimerHandle } from './clock.js';
-import { corruptFrame, partitionOf, seededRandom } from './memory-transport.js';
+import { seededRandom } from '../collective/random.js';
+import { corruptFrame, partitionOf } from './memory-transport.js';
 import type { LinkEvents, PeerAddress, Transport } from './transport.js';
 import type { VirtualClock } from './virtual-clock.js';
 

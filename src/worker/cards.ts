@@ -111,9 +111,4 @@ function applyUpdate(state: Elements, grad: Elements, sign: 1 | -1): void {
   }
 }
 
-/** The job's digest: SHA-256 over every card's state digest, in card order. */
-export function jobDigest(cardDigests: readonly string[]): string {
-  const h = createHash('sha256');
-  for (const d of cardDigests) h.update(d);
-  return h.digest('hex');
-}
+export { jobDigest } from '../collective/digest.js';

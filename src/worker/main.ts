@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Worker process entry: wire real I/O (WebSockets, timers, process) into the Worker logic.
-import { startWorkerProcess } from '../runtime/worker-entry.js';
+import { startWorkerProcess } from './start.js';
 
 startWorkerProcess({
   controlUrl: process.env.RINGSWARM_CONTROL_URL ?? '',

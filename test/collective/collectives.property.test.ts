@@ -11,7 +11,7 @@ import { chunkCount, chunkRange, segmentRange } from '../../src/collective/ring.
 import { Arena } from '../../src/collective/simd.js';
 import type { ChunkIn, ChunkSend, Collective, CollectiveKind, Phase } from '../../src/collective/types.js';
 import { RingswarmError } from '../../src/protocol/errors.js';
-import { seededRandom } from '../../src/runtime/memory-transport.js';
+import { seededRandom } from '../../src/collective/random.js';
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness (mulberry32): the grid sampling and the delivery schedules replay from a seed.

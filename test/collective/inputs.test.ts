@@ -21,6 +21,7 @@ import {
   type InputSpec,
 } from '../../src/collective/inputs.js';
 import { naiveAllReduce } from '../../src/collective/naive.js';
+import { seededRandom } from '../../src/collective/random.js';
 
 const CARD_COUNTS = [1, 2, 3, 7, 16, 64, 1000];
 const SIZES = [0, 1, 7, 1000];
@@ -70,15 +71,9 @@ function reduceAsTree(inputs: Elements[], op: ReduceOp): Elements {
   return level[0];
 }
 
-/** A seeded permutation of 0..n-1 (mulberry32 + Fisher–Yates): tests are deterministic too. */
+/** A seeded permutation of 0..n-1 (the seeded generator + Fisher–Yates): tests are deterministic too. */
 function shuffled(n: number, seed: number): number[] {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
+  const next = seededRandom(seed);
   const p = Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));

@@ -6,7 +6,7 @@ import { createCollective } from '../../src/collective/index.js';
 import { fillExpected, fillGradient, type InputSpec } from '../../src/collective/inputs.js';
 import { doublingPeers, doublingPlan } from '../../src/collective/recursive-doubling.js';
 import type { ChunkSend, Collective } from '../../src/collective/types.js';
-import { seededRandom } from '../../src/runtime/memory-transport.js';
+import { seededRandom } from '../../src/collective/random.js';
 
 interface InFlight {
   from: number;

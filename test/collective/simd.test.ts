@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DTYPES, allocElements, bytesOf, reduceInto, type Elements, type ReduceOp } from '../../src/collective/dtypes.js';
+import { seededWords } from '../../src/collective/random.js';
 import { Arena, arenaReduce, reductionModuleBytes } from '../../src/collective/simd.js';
 
 const OPS = ['sum', 'prod', 'min', 'max'] as const;
@@ -13,18 +14,8 @@ function arena(bytes = 1 << 20): Arena {
   return a;
 }
 
-/** xorshift32: the tests' inputs are the same on every run. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
+/** Raw 32-bit words of the seeded generator: the tests' inputs are the same on every run. */
+const rng = seededWords;
 
 /**
  * Finite values only (then no sum or product of two is NaN): half raw bit patterns (every exponent,

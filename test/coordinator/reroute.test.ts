@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { changedLinks, rerouteOrder, type Link } from '../../src/coordinator/reroute.js';
-import { seededRandom } from '../../src/runtime/memory-transport.js';
+import { seededRandom } from '../../src/collective/random.js';
 
 const ring = (n: number) => Array.from({ length: n }, (_, i) => i);
 const links = (o: readonly number[]) => o.map((x, i) => [x, o[(i + 1) % o.length]] as const);

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   FAULT_KINDS,
@@ -18,7 +18,7 @@ import {
   type RandomSpec,
   type Scenario,
   type StragglerFault,
-} from '../../src/coordinator/scenario.js';
+} from '../../src/coordinator/scenario/index.js';
 
 /** The issues parseScenario throws for `text`, or a failure if it does not throw a ScenarioError. */
 function issuesOf(text: string, fileName = 'scenario.yaml'): string[] {
@@ -199,7 +199,7 @@ describe('parseScenario: rejected files name the path and what is accepted', () 
       'rank on a link fault',
       'kind: link\nrank: 1\nat: { step: 1 }\ncut: true',
       [
-        'faults[0].rank: unknown field (a link fault takes kind, from, at, cut, delayMs, bandwidth, ms)',
+        'faults[0].rank: unknown field (a link fault takes kind, from, to, at, cut, delayMs, bandwidth, ms)',
         'faults[0].from: required (an integer >= 0)',
       ],
     ],
@@ -674,8 +674,8 @@ faults:
       'a slow-link fault with a rank and a cut',
       'kind: slow-link\nrank: 1\nat: { step: 1 }\ncut: true\ndelayMs: 5',
       [
-        'faults[0].rank: unknown field (a slow-link fault takes kind, from, at, bandwidth, delayMs, steps)',
-        'faults[0].cut: unknown field (a slow-link fault takes kind, from, at, bandwidth, delayMs, steps)',
+        'faults[0].rank: unknown field (a slow-link fault takes kind, from, to, at, bandwidth, delayMs, steps)',
+        'faults[0].cut: unknown field (a slow-link fault takes kind, from, to, at, bandwidth, delayMs, steps)',
         'faults[0].from: required (an integer >= 0)',
       ],
     ],
@@ -716,7 +716,7 @@ faults:
   it.each<[string, string[], string[]]>([
     ['a slow fault without an effect', ['kill:rank=1:step=1', 'slow:rank=5:step=3'], ['--inject[1]: a slow fault needs factor (> 1) or addMs (> 0)']],
     ['a factor below 1', ['slow:rank=5:factor=0.5:step=3'], ['--inject[0].factor: expected a number > 1 (got 0.5)']],
-    ['a slow-link with a cut', ['slow-link:from=2:step=3:cut=true'], ['--inject[0].cut: unknown field (a slow-link fault takes kind, from, at, bandwidth, delayMs, steps)', '--inject[0]: a slow-link fault needs bandwidth or delayMs']],
+    ['a slow-link with a cut', ['slow-link:from=2:step=3:cut=true'], ['--inject[0].cut: unknown field (a slow-link fault takes kind, from, to, at, bandwidth, delayMs, steps)', '--inject[0]: a slow-link fault needs bandwidth or delayMs']],
     ['a pause of a word', ['pause:rank=4:ms=long:everyMs=200'], ['--inject[0].ms: expected a whole number of milliseconds >= 1 (got "long")']],
   ])('rejects the shorthand %s', (_, specs, issues) => {
     expect(injectIssuesOf(specs)).toEqual(issues);
@@ -773,22 +773,29 @@ faults:
 
   it('expandStragglers returns them with ids after the faults, or from firstId; expandScenario leaves them out', () => {
     const s = parseScenario(STRAGGLER_YAML, 's.yaml');
-    expect(expandStragglers(s)).toStrictEqual(s.stragglers);
+    // A slow link written without `to` gets its successor in the launch ring.
+    expect(expandStragglers(s, { workers: 8 })).toStrictEqual(s.stragglers.map((f) => (f.kind === 'slow-link' ? { ...f, to: (f.from + 1) % 8 } : f)));
     const o = { seed: 3, workers: 8, steps: 50 };
     const faults = expandScenario(s, o);
     expect(faults.every((f) => (FAULT_KINDS as readonly string[]).includes(f.kind))).toBe(true);
-    const stragglers = expandStragglers(s, faults.length);
+    const stragglers = expandStragglers(s, { workers: 8, firstId: faults.length });
     expect(stragglers.map((f) => f.id)).toEqual([0, 1, 2, 3].map((i) => faults.length + i));
     expect(stragglers.map((f) => f.kind)).toEqual(['slow', 'slow-link', 'jitter', 'pause']);
     expect(s.stragglers[0]!.id).toBe(2); // the scenario itself is not changed
   });
 });
 
-describe('scenario.ts stays pure', () => {
-  it('imports only yaml and our units, and reads no clock or random source', () => {
-    const source = readFileSync(new URL('../../src/coordinator/scenario.ts', import.meta.url), 'utf8');
-    const imports = [...source.matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
-    expect(imports).toEqual(['yaml', '../protocol/units.js']);
-    expect(source).not.toMatch(/Math\.random|Date\.now|new Date\(|performance\.|\bprocess\.[a-z]|setTimeout|setInterval/);
+describe('the scenario modules stay pure', () => {
+  it('import only yaml, the wire contract, the seeded generator and each other, and read no clock or random source', () => {
+    const dir = new URL('../../src/coordinator/scenario/', import.meta.url);
+    const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+    expect(files.sort()).toEqual(['expand.ts', 'index.ts', 'random-faults.ts', 'read.ts', 'shorthand.ts', 'types.ts', 'validate.ts']);
+    for (const file of files) {
+      const source = readFileSync(new URL(file, dir), 'utf8');
+      const imports = [...source.matchAll(/^(?:import|export) [^;]*? from '([^']+)';$/gm)].map((m) => m[1]!);
+      expect(imports.length, file).toBeGreaterThan(0);
+      for (const spec of imports) expect(spec, `${file} imports ${spec}`).toMatch(/^(yaml|\.\/[a-z-]+\.js|\.\.\/\.\.\/protocol\/[a-z-]+\.js|\.\.\/\.\.\/collective\/random\.js)$/);
+      expect(source, file).not.toMatch(/Math\.random|Date\.now|new Date\(|performance\.|\bprocess\.[a-z]|setTimeout|setInterval/);
+    }
   });
 });

@@ -15,7 +15,7 @@ import {
   type StragglerOptions,
 } from '../../src/coordinator/stragglers.js';
 import { doublingPeers, doublingPlan } from '../../src/collective/recursive-doubling.js';
-import { seededRandom } from '../../src/runtime/memory-transport.js';
+import { seededRandom } from '../../src/collective/random.js';
 
 /** mulberry32: small, seeded, good enough for noise. */
 const prng = seededRandom;

@@ -10,7 +10,8 @@ import { doublingPeers } from '../../src/collective/recursive-doubling.js';
 import type { AllreduceAlgo } from '../../src/collective/types.js';
 import { CoordinatorMessage, WorkerMessage, type JobSpec } from '../../src/protocol/control.js';
 import { channelPair, type Channel } from '../../src/runtime/channel.js';
-import { MemoryNetwork, seededRandom, type MemoryTransport } from '../../src/runtime/memory-transport.js';
+import { seededRandom } from '../../src/collective/random.js';
+import { MemoryNetwork, type MemoryTransport } from '../../src/runtime/memory-transport.js';
 import { CardGroup, jobDigest } from '../../src/worker/cards.js';
 import { Worker, type WorkerEnv } from '../../src/worker/worker.js';
 

@@ -1,17 +1,16 @@
 // Starts a worker in this process: data server, control connection, and the guards that make a
 // worker exit by itself when its coordinator is gone (no orphans, ever).
-import { WebSocket } from 'ws';
 import { CoordinatorMessage, type WorkerMessage } from '../protocol/control.js';
-import { Worker } from '../worker/worker.js';
-import { wsChannel } from './channel.js';
-import { realClock } from './clock.js';
-import { checkpointDisk } from './checkpoint-disk.js';
-import { FramePool } from './frame-pool.js';
-import { cpuWaitReader } from './cpu-wait.js';
-import { selfPssMB } from './memory.js';
-import { WsTransport } from './ws-transport.js';
+import { Worker } from './worker.js';
+import { connectControl } from '../runtime/control-client.js';
+import { checkpointDisk } from '../runtime/checkpoint-disk.js';
+import { FramePool } from '../runtime/frame-pool.js';
+import { cpuWaitReader } from '../runtime/cpu-wait.js';
+import { selfPssMB } from '../runtime/memory.js';
+import { WsTransport } from '../runtime/ws-transport.js';
+import { realClock } from '../runtime/clock.js';
 
-export interface WorkerProcessOptions {
+export interface WorkerStartOptions {
   controlUrl: string;
   token: string;
   workerId: string;
@@ -23,7 +22,7 @@ export interface WorkerProcessOptions {
 const MAX_FRAME_PAYLOAD = 256 << 20;
 const PARENT_CHECK_MS = 250;
 
-export function startWorkerProcess(o: WorkerProcessOptions): void {
+export function startWorkerProcess(o: WorkerStartOptions): void {
   const log = (line: string) => process.stderr.write(`[${o.workerId}] ${line}\n`);
   if (!o.controlUrl || !o.token) {
     log('missing coordinator URL or token (RINGSWARM_CONTROL_URL, RINGSWARM_TOKEN)');
@@ -53,27 +52,27 @@ export function startWorkerProcess(o: WorkerProcessOptions): void {
   const transport = new WsTransport({ host: o.host, token: o.token, maxPayload: MAX_FRAME_PAYLOAD, log, pool: new FramePool() });
   void transport.listen().then(
     () => {
-      const ws = new WebSocket(o.controlUrl, { perMessageDeflate: false });
-      ws.on('error', (e) => {
-        log(`cannot reach coordinator at ${o.controlUrl}: ${e.message}`);
-        process.exit(1);
-      });
-      ws.on('open', () => {
-        const control = wsChannel<CoordinatorMessage, WorkerMessage>(ws, CoordinatorMessage, log);
-        const worker = new Worker(control, transport, { workerId: o.workerId, pid: process.pid, token: o.token, spawned: o.spawned }, {
-          clock: realClock(),
-          rssMB: () => process.memoryUsage.rss() / 2 ** 20,
-          pssMB: selfPssMB,
-          cpuWaitMs: cpuWaitReader() ?? undefined,
-          log,
-          strike: (how) => {
-            if ('signal' in how) process.kill(process.pid, how.signal);
-            // Let the fault report leave first.
-            else setImmediate(() => process.exit(how.exit));
-          },
-          disk: checkpointDisk,
-        });
-        void worker.exited.then(exit);
+      connectControl<CoordinatorMessage, WorkerMessage>(o.controlUrl, CoordinatorMessage, log, {
+        error: (e) => {
+          log(`cannot reach coordinator at ${o.controlUrl}: ${e.message}`);
+          process.exit(1);
+        },
+        open: (control) => {
+          const worker = new Worker(control, transport, { workerId: o.workerId, pid: process.pid, token: o.token, spawned: o.spawned }, {
+            clock: realClock(),
+            rssMB: () => process.memoryUsage.rss() / 2 ** 20,
+            pssMB: selfPssMB,
+            cpuWaitMs: cpuWaitReader() ?? undefined,
+            log,
+            strike: (how) => {
+              if ('signal' in how) process.kill(process.pid, how.signal);
+              // Let the fault report leave first.
+              else setImmediate(() => process.exit(how.exit));
+            },
+            disk: checkpointDisk,
+          });
+          void worker.exited.then(exit);
+        },
       });
     },
     (e: Error) => {

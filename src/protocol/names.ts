@@ -1,0 +1,16 @@
+// The names the wire carries for what a job computes: element types, reduction operators,
+// collectives and all-reduce algorithms. Here, in the wire contract, so that the control messages
+// can validate them; src/collective re-exports them beside the code that implements each one.
+
+export const DTYPES = ['f32', 'f64', 'i32'] as const;
+export type DType = (typeof DTYPES)[number];
+
+export const REDUCE_OPS = ['sum', 'prod', 'min', 'max', 'avg'] as const;
+export type ReduceOp = (typeof REDUCE_OPS)[number];
+
+export const COLLECTIVES = ['allreduce', 'reducescatter', 'allgather', 'broadcast'] as const;
+export type CollectiveKind = (typeof COLLECTIVES)[number];
+
+/** All-reduce algorithms: the bandwidth-optimal ring, and the latency-friendly recursive doubling. */
+export const ALLREDUCE_ALGOS = ['ring', 'rd'] as const;
+export type AllreduceAlgo = (typeof ALLREDUCE_ALGOS)[number];
