@@ -111,4 +111,17 @@ describe('WsTransport data server refusals', () => {
     expect(lines.filter((l) => /refused/.test(l))).toHaveLength(6);
     expect(lines.at(-1)).toMatch(/^35 more connections refused \(40 in all\), the last: data link from 127\.0\.0\.1 refused: RS_ERR_/);
   });
+
+  it('cuts off a slow upgrade to a worker data server and counts it', async () => {
+    const lines: string[] = [];
+    const t = new WsTransport({ host: '127.0.0.1', token: 'the-token', maxPayload: 1 << 16, log: (l) => lines.push(l), pool: new FramePool() });
+    const url = await t.listen();
+    cleanups.push(() => t.close());
+    const slow = connect(Number(new URL(url).port), '127.0.0.1');
+    slow.on('error', () => {});
+    slow.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    await closed(slow);
+    expect(t.rejected).toBe(1);
+    expect(lines).toEqual([expect.stringMatching(/^data link from 127\.0\.0\.1 refused: RS_ERR_TIMEOUT: no WebSocket upgrade within 5000 ms$/)]);
+  }, 20_000);
 });
