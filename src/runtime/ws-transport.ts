@@ -350,13 +350,13 @@ export class WsTransport implements Transport {
   }
 
   close(): void {
+    this.refusals.flush();
     this.closed = true;
     for (const w of this.drainWaiters.splice(0)) w.resolve();
     for (const ws of this.outgoing.values()) ws.terminate();
     for (const link of this.incoming.values()) link.destroy();
     this.outgoing.clear();
     this.incoming.clear();
-    this.refusals.stop();
     for (const c of this.server?.clients ?? []) c.terminate();
     this.server?.close();
   }
