@@ -5,6 +5,8 @@ import { elementBytes } from '../collective/dtypes.js';
 import { BENCH_DEFAULTS, RUN_DEFAULTS, type BenchConfig, type LinkSpec, type RunConfig } from '../coordinator/config.js';
 import { runBench } from '../coordinator/bench.js';
 import { runJob } from '../coordinator/run.js';
+import { exploreSeed, type ExploreResult } from '../sim/explore.js';
+import { simJob } from '../sim/sim.js';
 import { formatBytes } from '../protocol/units.js';
 import { startWorkerProcess } from '../worker/start.js';
 import {
@@ -32,115 +34,141 @@ const program = new Command('ringswarm')
   .exitOverride();
 
 const MAX_WORKERS = 4096;
+/** In one process, without a process per worker: 100,000 cards and more. */
+const MAX_SIM_WORKERS = 1 << 20;
 
-program
-  .command('run')
-  .description('launch a swarm of worker processes and train for a number of steps, verifying every all-reduce')
-  .option('-w, --workers <n>', 'worker processes in the ring', intIn(1, MAX_WORKERS), RUN_DEFAULTS.workers)
-  .option('-g, --cards-per-worker <n>', 'emulated cards per worker', intIn(1, 1 << 16), RUN_DEFAULTS.cardsPerWorker)
-  .option('-s, --size <bytes>', 'gradient bytes per card (suffixes K, KiB, M, MiB, G, GiB)', size, RUN_DEFAULTS.bytesPerCard)
-  .option('--dtype <type>', 'element type: f32, f64, i32', dtype, RUN_DEFAULTS.dtype)
-  .option('--op <op>', 'reduction: sum, prod, min, max, avg', reduceOp, RUN_DEFAULTS.op)
-  .option('--steps <n>', 'training steps', intIn(0), RUN_DEFAULTS.steps)
-  .option('--compute-ms <ms>', 'emulated compute time per step', numberIn(0, 3_600_000), RUN_DEFAULTS.computeMs)
-  .option('--chunk <bytes>', 'largest data frame payload (pipelining unit)', size, RUN_DEFAULTS.chunkBytes)
-  .option('--seed <n>', 'seed of the inputs (and, later, of faults)', intIn(0, 2 ** 31 - 1), RUN_DEFAULTS.seed)
-  .option('--timeout-ms <ms>', 'collective watchdog: abort an op with no progress for this long', intIn(1, 86_400_000), RUN_DEFAULTS.timeoutMs)
+/** The flags `run` and `sim` share: the job, its faults and stragglers, the policies, the fabric. */
+function jobOptions(cmd: Command, maxWorkers: number): Command {
+  return cmd
+    .option('-w, --workers <n>', 'workers in the ring', intIn(1, maxWorkers), RUN_DEFAULTS.workers)
+    .option('-g, --cards-per-worker <n>', 'emulated cards per worker', intIn(1, 1 << 16), RUN_DEFAULTS.cardsPerWorker)
+    .option('-s, --size <bytes>', 'gradient bytes per card (suffixes K, KiB, M, MiB, G, GiB)', size, RUN_DEFAULTS.bytesPerCard)
+    .option('--dtype <type>', 'element type: f32, f64, i32', dtype, RUN_DEFAULTS.dtype)
+    .option('--op <op>', 'reduction: sum, prod, min, max, avg', reduceOp, RUN_DEFAULTS.op)
+    .option('--steps <n>', 'training steps', intIn(0), RUN_DEFAULTS.steps)
+    .option('--compute-ms <ms>', 'emulated compute time per step', numberIn(0, 3_600_000), RUN_DEFAULTS.computeMs)
+    .option('--chunk <bytes>', 'largest data frame payload (pipelining unit)', size, RUN_DEFAULTS.chunkBytes)
+    .option('--seed <n>', 'the one seed: inputs, random faults, and (sim) the order of events', intIn(0, 2 ** 31 - 1), RUN_DEFAULTS.seed)
+    .option('--timeout-ms <ms>', 'collective watchdog: an op in which no rank moves for this long is stuck', intIn(1, 86_400_000), RUN_DEFAULTS.timeoutMs)
+    .option('--ready-timeout-ms <ms>', 'how long to wait for all workers to join and ring up', intIn(1, 3_600_000), RUN_DEFAULTS.readyTimeoutMs)
+    .option('--scenario <file>', 'faults to inject, YAML or JSON (see README)')
+    .option('--inject <fault>', "a fault in one word, repeatable: 'kill:rank=3:step=4:phase=reduce-scatter'", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .addOption(
+      new Option('--on-failure <policy>', 'on a lost worker: restart it in its rank, hand its rank to a standby (--spares), shrink the ring without it, or abort the run')
+        .choices(['restart', 'spare', 'shrink', 'abort'])
+        .default(RUN_DEFAULTS.onFailure),
+    )
+    .option('--spares <n>', 'standby workers started at launch, for --on-failure spare (a new process is started when they run out)', intIn(0, maxWorkers), RUN_DEFAULTS.spares)
+    .addOption(
+      new Option('--on-straggler <action>', 'on a confirmed straggler: report it, evict a slow node (then --on-failure applies), or reroute the ring around a slow link')
+        .choices(['report', 'evict', 'reroute'])
+        .default(RUN_DEFAULTS.onStraggler),
+    )
+    .option('--straggler-threshold <x>', 'slow means this many times the median of the others', numberIn(1.01, 100), RUN_DEFAULTS.stragglerThreshold)
+    .option('--straggler-persist <k/m>', 'and so in k of the last m steps besides the slowest one (a one-step spike never counts)', kOfM, RUN_DEFAULTS.stragglerPersist)
+    .option('--max-restarts <n>', 'give up after this many restarts', intIn(0, 1_000_000), RUN_DEFAULTS.maxRestarts)
+    .option('--checkpoint-every <k>', 'checkpoint card states every k steps, in memory with a copy on the next rank (0: never)', intIn(0), RUN_DEFAULTS.checkpointEvery)
+    .option('--checkpoint-dir <dir>', 'also write checkpoints here, atomically (the disk tier)')
+    .option('--heartbeat-ms <ms>', 'worker heartbeat interval', intIn(1, 60_000), RUN_DEFAULTS.heartbeatMs)
+    .option('--heartbeat-timeout-ms <ms>', 'a worker silent this long is dead', intIn(1, 3_600_000), RUN_DEFAULTS.heartbeatDeadMs)
+    .addOption(algoOption().argParser(runAlgo).default(RUN_DEFAULTS.algo))
+    .option('--tuning <files...>', 'bench --algo ring,rd --json outputs: --algo auto then goes by the crossover measured for the ring size (else by the model)')
+    .option('--link-latency-us <us>', 'emulated latency of every link between workers (run: Node timers make under 1000 about 1 ms)', numberIn(0, 60_000_000), 0)
+    .option('--link-bandwidth <bytes>', 'emulated bandwidth per second of every link between workers, e.g. 100MiB (0: run: no cap; sim: this machine\'s)', rate, 0)
+    .option('--intra-bandwidth <bytes>', 'emulated card-to-card bandwidth per second inside a worker, e.g. 10GiB (0: run: not emulated; sim: this machine\'s)', rate, 0)
+    .option('--json <path|->', 'write the JSON report to a file, or - for stdout');
+}
+
+/** The job of `run` or `sim` from its flags, checked as one. */
+async function jobConfig(o: Record<string, any>): Promise<RunConfig> {
+  const { faults, stragglers } = await loadFaults(o.scenario, o.inject, { seed: o.seed, workers: o.workers, steps: o.steps });
+  const cfg: RunConfig = {
+    ...RUN_DEFAULTS,
+    workers: o.workers,
+    spawn: o.spawn ?? o.workers,
+    cardsPerWorker: o.cardsPerWorker,
+    bytesPerCard: o.size,
+    dtype: o.dtype,
+    op: o.op,
+    steps: o.steps,
+    computeMs: o.computeMs,
+    chunkBytes: o.chunk,
+    seed: o.seed,
+    timeoutMs: o.timeoutMs,
+    port: o.port ?? RUN_DEFAULTS.port,
+    host: o.host ?? RUN_DEFAULTS.host,
+    token: o.token,
+    readyTimeoutMs: o.readyTimeoutMs,
+    checksums: (o.checksum ?? 'crc32c') === 'crc32c',
+    faults,
+    stragglers,
+    onStraggler: o.onStraggler,
+    stragglerThreshold: o.stragglerThreshold,
+    stragglerPersist: o.stragglerPersist,
+    onFailure: o.onFailure,
+    spares: o.spares,
+    maxRestarts: o.maxRestarts,
+    checkpointEvery: o.checkpointEvery,
+    checkpointDir: o.checkpointDir ? resolve(o.checkpointDir) : null,
+    heartbeatMs: o.heartbeatMs,
+    heartbeatDeadMs: o.heartbeatTimeoutMs,
+    algo: o.algo,
+    crossovers: await loadTuning(o.tuning ?? []),
+    link: linkSpec(o as { linkLatencyUs: number; linkBandwidth: number; intraBandwidth: number }),
+  };
+  if (cfg.onFailure === 'shrink' && (cfg.op === 'min' || cfg.op === 'max')) {
+    throw new UsageError(`--on-failure shrink needs --op sum, avg or prod: with ${cfg.op} the result without the lost cards cannot be checked from the closed form`);
+  }
+  if (cfg.onFailure === 'spare' && cfg.spares === 0) throw new UsageError('--on-failure spare needs --spares N (N >= 1)');
+  if (cfg.spares > 0 && cfg.onFailure !== 'spare') throw new UsageError(`--spares ${cfg.spares} is only used with --on-failure spare`);
+  if (cfg.heartbeatDeadMs <= cfg.heartbeatMs) throw new UsageError(`--heartbeat-timeout-ms ${cfg.heartbeatDeadMs} must be longer than --heartbeat-ms ${cfg.heartbeatMs}`);
+  checkElements('--size', cfg.bytesPerCard, cfg.dtype);
+  checkChunk(cfg.chunkBytes, cfg.dtype);
+  if (cfg.spawn > cfg.workers) throw new UsageError(`--spawn ${cfg.spawn} is more than --workers ${cfg.workers}`);
+  return cfg;
+}
+
+/** Ctrl-C and SIGTERM stop the job and still give a partial report; the status is then 128 + the signal's number. */
+function interruptible(progress: Progress): { signal: AbortSignal; status: () => number; release: () => void } {
+  const ctl = new AbortController();
+  let stoppedBy = 'SIGINT' as 'SIGINT' | 'SIGTERM';
+  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => () => {
+    stoppedBy = sig;
+    progress.line('interrupted: stopping, partial report follows');
+    ctl.abort();
+  };
+  const onSigint = onSignal('SIGINT');
+  const onSigterm = onSignal('SIGTERM');
+  process.once('SIGINT', onSigint);
+  process.once('SIGTERM', onSigterm);
+  return {
+    signal: ctl.signal,
+    status: () => (stoppedBy === 'SIGTERM' ? 143 : 130),
+    release: () => {
+      process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigterm);
+    },
+  };
+}
+
+jobOptions(
+  program.command('run').description('launch a swarm of worker processes and train for a number of steps, verifying every all-reduce'),
+  MAX_WORKERS,
+)
   .option('--port <n>', 'coordinator control port (0 = any free port)', intIn(0, 65535), RUN_DEFAULTS.port)
   .option('--host <addr>', 'address to bind and advertise', host, RUN_DEFAULTS.host)
   .option('--spawn <n>', 'workers to spawn here (default: all); the rest join with `ringswarm worker`', intIn(0, MAX_WORKERS))
   .option('--token <token>', 'job token workers must present (default: random)')
-  .option('--ready-timeout-ms <ms>', 'how long to wait for all workers to join and ring up', intIn(1, 3_600_000), RUN_DEFAULTS.readyTimeoutMs)
   .addOption(checksumOption())
-  .option('--scenario <file>', 'faults to inject, YAML or JSON (see README)')
-  .option('--inject <fault>', "a fault in one word, repeatable: 'kill:rank=3:step=4:phase=reduce-scatter'", (v: string, acc: string[]) => [...acc, v], [] as string[])
-  .addOption(
-    new Option('--on-failure <policy>', 'on a lost worker: restart it in its rank, hand its rank to a standby (--spares), shrink the ring without it, or abort the run')
-      .choices(['restart', 'spare', 'shrink', 'abort'])
-      .default(RUN_DEFAULTS.onFailure),
-  )
-  .option('--spares <n>', 'standby workers started at launch, for --on-failure spare (a new process is started when they run out)', intIn(0, MAX_WORKERS), RUN_DEFAULTS.spares)
-  .addOption(
-    new Option('--on-straggler <action>', 'on a confirmed straggler: report it, evict a slow node (then --on-failure applies), or reroute the ring around a slow link')
-      .choices(['report', 'evict', 'reroute'])
-      .default(RUN_DEFAULTS.onStraggler),
-  )
-  .option('--straggler-threshold <x>', 'slow means this many times the median of the others', numberIn(1.01, 100), RUN_DEFAULTS.stragglerThreshold)
-  .option('--straggler-persist <k/m>', 'and so in k of the last m steps besides the slowest one (a one-step spike never counts)', kOfM, RUN_DEFAULTS.stragglerPersist)
   .option('--what-if', 'run again with the same seed without the injected stragglers, and report what they cost')
-  .option('--max-restarts <n>', 'give up after this many restarts', intIn(0, 1_000_000), RUN_DEFAULTS.maxRestarts)
-  .option('--checkpoint-every <k>', 'checkpoint card states every k steps, in memory with a copy on the next rank (0: never)', intIn(0), RUN_DEFAULTS.checkpointEvery)
-  .option('--checkpoint-dir <dir>', 'also write checkpoints here, atomically (the disk tier)')
-  .option('--heartbeat-ms <ms>', 'worker heartbeat interval', intIn(1, 60_000), RUN_DEFAULTS.heartbeatMs)
-  .option('--heartbeat-timeout-ms <ms>', 'a worker silent this long is dead', intIn(1, 3_600_000), RUN_DEFAULTS.heartbeatDeadMs)
-  .addOption(algoOption().argParser(runAlgo).default(RUN_DEFAULTS.algo))
-  .option('--tuning <files...>', 'bench --algo ring,rd --json outputs: --algo auto then goes by the crossover measured for the ring size (else by the model)')
-  .option('--link-latency-us <us>', 'emulated latency of every link between workers (Node timers: under 1000 comes out as about 1 ms)', numberIn(0, 60_000_000), 0)
-  .option('--link-bandwidth <bytes>', 'emulated bandwidth per second of every link between workers, e.g. 100MiB (0: no cap)', rate, 0)
-  .option('--intra-bandwidth <bytes>', 'emulated card-to-card bandwidth per second inside a worker, e.g. 10GiB (0: not emulated)', rate, 0)
-  .option('--json <path|->', 'write the JSON report to a file, or - for stdout')
   .action(async (o) => {
-    const { faults, stragglers } = await loadFaults(o.scenario, o.inject, { seed: o.seed, workers: o.workers, steps: o.steps });
-    const cfg: RunConfig = {
-      ...RUN_DEFAULTS,
-      workers: o.workers,
-      spawn: o.spawn ?? o.workers,
-      cardsPerWorker: o.cardsPerWorker,
-      bytesPerCard: o.size,
-      dtype: o.dtype,
-      op: o.op,
-      steps: o.steps,
-      computeMs: o.computeMs,
-      chunkBytes: o.chunk,
-      seed: o.seed,
-      timeoutMs: o.timeoutMs,
-      port: o.port,
-      host: o.host,
-      token: o.token,
-      readyTimeoutMs: o.readyTimeoutMs,
-      checksums: o.checksum === 'crc32c',
-      faults,
-      stragglers,
-      onStraggler: o.onStraggler,
-      stragglerThreshold: o.stragglerThreshold,
-      stragglerPersist: o.stragglerPersist,
-      onFailure: o.onFailure,
-      spares: o.spares,
-      maxRestarts: o.maxRestarts,
-      checkpointEvery: o.checkpointEvery,
-      checkpointDir: o.checkpointDir ? resolve(o.checkpointDir) : null,
-      heartbeatMs: o.heartbeatMs,
-      heartbeatDeadMs: o.heartbeatTimeoutMs,
-      algo: o.algo,
-      crossovers: await loadTuning(o.tuning ?? []),
-      link: linkSpec(o),
-    };
-    if (cfg.onFailure === 'shrink' && (cfg.op === 'min' || cfg.op === 'max')) {
-      throw new UsageError(`--on-failure shrink needs --op sum, avg or prod: with ${cfg.op} the result without the lost cards cannot be checked from the closed form`);
-    }
-    if (cfg.onFailure === 'spare' && cfg.spares === 0) throw new UsageError('--on-failure spare needs --spares N (N >= 1)');
-    if (cfg.spares > 0 && cfg.onFailure !== 'spare') throw new UsageError(`--spares ${cfg.spares} is only used with --on-failure spare`);
-    if (cfg.heartbeatDeadMs <= cfg.heartbeatMs) throw new UsageError(`--heartbeat-timeout-ms ${cfg.heartbeatDeadMs} must be longer than --heartbeat-ms ${cfg.heartbeatMs}`);
-    checkElements('--size', cfg.bytesPerCard, cfg.dtype);
-    checkChunk(cfg.chunkBytes, cfg.dtype);
-    if (cfg.spawn > cfg.workers) throw new UsageError(`--spawn ${cfg.spawn} is more than --workers ${cfg.workers}`);
+    const cfg = await jobConfig(o);
     checkMemory({ localWorkers: cfg.spawn + cfg.spares, ringSize: cfg.workers, cardsPerWorker: cfg.cardsPerWorker, bytesPerCard: cfg.bytesPerCard, checkpointEvery: cfg.checkpointEvery });
     await checkPortFree(cfg.host, cfg.port);
     if (cfg.checkpointDir) await checkCheckpointDir(cfg.checkpointDir);
     const toStdout = o.json === '-';
     const progress = new Progress(toStdout ? process.stderr : process.stdout);
-    const ctl = new AbortController();
-    // The usual statuses of a command stopped by a signal: 128 + its number.
-    let stoppedBy = 'SIGINT' as 'SIGINT' | 'SIGTERM';
-    const onSignal = (sig: 'SIGINT' | 'SIGTERM') => () => {
-      stoppedBy = sig;
-      progress.line('interrupted: stopping workers, partial report follows');
-      ctl.abort();
-    };
-    const onSigint = onSignal('SIGINT');
-    const onSigterm = onSignal('SIGTERM');
-    process.once('SIGINT', onSigint);
-    process.once('SIGTERM', onSigterm);
+    const stop = interruptible(progress);
     progress.line(
       `ringswarm run: ${cfg.workers} workers x ${cfg.cardsPerWorker} cards = ${cfg.workers * cfg.cardsPerWorker} cards, ` +
         `${formatBytes(cfg.bytesPerCard)} ${cfg.dtype} ${cfg.op} per card, ${cfg.steps} steps, seed ${cfg.seed}`,
@@ -157,12 +185,12 @@ program
           }
         },
       },
-      ctl.signal,
+      stop.signal,
     );
     if (o.whatIf && !report.interrupted) {
       // The same seed and flags without the injected stragglers: what they cost, measured, not estimated.
       progress.line('what-if: the same run without the injected stragglers');
-      const clean = await runJob({ ...cfg, stragglers: [] }, { progress: (l) => progress.update(l), log: (l) => progress.line(l) }, ctl.signal);
+      const clean = await runJob({ ...cfg, stragglers: [] }, { progress: (l) => progress.update(l), log: (l) => progress.line(l) }, stop.signal);
       report.whatIf = {
         wallMs: clean.wallMs,
         stepMsP50: clean.stepMs.p50,
@@ -171,13 +199,69 @@ program
         sameDigest: clean.stateDigest === report.stateDigest,
       };
     }
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigterm);
+    stop.release();
     progress.done();
     progress.out.write(formatRunSummary(report));
     if (o.json) await writeJson(o.json, report);
-    process.exitCode = report.interrupted ? (stoppedBy === 'SIGTERM' ? 143 : 130) : report.ok ? 0 : 1;
+    process.exitCode = report.interrupted ? stop.status() : report.ok ? 0 : 1;
   });
+
+jobOptions(
+  program
+    .command('sim')
+    .description('the same job in one process on a virtual clock (the same coordinator and worker logic, the simulated fabric): deterministic, to 100,000 cards; or --explore N seeds'),
+  MAX_SIM_WORKERS,
+)
+  .option('--explore <n>', 'draw N whole runs from seeds (shape, policies, faults at every point) and check each one\'s invariant', intIn(1, 1_000_000))
+  .option('--seed-start <s>', 'with --explore: the first seed', intIn(0, 2 ** 31 - 1), 1)
+  .option('--max-virtual-ms <ms>', 'a run not finished by this virtual time is stuck (default: from the steps and faults)', intIn(1, 2 ** 31 - 1))
+  .action(async (o, cmd: Command) => {
+    if (o.explore !== undefined) {
+      const own = cmd.options.map((x) => x.attributeName()).filter((k) => !['explore', 'seedStart', 'json'].includes(k) && cmd.getOptionValueSource(k) === 'cli');
+      if (own.length) throw new UsageError(`--explore draws every run from its seed: it takes only --seed-start and --json, not ${own.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
+      return explore(o.explore, o.seedStart, o.json);
+    }
+    const cfg = await jobConfig(o);
+    const toStdout = o.json === '-';
+    const progress = new Progress(toStdout ? process.stderr : process.stdout);
+    progress.line(
+      `ringswarm sim: ${cfg.workers} workers x ${cfg.cardsPerWorker} cards = ${cfg.workers * cfg.cardsPerWorker} cards, ` +
+        `${formatBytes(cfg.bytesPerCard)} ${cfg.dtype} ${cfg.op} per card, ${cfg.steps} steps, seed ${cfg.seed} (virtual time)`,
+    );
+    const report = await simJob(cfg, { progress: (l) => progress.update(l), log: (l) => progress.line(l) }, { maxVirtualMs: o.maxVirtualMs });
+    progress.done();
+    progress.out.write(formatRunSummary(report));
+    if (o.json) await writeJson(o.json, report);
+    process.exitCode = report.ok ? 0 : 1;
+  });
+
+/** `sim --explore`: seeds one after the other, a line of progress each; a failure names its seed and replay, and sets status 1. */
+async function explore(n: number, first: number, json: string | undefined): Promise<void> {
+  const progress = new Progress(json === '-' ? process.stderr : process.stdout);
+  const t0 = performance.now();
+  const failed: ExploreResult[] = [];
+  let events = 0;
+  for (let seed = first; seed < first + n; seed++) {
+    const r = await exploreSeed(seed);
+    events += r.report.sim?.events ?? 0;
+    if (!r.ok) {
+      failed.push(r);
+      progress.line(`seed ${seed} FAILED: ${r.why}\n  replay: ${r.replay}`);
+    }
+    const done = seed - first + 1;
+    const perSeed = (performance.now() - t0) / done;
+    progress.update(`explore: ${done}/${n} seeds, ${failed.length} failed, ${Math.round((n - done) * perSeed / 1000)} s left`);
+  }
+  const secs = (performance.now() - t0) / 1000;
+  progress.done();
+  progress.out.write(
+    `${failed.length ? 'FAILED' : 'OK'}  explore: ${n} seeds from ${first}, ${failed.length} failed, in ${secs.toFixed(1)} s ` +
+      `(${Math.round((n / secs) * 60)} seeds a minute, ${Math.round(events / secs)} events a second)\n` +
+      failed.map((f) => `  seed ${f.seed}: ${f.why}\n    replay: ${f.replay}\n`).join(''),
+  );
+  if (json) await writeJson(json, { seeds: n, seedStart: first, failed: failed.map((f) => ({ seed: f.seed, why: f.why, replay: f.replay })), seconds: secs, events });
+  process.exitCode = failed.length ? 1 : 0;
+}
 
 program
   .command('bench')

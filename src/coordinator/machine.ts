@@ -789,6 +789,9 @@ export class CoordinatorMachine {
     const pick = (by: DetectedBy) => seen.find((s) => s.by === by);
     const main = pick('exit') ?? pick('heartbeat') ?? pick('checksum') ?? seen[0];
     const lost = new Set(seen.filter((s) => s.by === 'exit' || s.by === 'heartbeat').map((s) => s.rank));
+    // Rolled back and still failing to ring up (a link cut for good, a peer that cannot connect):
+    // the ranks that cannot ring up go to new workers, on other hardware, as a lost one would.
+    if (this.failedRingUps >= 2) for (const s of seen) if (s.by === 'watchdog' && this.members[s.rank] && !this.members[s.rank].gone) lost.add(s.rank);
     const table = [...this.progress.values()].map((p) => ({ ...p, silentMs: this.now - p.at }));
     this.settled = { main, lost, table };
     this.abortEpoch(main.detail, lost, 'fault');
