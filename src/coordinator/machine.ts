@@ -524,9 +524,12 @@ export class CoordinatorMachine {
     if (name.startsWith('pause:')) return this.pauseTick(Number(name.slice(6)));
   }
 
-  /** A rank's op moved (`key` changed), or it works outside an op (null): not stuck. */
+  /** A rank's op moved (`key` changed), or it works outside an op (null) and has steps left: not stuck. */
   private noteMoved(rank: number, key: string | null): void {
     const last = this.moved.get(rank);
+    const m = this.members[rank];
+    // A rank that has run all its steps waits for nothing: its heartbeats are no sign of progress.
+    if (key === null && m && this.digests.has(m.firstCard)) return;
     if (key === null || !last || last.key !== key) this.moved.set(rank, { at: this.now, key: key ?? '' });
   }
 
@@ -791,7 +794,9 @@ export class CoordinatorMachine {
     const lost = new Set(seen.filter((s) => s.by === 'exit' || s.by === 'heartbeat').map((s) => s.rank));
     // Rolled back and still failing to ring up (a link cut for good, a peer that cannot connect):
     // the ranks that cannot ring up go to new workers, on other hardware, as a lost one would.
-    if (this.failedRingUps >= 2) for (const s of seen) if (s.by === 'watchdog' && this.members[s.rank] && !this.members[s.rank].gone) lost.add(s.rank);
+    // One at a time (the first to say so), so that a shrink keeps a ring.
+    const stuck = this.failedRingUps >= 2 ? seen.find((s) => s.by === 'watchdog' && this.members[s.rank] && !this.members[s.rank].gone) : undefined;
+    if (stuck) lost.add(stuck.rank);
     const table = [...this.progress.values()].map((p) => ({ ...p, silentMs: this.now - p.at }));
     this.settled = { main, lost, table };
     this.abortEpoch(main.detail, lost, 'fault');

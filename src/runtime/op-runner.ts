@@ -259,7 +259,8 @@ export class OpRunner {
     const { timeoutMs } = this.o;
     const failAfterMs = this.o.failAfterMs ?? timeoutMs;
     const idle = this.clock.now() - a.lastProgress;
-    if (idle < timeoutMs) return this.armWatchdog(a, timeoutMs - idle);
+    // (A microsecond of slack: clock values are floats, and now + (timeout - idle) can round back to now.)
+    if (idle < timeoutMs - 1e-3) return this.armWatchdog(a, timeoutMs - idle);
     if (!confirming) {
       a.timer = this.clock.setTimer(0, () => this.watchdog(a, true));
       return;

@@ -26,10 +26,14 @@ const CONTROL_LATENCY_MS = 0.05;
 /** A spawned process takes this long (virtual) to say hello; a killed one this long to be reaped. */
 const SPAWN_MS = 50;
 const EXIT_MS = 1;
+/** About 10 minutes of this machine's time: far more than the 100,000-card run needs. */
+const DEFAULT_MAX_EVENTS = 50_000_000;
 
 export interface SimOptions {
-  /** Give up (a stuck run) once the virtual clock passes this many ms. */
+  /** Give up (a stuck run) once the virtual clock passes this many ms... */
   maxVirtualMs?: number;
+  /** ...or once this many events have run (a loop that does not move the clock). */
+  maxEvents?: number;
 }
 
 /** The simulated fabric: the flags' values, the defaults where they leave one at 0. */
@@ -247,9 +251,10 @@ export async function simJob(cfgIn: RunConfig, hooks: RunHooks, o: SimOptions = 
 
   const maxVirtualMs = o.maxVirtualMs ?? defaultVirtualLimit(cfg);
   for (const a of machine.begin(clock.now())) carry(a);
-  const ran = await clock.run({ stop: () => machine.done, untilMs: maxVirtualMs });
+  const ran = await clock.run({ stop: () => machine.done, untilMs: maxVirtualMs, maxEvents: o.maxEvents ?? DEFAULT_MAX_EVENTS });
   if (!machine.done) {
-    feed({ type: 'error', message: `stuck: the simulated run had not finished after ${Math.round(maxVirtualMs)} virtual ms (${ran.events} events)` });
+    const why = ran.reason === 'max-events' ? `${ran.events} events ran and the virtual clock got only to ${Math.round(clock.now())} ms` : `it had not finished after ${Math.round(maxVirtualMs)} virtual ms (${ran.events} events)`;
+    feed({ type: 'error', message: `stuck: ${why}` });
   }
   const virtualMs = clock.now();
   // Every simulated process is done with; nothing of theirs runs after the report.
