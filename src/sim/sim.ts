@@ -250,6 +250,8 @@ export async function simJob(cfgIn: RunConfig, hooks: RunHooks, o: SimOptions = 
   }
 
   const maxVirtualMs = o.maxVirtualMs ?? defaultVirtualLimit(cfg);
+  // The trace starts with the job itself: two runs of different flags never share a trace.
+  clock.trace(JSON.stringify({ ...cfg, token: undefined }));
   for (const a of machine.begin(clock.now())) carry(a);
   const ran = await clock.run({ stop: () => machine.done, untilMs: maxVirtualMs, maxEvents: o.maxEvents ?? DEFAULT_MAX_EVENTS });
   if (!machine.done) {
