@@ -178,18 +178,21 @@ describe('coordinator machine', () => {
     expect(h.m.restarts).toBe(2);
   });
 
-  it('gives up, saying why, after 5 epochs in a row that do not ring up', () => {
+  it('a ring-up that keeps failing: rolled back twice, then the rank that cannot ring up is replaced; after 5 in a row it gives up, saying why', () => {
     const h = new Harness({});
     h.started();
     h.step(0);
     // The first failure is in training; each one after it, in the ring-up of the epoch that follows.
     let rounds = 0;
     while (!h.m.done && rounds++ < 10) {
-      h.msg('w0', { type: 'failed', epoch: h.m.epoch, code: 'RS_ERR_TIMEOUT', message: 'rank 1 did not connect' });
+      h.msg(h.m.members[0].workerId, { type: 'failed', epoch: h.m.epoch, code: 'RS_ERR_TIMEOUT', message: 'rank 1 did not connect' });
       if (h.m.done) break;
+      const mark = h.actions.length;
       h.fire('settle');
       for (const m of h.m.members) h.msg(m.workerId, { type: 'aborted', epoch: h.m.epoch });
+      for (const a of h.actions.slice(mark)) if (a.type === 'spawn') h.join(a.worker);
     }
+    expect(h.m.faultReports().map((f) => f.action)).toEqual(['rollback', 'rollback', 'restart rank 0', 'restart rank 0', 'restart rank 0']);
     expect(rounds).toBe(6);
     expect(h.m.done).toBe(true);
     expect(h.m.failure).toMatch(/5 epochs in a row did not ring up/);

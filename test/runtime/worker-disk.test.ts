@@ -45,8 +45,7 @@ describe('worker checkpoint on a disk that fills', () => {
     };
     let t = 0;
     const env: WorkerEnv = {
-      now: () => (t += 1),
-      sleep: async (ms) => void (t += ms),
+      clock: { now: () => (t += 1), sleep: async (ms) => void (t += ms), setTimer: () => ({ id: 0 }), clearTimer: () => {} },
       rssMB: () => 50,
       pssMB: () => null,
       log: (l) => logs.push(l),
