@@ -406,8 +406,22 @@ export class SimNetwork {
     return null;
   }
 
-  /** Brings up every pending ring that can come up now (after a round trip). */
+  private pokeDue = false;
+
+  /**
+   * Brings up every pending ring that can come up now (after a round trip), once per instant:
+   * thousands of workers ringing up at the same time would otherwise scan every pending ring each.
+   */
   private poke(): void {
+    if (this.pokeDue) return;
+    this.pokeDue = true;
+    this.clock.setTimer(0, () => {
+      this.pokeDue = false;
+      this.pokeNow();
+    });
+  }
+
+  private pokeNow(): void {
     for (const pr of [...this.rings]) {
       const why = this.notReady(pr);
       if (why !== null) {

@@ -19,6 +19,8 @@ export interface RunOptions {
   maxEvents?: number;
   /** Checked before each timer, once the previous one's continuations have run. */
   stop?: () => boolean;
+  /** Fire timers due at the same instant without draining promise continuations between them (faster; still deterministic). */
+  sameInstant?: boolean;
 }
 
 export interface RunResult {
@@ -122,6 +124,11 @@ export class VirtualClock implements Clock {
         events++;
         this.fired++;
         fn();
+        // Timers due at the same instant run one after the other, as the callbacks of one turn of an
+        // event loop do; promise continuations run before time moves on (and before every 64th, so a
+        // crowd of simultaneous timers does not starve them).
+        const after = this.peek();
+        if (after && after.at === this.t && events % 64 !== 0 && opts.sameInstant) continue;
         await drainMicrotasks();
       }
     } finally {

@@ -253,17 +253,17 @@ export async function simJob(cfgIn: RunConfig, hooks: RunHooks, o: SimOptions = 
   // The trace starts with the job itself: two runs of different flags never share a trace.
   clock.trace(JSON.stringify({ ...cfg, token: undefined }));
   for (const a of machine.begin(clock.now())) carry(a);
-  const ran = await clock.run({ stop: () => machine.done, untilMs: maxVirtualMs, maxEvents: o.maxEvents ?? DEFAULT_MAX_EVENTS });
+  const ran = await clock.run({ stop: () => machine.done, untilMs: maxVirtualMs, maxEvents: o.maxEvents ?? DEFAULT_MAX_EVENTS, sameInstant: true });
   if (!machine.done) {
     const why = ran.reason === 'max-events' ? `${ran.events} events ran and the virtual clock got only to ${Math.round(clock.now())} ms` : `it had not finished after ${Math.round(maxVirtualMs)} virtual ms (${ran.events} events)`;
     feed({ type: 'error', message: `stuck: ${why}` });
   }
   const virtualMs = clock.now();
   // Every simulated process is done with; nothing of theirs runs after the report.
-  for (const p of procs.values()) if (p.state !== 'dead') {
+  // (Not worker.stop(): closing each endpoint tells every peer, n² over the swarm.)
+  for (const p of procs.values()) {
     p.state = 'dead';
     p.clock.kill();
-    p.worker?.stop(0, 'simulation over');
   }
   const cpu = process.cpuUsage(cpu0);
   const report = buildReport(machine, fabric, algoFor, 0, {
