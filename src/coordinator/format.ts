@@ -56,14 +56,24 @@ export function formatRunSummary(r: RunReport): string {
       lines.push(
         `    ${f.injected ? '' : '(from outside) '}${f.kind} ${where}${at}: ` +
           (f.detectedBy
-            ? `detected by ${f.detectedBy} after ${f.detectedAfterMs ?? '?'} ms, located ${f.located}; ${f.action}` +
+            ? // A fault from outside has no known start: its detection time is not given, not guessed.
+              `detected by ${f.detectedBy}${f.detectedAfterMs !== null ? ` after ${f.detectedAfterMs} ms` : ''}, located ${f.located}; ${f.action}` +
               (f.restoredFrom ? `, restored from ${f.restoredFrom}` : '') +
-              (f.recoveredAfterMs !== null ? `, training resumed ${f.recoveredAfterMs} ms after the fault, ${f.lostSteps} steps lost` : '')
-            : 'not detected'),
+              (f.recoveredAfterMs !== null ? `, training resumed ${f.recoveredAfterMs} ms after ${f.injected ? 'the fault' : 'its detection'}, ${f.lostSteps} steps lost` : '')
+            : f.injected && !f.struck
+              ? `did not strike: ${f.note ?? 'no reason known'}`
+              : 'struck, not detected (it did no harm the detectors could see)'),
       );
     }
     const g = r.goodput;
     lines.push(`  goodput:    ${(g.ratio * 100).toFixed(1)}% (${g.productiveMs} ms productive of ${g.wallMs} ms), ${g.lostSteps} steps lost, ${g.recomputedSteps} recomputed`);
+  }
+  // Jitter is noise, not a straggler to find: it is never listed as missed.
+  const missed = (r.injectedStragglers ?? []).filter((x) => x.kind !== 'jitter' && (!x.struck || x.detectedAtStep === null));
+  if (missed.length) lines.push('  injected stragglers missed:');
+  for (const s of missed) {
+    const where = s.link ? `link ${s.link[0]}->${s.link[1]}` : s.rank !== undefined ? `rank ${s.rank}` : 'every rank';
+    lines.push(`    injected ${s.kind} ${where}: ${s.struck ? `struck, not detected${s.note ? ` (${s.note})` : ''}` : `did not strike: ${s.note ?? 'no reason known'}`}`);
   }
   lines.push('');
   return lines.join('\n');

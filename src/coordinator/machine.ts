@@ -1187,6 +1187,7 @@ export class CoordinatorMachine {
       const inj = this.injected[i];
       if (inj.struck) {
         if (inj.detectedAtStep === null && f.kind !== 'jitter' && this.W < MIN_STRAGGLER_WORKERS) inj.note ??= `not scored: the detector needs at least ${MIN_STRAGGLER_WORKERS} workers`;
+        if (inj.detectedAtStep === null && f.kind === 'slow-link' && this.epochs.some((e) => e.algo === 'rd')) inj.note ??= 'links are not scored under recursive doubling yet (only nodes)';
         return;
       }
       if (inj.note) return;
