@@ -10,11 +10,10 @@ import type { DetectedBy, EpochReport, FaultReport, InjectedStragglerReport, Run
 import { describeLocation, locateStuck, type Location, type RankProgress } from './detector.js';
 import { peersOf, unusedLinkNote } from './fabric.js';
 import { CheckpointLedger, StepLedger, type StepAgg } from './ledger.js';
-import { assignRing } from './rendezvous.js';
+import { assignMessage, assignRing } from './rendezvous.js';
 import { rerouteOrder } from './reroute.js';
 import type { Fault, StragglerFault } from './scenario/index.js';
 import { median, MIN_STRAGGLER_WORKERS, StragglerDetector } from './stragglers.js';
-import { doublingPeers } from '../collective/recursive-doubling.js';
 
 /** After the first sign of a fault, how long to gather the others before deciding what happened. */
 export const SETTLE_MS = 150;
@@ -683,29 +682,14 @@ export class CoordinatorMachine {
     // epoch; they will again in this one, after redoing it.
     this.digests.clear();
     const algo = this.algoFor(this.W);
-    const n = this.members.length;
     const lostCards = [...this.lostCards];
     for (const m of this.members) {
-      const prev = this.members[predecessor(m.rank, n)];
-      const next = this.members[successor(m.rank, n)];
-      // About log2(n) each: the coordinator's work stays n log n per epoch.
-      const peers = algo === 'rd' ? doublingPeers(m.rank, n).map((r) => ({ rank: r, dataUrl: this.members[r].dataUrl })) : [];
-      this.send(m, {
-        type: 'assign',
-        epoch: this.epoch,
-        rank: m.rank,
-        size: n,
-        firstCard: m.firstCard,
-        prev: { rank: prev.rank, dataUrl: prev.dataUrl },
-        next: { rank: next.rank, dataUrl: next.dataUrl },
-        algo,
-        peers,
-        job: this.job,
+      this.send(m, assignMessage(this.members, m.rank, this.epoch, this.job, algo, algo === 'rd', {
         restore: restoreFor(m.rank),
         faults: this.faultsFor(m, fromStep),
         lostCards,
         stragglers: this.stragglersFor(m),
-      });
+      }));
     }
     this.pendingEpoch = { fromStep, reason, algo };
     if (this.recovery) this.recovery = { stage: 'ringing' };

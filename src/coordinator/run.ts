@@ -7,7 +7,7 @@ import { MACHINE_MODEL, pickAlgo, type FabricModel } from '../collective/model.j
 import type { AllreduceAlgo } from '../collective/types.js';
 import type { JobSpec } from '../protocol/control.js';
 import { isRingswarmError, RingswarmError } from '../protocol/errors.js';
-import { realClock, type TimerHandle } from '../runtime/clock.js';
+import { NamedTimers, realClock } from '../runtime/clock.js';
 import { ControlServer, type ControlChannel } from '../runtime/control-server.js';
 import { selfPssMB } from '../runtime/memory.js';
 import { describeExit, WorkerProcess } from '../runtime/worker-process.js';
@@ -75,7 +75,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   const machine = new CoordinatorMachine(cfg, jobSpec(cfg), algoFor, t0);
   const procs = new Map<string, WorkerProcess>();
   const channels = new Map<string, ControlChannel>();
-  const timers = new Map<string, TimerHandle>();
+  const timers = new NamedTimers(clock, (name) => feed({ type: 'timer', name }));
   let closing = false;
   let coordinatorRssMB = process.memoryUsage.rss() / 2 ** 20;
   let finish!: () => void;
@@ -120,19 +120,9 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
         channels.delete(a.worker);
         return;
       case 'arm':
-        clock.clearTimer(timers.get(a.name));
-        timers.set(
-          a.name,
-          clock.setTimer(a.ms, () => {
-            timers.delete(a.name);
-            feed({ type: 'timer', name: a.name });
-          }),
-        );
-        return;
+        return timers.arm(a.name, a.ms);
       case 'disarm':
-        clock.clearTimer(timers.get(a.name));
-        timers.delete(a.name);
-        return;
+        return timers.disarm(a.name);
       case 'probe': {
         const p = procs.get(a.worker);
         queue.push({ type: 'probed', worker: a.worker, state: p ? KERNEL_TO_PROBE[p.kernelState()] : 'unknown' });
@@ -177,7 +167,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   }
   closing = true;
   signal?.removeEventListener('abort', onAbort);
-  for (const t of timers.values()) clock.clearTimer(t);
+  timers.clear();
   const cpu = process.cpuUsage(cpu0);
   const report = buildReport(machine, fabric, algoFor, t0, {
     now: clock.now(),

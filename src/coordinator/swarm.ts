@@ -1,14 +1,12 @@
 // The bench's swarm: spawn the workers, let them join through the control server, give them ranks,
 // assign one epoch, and end with every spawned process reaped. (A run's membership, epochs and
 // recovery are the coordinator machine's: machine.ts.)
-import { doublingPeers } from '../collective/recursive-doubling.js';
-import { predecessor, successor } from '../collective/ring.js';
 import type { AllreduceAlgo } from '../collective/types.js';
 import type { CoordinatorMessage, JobSpec, WorkerMessage } from '../protocol/control.js';
 import { RingswarmError } from '../protocol/errors.js';
 import { ControlServer, type ControlChannel } from '../runtime/control-server.js';
 import { describeExit, WorkerProcess } from '../runtime/worker-process.js';
-import { assignRing } from './rendezvous.js';
+import { assignMessage, assignRing } from './rendezvous.js';
 
 export interface SwarmOptions {
   workers: number;
@@ -94,27 +92,8 @@ export class Swarm {
 
   /** Announce one epoch: ranks, neighbours, nothing to restore, no faults. */
   assign(job: JobSpec, algo: AllreduceAlgo, doublingLinks: boolean): void {
-    const n = this.members.length;
     for (const m of this.members) {
-      const prev = this.members[predecessor(m.rank, n)];
-      const next = this.members[successor(m.rank, n)];
-      const peers = doublingLinks ? doublingPeers(m.rank, n).map((r) => ({ rank: r, dataUrl: this.members[r].dataUrl })) : [];
-      m.channel.send({
-        type: 'assign',
-        epoch: this.epoch,
-        rank: m.rank,
-        size: n,
-        firstCard: m.firstCard,
-        prev: { rank: prev.rank, dataUrl: prev.dataUrl },
-        next: { rank: next.rank, dataUrl: next.dataUrl },
-        algo,
-        peers,
-        job,
-        restore: { step: 0, source: 'initial' },
-        faults: [],
-        lostCards: [],
-        stragglers: [],
-      });
+      m.channel.send(assignMessage(this.members, m.rank, this.epoch, job, algo, doublingLinks, { restore: { step: 0, source: 'initial' }, faults: [], lostCards: [], stragglers: [] }));
     }
   }
 

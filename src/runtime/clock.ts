@@ -57,3 +57,37 @@ export function every(clock: Clock, everyMs: number, fn: () => void): () => void
     clock.clearTimer(h);
   };
 }
+
+/**
+ * Timers by name on a clock, as the coordinator machine arms them: arming a name again replaces it,
+ * and each fires once with its name. For the drivers of the machine (run and sim).
+ */
+export class NamedTimers {
+  private readonly live = new Map<string, TimerHandle>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly fire: (name: string) => void,
+  ) {}
+
+  arm(name: string, ms: number): void {
+    this.clock.clearTimer(this.live.get(name));
+    this.live.set(
+      name,
+      this.clock.setTimer(ms, () => {
+        this.live.delete(name);
+        this.fire(name);
+      }),
+    );
+  }
+
+  disarm(name: string): void {
+    this.clock.clearTimer(this.live.get(name));
+    this.live.delete(name);
+  }
+
+  clear(): void {
+    for (const t of this.live.values()) this.clock.clearTimer(t);
+    this.live.clear();
+  }
+}

@@ -5,7 +5,7 @@
 // traceDigest is the SHA-256 of the ordered events the coordinator machine took.
 import { MACHINE_MODEL } from '../collective/model.js';
 import type { CoordinatorMessage, WorkerMessage } from '../protocol/control.js';
-import type { Clock, TimerHandle } from '../runtime/clock.js';
+import { NamedTimers, type Clock, type TimerHandle } from '../runtime/clock.js';
 import { SimNetwork } from '../runtime/sim-network.js';
 import { simChannelPair, type SimChannel } from '../runtime/sim-channel.js';
 import { VirtualClock } from '../runtime/virtual-clock.js';
@@ -127,7 +127,7 @@ export async function simJob(cfgIn: RunConfig, hooks: RunHooks, o: SimOptions = 
   const algoFor = algoChooser(cfg, fabric);
   const machine = new CoordinatorMachine(cfg, jobSpec(cfg), algoFor, 0);
   const procs = new Map<string, SimProc>();
-  const timers = new Map<string, TimerHandle>();
+  const timers = new NamedTimers(clock, (name) => feed({ type: 'timer', name }));
   const disk = cfg.checkpointDir ? simDisk() : undefined;
   let pids = 10_000;
 
@@ -224,19 +224,9 @@ export async function simJob(cfgIn: RunConfig, hooks: RunHooks, o: SimOptions = 
         p?.coordSide.close(a.code, a.reason);
         return;
       case 'arm':
-        clock.clearTimer(timers.get(a.name));
-        timers.set(
-          a.name,
-          clock.setTimer(a.ms, () => {
-            timers.delete(a.name);
-            feed({ type: 'timer', name: a.name });
-          }),
-        );
-        return;
+        return timers.arm(a.name, a.ms);
       case 'disarm':
-        clock.clearTimer(timers.get(a.name));
-        timers.delete(a.name);
-        return;
+        return timers.disarm(a.name);
       case 'probe':
         queue.push({ type: 'probed', worker: a.worker, state: !p || p.state === 'dead' ? 'dead' : p.state });
         return;

@@ -3,6 +3,7 @@
 // and a copy of its predecessor's), carry out the faults a scenario arms it with, report. All I/O
 // comes in through the control channel, the transport and the environment.
 import { elementBytes, viewElements, type Elements } from '../collective/dtypes.js';
+import { unitHash } from '../collective/random.js';
 import type { AllreduceAlgo } from '../collective/types.js';
 import type { BenchSpec, CoordinatorMessage, FaultOrder, JobSpec, StragglerOrder, WorkerMessage } from '../protocol/control.js';
 import { PROTOCOL_VERSION } from '../protocol/control.js';
@@ -534,16 +535,3 @@ export class Worker {
     this.control.send({ type: 'done', epoch, cardDigests: [], rssMBMax: Math.max(this.rssMBMax, this.sampleRss()) });
   }
 }
-
-/** A number in [0, 1) from three integers (murmur3's finaliser chained: no Math.random, same inputs same value). */
-function unitHash(a: number, b: number, c: number): number {
-  const fmix = (x: number) => {
-    x ^= x >>> 16;
-    x = Math.imul(x, 0x85ebca6b);
-    x ^= x >>> 13;
-    x = Math.imul(x, 0xc2b2ae35);
-    return (x ^ (x >>> 16)) >>> 0;
-  };
-  return fmix(fmix(fmix(a ^ 0x9e3779b9) ^ b) ^ c) / 4294967296;
-}
-
