@@ -1018,7 +1018,6 @@ export class CoordinatorMachine {
     }
     for (const ev of events) {
       if (ev.type !== 'detected') continue;
-      const home = (pos: number) => this.members[pos]?.home ?? pos;
       const r: StragglerReport = {
         kind: ev.kind,
         ...(ev.kind === 'node' ? { rank: ev.rank } : { link: [ev.link[0], ev.link[1]] as [number, number] }),
@@ -1027,7 +1026,7 @@ export class CoordinatorMachine {
         score: Math.round(ev.score * 100) / 100,
         slowdown: ev.slowdown === null ? null : Math.round(ev.slowdown * 100) / 100,
         action: 'report',
-        injected: this.markDetected(ev, home),
+        injected: this.markDetected(ev),
         stepMsBefore: medianMs(this.steps.stepTimes(step - STEPS_AROUND_ACTION, step)),
         stepMsAfter: null,
       };
@@ -1049,7 +1048,7 @@ export class CoordinatorMachine {
   }
 
   /** Whether a detection matches an injected straggler (and record its step there). */
-  private markDetected(ev: { kind: 'node'; rank: number; detectedAtStep: number } | { kind: 'link'; link: readonly [number, number]; detectedAtStep: number }, home: (p: number) => number): boolean {
+  private markDetected(ev: { kind: 'node'; rank: number; detectedAtStep: number } | { kind: 'link'; link: readonly [number, number]; detectedAtStep: number }): boolean {
     let hit = false;
     this.cfg.stragglers.forEach((f, i) => {
       const inj = this.injected[i];
@@ -1061,7 +1060,6 @@ export class CoordinatorMachine {
       hit = true;
       inj.detectedAtStep ??= ev.detectedAtStep;
     });
-    void home;
     return hit;
   }
 
