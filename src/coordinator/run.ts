@@ -35,6 +35,8 @@ export function jobSpec(cfg: RunConfig): JobSpec {
     chunkBytes: cfg.chunkBytes,
     seed: cfg.seed,
     timeoutMs: cfg.timeoutMs,
+    // Half the coordinator's own wait for ready, so a rank that cannot ring up says so before the run gives up.
+    ringUpTimeoutMs: Math.max(cfg.timeoutMs, Math.floor(cfg.readyTimeoutMs / 2)),
     heartbeatMs: cfg.heartbeatMs,
     checksums: cfg.checksums,
     checkpointEvery: cfg.checkpointEvery,

@@ -23,6 +23,11 @@ export const JobSpec = z.object({
   chunkBytes: int.positive(),
   seed: int,
   timeoutMs: int.positive(),
+  /**
+   * How long a rank waits for its links of a new epoch to come up (handshakes included): hundreds of
+   * processes on two cores take far longer to ring up than an op takes to stall. Absent: timeoutMs.
+   */
+  ringUpTimeoutMs: int.positive().optional(),
   heartbeatMs: int.positive(),
   checksums: z.boolean(),
   /** Checkpoint every K steps (0: never). */

@@ -212,7 +212,7 @@ export class Worker {
     this.a = { epoch: m.epoch, rank: m.rank, size: m.size, firstCard: m.firstCard, next: m.next.rank, algo: m.algo, job, runner, faults: m.faults, lostCards: m.lostCards, stragglers: m.stragglers };
     await this.restore(m);
     this.transport.setLinkModel?.({ latencyMs: job.link.latencyUs / 1000, bandwidth: job.link.bandwidth });
-    await this.transport.ring(m.epoch, m.rank, m.prev, m.next, job.timeoutMs, m.peers);
+    await this.transport.ring(m.epoch, m.rank, m.prev, m.next, job.ringUpTimeoutMs ?? job.timeoutMs, m.peers);
     this.startHeartbeat(job.heartbeatMs);
     this.control.send({ type: 'ready', epoch: m.epoch });
   }
