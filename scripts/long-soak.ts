@@ -171,6 +171,13 @@ async function main(): Promise<void> {
     if (!report.ok) broken.push(`run not ok: ${report.error ?? '?'}`);
     if (report.wrong) broken.push(`${report.wrong} wrong elements`);
     if (report.stateDigest !== want) broken.push(`digest ${report.stateDigest ?? '(none)'} is not the fault-free ${want}`);
+    // With a checkpoint every step a fault costs at most a step or two: a rollback far behind is a bug
+    // (this session's soak lost 1,250 steps to two rollbacks to step 0 and still said PASS).
+    const lostLimit = 2 * report.faults.length;
+    if (report.goodput.lostSteps > lostLimit) {
+      const far = report.faults.filter((f) => (f.lostSteps ?? 0) > 2).map((f) => `${f.kind} at step ${f.atStep}: ${f.lostSteps} lost`);
+      broken.push(`${report.goodput.lostSteps} steps lost to ${report.faults.length} faults (> ${lostLimit}): ${far.join('; ')}`);
+    }
     const injected = report.faults.filter((f) => f.injected).length;
     console.log(
       `run: ${report.ok ? 'ok' : 'NOT OK'}, ${report.stepsCompleted}/${steps} steps, ${report.wrong} wrong, digest ${report.stateDigest === want ? 'exact' : 'WRONG'}; ` +

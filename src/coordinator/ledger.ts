@@ -150,6 +150,18 @@ export class CheckpointLedger {
     this.held.set(predecessorRank, new Set(heldOfPredecessor));
   }
 
+  /** Why no newer step than consistentStep's could be resumed from: for the newest candidate, the first rank that lacks it. */
+  whyNot(lost: ReadonlySet<number>, workers: number, counted: number): string {
+    const newest = Math.max(-1, ...[...this.own.values()].flatMap((s) => [...s]).filter((s) => s <= counted));
+    if (newest < 0) return `no checkpoint at or before step ${counted} is recorded`;
+    for (let r = 0; r < workers; r++) {
+      if (lost.has(r) ? this.lostSource(r, newest, lost, workers) === null : !this.keepsOwn(r, newest)) {
+        return `step ${newest}: rank ${r} ${lost.has(r) ? `(lost) has no copy with its successor nor on disk (held ${[...(this.held.get(r) ?? [])].join(',')})` : `keeps only ${[...(this.own.get(r) ?? [])].join(',')}`}; steps counted up to ${counted}`;
+      }
+    }
+    return `step ${newest} is restorable everywhere`;
+  }
+
   /** A replaced rank's new process holds nothing; its predecessor's copies it held are gone too. */
   forget(rank: number, predecessorRank: number): void {
     this.own.delete(rank);

@@ -872,6 +872,10 @@ export class CoordinatorMachine {
     // from their copies as the lost ones do (but are not replaced again).
     const restoring = new Set([...lost, ...this.unrestored]);
     const c = this.ckpt.consistentStep(restoring, this.W, this.steps.countedPrefix());
+    if (this.cfg.checkpointEvery > 0 && this.steps.highestDone() + 1 - c > 2 * this.cfg.checkpointEvery) {
+      // A long way back: say why, so a lost stretch of training can be explained from the log.
+      this.log(`resuming from step ${c}, ${this.steps.highestDone() + 1 - c} steps back: ${this.ckpt.whyNot(restoring, this.W, this.steps.countedPrefix())}`);
+    }
     const sources = new Map([...restoring].map((r) => [r, this.ckpt.lostSource(r, c, restoring, this.W)]));
     const fromScratch = c === 0 && [...sources.values()].some((s) => s === null);
     const waiting = new Map<string, number>();
