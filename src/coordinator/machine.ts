@@ -108,7 +108,7 @@ function target(f: Fault): number {
 
 type Recovery =
   | { stage: 'settle' }
-  | { stage: 'abort'; why: 'fault' | 'reroute'; lost: Set<number>; acks: Set<number>; probing: Set<number>; frozen: number[]; slow: boolean }
+  | { stage: 'abort'; why: 'fault' | 'reroute'; lost: Set<number>; acks: Set<number>; probing: Set<number>; frozen: number[] }
   | { stage: 'replace'; waiting: Map<string, number> }
   | { stage: 'ringing' };
 
@@ -793,7 +793,7 @@ export class CoordinatorMachine {
   /** A new epoch: every rank abandons the op under way; then those that do not answer are probed. */
   private abortEpoch(reason: string, lost: Set<number>, why: 'fault' | 'reroute'): void {
     this.epoch++;
-    this.recovery = { stage: 'abort', why, lost, acks: new Set(), probing: new Set(), frozen: [], slow: false };
+    this.recovery = { stage: 'abort', why, lost, acks: new Set(), probing: new Set(), frozen: [] };
     this.broadcast({ type: 'abort', epoch: this.epoch, reason });
     // A live worker answers within milliseconds; a few heartbeat periods is plenty.
     this.arm('abort-ack', Math.min(this.cfg.heartbeatDeadMs, Math.max(300, 5 * this.cfg.heartbeatMs)));
@@ -831,7 +831,6 @@ export class CoordinatorMachine {
     if (r?.stage !== 'abort') return;
     // Alive but slow to answer: wait for them (they must ring up for the next epoch anyway).
     if (this.unacked(r).length === 0) return this.abortDone();
-    r.slow = true;
     this.arm('abort-slow', this.cfg.readyTimeoutMs);
   }
 
