@@ -80,6 +80,29 @@ async function writeAll(fh: DiskFile, buf: Uint8Array, position: number): Promis
   return done;
 }
 
+/**
+ * Write `parts` to a new file at `path`, every byte checked, and fsync it. On any error the file is
+ * closed and removed, and the error thrown: a file is whole and synced, or it is not there.
+ */
+async function writeSynced(fs: DiskFs, path: string, parts: readonly Uint8Array[]): Promise<void> {
+  const expected = parts.reduce((a, p) => a + p.byteLength, 0);
+  let fh: DiskFile | null = null;
+  try {
+    fh = await fs.open(path, 'w');
+    let at = 0;
+    for (const p of parts) at += await writeAll(fh, p, at);
+    if (at !== expected) throw new Error(`${at} bytes written of ${expected}`);
+    await fh.sync();
+    const h = fh;
+    fh = null;
+    await h.close();
+  } catch (e) {
+    await fh?.close().catch(() => {});
+    await fs.rm(path).catch(() => {});
+    throw e;
+  }
+}
+
 async function syncDir(fs: DiskFs, dir: string): Promise<void> {
   const d = await fs.open(dir, 'r');
   try {
@@ -112,20 +135,9 @@ function diskTier(fs: DiskFs) {
     for (const s of states) hash.update(s);
     const digest = Buffer.from(hash.digest('hex') + '\n');
     const parts = [header, ...states.map((s) => new Uint8Array(s.buffer, s.byteOffset, s.byteLength)), digest];
-    const expected = parts.reduce((a, p) => a + p.byteLength, 0);
-    let fh: DiskFile | null = null;
     try {
-      fh = await fs.open(tmp, 'w');
-      let at = 0;
-      for (const p of parts) at += await writeAll(fh, p, at);
-      if (at !== expected) throw new Error(`${at} bytes written of ${expected}`);
-      await fh.sync();
-      const h = fh;
-      fh = null;
-      await h.close();
+      await writeSynced(fs, tmp, parts);
     } catch (e) {
-      await fh?.close().catch(() => {});
-      await fs.rm(tmp).catch(() => {});
       throw fail('could not write', e);
     }
     try {
@@ -188,17 +200,9 @@ function diskTier(fs: DiskFs) {
     } catch (e) {
       throw new CheckpointDiskError(dir, `cannot create ${dir}: ${why(e)}`, { cause: e });
     }
-    let fh: DiskFile | null = null;
     try {
-      fh = await fs.open(file, 'w');
-      await writeAll(fh, Buffer.from('ringswarm: can checkpoints be written here?\n'), 0);
-      await fh.sync();
-      const h = fh;
-      fh = null;
-      await h.close();
+      await writeSynced(fs, file, [Buffer.from('ringswarm: can checkpoints be written here?\n')]);
     } catch (e) {
-      await fh?.close().catch(() => {});
-      await fs.rm(file).catch(() => {});
       throw new CheckpointDiskError(dir, `cannot write in ${dir}: ${why(e)}`, { cause: e });
     }
     try {
