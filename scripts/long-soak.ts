@@ -19,7 +19,7 @@
 // Bounded (--time-limit-s), loopback only; exits 1 when an invariant breaks.
 //
 //   node dist/scripts/long-soak.js [--steps 1000] [--workers 64] [--every 25] [--cards 8] [--size 16KiB]
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -102,6 +102,8 @@ async function main(): Promise<void> {
   const kinds = String(o.kinds).split(',');
   const dir = mkdtempSync(path.join(tmpdir(), 'ringswarm-long-soak-'));
   const file = path.join(dir, 'scenario.json');
+  // The coordinator's log, progress lines aside: kept with the scenario when the soak fails.
+  const logFile = path.join(dir, 'coordinator.log');
   const entries = o.random ? [{ kind: 'random', meanSteps: every, kinds }] : scenario({ steps, every, workers: W, seed, kinds });
   writeFileSync(file, JSON.stringify({ faults: entries }, null, 1));
   const args = [
@@ -124,7 +126,10 @@ async function main(): Promise<void> {
       for (const l of lines) {
         const m = /^step (\d+)\//.exec(l);
         if (m) step = Number(m[1]);
-        else if (/ workers ready in /.test(l) && step < 0) step = 0;
+        else {
+          appendFileSync(logFile, `${l}\n`);
+          if (/ workers ready in /.test(l) && step < 0) step = 0;
+        }
       }
     },
   });
@@ -249,7 +254,7 @@ async function main(): Promise<void> {
   if (broken.length || o.keep) {
     // Kept to replay: the scenario and the report.
     if (report) writeFileSync(path.join(dir, 'report.json'), JSON.stringify(report, null, 1));
-    console.log(`  kept ${file}${report ? ` and ${path.join(dir, 'report.json')}` : ''}; replay: node dist/src/cli/main.js run ${args.join(' ')}`);
+    console.log(`  kept ${file}, ${logFile}${report ? ` and ${path.join(dir, 'report.json')}` : ''}; replay: node dist/src/cli/main.js run ${args.join(' ')}`);
   } else {
     rmSync(dir, { recursive: true, force: true });
   }
