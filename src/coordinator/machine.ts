@@ -408,7 +408,7 @@ export class CoordinatorMachine {
         }
         return;
       case 'step': {
-        if (msg.epoch !== this.epoch) return;
+        if (msg.epoch !== this.epoch && !this.beforeAck(rank, msg.epoch)) return;
         this.rssByRank.set(rank, msg.rssMB);
         if (msg.pssMB !== null) this.pssByRank.set(rank, msg.pssMB);
         this.workerRssMBMax = Math.max(this.workerRssMBMax, msg.rssMB);
@@ -418,15 +418,14 @@ export class CoordinatorMachine {
         if (s) this.stepCounted(msg.step, s);
         return;
       }
-      // Only of the current epoch, as step reports: a rank reports step s, then checkpoints s + 1.
-      // Once an abort has moved the epoch on, its report of s is dropped, and so must its checkpoint
-      // be, or recovery would resume from s + 1 with step s never counted.
+      // As step reports: a rank reports step s, then checkpoints s + 1. What a rank keeps is
+      // replaced by the inventory of its abort ack, which follows both on its socket.
       case 'checkpointed':
-        if (msg.epoch !== this.epoch) return;
+        if (msg.epoch !== this.epoch && !this.beforeAck(rank, msg.epoch)) return;
         this.ckpt.checkpointed(rank, msg.step, msg.disk);
         return;
       case 'holding':
-        if (msg.epoch !== this.epoch) return;
+        if (msg.epoch !== this.epoch && !this.beforeAck(rank, msg.epoch)) return;
         this.ckpt.holding(msg.owner, msg.step);
         return;
       case 'fault':
@@ -454,6 +453,18 @@ export class CoordinatorMachine {
       default:
         return;
     }
+  }
+
+  /**
+   * Whether a report of `epoch` from `rank` was sent before the rank heard of the abort under way:
+   * one of the aborted epoch, the rank not yet acked. Such a report is of a step the rank finished,
+   * and the coordinator may be far behind its sockets (64 busy workers on 2 cores left it 3 steps
+   * behind, and, with the two newest checkpoints kept, a recovery found no step both kept and
+   * counted, and went back to step 0): it is counted, and its rank's ack comes after it.
+   */
+  private beforeAck(rank: number, epoch: number): boolean {
+    const r = this.recovery;
+    return r?.stage === 'abort' && epoch === this.epoch - 1 && !r.acks.has(rank);
   }
 
   private stepCounted(step: number, s: StepAgg): void {

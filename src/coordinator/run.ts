@@ -65,6 +65,9 @@ export function checkSize(cfg: RunConfig): void {
   if (cfg.bytesPerCard % eb !== 0) throw new RangeError(`--size ${cfg.bytesPerCard} is not a whole number of ${cfg.dtype} elements (${eb} bytes each)`);
 }
 
+/** How long a dead worker's control socket may take to end before its exit is handled anyway. */
+const EXIT_DRAIN_MS = 2000;
+
 const KERNEL_TO_PROBE: Record<ReturnType<WorkerProcess['kernelState']>, ProcessState> = { alive: 'running', stopped: 'stopped', dead: 'dead', unknown: 'unknown' };
 
 export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSignal): Promise<RunReport> {
@@ -104,8 +107,28 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     const p = new WorkerProcess({ workerId, controlUrl: server.url, token: server.token, host: cfg.host, log: hooks.log });
     procs.set(workerId, p);
     p.start();
-    void p.exited.then((e) => feed({ type: 'exit', worker: workerId, why: `worker ${workerId} (pid ${p.pid}) ${describeExit(e)}` }));
+    void p.exited.then(async (e) => {
+      await drained(workerId);
+      feed({ type: 'exit', worker: workerId, why: `worker ${workerId} (pid ${p.pid}) ${describeExit(e)}` });
+    });
   };
+
+  // A dead worker's last reports first: its control socket ends after every byte it sent, and a
+  // coordinator behind its sockets may learn of the exit first. A step it reported before dying
+  // counts (a recovery resumes from the newest step everyone reported).
+  const closeWaiters = new Map<string, () => void>();
+  const drained = (workerId: string) =>
+    channels.has(workerId)
+      ? new Promise<void>((resolve) => {
+          const t = clock.setTimer(EXIT_DRAIN_MS, () => done());
+          const done = () => {
+            clock.clearTimer(t);
+            closeWaiters.delete(workerId);
+            resolve();
+          };
+          closeWaiters.set(workerId, done);
+        })
+      : Promise.resolve();
 
   function carry(a: CoordinatorAction): void {
     switch (a.type) {
@@ -148,6 +171,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       onMessage: (msg) => feed({ type: 'message', worker: id, msg }),
       onClose: (code, reason) => {
         if (channels.get(id) === ch) channels.delete(id);
+        closeWaiters.get(id)?.();
         // A spawned worker's exit is the better signal; a joined one has only its connection.
         if (!procs.has(id)) feed({ type: 'exit', worker: id, why: `worker ${id} (pid ${hello.pid}) closed its control connection (${code} ${reason})` });
       },

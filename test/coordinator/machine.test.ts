@@ -178,6 +178,44 @@ describe('coordinator machine', () => {
     expect(h.m.restarts).toBe(2);
   });
 
+  it('a coordinator behind its sockets: reports of the aborted epoch sent before a rank heard of the abort still count, and recovery resumes from the newest step', () => {
+    // 64 busy workers on 2 cores left the coordinator 3 steps behind; with the two newest
+    // checkpoints kept, dropping those reports left no step both kept and counted: back to step 0.
+    const h = new Harness({ steps: 8, checkpointEvery: 1 });
+    h.started();
+    h.step(0);
+    h.step(1);
+    const report = (w: string, step: number) => {
+      h.msg(w, { type: 'step', epoch: 0, step, wrong: 0, timings: { computeMs: 1, allreduceMs: 1, stepMs: 2, waitMs: 0, linkMs: 0, bytesSent: 16 }, rssMB: 50, pssMB: null });
+      h.msg(w, { type: 'checkpointed', epoch: 0, step: step + 1, disk: false });
+    };
+    // w2 reported steps 2 and 3 and died in step 4; the others' reports of 2 and 3 are still in their sockets.
+    h.msg('w2', { type: 'checkpointed', epoch: 0, step: 2, disk: false });
+    report('w2', 2);
+    report('w2', 3);
+    h.on({ type: 'exit', worker: 'w2', why: 'worker w2 killed by SIGKILL' });
+    const mark = h.actions.length;
+    h.fire('settle');
+    expect(h.m.epoch).toBe(1);
+    for (const w of ['w0', 'w1', 'w3']) {
+      report(w, 2);
+      report(w, 3);
+      const pred = h.m.members[(h.m.members.find((m) => m.workerId === w)!.rank + 3) % 4];
+      h.msg(w, { type: 'aborted', epoch: 1, checkpoints: { own: [3, 4], held: [{ firstCard: pred.firstCard, steps: [3, 4] }] } });
+    }
+    // A report of the old epoch after its rank's ack is not one it sent before the abort: dropped.
+    report('w0', 4);
+    h.join('w2.1');
+    const assigns = h.sent('assign', mark);
+    expect(assigns.find((a) => a.to === 'w2.1')!.msg.restore).toMatchObject({ step: 4, source: 'peer' });
+    expect(assigns.find((a) => a.to === 'w0')!.msg.restore).toEqual({ step: 4, source: 'local' });
+    h.readyAll();
+    expect(h.m.faultReports()[0]).toMatchObject({ kind: 'exit', rank: 2, action: 'restart rank 2', lostSteps: 0 });
+    for (let s = 4; s < 8; s++) h.step(s);
+    h.done();
+    expect(h.m.ok).toBe(true);
+  });
+
   it('a ring-up that keeps failing: rolled back twice, then the rank that cannot ring up is replaced; after 5 in a row it gives up, saying why', () => {
     const h = new Harness({});
     h.started();
