@@ -749,11 +749,21 @@ export class CoordinatorMachine {
 
   private raise(s: Signal): void {
     if (this.phase === 'finished' || this.allDone) return;
+    const r = this.recovery;
+    if (r?.stage === 'abort' && this.settled && (s.by === 'exit' || s.by === 'heartbeat') && !r.lost.has(s.rank)) {
+      // A process found dead while the epoch is being aborted (its peers saw its links close
+      // first, the coordinator learned of the exit after settling): it is lost in this recovery,
+      // and its death, not the peers' view of it, is what was detected.
+      r.lost.add(s.rank);
+      this.settled.lost.add(s.rank);
+      if (this.settled.main.by !== 'exit' && this.settled.main.by !== 'heartbeat') this.settled.main = s;
+      return this.checkAcks();
+    }
     this.signals.push(s);
-    if (this.recovery) {
+    if (r) {
       // A rank that fails to ring up for the new epoch (a link that timed out, a new fault) would
       // otherwise leave the recovery waiting --ready-timeout-ms for a ready that never comes.
-      if (this.recovery.stage === 'ringing') this.ringUpFailed();
+      if (r.stage === 'ringing') this.ringUpFailed();
       return;
     }
     if (this.phase === 'ringing') {

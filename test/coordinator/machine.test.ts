@@ -216,6 +216,28 @@ describe('coordinator machine', () => {
     expect(h.m.ok).toBe(true);
   });
 
+  it('a crash its peers see first: the exit, learned while the epoch is being aborted, is what was detected, and the rank is replaced in this recovery', () => {
+    const crash: Fault = { id: 0, kind: 'crash', rank: 2, at: { step: 1, phase: 'reduce-scatter' }, code: 1 };
+    const h = new Harness({ faults: [crash], steps: 3 });
+    h.started();
+    h.step(0);
+    h.checkpoint(1);
+    h.msg('w2', { type: 'fault', epoch: 0, id: 0, step: 1, phase: 'reduce-scatter', chunk: 0 });
+    h.msg('w3', { type: 'failed', epoch: 0, code: 'RS_ERR_PEER_LOST', message: 'link from rank 2 closed (1006 connection lost)' });
+    const mark = h.actions.length;
+    h.fire('settle');
+    for (const w of ['w0', 'w1', 'w3']) h.msg(w, { type: 'aborted', epoch: 1 });
+    expect(h.actions.slice(mark).filter((a) => a.type === 'spawn')).toEqual([]);
+    h.on({ type: 'exit', worker: 'w2', why: 'worker w2 exited with code 1' }, 200);
+    expect(h.actions.slice(mark)).toContainEqual({ type: 'spawn', worker: 'w2.1' });
+    h.join('w2.1');
+    h.readyAll();
+    expect(h.m.faultReports().map((f) => [f.kind, f.rank, f.detectedBy, f.located, f.action])).toEqual([['crash', 2, 'exit', 'rank 2', 'restart rank 2']]);
+    for (let s = 1; s < 3; s++) h.step(s);
+    h.done();
+    expect(h.m.ok).toBe(true);
+  });
+
   it('a ring-up that keeps failing: rolled back twice, then the rank that cannot ring up is replaced; after 5 in a row it gives up, saying why', () => {
     const h = new Harness({});
     h.started();
