@@ -14,7 +14,13 @@ export interface CliOptions {
   stderrChars: number;
   /** Every piece of stderr as it comes (e.g. to follow the progress lines). */
   onStderr?: (s: string) => void;
+  /** Run the child with V8's --trace-gc and hand over the heap left by each full GC (its live data). */
+  onFullGc?: (heapMB: number) => void;
 }
+
+/** A --trace-gc line of a full GC: `[pid:0x...]  1234 ms: Mark-Compact 55.5 (74.2) -> 45.7 (80.3) MB, ...`. */
+const FULL_GC = /^\[\d+:0x[0-9a-f]+\]\s+[\d.]+ ms: Mark-Compact[^\d]*[\d.]+ \([\d.]+\) -> ([\d.]+) \(/;
+const GC_TRACE = /^\[\d+:0x[0-9a-f]+\]/;
 
 export interface Finished<T> {
   /** Null when stdout was no JSON (the child failed before its report). */
@@ -26,11 +32,23 @@ export interface Finished<T> {
 
 /** `ringswarm <command> ... --json -` as a child, with its pid (to sample /proc while it runs). */
 export function startCli<T>(command: 'run' | 'bench', args: string[], o: CliOptions): { pid: number; done: Promise<Finished<T>> } {
-  const child = spawn(process.execPath, [CLI, command, ...args, '--json', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const nodeArgs = o.onFullGc ? ['--trace-gc'] : [];
+  const child = spawn(process.execPath, [...nodeArgs, CLI, command, ...args, '--json', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   let timedOut = false;
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  let partial = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => {
+    if (!o.onFullGc) return void (out += s);
+    // The GC's lines are V8's, not the report's: taken out, the full GCs' heaps handed over.
+    const lines = (partial + s).split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) {
+      if (!GC_TRACE.test(l)) out += `${l}\n`;
+      const m = FULL_GC.exec(l);
+      if (m) o.onFullGc(Number(m[1]));
+    }
+  });
   child.stderr.setEncoding('utf8').on('data', (s: string) => {
     err = (err + s).slice(-o.stderrChars);
     o.onStderr?.(s);
@@ -45,6 +63,7 @@ export function startCli<T>(command: 'run' | 'bench', args: string[], o: CliOpti
     child.on('close', (code) => {
       clearTimeout(soft);
       clearTimeout(hard);
+      if (!GC_TRACE.test(partial)) out += partial;
       let report: T | null = null;
       try {
         report = JSON.parse(out) as T;
