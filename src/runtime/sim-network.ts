@@ -11,6 +11,7 @@
 // The network figures stand for what the real transport costs; a job's emulated fabric comes on top.
 import { RingswarmError } from '../protocol/errors.js';
 import type { TimerHandle } from './clock.js';
+import { FramePool } from './frame-pool.js';
 import { seededRandom } from '../collective/random.js';
 import { corruptFrame, partitionOf } from './memory-transport.js';
 import type { LinkEvents, PeerAddress, Transport } from './transport.js';
@@ -527,6 +528,11 @@ export class SimEndpoint implements Transport {
   /** Sends made while frozen. */
   readonly outbox: Outgoing[] = [];
   pending = 0;
+  /**
+   * Frames the owner sends come from here and go back once written (the op runner shares it, as
+   * over WebSockets). What it receives are copies of its own, not from this pool.
+   */
+  readonly pool = new FramePool();
   model: { latencyMs: number; bandwidth: number } | null = null;
   fetchHandler: ((owner: number, step: number) => Uint8Array[] | null) | null = null;
   private drainWaiters: { bytes: number; resolve: () => void }[] = [];
