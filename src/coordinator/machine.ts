@@ -346,8 +346,10 @@ export class CoordinatorMachine {
     const isSpare = (x: Member) => x.spawned && x.workerId.startsWith('spare');
     this.spares = this.pendingJoin.filter(isSpare);
     const ring = assignRing(this.pendingJoin.filter((x) => !isSpare(x)), this.cfg.cardsPerWorker);
+    const joined = new Map<string, Member>();
+    for (const p of this.pendingJoin) if (!joined.has(p.workerId)) joined.set(p.workerId, p);
     this.members = ring.map((a) => {
-      const x = this.pendingJoin.find((p) => p.workerId === a.member.workerId)!;
+      const x = joined.get(a.member.workerId)!;
       x.rank = a.rank;
       x.home = a.rank;
       x.firstCard = a.firstCard;

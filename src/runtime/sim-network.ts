@@ -11,6 +11,7 @@
 // The network figures stand for what the real transport costs; a job's emulated fabric comes on top.
 import { RingswarmError } from '../protocol/errors.js';
 import type { TimerHandle } from './clock.js';
+import { FramePool } from './frame-pool.js';
 import { seededRandom } from '../collective/random.js';
 import { corruptFrame, partitionOf } from './memory-transport.js';
 import type { LinkEvents, PeerAddress, Transport } from './transport.js';
@@ -81,30 +82,42 @@ interface Outgoing {
   written?: (ok: boolean) => void;
 }
 
-const SCHEME = 'sim://';
-
-function copyOf(frame: Uint8Array | readonly [Uint8Array, Uint8Array]): Uint8Array {
-  if (frame instanceof Uint8Array) return frame.slice();
-  const out = new Uint8Array(frame[0].byteLength + frame[1].byteLength);
-  out.set(frame[0]);
-  out.set(frame[1], frame[0].byteLength);
-  return out;
+/** Where frames to one rank go, for the sender's current epoch: looked up once, not per frame. */
+interface Route {
+  name: string;
+  /** The link, once a frame went on it (linkStats lists only links that carried something). */
+  link: Link | null;
+  /** The endpoint last found under `name`: still the one there while it is open. */
+  dst: SimEndpoint | undefined;
 }
 
-function lowestCap(...caps: number[]): number {
-  const set = caps.filter((c) => c > 0);
-  return set.length ? Math.min(...set) : 0;
+const SCHEME = 'sim://';
+
+/**
+ * Copies of small frames are cut from slabs this big (one allocation for hundreds of frames, where
+ * a buffer of its own per frame costs more than the rest of the send); larger frames get their own.
+ */
+const SLAB_BYTES = 256 << 10;
+const SLAB_FRAME_MAX = 4 << 10;
+
+/** The lower of two bandwidth caps, 0 standing for none. */
+function lowerCap(a: number, b: number): number {
+  if (!(a > 0)) return b > 0 ? b : 0;
+  return b > 0 && b < a ? b : a;
 }
 
 export class SimNetwork {
   private readonly endpoints = new Map<string, SimEndpoint>();
-  private readonly links = new Map<string, Link>();
+  /** By sender, then receiver (endpoint names). */
+  private readonly links = new Map<string, Map<string, Link>>();
   private readonly random: () => number;
   private group = new Map<string, number>();
   private readonly rings = new Set<PendingRing>();
   private readonly resetDelayMs: number;
   /** Frames handed to their receiver's owner. */
   delivered = 0;
+  private slab = new Uint8Array(0);
+  private slabUsed = 0;
 
   constructor(
     readonly clock: VirtualClock,
@@ -216,11 +229,37 @@ export class SimNetwork {
   linkStats(): LinkStats[] {
     const now = this.clock.now();
     return [...this.links.values()]
+      .flatMap((to) => [...to.values()])
       .map((l) => ({ from: l.from, to: l.to, bytes: l.bytes, frames: l.frames, busyMs: l.busyMs - Math.max(0, l.busyUntil - now), dropped: l.dropped }))
       .sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : a.to < b.to ? -1 : a.to > b.to ? 1 : 0));
   }
 
   // --- What endpoints call -------------------------------------------------------------------
+
+  /** A copy of `frame` (one buffer, or two fragments), as a socket write would take. */
+  copy(frame: Uint8Array | readonly [Uint8Array, Uint8Array]): Uint8Array {
+    const one = frame instanceof Uint8Array;
+    const n = one ? frame.byteLength : frame[0].byteLength + frame[1].byteLength;
+    let out: Uint8Array;
+    if (n > SLAB_FRAME_MAX) {
+      out = new Uint8Array(n);
+    } else {
+      if (this.slabUsed + n > this.slab.byteLength) {
+        this.slab = new Uint8Array(SLAB_BYTES);
+        this.slabUsed = 0;
+      }
+      out = this.slab.subarray(this.slabUsed, this.slabUsed + n);
+      // 16-aligned starts, as the frame pool's: a payload view of any element type fits.
+      this.slabUsed += (n + 15) & ~15;
+    }
+    if (one) {
+      out.set(frame);
+    } else {
+      out.set(frame[0]);
+      out.set(frame[1], frame[0].byteLength);
+    }
+    return out;
+  }
 
   /** Sends `bytes` (already copied) from `ep` to the endpoint that holds rank `to` for it. */
   transmit(ep: SimEndpoint, to: number, bytes: Uint8Array, written?: (ok: boolean) => void): void {
@@ -229,16 +268,16 @@ export class SimNetwork {
       ep.outbox.push({ to, bytes, written });
       return;
     }
-    const name = ep.peers.get(to);
-    const dst = name === undefined ? undefined : this.endpoints.get(name);
-    if (name === undefined || !dst || dst.closed) {
+    const route = this.route(ep, to);
+    const dst = route?.dst;
+    if (!route || !dst || dst.closed) {
       this.clock.setTimer(0, () => {
         written?.(false);
-        if (name === undefined && !ep.closed) ep.post(() => ep.events.onLinkLost(to, `no link to rank ${to}`));
+        if (!route && !ep.closed) ep.post(() => ep.events.onLinkLost(to, `no link to rank ${to}`));
       });
       return;
     }
-    const link = this.link(ep.name, name);
+    const link = (route.link ??= this.link(ep.name, route.name));
     if (this.blocked(link)) {
       link.dropped++;
       this.clock.setTimer(0, () => written?.(true)); // into the void, as on a cut cable
@@ -249,7 +288,8 @@ export class SimNetwork {
       corruptFrame(bytes);
       link.corruptLeft--;
     }
-    const { serializedAt, arrivesAt } = this.occupy(link, ep, bytes.byteLength);
+    const arrivesAt = this.occupy(link, ep, bytes.byteLength);
+    const serializedAt = link.busyUntil;
     const now = this.clock.now();
     ep.pending += bytes.byteLength;
     this.clock.setTimer(serializedAt - now, () => {
@@ -267,19 +307,24 @@ export class SimNetwork {
         link.dropped++;
         return;
       }
-      dst.post(() => {
-        if (dst.closed) return;
-        this.delivered++;
-        if (this.o.trace) this.clock.trace(`frame ${ep.name}->${dst.name} ${bytes.byteLength}`);
-        dst.events.onFrame(fromRank, bytes);
-      });
+      if (dst.holding) dst.held.push(() => this.handOver(ep, dst, fromRank, bytes));
+      else this.handOver(ep, dst, fromRank, bytes);
     });
+  }
+
+  /** A frame that arrived goes to its receiver's owner (now, or once the receiver is thawed). */
+  private handOver(from: SimEndpoint, dst: SimEndpoint, fromRank: number, bytes: Uint8Array): void {
+    if (dst.closed) return;
+    this.delivered++;
+    if (this.o.trace) this.clock.trace(`frame ${from.name}->${dst.name} ${bytes.byteLength}`);
+    dst.events.onFrame(fromRank, bytes);
   }
 
   ring(ep: SimEndpoint, epoch: number, rank: number, prev: PeerAddress, next: PeerAddress, timeoutMs: number, peers: readonly PeerAddress[]): Promise<void> {
     ep.epoch = epoch;
     ep.rank = rank;
     ep.refused.clear();
+    ep.routes.clear();
     ep.peers = new Map([prev, next, ...peers].map((p) => [p.rank, nameOf(p.dataUrl)]));
     if (prev.rank === rank) {
       this.poke();
@@ -326,7 +371,7 @@ export class SimNetwork {
         if (!frames) return fail('RS_ERR_PEER_LOST', `RS_ERR_PROTOCOL: no copy of checkpoint ${step} of cards from ${owner} here`);
         const copies = frames.map((f) => f.slice());
         let done = this.clock.now() + oneWay;
-        for (const f of copies) done = this.occupy(down, src, f.byteLength).arrivesAt;
+        for (const f of copies) done = this.occupy(down, src, f.byteLength);
         if (done > deadline) return fail('RS_ERR_TIMEOUT', `not fetched within ${timeoutMs} ms`);
         this.clock.setTimer(done - this.clock.now(), () => (ep.closed ? reject(new RingswarmError('RS_ERR_PEER_LOST', `fetching ${what}: our endpoint closed`)) : resolve(copies)));
       });
@@ -355,27 +400,46 @@ export class SimNetwork {
   }
 
   private link(from: string, to: string): Link {
-    const key = `${from}\u0000${to}`;
-    let l = this.links.get(key);
+    let out = this.links.get(from);
+    if (!out) {
+      out = new Map();
+      this.links.set(from, out);
+    }
+    let l = out.get(to);
     if (!l) {
       l = { from, to, busyUntil: 0, lastArrival: 0, bytes: 0, frames: 0, busyMs: 0, dropped: 0, cut: false, dropRate: 0, corruptLeft: 0, shape: null, shapeTimer: null };
-      this.links.set(key, l);
+      out.set(to, l);
     }
     return l;
   }
 
+  /** Where `ep` sends to rank `to`, or undefined when no peer of its epoch holds that rank. */
+  private route(ep: SimEndpoint, to: number): Route | undefined {
+    let r = ep.routes.get(to);
+    if (!r) {
+      const name = ep.peers.get(to);
+      if (name === undefined) return undefined;
+      r = { name, link: null, dst: undefined };
+      ep.routes.set(to, r);
+    }
+    // A name gets a new endpoint only once the old one is closed (a restarted worker).
+    if (!r.dst || r.dst.closed) r.dst = this.endpoints.get(r.name);
+    return r;
+  }
+
   private blocked(l: Link): boolean {
     if (l.cut || l.shape?.cut) return true;
+    if (this.group.size === 0) return false;
     const a = this.group.get(l.from);
     const b = this.group.get(l.to);
     return a !== undefined && b !== undefined && a !== b;
   }
 
-  /** Puts `bytes` on the link after what it already carries: when they are serialized and arrive. */
-  private occupy(l: Link, sender: SimEndpoint, bytes: number): { serializedAt: number; arrivesAt: number } {
+  /** Puts `bytes` on the link after what it already carries: when they arrive (they are serialized at its new busyUntil). */
+  private occupy(l: Link, sender: SimEndpoint, bytes: number): number {
     const m = sender.model;
     const latencyMs = this.o.latencyUs / 1000 + (m?.latencyMs ?? 0) + (l.shape?.delayMs ?? 0);
-    const bandwidth = lowestCap(this.o.bandwidth, m?.bandwidth ?? 0, l.shape?.bandwidth ?? 0);
+    const bandwidth = lowerCap(lowerCap(this.o.bandwidth, m?.bandwidth ?? 0), l.shape?.bandwidth ?? 0);
     const start = Math.max(this.clock.now(), l.busyUntil);
     const serialize = bandwidth > 0 ? (bytes / bandwidth) * 1000 : 0;
     l.busyUntil = start + serialize;
@@ -384,7 +448,7 @@ export class SimNetwork {
     l.frames++;
     // Order is kept even when a shape's delay shrinks between two frames.
     l.lastArrival = Math.max(l.busyUntil + latencyMs, l.lastArrival);
-    return { serializedAt: l.busyUntil, arrivesAt: l.lastArrival };
+    return l.lastArrival;
   }
 
   /** Why the ring cannot come up yet, or null once it can. */
@@ -392,16 +456,18 @@ export class SimNetwork {
     const self = pr.ep;
     if (self.closed) return 'our endpoint closed';
     if (self.frozen) return 'our endpoint is frozen';
-    for (const name of [...pr.from, ...pr.to]) {
-      const p = this.endpoints.get(name);
-      if (!p || p.closed) return `${name} is not there`;
-      if (p.frozen) return `${name} does not answer`;
+    for (const names of [pr.from, pr.to]) {
+      for (const name of names) {
+        const p = this.endpoints.get(name);
+        if (!p || p.closed) return `${name} is not there`;
+        if (p.frozen) return `${name} does not answer`;
+      }
     }
     for (const name of pr.from) if (this.blocked(this.link(name, self.name))) return `link ${name} -> ${self.name} is cut`;
     for (const name of pr.to) {
       if (this.blocked(this.link(self.name, name))) return `link ${self.name} -> ${name} is cut`;
       const p = this.endpoints.get(name)!;
-      if (p.epoch < pr.epoch || ![...p.peers.values()].includes(self.name)) return `${name} has not connected for epoch ${pr.epoch}`;
+      if (p.epoch < pr.epoch || !hasValue(p.peers, self.name)) return `${name} has not connected for epoch ${pr.epoch}`;
     }
     return null;
   }
@@ -435,6 +501,11 @@ export class SimNetwork {
   }
 }
 
+function hasValue<K, V>(m: ReadonlyMap<K, V>, v: V): boolean {
+  for (const x of m.values()) if (x === v) return true;
+  return false;
+}
+
 function nameOf(url: string): string {
   return url.startsWith(SCHEME) ? url.slice(SCHEME.length) : url;
 }
@@ -448,6 +519,8 @@ export class SimEndpoint implements Transport {
   events: LinkEvents = { onFrame: () => {}, onLinkLost: () => {} };
   /** Rank -> endpoint name, for the current epoch. */
   peers = new Map<number, string>();
+  /** Rank -> where frames to it go (from `peers`, filled as used). */
+  readonly routes = new Map<number, Route>();
   /** Endpoints whose link to us we closed (dropLink) in this epoch. */
   readonly refused = new Set<string>();
   /** Deliveries held while frozen (and behind them, until they are out). */
@@ -455,6 +528,11 @@ export class SimEndpoint implements Transport {
   /** Sends made while frozen. */
   readonly outbox: Outgoing[] = [];
   pending = 0;
+  /**
+   * Frames the owner sends come from here and go back once written (the op runner shares it, as
+   * over WebSockets). What it receives are copies of its own, not from this pool.
+   */
+  readonly pool = new FramePool();
   model: { latencyMs: number; bandwidth: number } | null = null;
   fetchHandler: ((owner: number, step: number) => Uint8Array[] | null) | null = null;
   private drainWaiters: { bytes: number; resolve: () => void }[] = [];
@@ -480,7 +558,7 @@ export class SimEndpoint implements Transport {
   }
 
   send(to: number, frame: Uint8Array | readonly [Uint8Array, Uint8Array], written?: (ok: boolean) => void): void {
-    this.net.transmit(this, to, copyOf(frame), written);
+    this.net.transmit(this, to, this.net.copy(frame), written);
   }
 
   drained(bytes: number): Promise<void> {
@@ -509,10 +587,15 @@ export class SimEndpoint implements Transport {
     this.net.kill(this.name);
   }
 
+  /** Whether a delivery now waits (frozen, or behind deliveries held before). */
+  get holding(): boolean {
+    return this.frozen || this.held.length > 0;
+  }
+
   /** Runs `fn` (a delivery to the owner) now, or once thawed and after what was held before it. */
   post(fn: () => void): void {
     if (this.closed) return;
-    if (this.frozen || this.held.length > 0) {
+    if (this.holding) {
       this.held.push(fn);
       return;
     }
