@@ -51,6 +51,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,6 +71,8 @@ static size_t stage_bytes = 256 * 1024;
 static int timeout_s = 120;
 static int verify = 1;
 static int verbose = 0;
+static int rates = 0;
+static size_t rate_bytes = 64 * 1024 * 1024; /* out of cache, like a step that touches hundreds of MiB */
 
 static pid_t children[MAX_RANKS];
 static int n_children = 0;
@@ -87,7 +90,10 @@ static void usage(FILE *f) {
           "  --stage BYTES    staging buffer for reduce-scatter reads, default 256KiB\n"
           "  --no-verify      skip checking results (wrong is then 0)\n"
           "  --timeout S      global timeout in seconds, default 120\n"
-          "  --verbose        print every iteration's per-rank times to stderr\n");
+          "  --verbose        print every iteration's per-rank times to stderr\n"
+          "  --rates          instead: measure this machine's copy, add and loopback-TCP costs in CPU ns a byte\n"
+          "                   (one core; CPU time, so other load on the machine matters less) and print them as JSON\n"
+          "  --rate-bytes B   buffer size for --rates copy and add, default 64MiB\n");
 }
 
 static int parse_size(const char *s, size_t *out) {
@@ -450,6 +456,122 @@ static void parent_write(int fd, char c, int r) {
   }
 }
 
+
+/* ------------------------------------------------------------------------------------------ */
+/* --rates: the floor's unit costs, in CPU time (user + system) so that time-sharing with other
+ * processes on the machine does not inflate them. Best of a few rounds: a floor is a lower bound. */
+
+static double cpu_us_self(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static double tv_us(struct timeval tv) { return tv.tv_sec * 1e6 + tv.tv_usec; }
+
+/* CPU ns a byte of a kernel over buffers of rate_bytes: rounds of >= 50 ms of CPU, best of 5. */
+static double rate_of(int kind, char *a, char *b) {
+  double best = 1e30;
+  for (int round = 0; round < 5; round++) {
+    size_t done = 0;
+    double t0 = cpu_us_self(), t1;
+    do {
+      if (kind == 0) memcpy(a, b, rate_bytes);
+      else add_f32((float *)a, (const float *)b, rate_bytes / 4);
+      done += rate_bytes;
+      t1 = cpu_us_self();
+    } while (t1 - t0 < 50000);
+    double ns = (t1 - t0) * 1e3 / (double)done;
+    if (ns < best) best = ns;
+  }
+  return best;
+}
+
+/* CPU ns a byte moved over one loopback TCP connection, both ends (sender and receiver) counted. */
+static double loopback_rate(void) {
+  const size_t total = 256u << 20, piece = 256u << 10;
+  double best = 1e30;
+  for (int round = 0; round < 3; round++) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 1) < 0 || getsockname(l, (struct sockaddr *)&a, &len) < 0)
+      fail(1, "rates: listen: %s", strerror(errno));
+    struct rusage before_children;
+    getrusage(RUSAGE_CHILDREN, &before_children);
+    pid_t pid = fork();
+    if (pid < 0) fail(1, "rates: fork: %s", strerror(errno));
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      close(l);
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) _exit(1);
+      char *buf = malloc(piece);
+      if (!buf) _exit(1);
+      memset(buf, 1, piece);
+      for (size_t sent = 0; sent < total;) {
+        ssize_t k = send(fd, buf, total - sent < piece ? total - sent : piece, MSG_NOSIGNAL);
+        if (k < 0) {
+          if (errno == EINTR) continue;
+          _exit(1);
+        }
+        sent += (size_t)k;
+      }
+      close(fd);
+      _exit(0);
+    }
+    children[n_children++] = pid;
+    int fd = accept(l, NULL, NULL);
+    close(l);
+    if (fd < 0) fail(1, "rates: accept: %s", strerror(errno));
+    char *buf = malloc(piece);
+    if (!buf) fail(1, "rates: out of memory");
+    double t0 = cpu_us_self();
+    size_t got = 0;
+    for (;;) {
+      ssize_t k = recv(fd, buf, piece, 0);
+      if (k < 0) {
+        if (errno == EINTR) {
+          check_signal();
+          continue;
+        }
+        fail(1, "rates: recv: %s", strerror(errno));
+      }
+      if (k == 0) break;
+      got += (size_t)k;
+    }
+    double t1 = cpu_us_self();
+    close(fd);
+    free(buf);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) check_signal();
+    children[--n_children] = 0;
+    if (got != total || !WIFEXITED(status) || WEXITSTATUS(status) != 0) fail(1, "rates: the sender failed (%zu of %zu bytes)", got, total);
+    struct rusage after_children;
+    getrusage(RUSAGE_CHILDREN, &after_children);
+    double child_us = tv_us(after_children.ru_utime) + tv_us(after_children.ru_stime) - tv_us(before_children.ru_utime) -
+                      tv_us(before_children.ru_stime);
+    double ns = ((t1 - t0) + child_us) * 1e3 / (double)total;
+    if (ns < best) best = ns;
+  }
+  return best;
+}
+
+static int rates_main(void) {
+  char *a = aligned_alloc(64, rate_bytes), *b = aligned_alloc(64, rate_bytes);
+  if (!a || !b) fail(1, "rates: out of memory");
+  for (size_t i = 0; i < rate_bytes / 4; i++) ((float *)a)[i] = (float)(i % 17), ((float *)b)[i] = 1.0f;
+  double copy = rate_of(0, a, b);
+  double add = rate_of(1, a, b);
+  double loop = loopback_rate();
+  printf("{\"impl\":\"c-ring-rates\",\"bufferBytes\":%zu,\"copyNsPerByte\":%.5f,\"addNsPerByte\":%.5f,\"loopbackNsPerByte\":%.5f,"
+         "\"copyGBps\":%.3f,\"addGBps\":%.3f,\"loopbackGBps\":%.3f,\"definitions\":\"CPU time (user+system) a byte, one core, best of "
+         "rounds; copy = memcpy, add = f32 dst += src (per byte of dst), loopback = sender + receiver CPU a byte over 127.0.0.1 TCP\"}\n",
+         rate_bytes, copy, add, loop, 1 / copy, 1 / add, 1 / loop);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -463,6 +585,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--stage")) bad = !v || parse_size(v, &stage_bytes) || stage_bytes < 8, i++;
     else if (!strcmp(a, "--json")) json = 1;
     else if (!strcmp(a, "--no-verify")) verify = 0;
+    else if (!strcmp(a, "--rates")) rates = 1;
+    else if (!strcmp(a, "--rate-bytes")) bad = !v || parse_size(v, &rate_bytes) || rate_bytes < 4096 || rate_bytes % 64, i++;
     else if (!strcmp(a, "--verbose")) verbose = 1;
     else if (!strcmp(a, "--sizes")) {
       if (!v) bad = 1;
@@ -488,6 +612,16 @@ int main(int argc, char **argv) {
       usage(stderr);
       return 2;
     }
+  }
+  if (rates) {
+    struct sigaction sr = {.sa_handler = on_signal};
+    sigemptyset(&sr.sa_mask);
+    sigaction(SIGINT, &sr, NULL);
+    sigaction(SIGTERM, &sr, NULL);
+    sigaction(SIGALRM, &sr, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    alarm((unsigned)timeout_s);
+    return rates_main();
   }
   if (n_sizes == 0) {
     sizes[0] = 8;
