@@ -36,6 +36,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { buildCRing } from './c-ring-build.js';
+import { DEMO, extraTargets, SCALE, type RunShape, type Target } from './bench-targets.js';
 
 type Impl = 'ringswarm' | 'c-ring' | 'raw-tcp' | 'gloo';
 const IMPLS: Impl[] = ['ringswarm', 'c-ring', 'raw-tcp', 'gloo'];
@@ -108,7 +109,17 @@ interface Opts {
   startup: boolean;
   checkpoint: boolean;
   floor: boolean;
+  scaleRepeats: number;
+  demoSteps: number;
+  scaleSteps: number;
+  demoShape: RunShape;
+  scaleShape: RunShape;
 }
+const runShape = (text: string): RunShape => {
+  const m = /^\s*(\d+)\s*x\s*(\d+)\s*x\s*(\S+)\s*$/i.exec(text);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new InvalidArgumentError(`bad run shape '${text}' (workers x cards x bytes, e.g. 16x8x1MiB)`);
+  return { workers: Number(m[1]), cards: Number(m[2]), bytes: parseSize(m[3]) };
+};
 
 const program = new Command()
   .name('bench-peers')
@@ -130,6 +141,11 @@ const program = new Command()
   .option('--startup', 'also target 4: 256 workers ready vs 256 bare Node processes that load ws and connect back', false)
   .option('--checkpoint', 'also target 3: the demo shape with and without checkpoints, and worker memory', false)
   .option('--floor', "also target 5: step time vs a floor from this machine's copy, reduce and loopback rates", false)
+  .option('--scale-repeats <n>', 'runs of each side of the 256-worker comparisons (--startup, --floor)', posInt(1), 2)
+  .option('--demo-steps <n>', 'steps of each demo-shape run (--checkpoint, --floor)', posInt(1), 20)
+  .option('--scale-steps <n>', 'steps of each 256-worker run (--startup, --floor)', posInt(1), 3)
+  .option('--demo-shape <w x g x bytes>', 'the demo shape of targets 3 and 5', runShape, DEMO)
+  .option('--scale-shape <w x g x bytes>', 'the scale shape of targets 4 and 5', runShape, SCALE)
   .option('--timeout <s>', 'global time limit, seconds', posInt(1), 3600)
   .option('--run-timeout <s>', 'time limit of one measurement, seconds', posInt(1), 300)
   .option('--verbose', "pass the tools' stderr through", false)
@@ -162,6 +178,8 @@ const itersOf = (bytes: number): { iters: number; warmup: number } =>
 // Processes: every child is tracked and killed on exit, error, signal and timeout.
 
 const live = new Set<ChildProcess>();
+/** Other running things (the runs of --startup, --checkpoint, --floor), by how to stop them. */
+const liveOther = new Set<(signal: NodeJS.Signals) => void>();
 
 function killTree(c: ChildProcess, signal: NodeJS.Signals): void {
   if (c.exitCode === null && c.signalCode === null) {
@@ -174,6 +192,7 @@ function killTree(c: ChildProcess, signal: NodeJS.Signals): void {
 }
 function killAll(signal: NodeJS.Signals): void {
   for (const c of live) killTree(c, signal);
+  for (const stop of liveOther) stop(signal);
 }
 
 let interrupted = false;
@@ -189,7 +208,7 @@ for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] a
       process.exit(code);
     }, 2000).unref();
     const check = setInterval(() => {
-      if (live.size === 0) process.exit(code);
+      if (live.size === 0 && liveOther.size === 0) process.exit(code);
     }, 50);
     check.unref();
   });
@@ -434,12 +453,6 @@ function table(cells: Map<string, Cell>, impls: Impl[]): string {
 
 const key = (impl: Impl, n: number, b: number): string => `${impl}/${n}/${b}`;
 
-export interface Target {
-  name: string;
-  result: 'PASS' | 'MISS' | 'N/A';
-  detail: string;
-}
-
 function targets(cells: Map<string, Cell>): Target[] {
   const out: Target[] = [];
   const na = (c: Cell | undefined, impl: Impl): string =>
@@ -555,15 +568,41 @@ async function main(): Promise<number> {
   const notes = [...cells.values()].filter((c) => c.reason && c.status !== 'skipped');
   for (const c of notes) out += `note: ${LABEL[c.impl]}, ${c.ranks} ranks, ${fmtSize(c.bytes)}: ${c.status === 'ok' ? '' : `${c.status}: `}${c.reason}\n`;
 
-  const extra: { section: string; targets: Target[]; data: unknown }[] = [];
-  // (filled by --startup, --checkpoint, --floor)
+  let extra: Awaited<ReturnType<typeof extraTargets>> | null = null;
+  if ((opts.startup || opts.checkpoint || opts.floor) && !interrupted) {
+    process.stderr.write(`bench-peers: targets${opts.startup ? ' 4' : ''}${opts.checkpoint ? ' 3' : ''}${opts.floor ? ' 5' : ''}\n`);
+    extra = await extraTargets({
+      startup: opts.startup,
+      checkpoint: opts.checkpoint,
+      floor: opts.floor,
+      repeats: opts.repeats,
+      scaleRepeats: opts.scaleRepeats,
+      demoSteps: opts.demoSteps,
+      scaleSteps: opts.scaleSteps,
+      demo: opts.demoShape,
+      scale: opts.scaleShape,
+      cRing: cRing?.ok ? { bin: cRing.bin } : { reason: cRing?.reason ?? 'the C ring is not in --impls' },
+      deadline,
+      log: (line) => process.stderr.write(line + '\n'),
+      track: (stop) => {
+        liveOther.add(stop);
+        return () => liveOther.delete(stop);
+      },
+      interrupted: () => interrupted,
+    });
+    if (interrupted) return 130;
+    if (Date.now() > deadline - 5000) cutShort = true;
+    out += extra.text;
+  }
 
   out += '\ntargets (issue 10)\n';
   for (const t of ts) out += `  ${t.result.padEnd(4)}  ${t.name}: ${t.detail}\n`;
-  for (const e of extra) for (const t of e.targets) out += `  ${t.result.padEnd(4)}  ${t.name}: ${t.detail}\n`;
+  for (const t of extra?.targets ?? []) out += `  ${t.result.padEnd(4)}  ${t.name}: ${t.detail}\n`;
   if (!opts.startup) out += '  -     (4) 256 workers ready <= 2 x 256 bare Node processes: not measured (--startup)\n';
   if (!opts.checkpoint) out += '  -     (3) checkpoint every step <= 1.05 x no checkpoints: not measured (--checkpoint)\n';
   if (!opts.floor) out += "  -     (5) step time <= 3 x its floor: not measured (--floor)\n";
+  if (extra && extra.wrongRuns > 0) out += `\nWRONG RESULTS in ${extra.wrongRuns} ringswarm run(s) of targets 3-5 (see above)\n`;
+  if (extra && extra.failedRuns > 0) out += `\n${extra.failedRuns} run(s) of targets 3-5 failed (see above)\n`;
   if (wrongRuns.length > 0) {
     out += `\nWRONG RESULTS in ${wrongRuns.length} run(s):\n`;
     for (const m of wrongRuns) out += `  ${LABEL[m.impl]}, ${m.ranks} ranks, ${fmtSize(m.bytes)}, repeat ${m.repeat + 1}: ${m.wrong} wrong elements\n`;
@@ -573,7 +612,7 @@ async function main(): Promise<number> {
   out += `wall ${((Date.now() - started) / 1000).toFixed(0)} s\n`;
   process.stdout.write(out);
 
-  const exitCode = wrongRuns.length > 0 ? 1 : cutShort ? 124 : errors.length > 0 ? 2 : 0;
+  const exitCode = wrongRuns.length > 0 || (extra?.wrongRuns ?? 0) > 0 ? 1 : cutShort ? 124 : errors.length > 0 || (extra?.failedRuns ?? 0) > 0 ? 2 : 0;
   if (opts.json) {
     const doc = {
       date: new Date(started).toISOString(),
@@ -583,8 +622,8 @@ async function main(): Promise<number> {
       glooSkipped: impls.includes('gloo') ? glooSkip : 'not in --impls',
       cRing: cRing && (cRing.ok ? { cc: cRing.cc } : { skipped: cRing.reason }),
       cells: [...cells.values()],
-      targets: [...ts, ...extra.flatMap((e) => e.targets)],
-      extra: Object.fromEntries(extra.map((e) => [e.section, e.data])),
+      targets: [...ts, ...(extra?.targets ?? [])],
+      extra: extra?.data ?? null,
       measurements: ms,
       wrongRuns: wrongRuns.length,
       failedRuns: errors.length,
