@@ -30,7 +30,7 @@
 // 124 when the global timeout cut the run short; 130/143 when interrupted. Every spawned process is reaped.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -221,12 +221,27 @@ interface Spawned {
   stderr: string;
   timedOut: boolean;
   wallMs: number;
+  /** CPU seconds (user + system) of the whole process tree, from our reaped-children counters. */
+  cpuS: number | null;
   spawnError?: string;
+}
+
+/** CPU seconds of every reaped descendant so far (Linux: cutime + cstime of /proc/self/stat). */
+function childrenCpuS(): number | null {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields 16 and 17 (1-based) of stat; f[0] is field 3
+    return (Number(f[13]) + Number(f[14])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
 }
 
 function run(cmd: string, args: string[], timeoutS: number): Promise<Spawned> {
   return new Promise((resolve) => {
     const start = Date.now();
+    const cpu0 = childrenCpuS();
     const c = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(c);
     let stdout = '';
@@ -249,7 +264,8 @@ function run(cmd: string, args: string[], timeoutS: number): Promise<Spawned> {
       clearTimeout(soft);
       if (hard) clearTimeout(hard);
       live.delete(c);
-      resolve({ code, signal, stdout, stderr, timedOut, wallMs: Date.now() - start, spawnError });
+      const cpu1 = childrenCpuS();
+      resolve({ code, signal, stdout, stderr, timedOut, wallMs: Date.now() - start, cpuS: cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null, spawnError });
     });
   });
 }
@@ -272,6 +288,10 @@ interface Measurement {
   wrong?: number;
   reason?: string;
   wallMs?: number;
+  /** CPU seconds of the tool's whole run (start-up, warm-up and checks included), all its processes. */
+  cpuS?: number | null;
+  /** The load average (1 min) when it ended. */
+  load1?: number;
 }
 
 interface ToolRow {
@@ -347,7 +367,7 @@ async function measure(impl: Impl, ranks: number, bytes: number, repeat: number,
   }
   // The tools have their own time limits; ours is a backstop a little later.
   const r = await run(cmd, args, timeoutS + 15);
-  const m: Measurement = { ...base, wallMs: r.wallMs };
+  const m: Measurement = { ...base, wallMs: r.wallMs, cpuS: r.cpuS, load1: os.loadavg()[0] };
   const fail = (reason: string): Measurement => ({ ...m, status: 'error', reason });
   if (r.spawnError) return fail(`could not start ${cmd}: ${r.spawnError}`);
   if (r.timedOut) return fail(`timed out after ${timeoutS} s`);
@@ -453,7 +473,21 @@ function table(cells: Map<string, Cell>, impls: Impl[]): string {
 
 const key = (impl: Impl, n: number, b: number): string => `${impl}/${n}/${b}`;
 
-function targets(cells: Map<string, Cell>): Target[] {
+/** ringswarm's time over the peer's within each repeat (the two measured minutes apart, not hours). */
+function paired(ms: Measurement[], peer: Impl, n: number, b: number): number[] {
+  const out: number[] = [];
+  for (let rep = 0; rep < opts.repeats; rep++) {
+    const at = (i: Impl) => ms.find((m) => m.impl === i && m.ranks === n && m.bytes === b && m.repeat === rep && m.status === 'ok');
+    const rs = at('ringswarm');
+    const p = at(peer);
+    if (rs && p && p.timeUs! > 0) out.push(rs.timeUs! / p.timeUs!);
+  }
+  return out;
+}
+const fmtPaired = (xs: number[]): string =>
+  xs.length < 2 ? '' : `; per repeat ${xs.map((x) => x.toFixed(2)).join(', ')} (median ${median(xs).toFixed(2)}x)`;
+
+function targets(cells: Map<string, Cell>, ms: Measurement[]): Target[] {
   const out: Target[] = [];
   const na = (c: Cell | undefined, impl: Impl): string =>
     c ? `${LABEL[c.impl]} ${c.status}${c.reason ? ` (${c.reason})` : ''}` : `${LABEL[impl]} not measured`;
@@ -473,7 +507,8 @@ function targets(cells: Map<string, Cell>): Target[] {
       out.push({
         name,
         result: rs.busbwGBps! >= 0.9 * c.busbwGBps! ? 'PASS' : 'MISS',
-        detail: `${rs.busbwGBps!.toFixed(3)} vs ${c.busbwGBps!.toFixed(3)} GB/s: ${fmtRatio(ratio(rs.busbwGBps, c.busbwGBps))} the C ring's busbw (target 0.90x); ${fmtTime(rs.timeUs!)} vs ${fmtTime(c.timeUs!)} an op`,
+        detail: `${rs.busbwGBps!.toFixed(3)} vs ${c.busbwGBps!.toFixed(3)} GB/s: ${fmtRatio(ratio(rs.busbwGBps, c.busbwGBps))} the C ring's busbw (target 0.90x); ${fmtTime(rs.timeUs!)} vs ${fmtTime(c.timeUs!)} an op` +
+          fmtPaired(paired(ms, 'c-ring', 4, 64 << 20).map((x) => 1 / x)).replace('per repeat', 'busbw ratio per repeat'),
       });
     }
   }
@@ -486,7 +521,8 @@ function targets(cells: Map<string, Cell>): Target[] {
       out.push({
         name,
         result: rs.timeUs! <= 1.5 * t.timeUs! ? 'PASS' : 'MISS',
-        detail: `${fmtTime(rs.timeUs!)} vs ${fmtTime(t.timeUs!)}: ${fmtRatio(ratio(rs.timeUs, t.timeUs))} the Node ring's time (target 1.50x)`,
+        detail: `${fmtTime(rs.timeUs!)} vs ${fmtTime(t.timeUs!)}: ${fmtRatio(ratio(rs.timeUs, t.timeUs))} the Node ring's time (target 1.50x)` +
+          fmtPaired(paired(ms, 'raw-tcp', 8, 8)).replace('per repeat', 'time ratio per repeat'),
       });
     }
   }
@@ -542,7 +578,7 @@ async function main(): Promise<number> {
         const what = m.status === 'ok'
           ? `${fmtTime(m.timeUs!)}, busbw ${m.busbwGBps!.toFixed(3)} GB/s${m.wrong ? `, WRONG ${m.wrong}` : ''}`
           : `${m.status}${m.reason ? `: ${m.reason}` : ''}`;
-        process.stderr.write(`  [${n} ranks, ${fmtSize(b)}, ${rep + 1}/${opts.repeats}] ${LABEL[impl].padEnd(9)} ${what}${m.wallMs !== undefined ? ` (${(m.wallMs / 1000).toFixed(1)} s)` : ''}\n`);
+        process.stderr.write(`  [${n} ranks, ${fmtSize(b)}, ${rep + 1}/${opts.repeats}] ${LABEL[impl].padEnd(9)} ${what}${m.wallMs !== undefined ? ` (${(m.wallMs / 1000).toFixed(1)} s${m.cpuS != null ? `, ${m.cpuS.toFixed(1)} s CPU` : ''}, load ${m.load1?.toFixed(1)})` : ''}\n`);
       }
     }
   }
@@ -550,7 +586,7 @@ async function main(): Promise<number> {
 
   const cells = new Map<string, Cell>();
   for (const impl of impls) for (const { ranks: n, bytes: b } of opts.shapes) cells.set(key(impl, n, b), summarize(ms, impl, n, b));
-  const ts = targets(cells);
+  const ts = targets(cells, ms);
   const wrongRuns = ms.filter((m) => (m.wrong ?? 0) > 0);
   const errors = ms.filter((m) => m.status === 'error');
 
