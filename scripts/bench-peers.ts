@@ -114,6 +114,8 @@ interface Opts {
   scaleSteps: number;
   demoShape: RunShape;
   scaleShape: RunShape;
+  quiet?: number;
+  quietWait: number;
 }
 const runShape = (text: string): RunShape => {
   const m = /^\s*(\d+)\s*x\s*(\d+)\s*x\s*(\S+)\s*$/i.exec(text);
@@ -146,6 +148,8 @@ const program = new Command()
   .option('--scale-steps <n>', 'steps of each 256-worker run (--startup, --floor)', posInt(1), 3)
   .option('--demo-shape <w x g x bytes>', 'the demo shape of targets 3 and 5', runShape, DEMO)
   .option('--scale-shape <w x g x bytes>', 'the scale shape of targets 4 and 5', runShape, SCALE)
+  .option('--quiet <n>', 'before each measurement wait (up to --quiet-wait) until at most n tasks are runnable on the machine (/proc/loadavg), for a shared machine')
+  .option('--quiet-wait <s>', 'longest wait for --quiet, seconds', posInt(0), 120)
   .option('--timeout <s>', 'global time limit, seconds', posInt(1), 3600)
   .option('--run-timeout <s>', 'time limit of one measurement, seconds', posInt(1), 300)
   .option('--verbose', "pass the tools' stderr through", false)
@@ -290,6 +294,9 @@ interface Measurement {
   wallMs?: number;
   /** CPU seconds of the tool's whole run (start-up, warm-up and checks included), all its processes. */
   cpuS?: number | null;
+  /** Tasks runnable on the machine just before it started (/proc/loadavg), and with --quiet how long we waited for that. */
+  runnableBefore?: number | null;
+  quietWaitS?: number;
   /** The load average (1 min) when it ended. */
   load1?: number;
 }
@@ -397,6 +404,34 @@ function checkGloo(): string | null {
   if (r.error) return `${PYTHON} could not run: ${r.error.message}`;
   if (r.status !== 0) return `${PYTHON} -c 'import torch' failed: ${lastLines(r.stderr ?? '', 1) || `exit ${r.status ?? r.signal}`}`;
   return null;
+}
+
+/** Tasks runnable right now, the median of 5 samples over half a second (this process's own read left out). */
+async function runnable(): Promise<number | null> {
+  const xs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    try {
+      const f = readFileSync('/proc/loadavg', 'utf8').split(' ')[3];
+      xs.push(Number(f.split('/')[0]) - 1);
+    } catch {
+      return null;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return median(xs);
+}
+
+/** With --quiet: wait until the machine is that quiet, or --quiet-wait has passed. Returns the wait, in s. */
+async function waitQuiet(deadline: number): Promise<{ waitedS: number; runnable: number | null }> {
+  const t0 = Date.now();
+  let r = await runnable();
+  if (opts.quiet === undefined) return { waitedS: 0, runnable: r };
+  const until = Math.min(deadline - 60_000, t0 + opts.quietWait * 1000);
+  while (r !== null && r > opts.quiet && Date.now() < until && !interrupted) {
+    await new Promise((res) => setTimeout(res, 1000));
+    r = await runnable();
+  }
+  return { waitedS: (Date.now() - t0) / 1000, runnable: r };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -572,13 +607,16 @@ async function main(): Promise<number> {
           cutShort = true;
           break outer;
         }
+        const q = impl === 'gloo' && glooSkip ? { waitedS: 0, runnable: null } : await waitQuiet(deadline);
         const m = await measure(impl, n, b, rep, Math.min(opts.runTimeout, left));
+        m.runnableBefore = q.runnable;
+        if (opts.quiet !== undefined) m.quietWaitS = q.waitedS;
         ms.push(m);
         if (m.status === 'skipped') continue; // said once above
         const what = m.status === 'ok'
           ? `${fmtTime(m.timeUs!)}, busbw ${m.busbwGBps!.toFixed(3)} GB/s${m.wrong ? `, WRONG ${m.wrong}` : ''}`
           : `${m.status}${m.reason ? `: ${m.reason}` : ''}`;
-        process.stderr.write(`  [${n} ranks, ${fmtSize(b)}, ${rep + 1}/${opts.repeats}] ${LABEL[impl].padEnd(9)} ${what}${m.wallMs !== undefined ? ` (${(m.wallMs / 1000).toFixed(1)} s${m.cpuS != null ? `, ${m.cpuS.toFixed(1)} s CPU` : ''}, load ${m.load1?.toFixed(1)})` : ''}\n`);
+        process.stderr.write(`  [${n} ranks, ${fmtSize(b)}, ${rep + 1}/${opts.repeats}] ${LABEL[impl].padEnd(9)} ${what}${m.wallMs !== undefined ? ` (${(m.wallMs / 1000).toFixed(1)} s${m.cpuS != null ? `, ${m.cpuS.toFixed(1)} s CPU` : ''}, load ${m.load1?.toFixed(1)}, ${m.runnableBefore ?? '?'} runnable before${m.quietWaitS ? ` after waiting ${m.quietWaitS.toFixed(0)} s` : ''})` : ''}\n`);
       }
     }
   }
