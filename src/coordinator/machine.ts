@@ -77,6 +77,8 @@ interface Signal {
   detail: string;
   /** For checksum: the sender of the bad frame. */
   from?: number;
+  /** The rank could not restore the checkpoint it was told to (a torn or corrupted file, say): a fault of that checkpoint, not of a link. */
+  restore?: boolean;
 }
 
 export interface FaultRecord extends FaultReport {
@@ -108,7 +110,7 @@ function target(f: Fault): number {
 
 type Recovery =
   | { stage: 'settle' }
-  | { stage: 'abort'; why: 'fault' | 'reroute'; lost: Set<number>; acks: Set<number>; probing: Set<number>; frozen: number[] }
+  | { stage: 'abort'; why: 'fault' | 'reroute'; lost: Set<number>; acks: Set<number>; probing: Set<number>; frozen: number[]; stopped: Set<number>; left: Set<number> }
   | { stage: 'replace'; waiting: Map<string, number> }
   | { stage: 'ringing' };
 
@@ -139,7 +141,18 @@ export class CoordinatorMachine {
   private signals: Signal[] = [];
   private recovery: Recovery | null = null;
   /** The fault record and detection time of the recovery under way. */
-  private current: { rec: FaultRecord | null; detectedAt: number; fromStep: number; reason: string; restoreFor: (r: number) => Restore } | null = null;
+  private current: {
+    rec: FaultRecord | null;
+    /** Other faults this recovery took care of, and the ranks each one's entry names (restart and spare). */
+    also?: FaultRecord[];
+    ranksOf?: Map<FaultRecord, number[]>;
+    detectedAt: number;
+    fromStep: number;
+    reason: string;
+    restoreFor: (r: number) => Restore;
+  } | null = null;
+  /** Entries whose recovery did not ring up (a checkpoint that did not read back): where their ranks came from is the next one's to say. */
+  private readonly unfinished = new Map<FaultRecord, number[]>();
   private failedRingUps = 0;
   private unrestored = new Set<number>();
   restarts = 0;
@@ -160,6 +173,8 @@ export class CoordinatorMachine {
   private readonly afterAction: { r: StragglerReport; epoch: number; samples: number[] }[] = [];
   private readonly avoided: [Member, Member][] = [];
   private monitorProbes = new Set<string>();
+  /** Workers a detection found frozen: no SIGCONT for them (see thaw). */
+  private readonly fenced = new Set<string>();
   /** Per rank: when its op last moved (a chunk in or out, a step, or work outside an op), and what it looked like. */
   private readonly moved = new Map<number, { at: number; key: string }>();
   /** Ranks whose watchdog says their op has not moved, by rank: since when and in which op. */
@@ -377,6 +392,11 @@ export class CoordinatorMachine {
     }
     if (!this.trainingStart) return this.fail(`${why} (rank ${m.rank})`);
     this.raise({ by: 'exit', rank: m.rank, at: this.now, detail: why });
+    // Gone during an abort: no answer to wait for (a crash whose exit is slow to come, say).
+    if (this.recovery?.stage === 'abort') {
+      this.recovery.left.add(m.rank);
+      this.checkAcks();
+    }
   }
 
   // ---------------------------------------------------------------- messages
@@ -410,7 +430,13 @@ export class CoordinatorMachine {
         }
         return;
       case 'step': {
-        if (msg.epoch !== this.epoch && !this.beforeAck(rank, msg.epoch)) return;
+        if (msg.epoch !== this.epoch) {
+          // A step the rank finished before the abort reached it (the report comes before the answer
+          // to the abort): counted, or where the recovery resumes would depend on which came first.
+          const late = this.beforeAck(rank, msg.epoch) ? this.steps.add({ rank, epoch: msg.epoch, step: msg.step, wrong: msg.wrong, timings: msg.timings }, this.W, this.now) : null;
+          if (late) (late.ranks = []), (late.links = []);
+          return;
+        }
         this.rssByRank.set(rank, msg.rssMB);
         if (msg.pssMB !== null) this.pssByRank.set(rank, msg.pssMB);
         this.workerRssMBMax = Math.max(this.workerRssMBMax, msg.rssMB);
@@ -446,8 +472,13 @@ export class CoordinatorMachine {
         if (this.allDone) this.finish();
         return;
       case 'failed': {
-        if (msg.epoch !== this.epoch || msg.code === 'RS_ERR_ABORTED') return;
         const by: DetectedBy = msg.code === 'RS_ERR_CHECKSUM' || msg.code === 'RS_ERR_BAD_FRAME' ? 'checksum' : 'watchdog';
+        // A bad frame a rank found before the abort reached it is a sign of this recovery's faults too.
+        if ((msg.epoch !== this.epoch && !(by === 'checksum' && this.beforeAck(rank, msg.epoch))) || msg.code === 'RS_ERR_ABORTED') return;
+        // A checkpoint that is not there or does not read back (not a peer that went away meanwhile).
+        if (msg.restore && msg.code !== 'RS_ERR_PEER_LOST' && msg.code !== 'RS_ERR_TIMEOUT') {
+          return this.raise({ by, rank, at: this.now, detail: `rank ${rank} could not restore its checkpoint: ${msg.code}: ${msg.message}`, restore: true });
+        }
         const from = /from rank (\d+)/.exec(msg.message);
         this.raise({ by, rank, at: this.now, detail: `rank ${rank}: ${msg.code}: ${msg.message}`, from: from ? Number(from[1]) : undefined });
         return;
@@ -505,8 +536,7 @@ export class CoordinatorMachine {
     r.struck = true;
     delete r.note;
     if (f.kind === 'hang' && f.ms !== undefined) {
-      const name = `cont:${m.workerId}:${++this.timerSeq}`;
-      this.arm(name, f.ms);
+      this.armThaw(m.workerId, f.ms);
     }
   }
 
@@ -531,10 +561,7 @@ export class CoordinatorMachine {
     if (name === 'settle') return this.decideAfterSettle();
     if (name === 'abort-ack') return this.afterAckWait();
     if (name === 'abort-slow') return this.abortDone();
-    if (name.startsWith('cont:')) {
-      this.act({ type: 'signal', worker: name.split(':')[1], signal: 'SIGCONT' });
-      return;
-    }
+    if (name.startsWith('cont:')) return this.thaw(name.split(':')[1], name.endsWith(':probed'));
     if (name.startsWith('fault:')) return this.timedFault(Number(name.slice(6)));
     if (name.startsWith('pause:')) return this.pauseTick(Number(name.slice(6)));
   }
@@ -567,12 +594,57 @@ export class CoordinatorMachine {
     this.checkStuck();
     if (!this.trainingStart || this.recovery) return;
     for (const m of this.members) {
-      if (m.gone || this.now - m.lastSeen <= this.cfg.heartbeatDeadMs || this.monitorProbes.has(m.workerId)) continue;
+      if (m.gone || !this.silentTooLong(m) || this.monitorProbes.has(m.workerId)) continue;
       // Silence is a suspicion; for a worker we spawned the kernel settles it: a process that runs or
       // waits is slow (hundreds of processes share two cores), one that is stopped is frozen.
       this.monitorProbes.add(m.workerId);
       this.act({ type: 'probe', worker: m.workerId });
     }
+  }
+
+  /**
+   * The end of a hang or pause (SIGCONT). A worker silent past the heartbeat deadline is probed
+   * first, while it is still stopped, as the monitor would on its next tick: whether a hang is
+   * detected depends on its length, not on which timer fired first. A worker a detection found
+   * frozen stays stopped until its recovery kills it (thawed, it would train on into the abort).
+   */
+  private thaw(worker: string, probed: boolean): void {
+    if (this.fenced.has(worker)) return;
+    const m = this.byId.get(worker);
+    const member = m && !m.gone && this.members[m.rank] === m ? m : undefined;
+    const r = this.recovery;
+    if (!probed && member && this.trainingStart && this.silentTooLong(member)) {
+      if ((!r || r.stage === 'settle') && !this.monitorProbes.has(worker)) this.monitorProbes.add(worker);
+      else if (r?.stage === 'abort' && !r.acks.has(member.rank) && !r.lost.has(member.rank) && !r.frozen.includes(member.rank)) r.probing.add(member.rank);
+      else return this.act({ type: 'signal', worker, signal: 'SIGCONT' });
+      this.act({ type: 'probe', worker });
+      this.arm(`cont:${worker}:${++this.timerSeq}:probed`, 0);
+      return;
+    }
+    this.thawDue.delete(worker);
+    this.act({ type: 'signal', worker, signal: 'SIGCONT' });
+  }
+
+  /** When each stopped worker's SIGCONT is due (hangs with ms, pauses). */
+  private readonly thawDue = new Map<string, number>();
+
+  private armThaw(worker: string, ms: number): void {
+    this.thawDue.set(worker, Math.max(this.thawDue.get(worker) ?? 0, this.now + ms));
+    this.arm(`cont:${worker}:${++this.timerSeq}`, ms);
+  }
+
+  /** Whether a worker we stopped (a hang with ms, a pause) is thawed before the heartbeat deadline. */
+  private thawsInTime(m: Member): boolean {
+    const due = this.thawDue.get(m.workerId);
+    return due !== undefined && due - m.lastSeen <= this.cfg.heartbeatDeadMs;
+  }
+
+  /**
+   * Silent past the heartbeat deadline; a hang we injected counts as lasting what it was meant to
+   * (our SIGCONT timer firing late does not make a short hang a long one).
+   */
+  private silentTooLong(m: Member): boolean {
+    return this.now - m.lastSeen > this.cfg.heartbeatDeadMs && !this.thawsInTime(m);
   }
 
   private static frozen(s: ProcessState): boolean {
@@ -583,14 +655,25 @@ export class CoordinatorMachine {
     const found = this.byId.get(worker);
     const m = found && !found.gone && this.members[found.rank] === found ? found : undefined;
     if (this.monitorProbes.delete(worker)) {
-      if (m && !this.recovery && this.trainingStart && CoordinatorMachine.frozen(state) && this.now - m.lastSeen > this.cfg.heartbeatDeadMs) {
+      if (m && (!this.recovery || this.recovery.stage === 'settle') && this.trainingStart && CoordinatorMachine.frozen(state) && this.silentTooLong(m)) {
+        const before = this.signals.length;
         this.raise({ by: 'heartbeat', rank: m.rank, at: this.now, detail: `rank ${m.rank} silent for ${Math.round(this.now - m.lastSeen)} ms` });
+        if (this.signals.length > before) this.fenced.add(worker);
       }
       return;
     }
     const r = this.recovery;
     if (r?.stage !== 'abort' || !m || !r.probing.delete(m.rank)) return;
-    if (CoordinatorMachine.frozen(state)) r.frozen.push(m.rank);
+    // Stopped for less than the heartbeat deadline: a short hang, as the monitor would judge it; it is
+    // probed again once past the deadline (see afterProbes) and is frozen only if still stopped then.
+    r.stopped.delete(m.rank);
+    if (state === 'stopped' && !this.silentTooLong(m)) r.stopped.add(m.rank);
+    else if (CoordinatorMachine.frozen(state)) {
+      r.frozen.push(m.rank);
+      this.fenced.add(worker);
+      // Its sign, for the fault that froze or killed it (decide takes every sign given before it).
+      if (r.why === 'fault') this.signals.push({ by: state === 'stopped' ? 'heartbeat' : 'exit', rank: m.rank, at: this.now, detail: `rank ${m.rank} did not answer the abort: its process is ${state}` });
+    }
     if (r.probing.size === 0) this.afterProbes();
   }
 
@@ -610,7 +693,7 @@ export class CoordinatorMachine {
     if (f.kind === 'kill') this.act({ type: 'signal', worker: m.workerId, signal: 'SIGKILL' });
     else if (f.kind === 'hang') {
       this.act({ type: 'signal', worker: m.workerId, signal: 'SIGSTOP' });
-      if (f.ms !== undefined) this.arm(`cont:${m.workerId}:${++this.timerSeq}`, f.ms);
+      if (f.ms !== undefined) this.armThaw(m.workerId, f.ms);
     } else this.send(m, { type: 'inject', epoch: this.epoch, fault: this.order(f, { step: 0 }) });
   }
 
@@ -620,7 +703,7 @@ export class CoordinatorMachine {
     const m = this.launch[p.f.rank];
     if (this.allDone || p.t >= p.end || !m || m.gone) return;
     this.act({ type: 'signal', worker: m.workerId, signal: 'SIGSTOP' });
-    this.arm(`cont:${m.workerId}:${++this.timerSeq}`, p.f.ms);
+    this.armThaw(m.workerId, p.f.ms);
     const inj = this.injected[this.cfg.stragglers.indexOf(p.f)];
     if (inj && !inj.struck) {
       inj.struck = true;
@@ -740,6 +823,12 @@ export class CoordinatorMachine {
       // From the fault (or, for one from outside, from its detection) to training resumed.
       const tookMs = Math.round(this.now - (c.rec?.injectedAt ?? c.detectedAt));
       if (c.rec) c.rec.recoveredAfterMs = tookMs;
+      for (const a of c.also ?? []) a.recoveredAfterMs = Math.round(this.now - (a.injectedAt ?? c.detectedAt));
+      for (const [r, ranks] of this.unfinished) {
+        r.restoredFrom = restoredFrom(ranks, c.restoreFor);
+        r.recoveredAfterMs = Math.round(this.now - (r.injectedAt ?? c.detectedAt));
+      }
+      this.unfinished.clear();
       this.log(`${c.rec ? 'recovered' : 'resumed'} in ${tookMs} ms: epoch ${this.epoch}, ${this.W} workers, from step ${c.fromStep}${c.rec ? ` (${c.rec.restoredFrom})` : ''}`);
       this.recovery = null;
       this.current = null;
@@ -752,15 +841,6 @@ export class CoordinatorMachine {
   private raise(s: Signal): void {
     if (this.phase === 'finished' || this.allDone) return;
     const r = this.recovery;
-    if (r?.stage === 'abort' && this.settled && (s.by === 'exit' || s.by === 'heartbeat') && !r.lost.has(s.rank)) {
-      // A process found dead while the epoch is being aborted (its peers saw its links close
-      // first, the coordinator learned of the exit after settling): it is lost in this recovery,
-      // and its death, not the peers' view of it, is what was detected.
-      r.lost.add(s.rank);
-      this.settled.lost.add(s.rank);
-      if (this.settled.main.by !== 'exit' && this.settled.main.by !== 'heartbeat') this.settled.main = s;
-      return this.checkAcks();
-    }
     this.signals.push(s);
     if (r) {
       // A rank that fails to ring up for the new epoch (a link that timed out, a new fault) would
@@ -779,6 +859,11 @@ export class CoordinatorMachine {
   private ringUpFailed(): void {
     this.disarm('ready');
     this.log(`epoch ${this.epoch} did not ring up: ${this.signals[0]?.detail ?? 'a fault'}`);
+    // What those entries said they were restored from did not happen: the recovery that rings up says.
+    for (const [r, ranks] of this.current?.ranksOf ?? []) {
+      this.unfinished.set(r, ranks);
+      r.restoredFrom = null;
+    }
     // A ring-up that fails every time would loop for ever: give up, saying why.
     if (++this.failedRingUps >= MAX_FAILED_RING_UPS) return this.fail(`${this.failedRingUps} epochs in a row did not ring up; the last: ${this.signals[0]?.detail ?? 'unknown'}`);
     this.recovery = null;
@@ -791,7 +876,7 @@ export class CoordinatorMachine {
     this.arm('settle', SETTLE_MS);
   }
 
-  private settled: { main: Signal; lost: Set<number>; table: RankProgress[] } | null = null;
+  private settled: { main: Signal; lost: Set<number>; table: RankProgress[]; seen: Signal[] } | null = null;
 
   private decideAfterSettle(): void {
     const seen = this.signals;
@@ -800,8 +885,7 @@ export class CoordinatorMachine {
       this.recovery = null;
       return;
     }
-    const pick = (by: DetectedBy) => seen.find((s) => s.by === by);
-    const main = pick('exit') ?? pick('heartbeat') ?? pick('checksum') ?? seen[0];
+    const main = CoordinatorMachine.mainSign(seen);
     const lost = new Set(seen.filter((s) => s.by === 'exit' || s.by === 'heartbeat').map((s) => s.rank));
     // Rolled back and still failing to ring up (a link cut for good, a peer that cannot connect):
     // the ranks that cannot ring up go to new workers, on other hardware, as a lost one would.
@@ -809,14 +893,24 @@ export class CoordinatorMachine {
     const stuck = this.failedRingUps >= 2 ? seen.find((s) => s.by === 'watchdog' && this.members[s.rank] && !this.members[s.rank].gone) : undefined;
     if (stuck) lost.add(stuck.rank);
     const table = [...this.progress.values()].map((p) => ({ ...p, silentMs: this.now - p.at }));
-    this.settled = { main, lost, table };
+    this.settled = { main, lost, table, seen };
     this.abortEpoch(main.detail, lost, 'fault');
+  }
+
+  /**
+   * The sign a recovery is named after: an exit, a silence, a bad frame, else the first; of one
+   * kind, the lowest rank's, not the first to arrive (two kills at one step give the same main
+   * entry, the one the steps lost are counted in, in every run).
+   */
+  private static mainSign(signs: Signal[]): Signal {
+    const pick = (by: DetectedBy) => signs.filter((s) => s.by === by).sort((a, b) => a.rank - b.rank || (a.from ?? -1) - (b.from ?? -1))[0];
+    return pick('exit') ?? pick('heartbeat') ?? pick('checksum') ?? signs[0];
   }
 
   /** A new epoch: every rank abandons the op under way; then those that do not answer are probed. */
   private abortEpoch(reason: string, lost: Set<number>, why: 'fault' | 'reroute'): void {
     this.epoch++;
-    this.recovery = { stage: 'abort', why, lost, acks: new Set(), probing: new Set(), frozen: [] };
+    this.recovery = { stage: 'abort', why, lost, acks: new Set(), probing: new Set(), frozen: [], stopped: new Set(), left: new Set() };
     this.broadcast({ type: 'abort', epoch: this.epoch, reason });
     // A live worker answers within milliseconds; a few heartbeat periods is plenty.
     this.arm('abort-ack', Math.min(this.cfg.heartbeatDeadMs, Math.max(300, 5 * this.cfg.heartbeatMs)));
@@ -831,7 +925,7 @@ export class CoordinatorMachine {
     const r = this.recovery;
     if (r?.stage !== 'abort' || r.probing.size > 0) return;
     // Cheap first: a whole scan per ack would be n² over an abort of thousands of workers.
-    if (r.acks.size < this.members.length - r.lost.size - r.frozen.length) return;
+    if (r.acks.size < this.members.length - r.lost.size - r.frozen.length - r.left.size) return;
     if (this.unacked(r).length > 0) return;
     this.disarm('abort-ack');
     this.disarm('abort-slow');
@@ -853,7 +947,10 @@ export class CoordinatorMachine {
     const r = this.recovery;
     if (r?.stage !== 'abort') return;
     // Alive but slow to answer: wait for them (they must ring up for the next epoch anyway).
-    if (this.unacked(r).length === 0) return this.abortDone();
+    const waiting = this.unacked(r);
+    if (waiting.length === 0) return this.abortDone();
+    const again = Math.min(...waiting.filter((m) => r.stopped.has(m.rank) && !this.thawsInTime(m)).map((m) => m.lastSeen + this.cfg.heartbeatDeadMs - this.now));
+    if (Number.isFinite(again)) this.arm('abort-ack', Math.max(1, again + 1));
     this.arm('abort-slow', this.cfg.readyTimeoutMs);
   }
 
@@ -867,11 +964,17 @@ export class CoordinatorMachine {
   }
 
   private decide(frozen: number[]): void {
-    const { main, lost, table } = this.settled!;
+    const { lost, table, seen } = this.settled!;
     this.settled = null;
+    // Every rank has answered the abort or been found frozen: what came before those answers (a
+    // worker's exit, a bad frame, a frozen process) is part of this recovery, in whatever order it came.
+    const late = this.signals;
+    this.signals = [];
+    const main = CoordinatorMachine.mainSign([...seen, ...late]);
+    for (const s of late) if ((s.by === 'exit' || s.by === 'heartbeat') && this.members[s.rank]) lost.add(s.rank);
     for (const f of frozen) lost.add(f);
     let location: Location | null;
-    if (main.by === 'exit' || main.by === 'heartbeat') location = { kind: 'rank', rank: main.rank };
+    if (main.by === 'exit' || main.by === 'heartbeat' || main.restore) location = { kind: 'rank', rank: main.rank };
     else if (frozen.length) location = { kind: 'rank', rank: frozen[0] };
     else if (main.by === 'checksum' && main.from !== undefined) location = { kind: 'link', from: main.from, to: main.rank };
     else location = locateStuck(table, this.cfg.heartbeatDeadMs);
@@ -880,16 +983,25 @@ export class CoordinatorMachine {
     rec.detectedAfterMs = rec.injectedAt !== null ? Math.max(0, Math.round(main.at - rec.injectedAt)) : null;
     rec.located = describeLocation(location);
     this.log(`fault detected by ${main.by}${rec.detectedAfterMs !== null ? ` after ${rec.detectedAfterMs} ms` : ''}, located at ${rec.located}: ${main.detail}`);
+    const also = this.alsoStruck([...seen, ...late], main, rec, location);
+    const alike = (what: Pick<FaultRecord, 'action' | 'restoredFrom'>) => {
+      for (const a of also) Object.assign(a.rec, { action: what.action, restoredFrom: what.restoredFrom, lostSteps: 0 });
+    };
 
     if (this.cfg.onFailure === 'abort') {
       rec.action = 'abort';
+      alike(rec);
       return this.fail(`stopped on the first fault (--on-failure abort): ${main.detail}`);
     }
     if (this.restarts + lost.size > this.cfg.maxRestarts) {
       rec.action = 'abort';
+      alike(rec);
       return this.fail(`more than --max-restarts ${this.cfg.maxRestarts} restarts: ${main.detail}`);
     }
-    if (this.cfg.onFailure === 'shrink' && lost.size) return this.shrink(rec, main, lost);
+    if (this.cfg.onFailure === 'shrink' && lost.size) {
+      this.shrink(rec, main, lost);
+      return alike(rec);
+    }
     // Replacements of an earlier recovery whose epoch never started hold no state yet: they restore
     // from their copies as the lost ones do (but are not replaced again).
     const restoring = new Set([...lost, ...this.unrestored]);
@@ -901,7 +1013,7 @@ export class CoordinatorMachine {
     const sources = new Map([...restoring].map((r) => [r, this.ckpt.lostSource(r, c, restoring, this.W)]));
     const fromScratch = c === 0 && [...sources.values()].some((s) => s === null);
     const waiting = new Map<string, number>();
-    let spared = 0;
+    const spared = new Set<number>();
     for (const r of lost) {
       const old = this.members[r];
       old.gone = true;
@@ -912,7 +1024,7 @@ export class CoordinatorMachine {
         this.spares = this.spares.filter((s) => s !== spare);
         Object.assign(spare, { rank: r, home: old.home, firstCard: old.firstCard });
         this.members[r] = spare;
-        spared++;
+        spared.add(r);
       } else {
         const id = `w${r}.${++this.replacements}`;
         waiting.set(id, r);
@@ -932,10 +1044,16 @@ export class CoordinatorMachine {
       }
       return { step: c, source: sources.get(r) === 'disk' ? 'disk' : 'initial' };
     };
-    const source = lost.size ? restoreFor([...lost][0]).source : 'local';
-    rec.action = lost.size ? `${spared ? 'spare' : 'restart'} rank ${[...lost].join(', ')}` : 'rollback';
-    rec.restoredFrom = source === 'peer' || source === 'local' ? 'memory' : source === 'disk' ? 'disk' : 'initial';
-    this.current = { rec, detectedAt: main.at, fromStep: c, reason: `${main.by} at ${rec.located}`, restoreFor };
+    // Each entry names the ranks its own fault cost: the others' are in theirs.
+    const ranksOf = new Map(also.map((a) => [a.rec, a.rank !== null && lost.has(a.rank) ? [a.rank] : []]));
+    const theirs = new Set([...ranksOf.values()].flat());
+    ranksOf.set(rec, [...lost].filter((r) => !theirs.has(r)));
+    for (const [r, ranks] of ranksOf) {
+      r.action = ranks.length ? `${ranks.some((x) => spared.has(x)) ? 'spare' : 'restart'} rank ${ranks.join(', ')}` : 'rollback';
+      r.restoredFrom = restoredFrom(ranks, restoreFor);
+      if (r !== rec) r.lostSteps = 0;
+    }
+    this.current = { rec, also: also.map((a) => a.rec), ranksOf, detectedAt: main.at, fromStep: c, reason: `${main.by} at ${rec.located}`, restoreFor };
     if (waiting.size) {
       this.recovery = { stage: 'replace', waiting };
       this.arm('join', this.cfg.readyTimeoutMs);
@@ -992,6 +1110,8 @@ export class CoordinatorMachine {
    * Null: from outside.
    */
   private attribute(s: Signal, l: Location | null): FaultRecord | undefined {
+    // A checkpoint that does not read back was spoilt outside the scenario's faults.
+    if (s.restore) return undefined;
     const open = this.faults.filter((r) => r.injectedAt !== null && r.detectedBy === null && r.fault);
     const home = (pos: number) => this.members[pos]?.home ?? pos;
     const at = l ? home(l.kind === 'rank' ? l.rank : l.from) : home(s.rank);
@@ -1002,11 +1122,44 @@ export class CoordinatorMachine {
     return open.sort((a, b) => b.injectedAt! - a.injectedAt!)[0];
   }
 
+  /**
+   * The other faults whose signs this recovery took (a crash in the op a corrupt frame failed, three
+   * kills at one step, a hang found frozen at the abort): each gets its own entry, as it would had
+   * it been detected alone, so the timeline does not depend on whether the signs came in one
+   * window or two. A sign names a rank (exit, heartbeat) or a link (checksum); a rank's exit or
+   * silence with no fault of ours on it is one from outside. Signs of the main fault add nothing.
+   */
+  private alsoStruck(signs: Signal[], main: Signal, rec: FaultRecord, l: Location | null): { rec: FaultRecord; rank: number | null }[] {
+    const order: Record<DetectedBy, number> = { exit: 0, heartbeat: 1, checksum: 2, watchdog: 3 };
+    const home = (pos: number) => this.members[pos]?.home ?? pos;
+    const taken = new Set<FaultRecord>([rec]);
+    const ranks = new Set<number>(l?.kind === 'rank' ? [l.rank] : []);
+    const out: { rec: FaultRecord; rank: number | null }[] = [];
+    const sorted = signs.filter((s) => s !== main && s.by !== 'watchdog').sort((a, b) => order[a.by] - order[b.by] || a.rank - b.rank || (a.from ?? -1) - (b.from ?? -1));
+    for (const s of sorted) {
+      const ranked = s.by !== 'checksum' || s.restore === true;
+      const at: Location | null = ranked ? { kind: 'rank', rank: s.rank } : s.from !== undefined ? { kind: 'link', from: s.from, to: s.rank } : null;
+      if (!at || (ranked && ranks.has(s.rank)) || !this.members[s.rank]) continue;
+      const who = home(at.kind === 'rank' ? at.rank : at.from);
+      const open = s.restore ? [] : this.faults.filter((r) => !taken.has(r) && r.injectedAt !== null && r.detectedBy === null && r.fault && target(r.fault) === who);
+      const r = open.sort((a, b) => b.injectedAt! - a.injectedAt!)[0] ?? (ranked ? this.newExternal(s, at) : undefined);
+      if (!r) continue;
+      taken.add(r);
+      if (ranked) ranks.add(s.rank);
+      r.detectedBy = s.by;
+      r.detectedAfterMs = r.injectedAt !== null ? Math.max(0, Math.round(s.at - r.injectedAt)) : null;
+      r.located = describeLocation(at);
+      this.log(`also detected by ${s.by}, located at ${r.located}: ${s.detail}`);
+      out.push({ rec: r, rank: ranked ? s.rank : null });
+    }
+    return out;
+  }
+
   private newExternal(s: Signal, l: Location | null): FaultRecord {
     const home = (pos: number) => this.members[pos]?.home ?? pos;
     const r: FaultRecord = {
       fault: null,
-      kind: s.by === 'exit' ? 'exit' : s.by === 'heartbeat' ? 'hang' : s.by === 'checksum' ? 'corrupt' : 'stall',
+      kind: s.restore ? 'checkpoint' : s.by === 'exit' ? 'exit' : s.by === 'heartbeat' ? 'hang' : s.by === 'checksum' ? 'corrupt' : 'stall',
       ...(l?.kind === 'link' ? { link: [home(l.from), home(l.to)] as [number, number] } : { rank: home(l?.rank ?? s.rank) }),
       atStep: Math.max(0, this.steps.highestDone() + 1),
       phase: null,
@@ -1226,6 +1379,12 @@ export class CoordinatorMachine {
     }
     return sum;
   }
+}
+
+/** Where an entry's ranks were restored from (none: every rank from its own memory). */
+function restoredFrom(ranks: readonly number[], restoreFor: (r: number) => Restore): FaultRecord['restoredFrom'] {
+  const source = ranks.length ? restoreFor(ranks[0]).source : 'local';
+  return source === 'peer' || source === 'local' ? 'memory' : source === 'disk' ? 'disk' : 'initial';
 }
 
 /** The median to 0.1 ms, or null for no samples (the report's step times around an action). */

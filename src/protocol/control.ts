@@ -143,7 +143,8 @@ export const WorkerMessage = z.discriminatedUnion('type', [
     wrong: nat,
   }),
   z.object({ type: z.literal('done'), epoch: nat, cardDigests: z.array(z.string()), rssMBMax: z.number() }),
-  z.object({ type: z.literal('failed'), epoch: nat, code: z.string(), message: z.string() }),
+  /** `restore`: the rank could not restore the checkpoint its assignment named (a torn or corrupted file, a copy not there). */
+  z.object({ type: z.literal('failed'), epoch: nat, code: z.string(), message: z.string(), restore: z.boolean().optional() }),
   /** A scenario fault is about to strike this worker (ground truth for scoring detection). */
   z.object({ type: z.literal('fault'), epoch: nat, id: nat, step: nat, phase: z.string().nullable(), chunk: nat.nullable() }),
   /** This worker saved checkpoint `step`; `disk`: its disk copy was written and synced (false: memory tiers only). */

@@ -158,12 +158,12 @@ export class Worker {
     }
   }
 
-  private failed(epoch: number, e: unknown): void {
+  private failed(epoch: number, e: unknown, restore = false): void {
     if (this.stopped || (this.a && this.a.epoch !== epoch)) return;
     const err = isRingswarmError(e) ? e : new RingswarmError('RS_ERR_INTERNAL', e instanceof Error ? (e.stack ?? e.message) : String(e));
     if (err.code === 'RS_ERR_ABORTED') return;
     this.env.log(`rank ${this.a?.rank ?? '?'}: ${err.code}: ${err.message}`);
-    this.control.send({ type: 'failed', epoch, code: err.code, message: err.message });
+    this.control.send({ type: 'failed', epoch, code: err.code, message: err.message, ...(restore ? { restore: true } : {}) });
   }
 
   private async assign(m: Extract<CoordinatorMessage, { type: 'assign' }>): Promise<void> {
@@ -210,7 +210,12 @@ export class Worker {
     this.unshapeSlowLink();
     this.benchOpSeq = 0;
     this.a = { epoch: m.epoch, rank: m.rank, size: m.size, firstCard: m.firstCard, next: m.next.rank, algo: m.algo, job, runner, faults: m.faults, lostCards: m.lostCards, stragglers: m.stragglers };
-    await this.restore(m);
+    try {
+      await this.restore(m);
+    } catch (e) {
+      // Said as such: a checkpoint that cannot be read is no fault of a link or of this rank's op.
+      return this.failed(m.epoch, e, true);
+    }
     this.transport.setLinkModel?.({ latencyMs: job.link.latencyUs / 1000, bandwidth: job.link.bandwidth });
     await this.transport.ring(m.epoch, m.rank, m.prev, m.next, job.ringUpTimeoutMs ?? job.timeoutMs, m.peers);
     this.startHeartbeat(job.heartbeatMs);
@@ -290,6 +295,13 @@ export class Worker {
       d = decodeFrame(frame, { maxPayload: a.runner.maxPayload, verifyChecksum: a.job.checksums });
     } catch (e) {
       this.env.log(`bad checkpoint frame from rank ${from}: ${(e as Error).message}`);
+      return;
+    }
+    // A copy sent in an epoch an abort has ended is dropped: the answer to that abort said which
+    // copies this worker holds, and the coordinator plans the restore on it (a late copy kept here
+    // would push out one it counts on: a thawed predecessor runs on until its abort reaches it).
+    if (d.header.epoch < this.abortedEpoch) {
+      this.transport.pool?.release(frame);
       return;
     }
     // Copies are kept by card (the owner's first card id, in the header's step field), not by rank:

@@ -325,6 +325,223 @@ describe('coordinator machine', () => {
     expect(f.note).toMatch(/not used: under the ring on 4 workers the sender talks only to 2/);
   });
 
+  describe('the same faults give the same timeline, whatever the order their signs arrive in', () => {
+    // A corrupt frame from rank 1 and a crash of rank 3 in the same op (a fault at the end of step 1
+    // corrupts step 2's frames, where the next fault strikes): each has its own entry, whether the
+    // crash's exit comes in the settle window, during the abort, or before the bad frame.
+    const faults: Fault[] = [
+      { id: 0, kind: 'corrupt', rank: 1, at: { step: 2 }, frames: 1 },
+      { id: 1, kind: 'crash', rank: 3, at: { step: 2 }, code: 3 },
+    ];
+    const strip = (h: Harness) => h.m.faultReports().map(({ detectedAfterMs: _d, recoveredAfterMs: _r, ...f }) => f);
+    const run = (order: 'checksum-first' | 'exit-first' | 'exit-in-abort') => {
+      const h = new Harness({ faults, steps: 4 });
+      h.started();
+      h.step(0);
+      h.step(1);
+      h.checkpoint(2);
+      h.msg('w1', { type: 'fault', epoch: 0, id: 0, step: 2, phase: null, chunk: null });
+      h.msg('w3', { type: 'fault', epoch: 0, id: 1, step: 2, phase: null, chunk: null });
+      const bad = () => h.msg('w2', { type: 'failed', epoch: 0, code: 'RS_ERR_CHECKSUM', message: 'from rank 1: frame checksum 1 does not match payload CRC32C 2 (16 bytes)' });
+      const exit = () => h.on({ type: 'exit', worker: 'w3', why: 'worker w3 exited with code 3' });
+      if (order === 'exit-first') exit();
+      bad();
+      if (order === 'checksum-first') exit();
+      h.fire('settle');
+      if (order === 'exit-in-abort') exit();
+      for (const w of ['w0', 'w1', 'w2']) h.msg(w, { type: 'aborted', epoch: 1 });
+      if (h.timers.has('abort-ack')) h.fire('abort-ack'); // w3 left during the abort: nothing more to wait for
+      h.join('w3.1');
+      h.readyAll();
+      expect(h.m.epoch).toBe(1); // one recovery for both
+      for (let s = 2; s < 4; s++) h.step(s);
+      h.done();
+      expect(h.m.ok).toBe(true);
+      return strip(h);
+    };
+
+    it('a corrupt frame and a crash in one op: two entries, each with its own detection and action', () => {
+      const t = run('checksum-first');
+      expect(t).toEqual([
+        expect.objectContaining({ kind: 'corrupt', rank: 1, detectedBy: 'checksum', located: 'link 1->2', action: 'rollback', restoredFrom: 'memory', lostSteps: 0 }),
+        expect.objectContaining({ kind: 'crash', rank: 3, detectedBy: 'exit', located: 'rank 3', action: 'restart rank 3', restoredFrom: 'memory', lostSteps: 0 }),
+      ]);
+      expect(run('exit-first')).toEqual(t);
+      expect(run('exit-in-abort')).toEqual(t);
+    });
+
+    it('a crash whose exit comes late (after its peers lost their links, when the probe of the abort found it still running): its entry, at once', () => {
+      const h = new Harness({ faults: [{ id: 0, kind: 'crash', rank: 3, at: { step: 1 }, code: 3 }], steps: 3 });
+      h.started();
+      h.step(0);
+      h.checkpoint(1);
+      h.msg('w3', { type: 'fault', epoch: 0, id: 0, step: 1, phase: null, chunk: null });
+      h.msg('w2', { type: 'failed', epoch: 0, code: 'RS_ERR_PEER_LOST', message: 'link from rank 3 closed (1006 connection lost)' });
+      h.fire('settle');
+      for (const w of ['w0', 'w1', 'w2']) h.msg(w, { type: 'aborted', epoch: 1 });
+      h.fire('abort-ack');
+      h.on({ type: 'probed', worker: 'w3', state: 'running' }, 0); // still on its way out
+      expect(h.timers.has('abort-slow')).toBe(true);
+      h.on({ type: 'exit', worker: 'w3', why: 'worker w3 exited with code 3' });
+      expect(h.timers.has('abort-slow')).toBe(false); // decided at the exit, not --ready-timeout-ms later
+      expect(h.m.faultReports()).toEqual([expect.objectContaining({ kind: 'crash', detectedBy: 'exit', located: 'rank 3', action: 'restart rank 3' })]);
+    });
+
+    it('three kills at one step: three entries, one restart each, the steps lost counted once', () => {
+      const kills: Fault[] = [1, 2, 3].map((r) => ({ id: r - 1, kind: 'kill', rank: r, at: { step: 1 } }));
+      const timeline = (exits: number[]) => {
+        const h = new Harness({ faults: kills, workers: 5, spawn: 5 });
+        h.started();
+        h.step(0);
+        h.checkpoint(1);
+        for (const r of [1, 2, 3]) h.msg(`w${r}`, { type: 'fault', epoch: 0, id: r - 1, step: 1, phase: null, chunk: null });
+        for (const r of exits) h.on({ type: 'exit', worker: `w${r}`, why: `worker w${r} killed by SIGKILL` });
+        h.fire('settle');
+        for (const w of ['w0', 'w4']) h.msg(w, { type: 'aborted', epoch: 1 });
+        for (const a of h.actions) if (a.type === 'spawn' && a.worker.includes('.')) h.join(a.worker);
+        h.readyAll();
+        return strip(h);
+      };
+      const t = timeline([3, 1, 2]);
+      expect(t.map((f) => [f.rank, f.detectedBy, f.action, f.lostSteps])).toEqual([
+        [1, 'exit', 'restart rank 1', 1], // adjacent ranks lost each other's copies: back to step 0, counted in the lowest rank's entry
+        [2, 'exit', 'restart rank 2', 0],
+        [3, 'exit', 'restart rank 3', 0],
+      ]);
+      expect(timeline([2, 3, 1])).toEqual(t);
+    });
+
+    it('a step a rank finished before the abort reached it counts (its report comes before its answer)', () => {
+      const h = new Harness({ faults: [kill(2, 2)], steps: 4 });
+      h.started();
+      h.step(0);
+      h.checkpoint(1);
+      const report = (w: string, step: number) =>
+        h.msg(w, { type: 'step', epoch: 0, step, wrong: 0, timings: { computeMs: 1, allreduceMs: 1, stepMs: 2, waitMs: 0, linkMs: 0, bytesSent: 16 }, rssMB: 50, pssMB: null });
+      for (const w of ['w0', 'w1', 'w2']) report(w, 1);
+      h.msg('w2', { type: 'fault', epoch: 0, id: 0, step: 2, phase: null, chunk: null });
+      h.on({ type: 'exit', worker: 'w2', why: 'killed' });
+      h.fire('settle');
+      // w3 was slow: its report of step 1 and its checkpoint of step 2 come after the abort was sent, then its answer.
+      report('w3', 1);
+      const mark = h.actions.length;
+      for (const [w, rank] of [['w0', 0], ['w1', 1], ['w3', 3]] as const) {
+        h.msg(w, { type: 'aborted', epoch: 1, checkpoints: { own: [1, 2], held: [{ firstCard: (rank + 3) % 4, steps: [1, 2] }] } });
+      }
+      h.join('w2.1');
+      expect(h.sent('assign', mark).find((a) => a.to === 'w2.1')!.msg.restore).toMatchObject({ step: 2, source: 'peer' });
+      h.readyAll();
+      expect(h.m.faultReports()[0]).toMatchObject({ action: 'restart rank 2', restoredFrom: 'memory', lostSteps: 0 });
+    });
+  });
+
+  describe('hangs: detected by their length, not by which timer fires first', () => {
+    const hang = (ms: number): Fault => ({ id: 0, kind: 'hang', rank: 2, at: { step: 1 }, ms });
+    const strike = (ms: number) => {
+      const h = new Harness({ faults: [hang(ms)], heartbeatDeadMs: 1000, steps: 3 });
+      h.started();
+      h.step(0);
+      h.checkpoint(1);
+      h.msg('w2', { type: 'fault', epoch: 0, id: 0, step: 1, phase: null, chunk: null });
+      return h;
+    };
+    const sigconts = (h: Harness) => h.actions.filter((a) => a.type === 'signal' && a.signal === 'SIGCONT').length;
+
+    it('a hang past the heartbeat deadline ends (SIGCONT due) before the monitor looked: probed first, detected, and not thawed', () => {
+      const h = strike(1050);
+      const cont = [...h.timers.keys()].find((n) => n.startsWith('cont:'))!;
+      h.fire(cont); // the monitor's tick is late: the thaw comes first
+      expect(sigconts(h)).toBe(0);
+      expect(h.actions.at(-2)).toEqual({ type: 'probe', worker: 'w2' });
+      h.on({ type: 'probed', worker: 'w2', state: 'stopped' }, 0);
+      h.fire([...h.timers.keys()].find((n) => n.startsWith('cont:'))!);
+      expect(sigconts(h)).toBe(0); // fenced: it stays stopped until it is replaced
+      h.fire('settle');
+      for (const w of ['w0', 'w1', 'w3']) h.msg(w, { type: 'aborted', epoch: 1 });
+      expect(h.m.faultReports()[0]).toMatchObject({ kind: 'hang', detectedBy: 'heartbeat', action: 'restart rank 2' });
+    });
+
+    it('a hang under the deadline is thawed and not detected', () => {
+      const h = strike(800);
+      h.fire([...h.timers.keys()].find((n) => n.startsWith('cont:'))!);
+      expect(sigconts(h)).toBe(1);
+      expect(h.timers.has('settle')).toBe(false);
+    });
+
+    it('a hang under the deadline whose SIGCONT timer fires late is still a short one', () => {
+      const h = strike(990);
+      h.t += 1100; // the machine is busy: the monitor's tick and the thaw both come late
+      h.fire('monitor');
+      expect(h.actions.filter((a) => a.type === 'probe' && a.worker === 'w2')).toEqual([]);
+      h.fire([...h.timers.keys()].find((n) => n.startsWith('cont:'))!);
+      expect(sigconts(h)).toBe(1);
+      expect(h.timers.has('settle')).toBe(false);
+    });
+
+    it('a short hang found stopped at an abort is waited for (not lost); a long one is frozen once past the deadline', () => {
+      for (const [ms, lost] of [
+        [800, false],
+        [1500, true],
+      ] as const) {
+        const h = strike(ms);
+        // Another rank dies meanwhile: the abort finds rank 2 stopped.
+        h.on({ type: 'exit', worker: 'w0', why: 'w0 died' }, 10);
+        h.fire('settle');
+        for (const w of ['w1', 'w3']) h.msg(w, { type: 'aborted', epoch: 1 });
+        h.fire('abort-ack');
+        h.on({ type: 'probed', worker: 'w2', state: 'stopped' }, 0);
+        // A hang that ends before the deadline is waited for; a longer one is probed again at the deadline.
+        expect(h.timers.has('abort-ack')).toBe(lost);
+        if (lost) {
+          h.fire('abort-ack');
+          h.on({ type: 'probed', worker: 'w2', state: 'stopped' }, 0);
+        } else {
+          h.fire([...h.timers.keys()].find((n) => n.startsWith('cont:'))!);
+          expect(sigconts(h)).toBe(1);
+          h.msg('w2', { type: 'aborted', epoch: 1 });
+        }
+        const [exit, hung] = [h.m.faultReports().find((f) => f.kind === 'exit')!, h.m.faultReports().find((f) => f.kind === 'hang')!];
+        expect(exit.action).toBe('restart rank 0');
+        expect(hung.detectedBy).toBe(lost ? 'heartbeat' : null);
+        expect(hung.action).toBe(lost ? 'restart rank 2' : null);
+      }
+    });
+  });
+
+  it('a checkpoint that does not read back: its own entry at the rank (no link, no injected fault), and the restore it spoilt is not reported as done', () => {
+    const faults: Fault[] = [kill(1, 2), { id: 1, kind: 'kill', rank: 2, at: { step: 2 } }];
+    const h = new Harness({ faults, steps: 4, checkpointDir: '/ck' });
+    h.started();
+    for (let s = 0; s < 2; s++) {
+      for (const m of h.m.members) h.msg(m.workerId, { type: 'checkpointed', epoch: 0, step: s, disk: true });
+      h.step(s);
+    }
+    for (const m of h.m.members) h.msg(m.workerId, { type: 'checkpointed', epoch: 0, step: 2, disk: true });
+    for (const r of [1, 2]) {
+      h.msg(`w${r}`, { type: 'fault', epoch: 0, id: r - 1, step: 2, phase: null, chunk: null });
+      h.on({ type: 'exit', worker: `w${r}`, why: `worker w${r} killed by SIGKILL` });
+    }
+    h.fire('settle');
+    for (const w of ['w0', 'w3']) h.msg(w, { type: 'aborted', epoch: 1 });
+    const mark = h.actions.length;
+    h.join('w1.1');
+    h.join('w2.2');
+    // Rank 1's copy sat with rank 2, lost too: from disk.
+    expect(h.sent('assign', mark).find((a) => a.to === 'w1.1')!.msg.restore).toMatchObject({ step: 2, source: 'disk' });
+    expect(h.m.faultReports()[0].restoredFrom).toBe('disk');
+    h.msg('w1.1', { type: 'failed', epoch: 1, code: 'RS_ERR_CHECKSUM', message: 'checkpoint file /ck/cards-1-step-000000002.ckpt: SHA-256 does not match (torn or corrupted)', restore: true });
+    expect(h.m.faultReports()[0].restoredFrom).toBeNull(); // not restored from there after all
+    h.fire('settle');
+    for (const m of h.m.members) h.msg(m.workerId, { type: 'aborted', epoch: 2 });
+    h.readyAll();
+    const [k1, k2, ck] = h.m.faultReports();
+    expect(ck).toMatchObject({ kind: 'checkpoint', injected: false, rank: 1, detectedBy: 'checksum', located: 'rank 1', action: 'rollback' });
+    expect(k1).toMatchObject({ kind: 'kill', rank: 1, detectedBy: 'exit', action: 'restart rank 1' });
+    expect(k2).toMatchObject({ kind: 'kill', rank: 2, detectedBy: 'exit', action: 'restart rank 2' });
+    expect(k1.restoredFrom).not.toBe('disk');
+    expect(k1.recoveredAfterMs).not.toBeNull();
+  });
+
   it('an exit before training starts fails the run at once', () => {
     const h = new Harness({});
     h.join('w0');

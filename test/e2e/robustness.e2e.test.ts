@@ -1,7 +1,7 @@
 // Found by trying to break it (issue 9): bad checkpoint folders, full disks, slow and hostile
 // connections, sizes that cannot fit, signals and a busy port. Real processes, few and small.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo, type Server } from 'node:net';
 import { freemem, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +64,50 @@ describe('checkpoint folder', () => {
       expect((await checkpointDisk.read(mnt, Number(owner), Number(step))).length).toBe(1);
     }
   });
+});
+
+describe('attribution (the issue 9 replay, scaled down)', () => {
+  it('spoilt disk checkpoints and a kill of three neighbours: every kill detected, each spoilt file its own fault at its rank, no restore claimed from a file that did not read back', async () => {
+    // 6 workers, checkpoints every 10 steps, on disk too; rank 1 killed at step 5, ranks 2, 3 and 4
+    // at step 16. Before that, one step-10 file gets a byte flipped and another is cut in half: the
+    // killed neighbours' copies went with them, so ranks 2 and 3 must restore from those files.
+    const ck = mkdtempSync(join(tmpdir(), 'rs-attr-'));
+    try {
+      const job = ['-w', '6', '-g', '1', '-s', '16KiB', '--steps', '24', '--checkpoint-every', '10', '--algo', 'ring'];
+      const kills = [1, 2, 3, 4].flatMap((r) => ['--inject', `kill:rank=${r}:step=${r === 1 ? 5 : 16}`]);
+      const run = startCli(['run', ...job, '--compute-ms', '250', '--checkpoint-dir', ck, ...kills, '--json', '-']);
+      // Written whole or not at all (a temporary, renamed), at the start of step 10, long before step 16.
+      const file = (card: number) => join(ck, `cards-${card}-step-${String(10).padStart(9, '0')}.ckpt`);
+      expect(await waitUntil(() => existsSync(file(2)) && existsSync(file(3)), 60_000, 10)).toBe(true);
+      const flipped = readFileSync(file(2));
+      flipped[flipped.length >> 1] ^= 0x5a;
+      writeFileSync(file(2), flipped);
+      truncateSync(file(3), statSync(file(3)).size >> 1);
+      const { code } = await run.exited;
+      expect(code, run.stderr()).toBe(0);
+      const rep = report(run.stdout());
+      const clean = report((await runCli(['sim', ...job, '--json', '-'])).stdout);
+      expect(rep).toMatchObject({ ok: true, wrong: 0, stepsCompleted: 24, stateDigest: clean.stateDigest });
+      type F = { kind: string; rank?: number; link?: number[]; injected: boolean; detectedBy: string | null; located: string | null; action: string | null; restoredFrom: string | null };
+      const faults: F[] = rep.faults;
+      // A killed worker is never "not detected", and each entry names only its own rank.
+      expect(faults.filter((f) => f.kind === 'kill').map((f) => [f.rank, f.detectedBy, f.located, f.action])).toEqual([1, 2, 3, 4].map((r) => [r, 'exit', `rank ${r}`, `restart rank ${r}`]));
+      // A spoilt file is a fault of that rank's checkpoint, from outside: not a checksum fault on a link, not an injected fault's.
+      expect(faults.filter((f) => f.link)).toEqual([]);
+      const spoilt = faults.filter((f) => f.kind === 'checkpoint');
+      expect(spoilt.map((f) => [f.rank, f.injected, f.detectedBy, f.located, f.action]).sort()).toEqual([
+        [2, false, 'checksum', 'rank 2', 'rollback'],
+        [3, false, 'checksum', 'rank 3', 'rollback'],
+      ]);
+      // The disk restore of ranks 2 and 3 failed: their kills were restored from wherever the run really resumed.
+      for (const f of faults.filter((x) => x.kind === 'kill' && (x.rank === 2 || x.rank === 3))) expect(f.restoredFrom).not.toBe('disk');
+      expect(faults.filter((f) => f.kind !== 'kill' && f.kind !== 'checkpoint')).toEqual([]);
+      // Refusals by workers (a replacement asking a peer for a copy it does not hold) are theirs: only the coordinator's count.
+      expect(rep.rejectedConnections).toBe(0);
+    } finally {
+      rmSync(ck, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe('sizes that cannot fit', () => {
