@@ -1,13 +1,15 @@
 // Runs one collective op at a time over a Transport: encodes and sends what the pure collective
 // emits, validates and routes incoming frames by (epoch, op sequence id), holds frames that arrive
 // early for the next op, drops stale ones, and aborts an op that makes no progress (watchdog).
-// Time comes from an injected Clock: the watchdog, the link-busy clocks and every timing.
+// Time comes from an injected Clock: the watchdog, the link-busy clocks and every timing. An op
+// is over once all it needs has come in and all it sent is written (handed to the kernel).
 import { bytesOf, elementBytes, viewElements, type DType, type Elements } from '../collective/dtypes.js';
 import { createCollective } from '../collective/index.js';
 import type { ChunkSend, Collective, CollectiveKind, CollectiveOptions, Progress } from '../collective/types.js';
 import { closeReason, isRingswarmError, RingswarmError } from '../protocol/errors.js';
 import { decodeFrame, FRAME_HEADER_BYTES, payloadChecksum, sealFrame, sealHeader, type DecodedFrame } from '../protocol/frame.js';
 import { realClock, type Clock, type TimerHandle } from './clock.js';
+import type { CpuTimes } from './cpu-wait.js';
 import { FramePool } from './frame-pool.js';
 import type { Transport } from './transport.js';
 
@@ -17,6 +19,8 @@ const COPY_BELOW_BYTES = 64 << 10;
 const MAX_EARLY_BYTES = 1 << 30;
 /** A new op waits until the previous ones' frames are down to this many bytes queued. */
 const MAX_PENDING_BYTES = 64 << 20;
+/** CPU times where the system does not say: nothing is taken out of wall time. */
+const NO_CPU: CpuTimes = { runMs: 0, waitMs: 0 };
 
 export interface OpRunnerOptions {
   rank: number;
@@ -38,6 +42,11 @@ export interface OpRunnerOptions {
   onStall?: (s: StallInfo) => void;
   /** Where time comes from (default: the process's own clock). */
   clock?: Clock;
+  /**
+   * This thread's time on a CPU and waiting for one so far, where the system says: the link clocks
+   * run only while the thread sleeps (see LinkTiming.busyMs). Absent: they run on wall time.
+   */
+  cpuTimes?: () => CpuTimes;
   /** CRC32C on every frame (sent and checked); off only to measure what it costs. */
   checksums: boolean;
   /** Called after each chunk is applied, with how many of that phase this op has received (fault triggers). */
@@ -66,10 +75,12 @@ interface Active {
   /** The lastProgress at which onStall was last called (once per stall). */
   stallReported: number | null;
   timer: TimerHandle | null;
-  /** Sends straight from the caller's buffers not yet written: the op ends only when they are. */
+  /** Frames of this op not yet written: the op ends only when they are. */
   unwritten: number;
   receivedByPhase: Map<string, number>;
   startedAt: number;
+  /** The thread's CPU times at the start. */
+  cpuAtStart: CpuTimes;
   /** Time spent handling frames (the rest of the op was waiting for them). */
   busyMs: number;
   bytesSent: number;
@@ -82,14 +93,26 @@ export interface LinkTiming {
   peer: number;
   /** Bytes (headers included) sent to `peer` in the op. */
   bytes: number;
-  /** Time with at least one frame to `peer` handed to the transport and not yet written. */
+  /**
+   * Time with at least one frame to `peer` handed to the transport and not yet written, counted
+   * only while this rank's thread slept (neither on a CPU nor waiting for one; all of it where
+   * `cpuTimes` is not given): the time the link, and nothing on this rank, kept bytes waiting.
+   * Every interval has this rank blocked with bytes for the link not yet taken, so this is at
+   * most how long the link took. A sender that waits for a CPU, or runs, with a frame in flight
+   * delays the frame's `written` callback, not the link: on a crowded machine that was most of
+   * the raw interval, many times a clean link's time, on whichever rank was descheduled (under
+   * recursive doubling, which is idle between its rounds, nearly always one). What a late
+   * partner costs is not in it either: a receiver reads whatever round it is in.
+   */
   busyMs: number;
 }
 
-/** A link's busy clock: the union of the intervals with frames to one peer not yet written. */
+/** A link's busy clock: the union of the intervals with frames to one peer not yet written, less the thread's CPU time and wait in them. */
 interface LinkClock {
   inFlight: number;
   since: number;
+  /** The thread's CPU times at `since`. */
+  cpuSince: CpuTimes;
   busyMs: number;
 }
 
@@ -101,6 +124,8 @@ export interface OpTimings {
   waitMs: number;
   /** Time with at least one frame to a successor handed to the transport and not yet written. */
   linkMs: number;
+  /** Of opMs, the time this rank's thread slept (null where `cpuTimes` is not given): what its link clocks are judged against. */
+  sleptMs: number | null;
   bytesSent: number;
   /** Per peer this op sent to, in peer order: every algorithm's every link (the fabric). */
   links: LinkTiming[];
@@ -217,6 +242,7 @@ export class OpRunner {
         stallReported: null,
         unwritten: 0,
         startedAt: this.clock.now(),
+        cpuAtStart: this.cpuTimes(),
         busyMs: 0,
         bytesSent: 0,
         bytesTo: new Map(),
@@ -304,23 +330,25 @@ export class OpRunner {
       this.clock.clearTimer(a.timer);
       const t = this.clock.now();
       const opMs = t - a.startedAt;
-      // Frames still unwritten at the end of the op (a slow link holds them) count up to now, and
-      // the rest of their time goes to the next op.
+      const cpu = this.cpuTimes();
+      // Frames still unwritten at the end of the op (not the op's own: checkpoint copies) count up
+      // to now, and the rest of their time goes to the next op.
       const linkMs = this.linkMs + (this.linkInFlight > 0 ? t - this.linkSince : 0);
       this.linkMs = 0;
       if (this.linkInFlight > 0) this.linkSince = t;
       const links: LinkTiming[] = [];
       for (const [peer, c] of this.peerLinks) {
-        const busyMs = c.busyMs + (c.inFlight > 0 ? t - c.since : 0);
+        if (c.inFlight > 0) this.countBusy(c, t, cpu);
+        const busyMs = c.busyMs;
         c.busyMs = 0;
-        if (c.inFlight > 0) c.since = t;
-        else this.peerLinks.delete(peer);
+        if (c.inFlight === 0) this.peerLinks.delete(peer);
         const bytes = a.bytesTo.get(peer);
         if (bytes !== undefined) links.push({ peer, bytes: bytes + (this.otherBytesTo.get(peer) ?? 0), busyMs });
       }
       this.otherBytesTo.clear();
       links.sort((x, y) => x.peer - y.peer);
-      this.last = { opMs, waitMs: Math.max(0, opMs - a.busyMs), linkMs, bytesSent: a.bytesSent, links };
+      const sleptMs = this.o.cpuTimes ? Math.max(0, opMs - (cpu.runMs - a.cpuAtStart.runMs) - (cpu.waitMs - a.cpuAtStart.waitMs)) : null;
+      this.last = { opMs, waitMs: Math.max(0, opMs - a.busyMs), linkMs, sleptMs, bytesSent: a.bytesSent, links };
       a.resolve();
     }
   }
@@ -420,15 +448,18 @@ export class OpRunner {
   private linkSent(a: Active | null, to: number, bytes: number): (ok: boolean) => void {
     const now = this.clock.now();
     let c = this.peerLinks.get(to);
-    if (!c) this.peerLinks.set(to, (c = { inFlight: 0, since: now, busyMs: 0 }));
-    if (c.inFlight++ === 0) c.since = now;
+    if (!c) this.peerLinks.set(to, (c = { inFlight: 0, since: now, cpuSince: NO_CPU, busyMs: 0 }));
+    if (c.inFlight++ === 0) {
+      c.since = now;
+      c.cpuSince = this.cpuTimes();
+    }
     const link = c;
     if (!a) {
       // Not an op's frame (a checkpoint copy): it shares the link, so its bytes and busy time go
       // into the link's figures of the next op, but not into the op's own.
       this.otherBytesTo.set(to, (this.otherBytesTo.get(to) ?? 0) + bytes);
       return () => {
-        if (--link.inFlight === 0) link.busyMs += this.clock.now() - link.since;
+        if (--link.inFlight === 0) this.countBusy(link, this.clock.now(), this.cpuTimes());
       };
     }
     if (this.linkInFlight++ === 0) this.linkSince = now;
@@ -437,9 +468,21 @@ export class OpRunner {
     return (ok) => {
       const t = this.clock.now();
       if (--this.linkInFlight === 0) this.linkMs += t - this.linkSince;
-      if (--link.inFlight === 0) link.busyMs += t - link.since;
+      if (--link.inFlight === 0) this.countBusy(link, t, this.cpuTimes());
       if (ok && this.active === a) this.moved(a);
     };
+  }
+
+  private cpuTimes(): CpuTimes {
+    return this.o.cpuTimes?.() ?? NO_CPU;
+  }
+
+  /** Add a link's busy time from `since` up to `t` (CPU times `cpu`) less the thread's CPU time and wait in it; the clock goes on from `t`. */
+  private countBusy(c: LinkClock, t: number, cpu: CpuTimes): void {
+    const off = cpu.runMs - c.cpuSince.runMs + (cpu.waitMs - c.cpuSince.waitMs);
+    c.busyMs += Math.max(0, t - c.since - off);
+    c.since = t;
+    c.cpuSince = cpu;
   }
 
   /** Bytes of frames that are not an op's (checkpoint copies), per peer, since the last op ended. */
@@ -472,6 +515,17 @@ export class OpRunner {
   }
 
   private sendAll(a: Active, out: ChunkSend[]): void {
+    // Held while sending: a transport that calls `written` at once must not end the op before
+    // its last frame is sent (the caller looks at the op once this returns).
+    a.unwritten++;
+    try {
+      this.sendEach(a, out);
+    } finally {
+      a.unwritten--;
+    }
+  }
+
+  private sendEach(a: Active, out: ChunkSend[]): void {
     for (const c of out) {
       const checksum = this.o.checksums ? c.checksum : 0;
       const fields = { phase: c.phase, epoch: this.o.epoch, opSeq: a.opSeq, step: c.step, chunk: c.chunk, offset: c.offset, src: this.o.rank, checksum };
@@ -491,14 +545,17 @@ export class OpRunner {
         const owned = frame;
         const pooled = this.pool.owns(frame);
         const done = this.linkSent(a, c.to, frame.byteLength);
+        a.unwritten++;
         this.transport.send(c.to, frame, (ok) => {
           done(ok);
           if (ok && pooled) this.pool.release(owned);
+          a.unwritten--;
+          this.finishIfDone(a);
         });
         continue;
       }
-      // A view of the caller's buffer: header and payload go as two fragments, and the op is not
-      // over until the payload is written (socket writes do not copy; the caller may reuse it).
+      // A view of the caller's buffer: header and payload go as two fragments (socket writes do
+      // not copy: the caller may reuse the buffer once the op is over, all its frames written).
       const payload = bytesOf(c.data);
       const header = sealHeader(fields, payload);
       this.stats.bytesSent += header.byteLength + payload.byteLength;
