@@ -28,8 +28,13 @@ export function cpuTimesReader(): (() => CpuTimes) | null {
   const buf = Buffer.alloc(96);
   const read = (): CpuTimes => {
     const n = readSync(fd, buf, 0, buf.length, 0);
-    const fields = buf.toString('latin1', 0, n).split(' ');
-    return { runMs: Number(fields[0]) / 1e6, waitMs: Number(fields[1]) / 1e6 };
+    // "<run ns> <wait ns> <slices>\n": the two numbers parsed in place (called per link interval).
+    let i = 0;
+    let run = 0;
+    for (; i < n && buf[i] !== 0x20; i++) run = run * 10 + (buf[i] - 0x30);
+    let wait = 0;
+    for (i++; i < n && buf[i] !== 0x20; i++) wait = wait * 10 + (buf[i] - 0x30);
+    return { runMs: i < n ? run / 1e6 : Number.NaN, waitMs: wait / 1e6 };
   };
   try {
     const t = read();

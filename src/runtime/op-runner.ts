@@ -19,8 +19,6 @@ const COPY_BELOW_BYTES = 64 << 10;
 const MAX_EARLY_BYTES = 1 << 30;
 /** A new op waits until the previous ones' frames are down to this many bytes queued. */
 const MAX_PENDING_BYTES = 64 << 20;
-/** CPU times where the system does not say: nothing is taken out of wall time. */
-const NO_CPU: CpuTimes = { runMs: 0, waitMs: 0 };
 
 export interface OpRunnerOptions {
   rank: number;
@@ -79,8 +77,8 @@ interface Active {
   unwritten: number;
   receivedByPhase: Map<string, number>;
   startedAt: number;
-  /** The thread's CPU times at the start. */
-  cpuAtStart: CpuTimes;
+  /** The thread's awake time at the start (see OpRunner.awakeMs). */
+  awakeAtStart: number;
   /** Time spent handling frames (the rest of the op was waiting for them). */
   busyMs: number;
   bytesSent: number;
@@ -111,8 +109,8 @@ export interface LinkTiming {
 interface LinkClock {
   inFlight: number;
   since: number;
-  /** The thread's CPU times at `since`. */
-  cpuSince: CpuTimes;
+  /** The thread's awake time at `since`. */
+  awakeSince: number;
   busyMs: number;
 }
 
@@ -242,7 +240,7 @@ export class OpRunner {
         stallReported: null,
         unwritten: 0,
         startedAt: this.clock.now(),
-        cpuAtStart: this.cpuTimes(),
+        awakeAtStart: this.awakeMs(this.clock.now()),
         busyMs: 0,
         bytesSent: 0,
         bytesTo: new Map(),
@@ -330,7 +328,7 @@ export class OpRunner {
       this.clock.clearTimer(a.timer);
       const t = this.clock.now();
       const opMs = t - a.startedAt;
-      const cpu = this.cpuTimes();
+      const awake = this.awakeMs(t);
       // Frames still unwritten at the end of the op (not the op's own: checkpoint copies) count up
       // to now, and the rest of their time goes to the next op.
       const linkMs = this.linkMs + (this.linkInFlight > 0 ? t - this.linkSince : 0);
@@ -338,7 +336,7 @@ export class OpRunner {
       if (this.linkInFlight > 0) this.linkSince = t;
       const links: LinkTiming[] = [];
       for (const [peer, c] of this.peerLinks) {
-        if (c.inFlight > 0) this.countBusy(c, t, cpu);
+        if (c.inFlight > 0) this.countBusy(c, t, awake);
         const busyMs = c.busyMs;
         c.busyMs = 0;
         if (c.inFlight === 0) this.peerLinks.delete(peer);
@@ -347,7 +345,7 @@ export class OpRunner {
       }
       this.otherBytesTo.clear();
       links.sort((x, y) => x.peer - y.peer);
-      const sleptMs = this.o.cpuTimes ? Math.max(0, opMs - (cpu.runMs - a.cpuAtStart.runMs) - (cpu.waitMs - a.cpuAtStart.waitMs)) : null;
+      const sleptMs = this.o.cpuTimes ? Math.max(0, opMs - (awake - a.awakeAtStart)) : null;
       this.last = { opMs, waitMs: Math.max(0, opMs - a.busyMs), linkMs, sleptMs, bytesSent: a.bytesSent, links };
       a.resolve();
     }
@@ -448,10 +446,10 @@ export class OpRunner {
   private linkSent(a: Active | null, to: number, bytes: number): (ok: boolean) => void {
     const now = this.clock.now();
     let c = this.peerLinks.get(to);
-    if (!c) this.peerLinks.set(to, (c = { inFlight: 0, since: now, cpuSince: NO_CPU, busyMs: 0 }));
+    if (!c) this.peerLinks.set(to, (c = { inFlight: 0, since: now, awakeSince: 0, busyMs: 0 }));
     if (c.inFlight++ === 0) {
       c.since = now;
-      c.cpuSince = this.cpuTimes();
+      c.awakeSince = this.awakeMs(now);
     }
     const link = c;
     if (!a) {
@@ -459,7 +457,10 @@ export class OpRunner {
       // into the link's figures of the next op, but not into the op's own.
       this.otherBytesTo.set(to, (this.otherBytesTo.get(to) ?? 0) + bytes);
       return () => {
-        if (--link.inFlight === 0) this.countBusy(link, this.clock.now(), this.cpuTimes());
+        if (--link.inFlight === 0) {
+          const t = this.clock.now();
+          this.countBusy(link, t, this.awakeMs(t));
+        }
       };
     }
     if (this.linkInFlight++ === 0) this.linkSince = now;
@@ -468,21 +469,35 @@ export class OpRunner {
     return (ok) => {
       const t = this.clock.now();
       if (--this.linkInFlight === 0) this.linkMs += t - this.linkSince;
-      if (--link.inFlight === 0) this.countBusy(link, t, this.cpuTimes());
+      if (--link.inFlight === 0) this.countBusy(link, t, this.awakeMs(t));
       if (ok && this.active === a) this.moved(a);
     };
   }
 
-  private cpuTimes(): CpuTimes {
-    return this.o.cpuTimes?.() ?? NO_CPU;
+  /** A reading of awakeMs and the time it was taken, good until the current turn of the event loop is over. */
+  private awake: { at: number; ms: number } | null = null;
+
+  /**
+   * The thread's time awake so far (on a CPU or waiting for one: `cpuTimes` run + wait; 0 where
+   * not given), at `now`. Read once per turn of the event loop (it is read at every link
+   * interval's ends): within a turn the thread runs JavaScript, never sleeps, so until the turn
+   * is over (a microtask clears the reading) it has been awake all the time since.
+   */
+  private awakeMs(now: number): number {
+    const read = this.o.cpuTimes;
+    if (!read) return 0;
+    if (this.awake) return this.awake.ms + (now - this.awake.at);
+    const c = read();
+    this.awake = { at: now, ms: c.runMs + c.waitMs };
+    queueMicrotask(() => (this.awake = null));
+    return this.awake.ms;
   }
 
-  /** Add a link's busy time from `since` up to `t` (CPU times `cpu`) less the thread's CPU time and wait in it; the clock goes on from `t`. */
-  private countBusy(c: LinkClock, t: number, cpu: CpuTimes): void {
-    const off = cpu.runMs - c.cpuSince.runMs + (cpu.waitMs - c.cpuSince.waitMs);
-    c.busyMs += Math.max(0, t - c.since - off);
+  /** Add a link's busy time from `since` up to `t` (awake time `awake`), less the time the thread was awake in it; the clock goes on from `t`. */
+  private countBusy(c: LinkClock, t: number, awake: number): void {
+    c.busyMs += Math.max(0, t - c.since - (awake - c.awakeSince));
     c.since = t;
-    c.cpuSince = cpu;
+    c.awakeSince = awake;
   }
 
   /** Bytes of frames that are not an op's (checkpoint copies), per peer, since the last op ended. */

@@ -563,13 +563,15 @@ describe('OpRunner on a manual clock', () => {
   function swarmWithCpu(size: number, cpu: Map<number, { runMs: number; waitMs: number }>) {
     const clock = new ManualClock();
     const net = new TickNet();
+    const reads = new Array<number>(size).fill(0);
     for (let rank = 0; rank < size; rank++) {
       const c = cpu.get(rank);
-      const r = new OpRunner(net.transport(rank), { rank, epoch: 1, dtype: 'f64', chunkElems: 4, timeoutMs: T, checksums: true, clock, ...(c ? { cpuTimes: () => ({ ...c }) } : {}) });
+      const cpuTimes = () => (reads[rank]++, { ...c! });
+      const r = new OpRunner(net.transport(rank), { rank, epoch: 1, dtype: 'f64', chunkElems: 4, timeoutMs: T, checksums: true, clock, ...(c ? { cpuTimes } : {}) });
       net.runners[rank] = r;
       live.push(r);
     }
-    return { clock, net, runners: net.runners as OpRunner[] };
+    return { clock, net, runners: net.runners as OpRunner[], reads };
   }
 
   it("a link's clock runs only while its sender sleeps: not while it runs or waits for a CPU with frames in flight", async () => {
@@ -578,7 +580,7 @@ describe('OpRunner on a manual clock', () => {
     // it is not handling a frame (its CPU times never move); ranks 2 and 3 do not say (wall time).
     const busy = { runMs: 0, waitMs: 0 };
     const idle = { runMs: 0, waitMs: 0 };
-    const { clock, net, runners } = swarmWithCpu(size, new Map([[0, busy], [1, idle]]));
+    const { clock, net, runners, reads } = swarmWithCpu(size, new Map([[0, busy], [1, idle]]));
     const bufs = inputs(spec('f64', 'sum', size), 4 * 8);
     const st = track(runners.map((r, rank) => r.run('allreduce', 0, { size, op: 'sum', buffer: bufs[rank], algo: 'rd' })));
     let n = 0;
@@ -601,6 +603,10 @@ describe('OpRunner on a manual clock', () => {
     expect(r1.sleptMs).toBe(r1.opMs);
     // Without CPU times, nothing is taken out, and the op's slept time is not known.
     expect(r2.sleptMs).toBeNull();
+    // The CPU times are read at most once a turn of the event loop (here: the op's start, then one a tick).
+    expect(reads[0]).toBeGreaterThan(0);
+    expect(reads[0]).toBeLessThanOrEqual(n + 1);
+    expect(reads[2]).toBe(0);
   });
 
   it('a link throttled while its sender runs and sleeps by turns counts the ticks it slept', async () => {
