@@ -423,8 +423,8 @@ async function runnable(): Promise<number | null> {
 
 /** With --quiet: wait until the machine is that quiet, or --quiet-wait has passed. Returns the wait, in s. */
 async function waitQuiet(deadline: number): Promise<{ waitedS: number; runnable: number | null }> {
-  const t0 = Date.now();
   let r = await runnable();
+  const t0 = Date.now();
   if (opts.quiet === undefined) return { waitedS: 0, runnable: r };
   const until = Math.min(deadline - 60_000, t0 + opts.quietWait * 1000);
   while (r !== null && r > opts.quiet && Date.now() < until && !interrupted) {
@@ -616,7 +616,7 @@ async function main(): Promise<number> {
         const what = m.status === 'ok'
           ? `${fmtTime(m.timeUs!)}, busbw ${m.busbwGBps!.toFixed(3)} GB/s${m.wrong ? `, WRONG ${m.wrong}` : ''}`
           : `${m.status}${m.reason ? `: ${m.reason}` : ''}`;
-        process.stderr.write(`  [${n} ranks, ${fmtSize(b)}, ${rep + 1}/${opts.repeats}] ${LABEL[impl].padEnd(9)} ${what}${m.wallMs !== undefined ? ` (${(m.wallMs / 1000).toFixed(1)} s${m.cpuS != null ? `, ${m.cpuS.toFixed(1)} s CPU` : ''}, load ${m.load1?.toFixed(1)}, ${m.runnableBefore ?? '?'} runnable before${m.quietWaitS ? ` after waiting ${m.quietWaitS.toFixed(0)} s` : ''})` : ''}\n`);
+        process.stderr.write(`  [${n} ranks, ${fmtSize(b)}, ${rep + 1}/${opts.repeats}] ${LABEL[impl].padEnd(9)} ${what}${m.wallMs !== undefined ? ` (${(m.wallMs / 1000).toFixed(1)} s${m.cpuS != null ? `, ${m.cpuS.toFixed(1)} s CPU` : ''}, load ${m.load1?.toFixed(1)}, ${m.runnableBefore ?? '?'} runnable before${m.quietWaitS && m.quietWaitS >= 1 ? ` after waiting ${m.quietWaitS.toFixed(0)} s` : ''})` : ''}\n`);
       }
     }
   }
