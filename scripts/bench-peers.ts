@@ -34,7 +34,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { buildCRing } from './c-ring-build.js';
 import { DEMO, extraTargets, SCALE, type RunShape, type Target } from './bench-targets.js';
 
@@ -146,8 +146,8 @@ const program = new Command()
   .option('--scale-repeats <n>', 'runs of each side of the 256-worker comparisons (--startup, --floor)', posInt(1), 2)
   .option('--demo-steps <n>', 'steps of each demo-shape run (--checkpoint, --floor)', posInt(1), 20)
   .option('--scale-steps <n>', 'steps of each 256-worker run (--startup, --floor)', posInt(1), 3)
-  .option('--demo-shape <w x g x bytes>', 'the demo shape of targets 3 and 5', runShape, DEMO)
-  .option('--scale-shape <w x g x bytes>', 'the scale shape of targets 4 and 5', runShape, SCALE)
+  .addOption(new Option('--demo-shape <w x g x bytes>', 'the demo shape of targets 3 and 5').argParser(runShape).default(DEMO, '16x8x1MiB'))
+  .addOption(new Option('--scale-shape <w x g x bytes>', 'the scale shape of targets 4 and 5').argParser(runShape).default(SCALE, '256x40x64KiB'))
   .option('--quiet <n>', 'before each measurement wait (up to --quiet-wait) until at most n tasks are runnable on the machine (/proc/loadavg), for a shared machine')
   .option('--quiet-wait <s>', 'longest wait for --quiet, seconds', posInt(0), 120)
   .option('--timeout <s>', 'global time limit, seconds', posInt(1), 3600)
@@ -423,8 +423,8 @@ async function runnable(): Promise<number | null> {
 
 /** With --quiet: wait until the machine is that quiet, or --quiet-wait has passed. Returns the wait, in s. */
 async function waitQuiet(deadline: number): Promise<{ waitedS: number; runnable: number | null }> {
-  const t0 = Date.now();
   let r = await runnable();
+  const t0 = Date.now();
   if (opts.quiet === undefined) return { waitedS: 0, runnable: r };
   const until = Math.min(deadline - 60_000, t0 + opts.quietWait * 1000);
   while (r !== null && r > opts.quiet && Date.now() < until && !interrupted) {
@@ -616,7 +616,7 @@ async function main(): Promise<number> {
         const what = m.status === 'ok'
           ? `${fmtTime(m.timeUs!)}, busbw ${m.busbwGBps!.toFixed(3)} GB/s${m.wrong ? `, WRONG ${m.wrong}` : ''}`
           : `${m.status}${m.reason ? `: ${m.reason}` : ''}`;
-        process.stderr.write(`  [${n} ranks, ${fmtSize(b)}, ${rep + 1}/${opts.repeats}] ${LABEL[impl].padEnd(9)} ${what}${m.wallMs !== undefined ? ` (${(m.wallMs / 1000).toFixed(1)} s${m.cpuS != null ? `, ${m.cpuS.toFixed(1)} s CPU` : ''}, load ${m.load1?.toFixed(1)}, ${m.runnableBefore ?? '?'} runnable before${m.quietWaitS ? ` after waiting ${m.quietWaitS.toFixed(0)} s` : ''})` : ''}\n`);
+        process.stderr.write(`  [${n} ranks, ${fmtSize(b)}, ${rep + 1}/${opts.repeats}] ${LABEL[impl].padEnd(9)} ${what}${m.wallMs !== undefined ? ` (${(m.wallMs / 1000).toFixed(1)} s${m.cpuS != null ? `, ${m.cpuS.toFixed(1)} s CPU` : ''}, load ${m.load1?.toFixed(1)}, ${m.runnableBefore ?? '?'} runnable before${m.quietWaitS && m.quietWaitS >= 1 ? ` after waiting ${m.quietWaitS.toFixed(0)} s` : ''})` : ''}\n`);
       }
     }
   }

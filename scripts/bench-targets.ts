@@ -333,7 +333,9 @@ export async function extraTargets(o: ExtraOptions): Promise<ExtraResult> {
           if (f.error) failedRuns++;
           o.log(`  [${SCALE.workers} bare Node processes + ws, ${rep + 1}/${o.scaleRepeats}] ${f.readyMs !== undefined ? `all connected in ${fmtMs(f.readyMs)} ms` : `ERROR ${f.error}`} (${(f.wallMs / 1000).toFixed(1)} s)`);
         } else {
-          const r = await ringswarmRun('scale', shapeArgs(SCALE, o.scaleSteps), o);
+          // The default ready timeout (60 s) is about what 256 workers take on a busy 2-core machine.
+          const readyMs = Math.max(60_000, Math.min(600_000, o.deadline - Date.now() - 10_000));
+          const r = await ringswarmRun('scale', [...shapeArgs(SCALE, o.scaleSteps), '--ready-timeout-ms', String(readyMs)], o);
           count(r);
           scale.push(r);
           const x = r.report;
