@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { FaultReport } from '../../src/coordinator/config.js';
 import { killLeftovers, runCli } from './helpers.js';
 
 afterEach(() => killLeftovers());
@@ -12,22 +13,8 @@ afterEach(() => killLeftovers());
 const dir = mkdtempSync(join(tmpdir(), 'ringswarm-replay-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Fault {
-  kind: string;
-  rank?: number;
-  link?: [number, number];
-  atStep: number | null;
-  phase: string | null;
-  injected: boolean;
-  struck: boolean;
-  detectedBy: string | null;
-  action: string | null;
-  restoredFrom: string | null;
-  lostSteps: number | null;
-}
-
 /** The fields the issue asks to replay: the millisecond ones aside (and `located`, which names the receiver of a corrupt frame: see below). */
-const timeline = (faults: Fault[]) =>
+const timeline = (faults: FaultReport[]) =>
   faults.map((f) => ({
     kind: f.kind,
     ...(f.link ? { link: f.link } : { rank: f.rank }),
