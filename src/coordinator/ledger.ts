@@ -25,7 +25,16 @@ export interface StepReportIn {
   epoch: number;
   step: number;
   wrong: number;
-  timings: { computeMs: number; waitMs: number; allreduceMs: number; linkMs: number; bytesSent: number; stepMs: number; links?: { peer: number; bytes: number; busyMs: number }[] };
+  timings: {
+    computeMs: number;
+    waitMs: number;
+    allreduceMs: number;
+    linkMs: number;
+    bytesSent: number;
+    stepMs: number;
+    links?: { peer: number; bytes: number; busyMs: number }[];
+    allreduceSleptMs?: number;
+  };
 }
 
 /** Steps of a run: reports gathered per (epoch, step), and each step's final (counted) run. */
@@ -40,7 +49,15 @@ export class StepLedger {
     const key = `${r.epoch}:${r.step}`;
     const s = this.pending.get(key) ?? { reports: 0, wrong: 0, stepMs: 0, allreduceMs: 0, computeMs: 0, ranks: [], links: [] };
     const tm = r.timings;
-    s.ranks.push({ rank: r.rank, computeMs: tm.computeMs, waitMs: tm.waitMs, allreduceMs: tm.allreduceMs, linkMs: tm.linkMs, bytesSent: tm.bytesSent });
+    s.ranks.push({
+      rank: r.rank,
+      computeMs: tm.computeMs,
+      waitMs: tm.waitMs,
+      allreduceMs: tm.allreduceMs,
+      linkMs: tm.linkMs,
+      bytesSent: tm.bytesSent,
+      ...(tm.allreduceSleptMs !== undefined ? { allreduceSleptMs: tm.allreduceSleptMs } : {}),
+    });
     for (const l of tm.links ?? []) s.links.push({ from: r.rank, to: l.peer, bytes: l.bytes, busyMs: l.busyMs });
     s.reports++;
     s.wrong += r.wrong;

@@ -1183,14 +1183,10 @@ export class CoordinatorMachine {
     if (!this.detector || s.ranks.length !== this.W) return;
     let events;
     try {
-      // Every directed link the step's op used, as its sender measured it. Under recursive doubling
-      // a link's busy time mostly measures whether its partner has reached the round yet (frames
-      // for round j+1 wait while the partner is still in round j): on this machine clean runs gave
-      // links 15-60x the median, so there only nodes are scored until links are measured another
-      // way (see docs/ARCHITECTURE.md, the fabric).
-      const ring = this.epochAlgo() !== 'rd';
-      const ranks = [...s.ranks].sort((a, b) => a.rank - b.rank).map((r) => (ring ? r : { ...r, linkMs: 0, bytesSent: 0 }));
-      events = this.detector.observe({ step, ranks, ...(ring && s.links.length ? { links: s.links } : {}) });
+      // Every directed link the step's op used, as its sender measured it, under every algorithm
+      // (a link's clock runs only while its sender sleeps: see docs/ARCHITECTURE.md, the fabric).
+      const ranks = [...s.ranks].sort((a, b) => a.rank - b.rank);
+      events = this.detector.observe({ step, ranks, ...(s.links.length ? { links: s.links } : {}) });
     } catch (e) {
       this.log(`straggler detector: ${(e as Error).message}`);
       return;
@@ -1348,7 +1344,9 @@ export class CoordinatorMachine {
       const inj = this.injected[i];
       if (inj.struck) {
         if (inj.detectedAtStep === null && f.kind !== 'jitter' && this.W < MIN_STRAGGLER_WORKERS) inj.note ??= `not scored: the detector needs at least ${MIN_STRAGGLER_WORKERS} workers`;
-        if (inj.detectedAtStep === null && f.kind === 'slow-link' && this.epochs.some((e) => e.algo === 'rd')) inj.note ??= 'links are not scored under recursive doubling yet (only nodes)';
+        if (inj.detectedAtStep === null && f.kind === 'slow-link' && this.epochs.some((e) => e.algo === 'rd') && !peersOf('rd', f.from, this.W, false).includes(linkEnds(f, this.cfg.workers)[1])) {
+          inj.note ??= 'under recursive doubling its link carries only checkpoint copies, which hold no all-reduce up (not scored)';
+        }
         return;
       }
       if (inj.note) return;

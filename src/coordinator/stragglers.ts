@@ -17,9 +17,12 @@
 // a process waiting for a CPU enters the ring late, and one descheduled with a frame in flight
 // holds its link's clock running, many times the link's clean time, for a step, on a rank that
 // changes from step to step. The worker takes its CPU wait out of its compute time (see
-// `RankTiming.computeMs`); here, a link counts as slow in a step only if it was busy for a good
-// part of the time the ring was moving data (`LINK_BUSY_SHARE`): a link slow enough to hold the
-// ring up is, a descheduled sender's link is not.
+// `RankTiming.computeMs`), and a link's clock runs only while its sender's thread sleeps, neither
+// on a CPU nor waiting for one (where the system says: `LinkTiming.busyMs`), so a sender busy or
+// descheduled with a frame in flight does not count against the link. Here, a link counts as slow
+// in a step only if it was busy for a good part of the time its sender's op was waiting, asleep
+// (`LINK_BUSY_SHARE`, against `RankTiming.allreduceSleptMs`): a link slow enough to hold the ring
+// up is.
 //
 // Persistence: the ratios, on a log scale and capped, are summed over the last m steps, leaving
 // out the window's largest step (the rest scaled back to m steps); a culprit is confirmed when
@@ -35,6 +38,10 @@
 // partner), the same rules hold per link: a node is slow in communication when all its links are
 // slow and alike, and a link's busy share is judged against its sender's op divided among the
 // links it sent on (a link used in one of log2(p) rounds is not busy most of the op, even slow).
+// There a link's raw busy time (handed over to written, on wall time) is nearly all the sender's
+// own scheduling: a rank sends its round's frame and goes on (or waits for a CPU) while the frame
+// is written, so on this machine clean 16-worker runs gave links 15-60x the median; the slept
+// time is ~1x (p99 1.0 after the busy share) and leaves a throttled or delayed link standing out.
 //
 // Limits: a ring gives each node two links, so two slow links in a row (r-1 -> r -> r+1) read as
 // node r, and a slow link next to a slow node is hidden by the node. A link that delays frames
@@ -68,6 +75,12 @@ export interface RankTiming {
   /** The whole all-reduce on this rank, waits included. */
   allreduceMs: number;
   /**
+   * Of the op, the time this rank's thread slept (blocked: neither on a CPU nor waiting for one),
+   * where the system says: links' busy times (which count only such time) are judged against it.
+   * Absent: allreduceMs.
+   */
+  allreduceSleptMs?: number;
+  /**
    * The link rank -> successor, measured by its sender (this rank): the time during the
    * all-reduce in which at least one frame for the successor had been given to the transport
    * and its `written` callback had not yet fired (the union of those intervals, not their sum,
@@ -85,7 +98,12 @@ export interface RankTiming {
 export interface LinkTiming {
   from: number;
   to: number;
-  /** Time with at least one frame for `to` handed to the transport and not yet written (see RankTiming.linkMs). */
+  /**
+   * Time with at least one frame for `to` handed to the transport and not yet written (see
+   * RankTiming.linkMs), counted only while the sender's thread slept where the system says (see
+   * runtime/op-runner.ts, LinkTiming): a sender busy or descheduled with a frame in flight, or a
+   * partner that has not reached the round, does not run it.
+   */
   busyMs: number;
   /** Bytes (headers included) sent on the link: links are compared per byte. */
   bytes: number;
@@ -164,9 +182,9 @@ export const MIN_STRAGGLER_WORKERS = 4;
 
 /**
  * A link counts as slow in a step only if frames waited on it for at least this share of its
- * sender's all-reduce. On a crowded machine a sender descheduled with a frame in flight inflates
- * its link's time many times over for a moment; a link slow enough to hold the ring up is busy
- * most of the op.
+ * sender's all-reduce (the time the op slept, where known: `RankTiming.allreduceSleptMs`), divided
+ * among the links it sent on. A link slow enough to hold the ring up is busy most of the op; one
+ * whose frames waited a moment while the op waited on others is not what slows it.
  */
 export const LINK_BUSY_SHARE = 0.4;
 
@@ -227,7 +245,7 @@ export function stragglerScores(
   // Waiting for a rank that entered the ring late (computing over the threshold) is time no link
   // could have paced: it is taken out of each rank's all-reduce before its link's busy share is judged.
   const lateEntry = Math.max(0, ...computes.filter((_, j) => compute[j] > threshold));
-  const moving = rows.map((r) => r.allreduceMs - Math.max(0, lateEntry - r.computeMs));
+  const moving = rows.map((r) => (r.allreduceSleptMs ?? r.allreduceMs) - Math.max(0, lateEntry - r.computeMs));
   const observed: readonly LinkTiming[] =
     observedLinks ?? rows.map((r) => ({ from: r.rank, to: successor(r.rank, n), busyMs: r.linkMs, bytes: r.bytesSent }));
   const sorted = [...observed].sort((x, y) => x.from - y.from || x.to - y.to);
@@ -518,9 +536,10 @@ export class StragglerDetector {
         throw new RangeError(`step ${t.step}: rank ${row.rank} out of range 0..${this.workers - 1}`);
       }
       if (rows[row.rank]) throw new RangeError(`step ${t.step}: rank ${row.rank} reported twice`);
-      for (const field of ['computeMs', 'waitMs', 'allreduceMs', 'linkMs', 'bytesSent'] as const) {
+      for (const field of ['computeMs', 'waitMs', 'allreduceMs', 'linkMs', 'bytesSent', 'allreduceSleptMs'] as const) {
         const v = row[field];
-        if (!Number.isFinite(v) || v < 0) throw new RangeError(`step ${t.step}: rank ${row.rank} ${field} must be a finite number >= 0, got ${v}`);
+        if (field === 'allreduceSleptMs' && v === undefined) continue;
+        if (!Number.isFinite(v) || v! < 0) throw new RangeError(`step ${t.step}: rank ${row.rank} ${field} must be a finite number >= 0, got ${v}`);
       }
       rows[row.rank] = row;
     }

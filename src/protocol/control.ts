@@ -101,9 +101,13 @@ const Timings = z.object({
   bytesSent: nat,
   /**
    * Per peer this rank sent to in the all-reduce, whatever the algorithm: bytes (headers included)
-   * and the time with frames to it handed over and not yet written (the fabric's directed links).
+   * and the time with frames to it handed over and not yet written while this rank's thread
+   * slept (neither on a CPU nor waiting for one, where the system says): the fabric's directed
+   * links, each measured by its sender (OpRunner's LinkTiming).
    */
   links: z.array(z.object({ peer: nat, bytes: nat, busyMs: z.number().nonnegative() })).max(MAX_LINKS_PER_STEP).optional(),
+  /** Of the all-reduce, the time this rank's thread slept in the op (absent where the system does not say): what `links[].busyMs` are judged against. */
+  allreduceSleptMs: z.number().nonnegative().optional(),
 });
 
 const OpProgress = z.object({

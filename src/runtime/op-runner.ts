@@ -1,13 +1,15 @@
 // Runs one collective op at a time over a Transport: encodes and sends what the pure collective
 // emits, validates and routes incoming frames by (epoch, op sequence id), holds frames that arrive
 // early for the next op, drops stale ones, and aborts an op that makes no progress (watchdog).
-// Time comes from an injected Clock: the watchdog, the link-busy clocks and every timing.
+// Time comes from an injected Clock: the watchdog, the link-busy clocks and every timing. An op
+// is over once all it needs has come in and all it sent is written (handed to the kernel).
 import { bytesOf, elementBytes, viewElements, type DType, type Elements } from '../collective/dtypes.js';
 import { createCollective } from '../collective/index.js';
 import type { ChunkSend, Collective, CollectiveKind, CollectiveOptions, Progress } from '../collective/types.js';
 import { closeReason, isRingswarmError, RingswarmError } from '../protocol/errors.js';
 import { decodeFrame, FRAME_HEADER_BYTES, payloadChecksum, sealFrame, sealHeader, type DecodedFrame } from '../protocol/frame.js';
 import { realClock, type Clock, type TimerHandle } from './clock.js';
+import type { CpuTimes } from './cpu-wait.js';
 import { FramePool } from './frame-pool.js';
 import type { Transport } from './transport.js';
 
@@ -38,6 +40,11 @@ export interface OpRunnerOptions {
   onStall?: (s: StallInfo) => void;
   /** Where time comes from (default: the process's own clock). */
   clock?: Clock;
+  /**
+   * This thread's time on a CPU and waiting for one so far, where the system says: the link clocks
+   * run only while the thread sleeps (see LinkTiming.busyMs). Absent: they run on wall time.
+   */
+  cpuTimes?: () => CpuTimes;
   /** CRC32C on every frame (sent and checked); off only to measure what it costs. */
   checksums: boolean;
   /** Called after each chunk is applied, with how many of that phase this op has received (fault triggers). */
@@ -66,10 +73,12 @@ interface Active {
   /** The lastProgress at which onStall was last called (once per stall). */
   stallReported: number | null;
   timer: TimerHandle | null;
-  /** Sends straight from the caller's buffers not yet written: the op ends only when they are. */
+  /** Frames of this op not yet written: the op ends only when they are. */
   unwritten: number;
   receivedByPhase: Map<string, number>;
   startedAt: number;
+  /** The thread's awake time at the start (see OpRunner.awakeMs). */
+  awakeAtStart: number;
   /** Time spent handling frames (the rest of the op was waiting for them). */
   busyMs: number;
   bytesSent: number;
@@ -82,14 +91,26 @@ export interface LinkTiming {
   peer: number;
   /** Bytes (headers included) sent to `peer` in the op. */
   bytes: number;
-  /** Time with at least one frame to `peer` handed to the transport and not yet written. */
+  /**
+   * Time with at least one frame to `peer` handed to the transport and not yet written, counted
+   * only while this rank's thread slept (neither on a CPU nor waiting for one; all of it where
+   * `cpuTimes` is not given): the time the link, and nothing on this rank, kept bytes waiting.
+   * Every interval has this rank blocked with bytes for the link not yet taken, so this is at
+   * most how long the link took. A sender that waits for a CPU, or runs, with a frame in flight
+   * delays the frame's `written` callback, not the link: on a crowded machine that was most of
+   * the raw interval, many times a clean link's time, on whichever rank was descheduled (under
+   * recursive doubling, which is idle between its rounds, nearly always one). What a late
+   * partner costs is not in it either: a receiver reads whatever round it is in.
+   */
   busyMs: number;
 }
 
-/** A link's busy clock: the union of the intervals with frames to one peer not yet written. */
+/** A link's busy clock: the union of the intervals with frames to one peer not yet written, less the thread's CPU time and wait in them. */
 interface LinkClock {
   inFlight: number;
   since: number;
+  /** The thread's awake time at `since`. */
+  awakeSince: number;
   busyMs: number;
 }
 
@@ -101,6 +122,8 @@ export interface OpTimings {
   waitMs: number;
   /** Time with at least one frame to a successor handed to the transport and not yet written. */
   linkMs: number;
+  /** Of opMs, the time this rank's thread slept (null where `cpuTimes` is not given): what its link clocks are judged against. */
+  sleptMs: number | null;
   bytesSent: number;
   /** Per peer this op sent to, in peer order: every algorithm's every link (the fabric). */
   links: LinkTiming[];
@@ -217,6 +240,7 @@ export class OpRunner {
         stallReported: null,
         unwritten: 0,
         startedAt: this.clock.now(),
+        awakeAtStart: this.awakeMs(this.clock.now()),
         busyMs: 0,
         bytesSent: 0,
         bytesTo: new Map(),
@@ -304,23 +328,25 @@ export class OpRunner {
       this.clock.clearTimer(a.timer);
       const t = this.clock.now();
       const opMs = t - a.startedAt;
-      // Frames still unwritten at the end of the op (a slow link holds them) count up to now, and
-      // the rest of their time goes to the next op.
+      const awake = this.awakeMs(t);
+      // Frames still unwritten at the end of the op (not the op's own: checkpoint copies) count up
+      // to now, and the rest of their time goes to the next op.
       const linkMs = this.linkMs + (this.linkInFlight > 0 ? t - this.linkSince : 0);
       this.linkMs = 0;
       if (this.linkInFlight > 0) this.linkSince = t;
       const links: LinkTiming[] = [];
       for (const [peer, c] of this.peerLinks) {
-        const busyMs = c.busyMs + (c.inFlight > 0 ? t - c.since : 0);
+        if (c.inFlight > 0) this.countBusy(c, t, awake);
+        const busyMs = c.busyMs;
         c.busyMs = 0;
-        if (c.inFlight > 0) c.since = t;
-        else this.peerLinks.delete(peer);
+        if (c.inFlight === 0) this.peerLinks.delete(peer);
         const bytes = a.bytesTo.get(peer);
         if (bytes !== undefined) links.push({ peer, bytes: bytes + (this.otherBytesTo.get(peer) ?? 0), busyMs });
       }
       this.otherBytesTo.clear();
       links.sort((x, y) => x.peer - y.peer);
-      this.last = { opMs, waitMs: Math.max(0, opMs - a.busyMs), linkMs, bytesSent: a.bytesSent, links };
+      const sleptMs = this.o.cpuTimes ? Math.max(0, opMs - (awake - a.awakeAtStart)) : null;
+      this.last = { opMs, waitMs: Math.max(0, opMs - a.busyMs), linkMs, sleptMs, bytesSent: a.bytesSent, links };
       a.resolve();
     }
   }
@@ -420,15 +446,21 @@ export class OpRunner {
   private linkSent(a: Active | null, to: number, bytes: number): (ok: boolean) => void {
     const now = this.clock.now();
     let c = this.peerLinks.get(to);
-    if (!c) this.peerLinks.set(to, (c = { inFlight: 0, since: now, busyMs: 0 }));
-    if (c.inFlight++ === 0) c.since = now;
+    if (!c) this.peerLinks.set(to, (c = { inFlight: 0, since: now, awakeSince: 0, busyMs: 0 }));
+    if (c.inFlight++ === 0) {
+      c.since = now;
+      c.awakeSince = this.awakeMs(now);
+    }
     const link = c;
     if (!a) {
       // Not an op's frame (a checkpoint copy): it shares the link, so its bytes and busy time go
       // into the link's figures of the next op, but not into the op's own.
       this.otherBytesTo.set(to, (this.otherBytesTo.get(to) ?? 0) + bytes);
       return () => {
-        if (--link.inFlight === 0) link.busyMs += this.clock.now() - link.since;
+        if (--link.inFlight === 0) {
+          const t = this.clock.now();
+          this.countBusy(link, t, this.awakeMs(t));
+        }
       };
     }
     if (this.linkInFlight++ === 0) this.linkSince = now;
@@ -437,9 +469,35 @@ export class OpRunner {
     return (ok) => {
       const t = this.clock.now();
       if (--this.linkInFlight === 0) this.linkMs += t - this.linkSince;
-      if (--link.inFlight === 0) link.busyMs += t - link.since;
+      if (--link.inFlight === 0) this.countBusy(link, t, this.awakeMs(t));
       if (ok && this.active === a) this.moved(a);
     };
+  }
+
+  /** A reading of awakeMs and the time it was taken, good until the current turn of the event loop is over. */
+  private awake: { at: number; ms: number } | null = null;
+
+  /**
+   * The thread's time awake so far (on a CPU or waiting for one: `cpuTimes` run + wait; 0 where
+   * not given), at `now`. Read once per turn of the event loop (it is read at every link
+   * interval's ends): within a turn the thread runs JavaScript, never sleeps, so until the turn
+   * is over (a microtask clears the reading) it has been awake all the time since.
+   */
+  private awakeMs(now: number): number {
+    const read = this.o.cpuTimes;
+    if (!read) return 0;
+    if (this.awake) return this.awake.ms + (now - this.awake.at);
+    const c = read();
+    this.awake = { at: now, ms: c.runMs + c.waitMs };
+    queueMicrotask(() => (this.awake = null));
+    return this.awake.ms;
+  }
+
+  /** Add a link's busy time from `since` up to `t` (awake time `awake`), less the time the thread was awake in it; the clock goes on from `t`. */
+  private countBusy(c: LinkClock, t: number, awake: number): void {
+    c.busyMs += Math.max(0, t - c.since - (awake - c.awakeSince));
+    c.since = t;
+    c.awakeSince = awake;
   }
 
   /** Bytes of frames that are not an op's (checkpoint copies), per peer, since the last op ended. */
@@ -472,6 +530,17 @@ export class OpRunner {
   }
 
   private sendAll(a: Active, out: ChunkSend[]): void {
+    // Held while sending: a transport that calls `written` at once must not end the op before
+    // its last frame is sent (the caller looks at the op once this returns).
+    a.unwritten++;
+    try {
+      this.sendEach(a, out);
+    } finally {
+      a.unwritten--;
+    }
+  }
+
+  private sendEach(a: Active, out: ChunkSend[]): void {
     for (const c of out) {
       const checksum = this.o.checksums ? c.checksum : 0;
       const fields = { phase: c.phase, epoch: this.o.epoch, opSeq: a.opSeq, step: c.step, chunk: c.chunk, offset: c.offset, src: this.o.rank, checksum };
@@ -491,14 +560,17 @@ export class OpRunner {
         const owned = frame;
         const pooled = this.pool.owns(frame);
         const done = this.linkSent(a, c.to, frame.byteLength);
+        a.unwritten++;
         this.transport.send(c.to, frame, (ok) => {
           done(ok);
           if (ok && pooled) this.pool.release(owned);
+          a.unwritten--;
+          this.finishIfDone(a);
         });
         continue;
       }
-      // A view of the caller's buffer: header and payload go as two fragments, and the op is not
-      // over until the payload is written (socket writes do not copy; the caller may reuse it).
+      // A view of the caller's buffer: header and payload go as two fragments (socket writes do
+      // not copy: the caller may reuse the buffer once the op is over, all its frames written).
       const payload = bytesOf(c.data);
       const header = sealHeader(fields, payload);
       this.stats.bytesSent += header.byteLength + payload.byteLength;

@@ -5,7 +5,7 @@ import { Worker } from './worker.js';
 import { connectControl } from '../runtime/control-client.js';
 import { checkpointDisk } from '../runtime/checkpoint-disk.js';
 import { FramePool } from '../runtime/frame-pool.js';
-import { cpuWaitReader } from '../runtime/cpu-wait.js';
+import { cpuTimesReader, cpuWaitReader } from '../runtime/cpu-wait.js';
 import { selfPssMB } from '../runtime/memory.js';
 import { WsTransport } from '../runtime/ws-transport.js';
 import { realClock } from '../runtime/clock.js';
@@ -63,6 +63,7 @@ export function startWorkerProcess(o: WorkerStartOptions): void {
             rssMB: () => process.memoryUsage.rss() / 2 ** 20,
             pssMB: selfPssMB,
             cpuWaitMs: cpuWaitReader() ?? undefined,
+            cpuTimes: cpuTimesReader() ?? undefined,
             log,
             strike: (how) => {
               if ('signal' in how) process.kill(process.pid, how.signal);

@@ -11,6 +11,7 @@ import { isRingswarmError, RingswarmError } from '../protocol/errors.js';
 import { allocFrame, decodeFrame, FRAME_HEADER_BYTES, sealFrame, type DecodedFrame } from '../protocol/frame.js';
 import type { Channel } from '../runtime/channel.js';
 import { every, type Clock } from '../runtime/clock.js';
+import type { CpuTimes } from '../runtime/cpu-wait.js';
 import { OpRunner } from '../runtime/op-runner.js';
 import type { Transport } from '../runtime/transport.js';
 import { arenaAlloc, workerArena } from './arena.js';
@@ -37,6 +38,8 @@ export interface WorkerEnv {
   pssMB(): number | null;
   /** Time this process has waited for a CPU so far, in ms (monotonic); absent where unknown. */
   cpuWaitMs?(): number;
+  /** Time this process's thread has run on a CPU and waited for one so far (for the link clocks); absent where unknown. */
+  cpuTimes?(): CpuTimes;
   log(line: string): void;
   /** Fault injection on this process: 'SIGKILL' or 'SIGSTOP' itself, or exit with a code. */
   strike(how: { signal: 'SIGKILL' | 'SIGSTOP' } | { exit: number }): void;
@@ -186,6 +189,7 @@ export class Worker {
         failAfterMs: Infinity,
         onStall: (s) => this.control.send({ type: 'stalled', epoch: m.epoch, opSeq: s.opSeq, idleMs: s.idleMs }),
         clock: this.env.clock,
+        cpuTimes: this.env.cpuTimes && (() => this.env.cpuTimes!()),
         checksums: job.checksums,
         delivered: (opSeq, phase, n) => this.trigger(opSeq, phase, n),
       },
@@ -515,6 +519,7 @@ export class Worker {
           linkMs: op?.linkMs ?? 0,
           bytesSent: op?.bytesSent ?? 0,
           links: op?.links ?? [],
+          ...(op?.sleptMs != null ? { allreduceSleptMs: op.sleptMs } : {}),
         },
         rssMB: this.sampleRss(),
         pssMB: this.env.pssMB(),

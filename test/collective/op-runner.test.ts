@@ -406,6 +406,11 @@ class TickNet {
     };
   }
 
+  /** Frames queued on the link from -> to. */
+  queuedOn(from: number, to: number): number {
+    return this.queues.get(`${from}->${to}`)?.q.length ?? 0;
+  }
+
   /** Frames queued, over all links. */
   get queued(): number {
     let n = 0;
@@ -552,6 +557,107 @@ describe('OpRunner on a manual clock', () => {
     await flush();
     expect(st.map((x) => x.err?.code)).toEqual(['RS_ERR_TIMEOUT', 'RS_ERR_TIMEOUT']);
     expect(stalls).toHaveLength(4);
+  });
+
+  /** Ranks on a manual clock, each with its own thread's CPU times where `cpu` gives them (a test moves them). */
+  function swarmWithCpu(size: number, cpu: Map<number, { runMs: number; waitMs: number }>) {
+    const clock = new ManualClock();
+    const net = new TickNet();
+    const reads = new Array<number>(size).fill(0);
+    for (let rank = 0; rank < size; rank++) {
+      const c = cpu.get(rank);
+      const cpuTimes = () => (reads[rank]++, { ...c! });
+      const r = new OpRunner(net.transport(rank), { rank, epoch: 1, dtype: 'f64', chunkElems: 4, timeoutMs: T, checksums: true, clock, ...(c ? { cpuTimes } : {}) });
+      net.runners[rank] = r;
+      live.push(r);
+    }
+    return { clock, net, runners: net.runners as OpRunner[], reads };
+  }
+
+  it("a link's clock runs only while its sender sleeps: not while it runs or waits for a CPU with frames in flight", async () => {
+    const size = 4;
+    // Rank 0 keeps a CPU busy (runs, then waits for one) through the op; rank 1 sleeps whenever
+    // it is not handling a frame (its CPU times never move); ranks 2 and 3 do not say (wall time).
+    const busy = { runMs: 0, waitMs: 0 };
+    const idle = { runMs: 0, waitMs: 0 };
+    const { clock, net, runners, reads } = swarmWithCpu(size, new Map([[0, busy], [1, idle]]));
+    const bufs = inputs(spec('f64', 'sum', size), 4 * 8);
+    const st = track(runners.map((r, rank) => r.run('allreduce', 0, { size, op: 'sum', buffer: bufs[rank], algo: 'rd' })));
+    let n = 0;
+    while (!st.every((x) => x.done) && n++ < 1000) {
+      clock.advance(10);
+      if (n % 2) busy.runMs += 10;
+      else busy.waitMs += 10;
+      net.tick();
+      await flush();
+    }
+    expect(st.every((x) => x.done && !x.err)).toBe(true);
+    const [r0, r1, r2] = runners.map((r) => r.last!);
+    // Every link had frames in flight for a tick or more, on wall time.
+    for (const l of [...r1.links, ...r2.links]) expect(l.busyMs).toBeGreaterThanOrEqual(10);
+    // Rank 0 never slept: nothing of its links' time is the links'.
+    expect(r0.links.map((l) => l.peer)).toEqual([1, 2]);
+    for (const l of r0.links) expect(l.busyMs).toBe(0);
+    expect(r0.sleptMs).toBe(0);
+    // Rank 1 slept through the op: its links' time and its op's are all wall time.
+    expect(r1.sleptMs).toBe(r1.opMs);
+    // Without CPU times, nothing is taken out, and the op's slept time is not known.
+    expect(r2.sleptMs).toBeNull();
+    // The CPU times are read at most once a turn of the event loop (here: the op's start, then one a tick).
+    expect(reads[0]).toBeGreaterThan(0);
+    expect(reads[0]).toBeLessThanOrEqual(n + 1);
+    expect(reads[2]).toBe(0);
+  });
+
+  it('a link throttled while its sender runs and sleeps by turns counts the ticks it slept', async () => {
+    const size = 4;
+    const cpu = { runMs: 0, waitMs: 0 };
+    const { clock, net, runners } = swarmWithCpu(size, new Map([[0, cpu]]));
+    const bufs = inputs(spec('f64', 'sum', size), 4 * 8);
+    const st = track(runners.map((r, rank) => r.run('allreduce', 0, { size, op: 'sum', buffer: bufs[rank], algo: 'rd' })));
+    // The link 0 -> 2 moves one tick in eight; rank 0 runs through every other tick.
+    let n = 0;
+    let slept = 0;
+    let inFlightWall = 0;
+    while (!st.every((x) => x.done) && n++ < 1000) {
+      const held = net.queuedOn(0, 2);
+      clock.advance(10);
+      if (n % 2) cpu.runMs += 10;
+      else if (held > 0) slept += 10;
+      if (held > 0) inFlightWall += 10;
+      net.tick((from, to) => !(from === 0 && to === 2) || n % 8 === 0);
+      await flush();
+    }
+    expect(st.every((x) => x.done && !x.err)).toBe(true);
+    const l = runners[0].last!.links.find((x) => x.peer === 2)!;
+    expect(inFlightWall).toBeGreaterThan(slept);
+    expect(l.busyMs).toBe(slept);
+    // Half its wall time, still well over a clean link's (which moves every tick, on wall time).
+    const clean = runners[1].last!.links.find((x) => x.peer === 3)!;
+    expect(l.busyMs / l.bytes).toBeGreaterThan(2 * (clean.busyMs / clean.bytes));
+  });
+
+  it('an op is over only once every frame it sent is written', async () => {
+    const size = 4;
+    const { clock, net, runners } = swarm(size);
+    const bufs = inputs(spec('f64', 'sum', size), 4 * 8);
+    const st = track(runners.map((r, rank) => r!.run('allreduce', 0, { size, op: 'sum', buffer: bufs[rank], algo: 'rd' })));
+    // The link 0 -> 2 is held: rank 2 cannot finish, and rank 0, which has all it needs, has a frame unwritten.
+    for (let i = 0; i < 50; i++) {
+      clock.advance(1);
+      net.tick((from, to) => !(from === 0 && to === 2));
+      await flush();
+    }
+    expect(runners[0]!.progress()).toMatchObject({ phase: 'done' });
+    expect(st.map((x) => x.done)).toEqual([false, true, false, true]);
+    clock.advance(1);
+    net.tick();
+    await flush();
+    for (let i = 0; i < 10 && !st.every((x) => x.done); i++) {
+      net.tick();
+      await flush();
+    }
+    expect(st.every((x) => x.done && !x.err)).toBe(true);
   });
 
   it('measures every link it sends on: bytes and busy time per peer, under the ring and recursive doubling', async () => {

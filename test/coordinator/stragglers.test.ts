@@ -743,6 +743,21 @@ describe('under recursive doubling (per-link observations)', () => {
     }
   });
 
+  it("judges a link's busy share against the time its sender's op slept, where the row says (allreduceSleptMs)", () => {
+    // A sender's link clock counts only time it slept; so does the share it is judged against. A
+    // crowded op (100 ms, of which it slept 30) with its link busy 20 of them: slow (10x the
+    // others), though under 0.4 of the op's wall time.
+    const rows = (slept?: number) =>
+      Array.from({ length: 4 }, (_, rank) => ({ rank, computeMs: 10, waitMs: 0, allreduceMs: 100, linkMs: 0, bytesSent: 0, ...(slept === undefined ? {} : { allreduceSleptMs: slept }) }));
+    const links = [0, 1, 2, 3].map((r) => ({ from: r, to: (r + 1) % 4, busyMs: r === 0 ? 20 : 2, bytes: 1000 }));
+    expect(stragglerScores(rows(), 1, 1.3, links).directed[0].ratio).toBe(1);
+    expect(stragglerScores(rows(30), 1, 1.3, links).directed[0].ratio).toBeCloseTo(10);
+    // The others stay at 1: busy 2 of a slept 30 is not a good part of it.
+    expect(stragglerScores(rows(30), 1, 1.3, links).directed.slice(1).map((d) => d.ratio)).toEqual([1, 1, 1]);
+    const d = new StragglerDetector({ workers: 4 });
+    expect(() => d.observe({ step: 0, ranks: rows(Number.NaN), links })).toThrow(/allreduceSleptMs/);
+  });
+
   it('rejects links out of range, to themselves, twice, or not finite', () => {
     const ranks = Array.from({ length: 4 }, (_, rank) => ({ rank, computeMs: 10, waitMs: 1, allreduceMs: 5, linkMs: 2, bytesSent: 100 }));
     const l = (from: number, to: number, busyMs = 1) => ({ from, to, busyMs, bytes: 10 });
