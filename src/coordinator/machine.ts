@@ -1344,8 +1344,14 @@ export class CoordinatorMachine {
       const inj = this.injected[i];
       if (inj.struck) {
         if (inj.detectedAtStep === null && f.kind !== 'jitter' && this.W < MIN_STRAGGLER_WORKERS) inj.note ??= `not scored: the detector needs at least ${MIN_STRAGGLER_WORKERS} workers`;
-        if (inj.detectedAtStep === null && f.kind === 'slow-link' && this.epochs.some((e) => e.algo === 'rd') && !peersOf('rd', f.from, this.W, false).includes(linkEnds(f, this.cfg.workers)[1])) {
-          inj.note ??= 'under recursive doubling its link carries only checkpoint copies, which hold no all-reduce up (not scored)';
+        if (inj.detectedAtStep === null && f.kind === 'slow-link' && this.epochAlgo() === 'rd') {
+          // Judged in the last epoch, by the ranks the link's two launch identities hold in it.
+          const from = this.launch[f.from];
+          const to = this.launch[linkEnds(f, this.cfg.workers)[1]];
+          const inRing = (m: Member | undefined): m is Member => m !== undefined && this.members[m.rank] === m;
+          if (inRing(from) && inRing(to) && !peersOf('rd', from.rank, this.W, false).includes(to.rank)) {
+            inj.note ??= 'under recursive doubling its link carries only checkpoint copies, which hold no all-reduce up (not scored)';
+          }
         }
         return;
       }

@@ -260,7 +260,9 @@ export function stragglerScores(
     if (!(l.bytes > 0)) return { from: l.from, to: l.to, ratio: 1 };
     const j = m++;
     if (measured.length - 1 < MIN_STRAGGLER_WORKERS - 1) return { from: l.from, to: l.to, ratio: 1 };
-    const x = ratio(l.busyMs / l.bytes, rateRef(j), l.bytes, minExcessMs);
+    // Against at least minExcessMs for the link's bytes: where the other links' clocks hardly ran
+    // (recursive doubling's, counted only while their senders slept), the median is about 0.
+    const x = ratio(l.busyMs / l.bytes, Math.max(rateRef(j), minExcessMs / l.bytes), l.bytes, minExcessMs);
     // A link the all-reduce waited on was busy most of it; one idle most of the op did not pace it.
     return { from: l.from, to: l.to, ratio: l.busyMs >= (LINK_BUSY_SHARE * moving[l.from]) / used[l.from] ? x : Math.min(x, 1) };
   });

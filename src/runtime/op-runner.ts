@@ -107,7 +107,10 @@ export interface LinkTiming {
 
 /** A link's busy clock: the union of the intervals with frames to one peer not yet written, less the thread's CPU time and wait in them. */
 interface LinkClock {
+  /** The op frames to the peer not yet written. */
   inFlight: number;
+  /** Checkpoint copies to the peer not yet written: the clock stops while there are any. */
+  copies: number;
   since: number;
   /** The thread's awake time at `since`. */
   awakeSince: number;
@@ -329,7 +332,7 @@ export class OpRunner {
       const t = this.clock.now();
       const opMs = t - a.startedAt;
       const awake = this.awakeMs(t);
-      // Frames still unwritten at the end of the op (not the op's own: checkpoint copies) count up
+      // Frames still unwritten at the end of the op (an earlier, abandoned op's) count up
       // to now, and the rest of their time goes to the next op.
       const linkMs = this.linkMs + (this.linkInFlight > 0 ? t - this.linkSince : 0);
       this.linkMs = 0;
@@ -339,11 +342,10 @@ export class OpRunner {
         if (c.inFlight > 0) this.countBusy(c, t, awake);
         const busyMs = c.busyMs;
         c.busyMs = 0;
-        if (c.inFlight === 0) this.peerLinks.delete(peer);
+        if (c.inFlight === 0 && c.copies === 0) this.peerLinks.delete(peer);
         const bytes = a.bytesTo.get(peer);
-        if (bytes !== undefined) links.push({ peer, bytes: bytes + (this.otherBytesTo.get(peer) ?? 0), busyMs });
+        if (bytes !== undefined) links.push({ peer, bytes, busyMs });
       }
-      this.otherBytesTo.clear();
       links.sort((x, y) => x.peer - y.peer);
       const sleptMs = this.o.cpuTimes ? Math.max(0, opMs - (awake - a.awakeAtStart)) : null;
       this.last = { opMs, waitMs: Math.max(0, opMs - a.busyMs), linkMs, sleptMs, bytesSent: a.bytesSent, links };
@@ -443,26 +445,15 @@ export class OpRunner {
    * not yet written: over all links, and per link). The returned callback is its `written`: a
    * frame written is progress of its op.
    */
-  private linkSent(a: Active | null, to: number, bytes: number): (ok: boolean) => void {
+  private linkSent(a: Active, to: number, bytes: number): (ok: boolean) => void {
     const now = this.clock.now();
     let c = this.peerLinks.get(to);
-    if (!c) this.peerLinks.set(to, (c = { inFlight: 0, since: now, awakeSince: 0, busyMs: 0 }));
+    if (!c) this.peerLinks.set(to, (c = { inFlight: 0, copies: 0, since: now, awakeSince: 0, busyMs: 0 }));
     if (c.inFlight++ === 0) {
       c.since = now;
       c.awakeSince = this.awakeMs(now);
     }
     const link = c;
-    if (!a) {
-      // Not an op's frame (a checkpoint copy): it shares the link, so its bytes and busy time go
-      // into the link's figures of the next op, but not into the op's own.
-      this.otherBytesTo.set(to, (this.otherBytesTo.get(to) ?? 0) + bytes);
-      return () => {
-        if (--link.inFlight === 0) {
-          const t = this.clock.now();
-          this.countBusy(link, t, this.awakeMs(t));
-        }
-      };
-    }
     if (this.linkInFlight++ === 0) this.linkSince = now;
     a.bytesSent += bytes;
     a.bytesTo.set(to, (a.bytesTo.get(to) ?? 0) + bytes);
@@ -495,23 +486,34 @@ export class OpRunner {
 
   /** Add a link's busy time from `since` up to `t` (awake time `awake`), less the time the thread was awake in it; the clock goes on from `t`. */
   private countBusy(c: LinkClock, t: number, awake: number): void {
-    c.busyMs += Math.max(0, t - c.since - (awake - c.awakeSince));
+    if (c.copies === 0) c.busyMs += Math.max(0, t - c.since - (awake - c.awakeSince));
     c.since = t;
     c.awakeSince = awake;
   }
 
-  /** Bytes of frames that are not an op's (checkpoint copies), per peer, since the last op ended. */
-  private readonly otherBytesTo = new Map<number, number>();
 
   /**
-   * Send a frame that belongs to no op (a checkpoint copy) on the link to `to`, counted in that
-   * link's bytes and busy time: every byte between workers crosses a link, and a link's figures
-   * must not depend on what kind of frame made it busy.
+   * Send a frame that belongs to no op (a checkpoint copy) on the link to `to`. It is not in the
+   * link's figures: a copy of several MiB waits on its receiver's reads where an op's frames fit
+   * the socket's buffers, so its time per byte says little about the link and, under recursive
+   * doubling (where only some links carry copies), set those links apart; nor is the time an
+   * op's frame waits behind a copy (the link's clock stops while a copy is unwritten): that is
+   * the checkpoint's cost, not the link's.
    */
   sendFrame(to: number, frame: Uint8Array, written?: (ok: boolean) => void): void {
-    const done = this.linkSent(null, to, frame.byteLength);
+    let c = this.peerLinks.get(to);
+    if (!c) this.peerLinks.set(to, (c = { inFlight: 0, copies: 0, since: 0, awakeSince: 0, busyMs: 0 }));
+    const link = c;
+    if (link.copies++ === 0 && link.inFlight > 0) {
+      const t = this.clock.now();
+      this.countBusy(link, t, this.awakeMs(t));
+    }
     this.transport.send(to, frame, (ok) => {
-      done(ok);
+      if (--link.copies === 0 && link.inFlight > 0) {
+        const t = this.clock.now();
+        link.since = t;
+        link.awakeSince = this.awakeMs(t);
+      }
       written?.(ok);
     });
   }

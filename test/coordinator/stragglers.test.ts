@@ -758,6 +758,22 @@ describe('under recursive doubling (per-link observations)', () => {
     expect(() => d.observe({ step: 0, ranks: rows(Number.NaN), links })).toThrow(/allreduceSleptMs/);
   });
 
+  it("scores a slow link where the others' clocks hardly ran (recursive doubling): against at least minExcessMs, not a median of 0", () => {
+    // 8 ranks, each sending to its 3 partners; clean links measure 0 ms, the link 2 -> 3 180 ms
+    // of an op its sender slept 160 ms of.
+    const rows = Array.from({ length: 8 }, (_, rank) => ({ rank, computeMs: 20, waitMs: 0, allreduceMs: 170, allreduceSleptMs: 160, linkMs: 0, bytesSent: 0 }));
+    const links = [...Array(8).keys()].flatMap((r) => [1, 2, 4].map((b) => ({ from: r, to: r ^ b, busyMs: r === 2 && (r ^ b) === 3 ? 180 : 0, bytes: 1 << 20 })));
+    const s = stragglerScores(rows, 1, 1.3, links);
+    expect(s.directed.find((d) => d.from === 2 && d.to === 3)!.ratio).toBeCloseTo(180);
+    expect(s.directed.filter((d) => !(d.from === 2 && d.to === 3)).every((d) => d.ratio <= 1)).toBe(true);
+    // Under a millisecond over: noise, not a link.
+    const faint = links.map((l) => (l.from === 2 && l.to === 3 ? { ...l, busyMs: 1.5 } : l));
+    expect(stragglerScores(rows, 1, 1.3, faint).directed.every((d) => d.ratio <= 1.5)).toBe(true);
+    const d = new StragglerDetector({ workers: 8, warmupSteps: 0 });
+    const events = [0, 1, 2, 3, 4].flatMap((step) => d.observe({ step, ranks: rows, links }));
+    expect(events).toEqual([expect.objectContaining({ type: 'detected', kind: 'link', link: [2, 3] })]);
+  });
+
   it('rejects links out of range, to themselves, twice, or not finite', () => {
     const ranks = Array.from({ length: 4 }, (_, rank) => ({ rank, computeMs: 10, waitMs: 1, allreduceMs: 5, linkMs: 2, bytesSent: 100 }));
     const l = (from: number, to: number, busyMs = 1) => ({ from, to, busyMs, bytes: 10 });

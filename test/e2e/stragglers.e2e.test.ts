@@ -4,7 +4,7 @@ import { killLeftovers, runCli } from './helpers.js';
 
 afterEach(() => killLeftovers());
 
-// The ring: links are scored per ring link (under recursive doubling, which auto may pick at this size, only nodes are).
+// The ring, as auto may pick recursive doubling at this size (its links are tested on their own below).
 const BASE = ['run', '-w', '8', '-g', '2', '-s', '256KiB', '--steps', '30', '--compute-ms', '20', '--algo', 'ring', '--json', '-'];
 
 describe('stragglers, real processes', () => {
@@ -34,6 +34,21 @@ describe('stragglers, real processes', () => {
     const found = rep.stragglers.find((s: { kind: string; link?: number[] }) => s.kind === 'link' && s.link?.[0] === 5);
     expect(found, JSON.stringify(rep.stragglers)).toMatchObject({ link: [5, 6], injected: true });
     // (On this shared 2-core machine an end of the link is sometimes flagged as well: see the note.)
+  });
+
+  it('under recursive doubling, a throttled link is named as that link; one it never uses says why it was not scored', async () => {
+    const RD = BASE.map((a) => (a === 'ring' ? 'rd' : a));
+    // 2 -> 3 is a round-0 pair of recursive doubling on 8 ranks.
+    const r = await runCli([...RD, '--inject', 'slow-link:from=2:to=3:step=6:bandwidth=4MiB']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.algo).toEqual(['rd']);
+    const found = rep.stragglers.find((s: { kind: string; link?: number[] }) => s.kind === 'link' && s.link?.[0] === 2);
+    expect(found, JSON.stringify(rep.stragglers)).toMatchObject({ link: [2, 3], injected: true });
+    expect(rep.injectedStragglers).toEqual([expect.objectContaining({ link: [2, 3], struck: true, detectedAtStep: found.detectedAtStep })]);
+    // 1 -> 2 (1's successor, the default) carries only 1's checkpoint copies under recursive doubling.
+    const unused = JSON.parse((await runCli([...RD, '--steps', '14', '--inject', 'slow-link:from=1:step=6:bandwidth=4MiB'])).stdout);
+    expect(unused.injectedStragglers).toEqual([expect.objectContaining({ link: [1, 2], struck: true, detectedAtStep: null, note: expect.stringMatching(/recursive doubling.*checkpoint copies/) })]);
   });
 
   it('--what-if runs the same seed without the stragglers and reports what they cost', async () => {
