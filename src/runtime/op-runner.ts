@@ -500,7 +500,7 @@ export class OpRunner {
    * op's frame waits behind a copy (the link's clock stops while a copy is unwritten): that is
    * the checkpoint's cost, not the link's.
    */
-  sendFrame(to: number, frame: Uint8Array, written?: (ok: boolean) => void): void {
+  sendFrame(to: number, frame: Uint8Array | readonly [Uint8Array, Uint8Array], written?: (ok: boolean) => void): void {
     let c = this.peerLinks.get(to);
     if (!c) this.peerLinks.set(to, (c = { inFlight: 0, copies: 0, since: 0, awakeSince: 0, busyMs: 0 }));
     const link = c;

@@ -7,6 +7,8 @@ import { chunkCount, chunkRange } from '../collective/ring.js';
 
 /** How many checkpoints to keep, own and held: the newest may not be complete everywhere yet. */
 const KEEP = 2;
+/** Own checkpoints whose copies may be in flight at once before the oldest loan is forgotten. */
+const MAX_LOANS = 4;
 
 export interface CheckpointPiece {
   card: number;
@@ -45,17 +47,68 @@ export class CheckpointStore {
 
   /** Buffers of pruned checkpoints, reused rather than allocated anew every step. */
   private readonly spare: Elements[][] = [];
+  /** Own checkpoints with pieces lent out (sent without a copy, not yet written): not reused until returned. */
+  private readonly lent = new Map<Elements[], number>();
 
-  private buffers(): Elements[] {
+  /**
+   * Buffers for a new entry of `m`: those of its oldest entry when the new one will push that out
+   * (KEEP entries already, none of them lent), else a spare, else new ones. So a checkpoint every
+   * step keeps KEEP sets, not KEEP + 1.
+   */
+  private buffers<T>(m: Map<number, T>, states: (t: T) => Elements[]): Elements[] {
+    if (m.size >= KEEP) {
+      const oldest = Math.min(...m.keys());
+      const b = states(m.get(oldest)!);
+      if (!this.lent.has(b)) {
+        m.delete(oldest);
+        return b;
+      }
+    }
     return this.spare.pop() ?? Array.from({ length: this.cards }, () => allocElements(this.dtype, this.count));
+  }
+
+  private retire(b: Elements[]): void {
+    if (!this.lent.has(b)) this.spare.push(b);
   }
 
   /** Keep a copy of `states` as the checkpoint of `step` (the state before that step runs). */
   save(step: number, states: readonly Elements[]): void {
-    const copy = this.own.get(step) ?? this.buffers();
+    const copy = this.own.get(step) ?? this.buffers(this.own, (b) => b);
     copy.forEach((c, j) => c.set(states[j]));
     this.own.set(step, copy);
-    for (const old of prune(this.own)) this.spare.push(old);
+    for (const old of prune(this.own)) this.retire(old);
+  }
+
+  /**
+   * The pieces of own checkpoint `step` (views, no copy) to send to the rank that keeps a copy,
+   * and the call to make once every one of them is written: until then its buffers are not
+   * reused (a newer checkpoint pushing it out takes other buffers).
+   */
+  lend(step: number, chunkElems: number): { pieces: CheckpointPiece[]; returned: () => void } {
+    const b = this.own.get(step);
+    if (!b) return { pieces: [], returned: () => {} };
+    // Loans a link never answered (a transport that drops frames without a word) are forgotten
+    // past a few, so memory stays bounded: a frame written from reused buffers after that fails
+    // its checksum at the receiver, which drops it (that copy is then incomplete, never wrong).
+    if (!this.lent.has(b) && this.lent.size >= MAX_LOANS) this.lent.delete(this.lent.keys().next().value!);
+    this.lent.set(b, (this.lent.get(b) ?? 0) + 1);
+    let done = false;
+    return {
+      pieces: checkpointPieces(b, chunkElems),
+      returned: () => {
+        if (done || !this.lent.has(b)) return;
+        done = true;
+        const n = this.lent.get(b)! - 1;
+        if (n > 0) return void this.lent.set(b, n);
+        // Pushed out meanwhile: left to the collector (a set kept spare would be idle memory).
+        this.lent.delete(b);
+      },
+    };
+  }
+
+  /** Own checkpoints lent out now (at most MAX_LOANS). */
+  get loans(): number {
+    return this.lent.size;
   }
 
   hasOwn(step: number): boolean {
@@ -74,12 +127,6 @@ export class CheckpointStore {
     return true;
   }
 
-  /** The pieces of own checkpoint `step`, to send to the rank that keeps a copy. */
-  pieces(step: number, chunkElems: number): CheckpointPiece[] {
-    const states = this.own.get(step);
-    return states ? checkpointPieces(states, chunkElems) : [];
-  }
-
   /** A piece of `owner`'s checkpoint `step` arrived. True when that copy just became complete. */
   receive(owner: number, step: number, piece: CheckpointPiece): boolean {
     if (piece.card < 0 || piece.card >= this.cards || piece.offset < 0 || piece.offset + piece.data.length > this.count) {
@@ -89,9 +136,9 @@ export class CheckpointStore {
     if (!byStep) this.held.set(owner, (byStep = new Map()));
     let h = byStep.get(step);
     if (!h) {
-      h = { states: this.buffers(), elementsLeft: this.cards * this.count };
+      h = { states: this.buffers(byStep, (x) => x.states), elementsLeft: this.cards * this.count };
       byStep.set(step, h);
-      for (const old of prune(byStep)) this.spare.push(old.states);
+      for (const old of prune(byStep)) this.retire(old.states);
     }
     // A complete copy sent again (after a rollback: the same cards at the same step) is the same.
     if (h.elementsLeft <= 0) return false;

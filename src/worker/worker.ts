@@ -8,7 +8,7 @@ import type { AllreduceAlgo } from '../collective/types.js';
 import type { BenchSpec, CoordinatorMessage, FaultOrder, JobSpec, StragglerOrder, WorkerMessage } from '../protocol/control.js';
 import { PROTOCOL_VERSION } from '../protocol/control.js';
 import { isRingswarmError, RingswarmError } from '../protocol/errors.js';
-import { allocFrame, decodeFrame, FRAME_HEADER_BYTES, sealFrame, type DecodedFrame } from '../protocol/frame.js';
+import { allocFrame, decodeFrame, FRAME_HEADER_BYTES, sealFrame, sealHeader, type DecodedFrame } from '../protocol/frame.js';
 import type { Channel } from '../runtime/channel.js';
 import { every, type Clock } from '../runtime/clock.js';
 import type { CpuTimes } from '../runtime/cpu-wait.js';
@@ -351,11 +351,15 @@ export class Worker {
     const states = this.cards!.states;
     store.save(step, states);
     if (a.size > 1) {
-      // Frames are copies (the live states change as soon as the step runs), from the pool and back
-      // to it once written, so a checkpoint every step does not allocate its size every step.
-      const pool = this.transport.pool;
-      for (const frame of this.checkpointFrames(a.firstCard, step, states, a, pool ? (n) => pool.acquire(n) : allocFrame)) {
-        a.runner.sendFrame(a.next, frame, (ok) => ok && pool?.release(frame));
+      // Sent from the store's copy (the live states change as soon as the step runs), without
+      // another: a header and a view of the payload each, the copy lent until all are written.
+      const chunkElems = Math.max(1, Math.floor(a.job.chunkBytes / elementBytes(a.job.dtype)));
+      const { pieces, returned } = store.lend(step, chunkElems);
+      let unwritten = pieces.length;
+      for (const p of pieces) {
+        const payload = new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength);
+        const header = sealHeader({ phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: a.firstCard, chunk: p.card, offset: p.offset, src: a.rank }, payload);
+        a.runner.sendFrame(a.next, [header, payload], () => --unwritten === 0 && returned());
       }
     }
     // A failed disk write (a full or read-only disk) is said once: the rest of the run keeps its checkpoints in memory.
