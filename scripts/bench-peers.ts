@@ -304,6 +304,8 @@ interface Measurement {
 interface ToolRow {
   bytes: number;
   timeUs: number;
+  /** ringswarm bench: the median over iterations of the slowest rank's time (its timeUs is the mean, as nccl-tests). */
+  medianUs?: number;
   busbwGBps?: number;
   wrong: number;
 }
@@ -384,11 +386,14 @@ async function measure(impl: Impl, ranks: number, bytes: number, repeat: number,
   if (!doc || !Array.isArray(doc.rows)) return fail(`no JSON result on stdout: ${lastLines(r.stdout) || lastLines(r.stderr)}`);
   const row = doc.rows.find((x) => x.bytes === bytes) ?? (doc.rows.length === 1 ? doc.rows[0] : undefined);
   if (!row || typeof row.timeUs !== 'number') return fail(`no row for ${bytes} bytes in the result`);
+  // Every tool's figure is the median over its timed iterations (ringswarm's mean would count a
+  // descheduled iteration that the others' medians leave out).
+  const timeUs = typeof row.medianUs === 'number' ? row.medianUs : row.timeUs;
   return {
     ...m,
-    timeUs: row.timeUs,
-    algbwGBps: row.timeUs > 0 ? bytes / row.timeUs / 1e3 : 0,
-    busbwGBps: busbw(bytes, row.timeUs, ranks),
+    timeUs,
+    algbwGBps: timeUs > 0 ? bytes / timeUs / 1e3 : 0,
+    busbwGBps: busbw(bytes, timeUs, ranks),
     reportedBusbwGBps: row.busbwGBps,
     wrong: typeof row.wrong === 'number' ? row.wrong : 0,
   };

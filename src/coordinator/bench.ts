@@ -8,6 +8,7 @@ import { BENCH_HEADER, BENCH_HEADER_ALGO, formatBenchRow } from './format.js';
 import { RUN_DEFAULTS, type BenchConfig, type BenchReport, type BenchRow } from './config.js';
 import { fabricModel, jobSpec } from './run.js';
 import { Swarm } from './swarm.js';
+import { median } from './stragglers.js';
 
 export interface BenchHooks {
   log(line: string): void;
@@ -49,7 +50,7 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
   const sizes = benchSizes(cfg.minBytes, cfg.maxBytes, cfg.stepFactor, eb);
   const swarm = new Swarm({ workers: cfg.workers, host: cfg.host, port: cfg.port, readyTimeoutMs: RUN_DEFAULTS.readyTimeoutMs, log: hooks.log });
   const rows: BenchRow[] = [];
-  const partial = new Map<number, { n: number; timeUs: number; wrong: number; count: number }>();
+  const partial = new Map<number, { n: number; timeUs: number; wrong: number; count: number; iters: number[][] }>();
   let failure: string | undefined;
   let ready = 0;
   let done = 0;
@@ -77,9 +78,10 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
         if (++ready === cfg.workers) resolveReady();
         return;
       case 'bench-result': {
-        const p = partial.get(msg.bytes) ?? { n: 0, timeUs: 0, wrong: 0, count: msg.count };
+        const p = partial.get(msg.bytes) ?? { n: 0, timeUs: 0, wrong: 0, count: msg.count, iters: [] };
         p.n++;
         p.timeUs = Math.max(p.timeUs, msg.timeUs);
+        if (msg.itersUs) p.iters.push(msg.itersUs);
         p.wrong += msg.wrong;
         partial.set(msg.bytes, p);
         if (p.n === cfg.workers) {
@@ -92,6 +94,7 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
             type: cfg.dtype,
             redop: cfg.op,
             timeUs: p.timeUs,
+            ...medianOfSlowest(p.iters, cfg.workers),
             algbwGBps: algbw,
             busbwGBps: algbw * factor,
             wrong: p.wrong,
@@ -170,4 +173,14 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
   }
   if (failure) report.error = failure;
   return report;
+}
+
+/**
+ * `{ medianUs }`: the median over iterations of the slowest rank's time in each, when every rank
+ * sent its iteration times (the same number of them); else nothing.
+ */
+export function medianOfSlowest(iters: readonly (readonly number[])[], ranks: number): { medianUs?: number } {
+  const n = iters[0]?.length ?? 0;
+  if (iters.length !== ranks || n === 0 || iters.some((x) => x.length !== n)) return {};
+  return { medianUs: median(Array.from({ length: n }, (_, i) => Math.max(...iters.map((x) => x[i])))) };
 }

@@ -290,7 +290,13 @@ export interface BenchRow {
   count: number;
   type: DType;
   redop: ReduceOp;
+  /** Mean time of an op over the timed iterations (as nccl-tests), the slowest rank's. */
   timeUs: number;
+  /**
+   * The median over timed iterations of the slowest rank's time in each: what the peers in
+   * `npm run bench:peers` report, and robust to the odd descheduled iteration on a busy machine.
+   */
+  medianUs?: number;
   algbwGBps: number;
   busbwGBps: number;
   wrong: number;

@@ -89,6 +89,8 @@ export type BenchSpec = z.infer<typeof BenchSpec>;
 
 /** Links one rank may report per step (recursive doubling uses log2(workers) + 1). */
 export const MAX_LINKS_PER_STEP = 1024;
+/** Iteration times a bench result carries at most (more timed iterations: the mean only). */
+export const MAX_BENCH_ITERS = 100_000;
 
 const Timings = z.object({
   computeMs: z.number().nonnegative(),
@@ -144,6 +146,8 @@ export const WorkerMessage = z.discriminatedUnion('type', [
     bytes: nat,
     count: nat,
     timeUs: z.number().nonnegative(),
+    /** Each timed iteration's time on this rank (its median over ranks' maxima is the row's medianUs). */
+    itersUs: z.array(z.number().nonnegative()).max(MAX_BENCH_ITERS).optional(),
     wrong: nat,
   }),
   z.object({ type: z.literal('done'), epoch: nat, cardDigests: z.array(z.string()), rssMBMax: z.number() }),

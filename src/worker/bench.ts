@@ -26,6 +26,8 @@ export interface BenchSizeContext {
 export interface BenchSizeResult {
   count: number;
   timeUs: number;
+  /** Each timed iteration's time, in order. */
+  itersUs: number[];
   wrong: number;
 }
 
@@ -81,11 +83,14 @@ export async function runBenchSize(c: BenchSizeContext): Promise<BenchSizeResult
     await op();
   }
   let total = 0;
+  const itersUs: number[] = [];
   for (let i = 0; i < spec.iters; i++) {
     prepare();
     const t0 = c.now();
     await op();
-    total += c.now() - t0;
+    const ms = c.now() - t0;
+    total += ms;
+    itersUs.push(ms * 1000);
   }
 
   let wrong = 0;
@@ -103,5 +108,5 @@ export async function runBenchSize(c: BenchSizeContext): Promise<BenchSizeResult
     const [from, to] = kind === 'reducescatter' ? [mine.offset, mine.offset + mine.count] : [0, count];
     for (const o of outputs) wrong += countWrong(o.subarray(from, to), expected.subarray(from, to));
   }
-  return { count, timeUs: spec.iters > 0 ? (total / spec.iters) * 1000 : 0, wrong };
+  return { count, timeUs: spec.iters > 0 ? (total / spec.iters) * 1000 : 0, itersUs, wrong };
 }

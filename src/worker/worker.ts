@@ -6,7 +6,7 @@ import { elementBytes, viewElements, type Elements } from '../collective/dtypes.
 import { unitHash } from '../collective/random.js';
 import type { AllreduceAlgo } from '../collective/types.js';
 import type { BenchSpec, CoordinatorMessage, FaultOrder, JobSpec, StragglerOrder, WorkerMessage } from '../protocol/control.js';
-import { PROTOCOL_VERSION } from '../protocol/control.js';
+import { MAX_BENCH_ITERS, PROTOCOL_VERSION } from '../protocol/control.js';
 import { isRingswarmError, RingswarmError } from '../protocol/errors.js';
 import { allocFrame, decodeFrame, FRAME_HEADER_BYTES, sealFrame, sealHeader, type DecodedFrame } from '../protocol/frame.js';
 import type { Channel } from '../runtime/channel.js';
@@ -551,7 +551,7 @@ export class Worker {
         bytes,
         intraTransfer: () => this.intraTransfer(a.job, bytes),
       });
-      this.control.send({ type: 'bench-result', epoch, bytes, count: r.count, timeUs: r.timeUs, wrong: r.wrong });
+      this.control.send({ type: 'bench-result', epoch, bytes, count: r.count, timeUs: r.timeUs, ...(r.itersUs.length <= MAX_BENCH_ITERS ? { itersUs: r.itersUs } : {}), wrong: r.wrong });
     }
     this.control.send({ type: 'done', epoch, cardDigests: [], rssMBMax: Math.max(this.rssMBMax, this.sampleRss()) });
   }

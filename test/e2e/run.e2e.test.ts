@@ -189,6 +189,9 @@ describe('ringswarm bench (real processes)', () => {
       expect(row).toMatchObject({ type: 'f32', redop: 'sum', wrong: 0 });
       expect(row.count).toBe(row.bytes / 4);
       expect(row.timeUs).toBeGreaterThan(0);
+      // The median of 3 iterations' slowest ranks lies within their range, so at most 3x the mean.
+      expect(row.medianUs).toBeGreaterThan(0);
+      expect(row.medianUs).toBeLessThanOrEqual(3 * row.timeUs);
     }
     expect(typeof j.avgBusbwGBps).toBe('number');
     expect(r.stderr).toMatch(/# Avg bus bandwidth/);
