@@ -171,6 +171,8 @@ export class CoordinatorMachine {
   private detector: StragglerDetector | null = null;
   private detectorEpoch = -1;
   private readonly afterAction: { r: StragglerReport; epoch: number; samples: number[] }[] = [];
+  /** Ranks whose worker was evicted as a slow node: a replacement flagged there too is only reported. */
+  private readonly evicted = new Set<number>();
   private readonly avoided: [Member, Member][] = [];
   private monitorProbes = new Set<string>();
   /** Workers a detection found frozen: no SIGCONT for them (see thaw). */
@@ -1207,10 +1209,16 @@ export class CoordinatorMachine {
       };
       this.stragglers.push(r);
       const what = ev.kind === 'node' ? `rank ${ev.rank}` : `link ${ev.link[0]}->${ev.link[1]}`;
-      this.log(`straggler: ${what} (score ${r.score}, step ${r.slowdown ?? '?'}x the baseline), seen at step ${ev.firstSeenStep}, confirmed at step ${ev.detectedAtStep}`);
-      if (this.cfg.onStraggler === 'evict' && ev.kind === 'node' && !this.recovery) {
+      this.log(`straggler: ${what} (score ${r.score}, ${r.slowdown === null ? 'no baseline step time yet' : `step ${r.slowdown}x the baseline`}), seen at step ${ev.firstSeenStep}, confirmed at step ${ev.detectedAtStep}`);
+      if (this.cfg.onStraggler === 'evict' && ev.kind === 'node' && this.evicted.has(ev.rank)) {
+        // The worker that held this rank was evicted, and its replacement is slow as well: the
+        // slowness is the rank's place (its links, its share of the work), not a worker, and
+        // evicting again would only loop (each time from the last checkpoint).
+        this.log(`straggler: ${what} only reported: its worker was evicted before and the replacement is slow too`);
+      } else if (this.cfg.onStraggler === 'evict' && ev.kind === 'node' && !this.recovery) {
         // Evicting is failing it on purpose: the --on-failure policy takes it from there.
         r.action = 'evict';
+        this.evicted.add(ev.rank);
         this.afterAction.push({ r, epoch: this.epoch, samples: [] });
         const m = this.members[ev.rank];
         if (m) this.act({ type: 'signal', worker: m.workerId, signal: 'SIGKILL' });

@@ -149,6 +149,16 @@ describe('ringswarm sim: regressions the soaks found', () => {
   });
 });
 
+describe('found by --explore', () => {
+  it('seed 2256: a replacement of an evicted straggler flagged at the same rank is reported, not evicted again (was: 1000 restarts)', async () => {
+    const r = await exploreSeed(2256);
+    expect(r.ok, r.why).toBe(true);
+    const at3 = r.report.stragglers.filter((s) => s.kind === 'node' && s.rank === 3);
+    expect(at3.map((s) => s.action)).toEqual(['evict', 'report']);
+    expect(r.report.restarts).toBeLessThanOrEqual(3);
+  });
+});
+
 describe('ringswarm sim --explore', () => {
   // Every seed draws a whole run; each must hold its invariant. `ringswarm sim --explore 1000` runs more.
   const SEEDS = Number(process.env.RINGSWARM_EXPLORE_SEEDS ?? 200);
