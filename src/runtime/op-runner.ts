@@ -20,6 +20,9 @@ const MAX_EARLY_BYTES = 1 << 30;
 /** A new op waits until the previous ones' frames are down to this many bytes queued. */
 const MAX_PENDING_BYTES = 64 << 20;
 
+
+/** How long a reading of the thread's CPU times serves later turns of the event loop (see OpRunner.awakeMs). */
+const AWAKE_READING_MS = 1;
 export interface OpRunnerOptions {
   rank: number;
   epoch: number;
@@ -465,23 +468,29 @@ export class OpRunner {
     };
   }
 
-  /** A reading of awakeMs and the time it was taken, good until the current turn of the event loop is over. */
-  private awake: { at: number; ms: number } | null = null;
+  /** The last reading of awakeMs, when it was taken, and whether the turn of the event loop it was taken in is still under way. */
+  private awake: { at: number; ms: number; sameTurn: boolean } | null = null;
 
   /**
    * The thread's time awake so far (on a CPU or waiting for one: `cpuTimes` run + wait; 0 where
-   * not given), at `now`. Read once per turn of the event loop (it is read at every link
-   * interval's ends): within a turn the thread runs JavaScript, never sleeps, so until the turn
-   * is over (a microtask clears the reading) it has been awake all the time since.
+   * not given), at `now`. It is wanted at every link interval's ends, two or three times a frame,
+   * and a read of /proc costs tens of µs here (on a 2-rank ring, reading every turn made an 8 B
+   * op 1.7x slower). So a reading serves:
+   * - the rest of its turn of the event loop, exactly: within a turn the thread runs JavaScript,
+   *   never sleeps, so it has been awake all the time since;
+   * - and later turns for AWAKE_READING_MS, as if awake all along. A link interval's busy time is
+   *   then off by at most that much at each end, against the detector's 1 ms floor for a link.
    */
   private awakeMs(now: number): number {
     const read = this.o.cpuTimes;
     if (!read) return 0;
-    if (this.awake) return this.awake.ms + (now - this.awake.at);
+    const a = this.awake;
+    if (a && (a.sameTurn || now - a.at < AWAKE_READING_MS)) return a.ms + (now - a.at);
     const c = read();
-    this.awake = { at: now, ms: c.runMs + c.waitMs };
-    queueMicrotask(() => (this.awake = null));
-    return this.awake.ms;
+    const r = { at: now, ms: c.runMs + c.waitMs, sameTurn: true };
+    this.awake = r;
+    queueMicrotask(() => (r.sameTurn = false));
+    return r.ms;
   }
 
   /** Add a link's busy time from `since` up to `t` (awake time `awake`), less the time the thread was awake in it; the clock goes on from `t`. */
