@@ -19,10 +19,9 @@ const COPY_BELOW_BYTES = 64 << 10;
 const MAX_EARLY_BYTES = 1 << 30;
 /** A new op waits until the previous ones' frames are down to this many bytes queued. */
 const MAX_PENDING_BYTES = 64 << 20;
-
-
 /** How long a reading of the thread's CPU times serves later turns of the event loop (see OpRunner.awakeMs). */
 const AWAKE_READING_MS = 1;
+
 export interface OpRunnerOptions {
   rank: number;
   epoch: number;
@@ -474,8 +473,8 @@ export class OpRunner {
   /**
    * The thread's time awake so far (on a CPU or waiting for one: `cpuTimes` run + wait; 0 where
    * not given), at `now`. It is wanted at every link interval's ends, two or three times a frame,
-   * and a read of /proc costs tens of µs here (on a 2-rank ring, reading every turn made an 8 B
-   * op 1.7x slower). So a reading serves:
+   * and each read of /proc is a system call (on a 2-rank ring, reading every turn made an 8 B op
+   * 7-10% slower). So a reading serves:
    * - the rest of its turn of the event loop, exactly: within a turn the thread runs JavaScript,
    *   never sleeps, so it has been awake all the time since;
    * - and later turns for AWAKE_READING_MS, as if awake all along. A link interval's busy time is
@@ -499,7 +498,6 @@ export class OpRunner {
     c.since = t;
     c.awakeSince = awake;
   }
-
 
   /**
    * Send a frame that belongs to no op (a checkpoint copy) on the link to `to`. It is not in the
