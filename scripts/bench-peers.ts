@@ -2,7 +2,9 @@
 // (issue 10's targets 1, 2 and 6).
 //
 //   ringswarm  node dist/src/cli/main.js bench -w N -g 1 -b S -e S -n K --warmup W
-//                   --collective allreduce -d f32 -o sum --json -
+//                   --collective allreduce -d f32 -o sum --algo A --json -
+//              (A: --rs-algo; by default the algorithm `ringswarm run --algo auto` picks for the
+//              shape, so rd for small messages on many workers; the table's "rs algo" column)
 //   c-ring     dist/c-ring --ranks N --sizes S --iters K --warmup W --json
 //              (scripts/c-ring.c, built here with `cc -O2` first; skipped, with the reason, without cc)
 //   raw-tcp    node dist/scripts/raw-tcp-ring.js --ranks N --sizes S --iters K --warmup W --json
@@ -37,6 +39,10 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { buildCRing } from './c-ring-build.js';
 import { DEMO, extraTargets, SCALE, type RunShape, type Target } from './bench-targets.js';
+import { pickAlgo } from '../src/collective/model.js';
+import { ALLREDUCE_ALGOS, type AllreduceAlgo } from '../src/collective/types.js';
+import { RUN_DEFAULTS } from '../src/coordinator/config.js';
+import { fabricModel } from '../src/coordinator/run.js';
 
 type Impl = 'ringswarm' | 'c-ring' | 'raw-tcp' | 'gloo';
 const IMPLS: Impl[] = ['ringswarm', 'c-ring', 'raw-tcp', 'gloo'];
@@ -116,6 +122,7 @@ interface Opts {
   scaleShape: RunShape;
   quiet?: number;
   quietWait: number;
+  rsAlgo: AllreduceAlgo | 'auto';
 }
 const runShape = (text: string): RunShape => {
   const m = /^\s*(\d+)\s*x\s*(\d+)\s*x\s*(\S+)\s*$/i.exec(text);
@@ -153,6 +160,11 @@ const program = new Command()
   .option('--timeout <s>', 'global time limit, seconds', posInt(1), 3600)
   .option('--run-timeout <s>', 'time limit of one measurement, seconds', posInt(1), 300)
   .option('--verbose', "pass the tools' stderr through", false)
+  .addOption(
+    new Option('--rs-algo <algo>', "ringswarm's all-reduce algorithm: auto (the one `ringswarm run --algo auto` picks for the shape, as the alpha-beta model predicts), ring or rd")
+      .choices(['auto', ...ALLREDUCE_ALGOS])
+      .default('auto'),
+  )
   .exitOverride();
 try {
   program.parse();
@@ -284,6 +296,8 @@ interface Measurement {
   bytes: number;
   repeat: number;
   status: Status;
+  /** ringswarm's all-reduce algorithm. */
+  algo?: AllreduceAlgo;
   timeUs?: number;
   algbwGBps?: number;
   busbwGBps?: number;
@@ -330,6 +344,11 @@ function parseDoc(stdout: string): { rows?: ToolRow[]; error?: string } | null {
   return null;
 }
 
+/** ringswarm's algorithm for a shape: --rs-algo, or for auto the one `run --algo auto` picks (1 card a worker, no emulated link). */
+function rsAlgo(ranks: number, bytes: number): AllreduceAlgo {
+  return opts.rsAlgo === 'auto' ? pickAlgo(ranks, 1, bytes, fabricModel(RUN_DEFAULTS.link)) : opts.rsAlgo;
+}
+
 const busbw = (bytes: number, us: number, n: number): number => (n > 1 && us > 0 ? ((bytes / us / 1e3) * 2 * (n - 1)) / n : 0);
 
 /** The last few meaningful lines of a tool's output (stack frames left out). */
@@ -342,7 +361,7 @@ let glooSkip: string | null = null;
 let cRing: ReturnType<typeof buildCRing> | null = null;
 
 async function measure(impl: Impl, ranks: number, bytes: number, repeat: number, timeoutS: number): Promise<Measurement> {
-  const base: Measurement = { impl, ranks, bytes, repeat, status: 'ok' };
+  const base: Measurement = { impl, ranks, bytes, repeat, status: 'ok', ...(impl === 'ringswarm' ? { algo: rsAlgo(ranks, bytes) } : {}) };
   const { iters, warmup } = itersOf(bytes);
   const it = [String(iters)];
   const wu = [String(warmup)];
@@ -353,7 +372,7 @@ async function measure(impl: Impl, ranks: number, bytes: number, repeat: number,
       if (!existsSync(RINGSWARM_CLI)) return { ...base, status: 'missing', reason: `${path.relative(ROOT, RINGSWARM_CLI)} does not exist (not built yet?)` };
       cmd = process.execPath;
       args = [RINGSWARM_CLI, 'bench', '-w', String(ranks), '-g', '1', '-b', String(bytes), '-e', String(bytes), '-n', ...it,
-        '--warmup', ...wu, '--collective', 'allreduce', '-d', 'f32', '-o', 'sum', '--json', '-'];
+        '--warmup', ...wu, '--collective', 'allreduce', '-d', 'f32', '-o', 'sum', '--algo', rsAlgo(ranks, bytes), '--json', '-'];
       break;
     case 'c-ring':
       if (cRing === null) return { ...base, status: 'missing', reason: 'not built' };
@@ -494,20 +513,22 @@ const fmtRatio = (x: number | undefined): string => (x === undefined ? '-' : `${
 /** One table: per shape each tool's time and busbw, then ringswarm's time over each peer's. */
 function table(cells: Map<string, Cell>, impls: Impl[]): string {
   const peers = impls.filter((i) => i !== 'ringswarm');
-  const head = ['ranks', 'size', ...impls.map((i) => `${LABEL[i]} time`), ...impls.map((i) => `${LABEL[i]} busbw`), ...peers.map((p) => `rs/${LABEL[p]}`)];
+  const head = ['ranks', 'size', ...(impls.includes('ringswarm') ? ['rs algo'] : []), ...impls.map((i) => `${LABEL[i]} time`), ...impls.map((i) => `${LABEL[i]} busbw`), ...peers.map((p) => `rs/${LABEL[p]}`)];
   const rows: string[][] = [];
   for (const { ranks: n, bytes: b } of opts.shapes) {
     const c = (i: Impl): Cell => cells.get(key(i, n, b))!;
     const rs = c('ringswarm');
     rows.push([
       String(n), fmtSize(b),
+      ...(impls.includes('ringswarm') ? [rsAlgo(n, b)] : []),
       ...impls.map((i) => fmtUs(c(i))),
       ...impls.map((i) => fmtBw(c(i))),
       ...peers.map((p) => (impls.includes('ringswarm') ? fmtRatio(ratio(rs.timeUs, c(p).timeUs)) : '-')),
     ]);
   }
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]): string => r.map((s, i) => (i < 2 ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ').trimEnd();
+  const left = impls.includes('ringswarm') ? 3 : 2;
+  const line = (r: string[]): string => r.map((s, i) => (i < left ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ').trimEnd();
   return [line(head), line(w.map((x) => '-'.repeat(x))), ...rows.map(line)].join('\n');
 }
 
@@ -547,7 +568,7 @@ function targets(cells: Map<string, Cell>, ms: Measurement[]): Target[] {
       out.push({
         name,
         result: rs.busbwGBps! >= 0.9 * c.busbwGBps! ? 'PASS' : 'MISS',
-        detail: `${rs.busbwGBps!.toFixed(3)} vs ${c.busbwGBps!.toFixed(3)} GB/s: ${fmtRatio(ratio(rs.busbwGBps, c.busbwGBps))} the C ring's busbw (target 0.90x); ${fmtTime(rs.timeUs!)} vs ${fmtTime(c.timeUs!)} an op` +
+        detail: `${rs.busbwGBps!.toFixed(3)} (${rsAlgo(4, 64 << 20)}) vs ${c.busbwGBps!.toFixed(3)} GB/s: ${fmtRatio(ratio(rs.busbwGBps, c.busbwGBps))} the C ring's busbw (target 0.90x); ${fmtTime(rs.timeUs!)} vs ${fmtTime(c.timeUs!)} an op` +
           fmtPaired(paired(ms, 'c-ring', 4, 64 << 20).map((x) => 1 / x)).replace('per repeat', 'busbw ratio per repeat'),
       });
     }
@@ -561,7 +582,7 @@ function targets(cells: Map<string, Cell>, ms: Measurement[]): Target[] {
       out.push({
         name,
         result: rs.timeUs! <= 1.5 * t.timeUs! ? 'PASS' : 'MISS',
-        detail: `${fmtTime(rs.timeUs!)} vs ${fmtTime(t.timeUs!)}: ${fmtRatio(ratio(rs.timeUs, t.timeUs))} the Node ring's time (target 1.50x)` +
+        detail: `${fmtTime(rs.timeUs!)} (${rsAlgo(8, 8)}) vs ${fmtTime(t.timeUs!)}: ${fmtRatio(ratio(rs.timeUs, t.timeUs))} the Node ring's time (target 1.50x)` +
           fmtPaired(paired(ms, 'raw-tcp', 8, 8)).replace('per repeat', 'time ratio per repeat'),
       });
     }
