@@ -19,7 +19,10 @@ import {
   type Scenario,
   type StragglerFault,
 } from '../coordinator/scenario/index.js';
+import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { hostname, networkInterfaces } from 'node:os';
+import { ADVERTISE_ENV, COORDINATOR_ENV, RANK_SOURCES, TOKEN_ENV, TOKEN_FILE_ENV, workerIdentity } from './launcher.js';
 import { resolve } from 'node:path';
 import { algoList, collective, dtype, flag01, host, intIn, kOfM, numberIn, rate, reduceOp, runAlgo, size, UsageError } from './options.js';
 import { formatBenchTable, formatRunSummary } from '../coordinator/format.js';
@@ -97,6 +100,8 @@ async function jobConfig(o: Record<string, any>): Promise<RunConfig> {
     timeoutMs: o.timeoutMs,
     port: o.port ?? RUN_DEFAULTS.port,
     host: o.host ?? RUN_DEFAULTS.host,
+    advertise: advertiseOf(o.host ?? RUN_DEFAULTS.host, o.advertise ?? process.env[ADVERTISE_ENV]),
+    rejoinTimeoutMs: o.rejoinTimeoutMs ?? RUN_DEFAULTS.rejoinTimeoutMs,
     token: o.token,
     readyTimeoutMs: o.readyTimeoutMs,
     checksums: (o.checksum ?? 'crc32c') === 'crc32c',
@@ -156,8 +161,10 @@ jobOptions(
   MAX_WORKERS,
 )
   .option('--port <n>', 'coordinator control port (0 = any free port)', intIn(0, 65535), RUN_DEFAULTS.port)
-  .option('--host <addr>', 'address to bind and advertise', host, RUN_DEFAULTS.host)
-  .option('--spawn <n>', 'workers to spawn here (default: all); the rest join with `ringswarm worker`', intIn(0, MAX_WORKERS))
+  .option('--host <addr>', 'address to bind (0.0.0.0: every interface)', host, RUN_DEFAULTS.host)
+  .option('--advertise <addr>', `the address workers and peers dial (default: $${ADVERTISE_ENV}, else --host; for 0.0.0.0 this host's first external IPv4)`, host)
+  .option('--spawn <n>', 'workers to spawn here (default: all; 0: only the coordinator, a launcher starts the workers); the rest join with `ringswarm worker`', intIn(0, MAX_WORKERS))
+  .option('--rejoin-timeout-ms <ms>', 'a lost worker this coordinator did not spawn: how long --on-failure restart waits for its launcher to bring one back in its rank', intIn(1, 86_400_000), RUN_DEFAULTS.rejoinTimeoutMs)
   .option('--token <token>', 'job token workers must present (default: random)')
   .addOption(checksumOption())
   .option('--what-if', 'run again with the same seed without the injected stragglers, and report what they cost')
@@ -329,15 +336,49 @@ program
 
 program
   .command('worker')
-  .description('join a running job as a worker (for workers the coordinator did not spawn)')
-  .requiredOption('--url <ws-url>', 'the coordinator control URL it printed')
-  .requiredOption('--token <token>', 'the job token it printed')
-  .option('--id <name>', 'worker id (default: host and pid)')
-  .option('--host <addr>', 'address for this worker data server', host, '127.0.0.1')
+  .description('join a running job as a worker (one a launcher such as srun, mpirun or a Kubernetes Job starts; see deploy/)')
+  .option('--url <ws-url>', `the coordinator: ws://host:port or host:port (default: $${COORDINATOR_ENV})`)
+  .option('--token <token>', `the job token it printed (default: $${TOKEN_ENV})`)
+  .option('--token-file <path>', `read the token from this file (default: $${TOKEN_FILE_ENV}), e.g. a mounted Kubernetes Secret`)
+  .option('--rank <r>', `this worker's rank (default: from the launcher: ${RANK_SOURCES.map((x) => x.rank).join(', ')}; else by arrival)`, intIn(0, MAX_WORKERS * 2))
+  .option('--world-size <n>', "the job's world size, --workers + --spares, checked by the coordinator (default: from the launcher)", intIn(1, MAX_WORKERS * 2))
+  .option('--id <name>', 'worker id (default: from the rank, host and pid)')
+  .option('--host <addr>', 'address this worker data server binds (0.0.0.0: every interface)', host, '127.0.0.1')
+  .option('--advertise <addr>', `the address peers reach this worker at (default: $${ADVERTISE_ENV}, else --host; for 0.0.0.0 this host's first external IPv4)`, host)
+  .option('--connect-timeout-ms <ms>', 'keep trying this long to reach a coordinator that is not up yet', intIn(0, 3_600_000), 30_000)
   .action((o) => {
-    if (!/^wss?:\/\//.test(o.url)) throw new UsageError(`--url ${o.url} is not a ws:// URL`);
-    startWorkerProcess({ controlUrl: o.url, token: o.token, workerId: o.id ?? `join-${process.pid}`, spawned: false, host: o.host });
+    const id = workerIdentity(o, process.env, (f) => readFileSync(f, 'utf8'));
+    const advertise = id.advertise ?? (isWildcard(o.host) ? externalAddress() : null);
+    const r = id.launcher.rank;
+    startWorkerProcess({
+      controlUrl: id.controlUrl,
+      token: id.token,
+      workerId: o.id ?? `${r !== null ? `rank${r}-` : 'join-'}${hostname()}-${process.pid}`,
+      spawned: false,
+      host: o.host,
+      advertise,
+      launcher: id.launcher,
+      worldSize: id.worldSize,
+      connectTimeoutMs: o.connectTimeoutMs,
+    });
   });
+
+/** The address to advertise: the one given, else for a wildcard bind this host's external one; null: the bound address itself. */
+function advertiseOf(bind: string, given: string | undefined): string | null {
+  if (given !== undefined && given.trim() !== '') {
+    if (!/^[A-Za-z0-9.:[\]-]+$/.test(given.trim())) throw new UsageError(`advertise address '${given}' is not a host name or IP address`);
+    return given.trim();
+  }
+  return isWildcard(bind) ? externalAddress() : null;
+}
+
+const isWildcard = (h: string): boolean => h === '0.0.0.0' || h === '::' || h === '[::]';
+
+/** This host's first non-internal IPv4 address (what peers on other hosts can dial), else its name. */
+function externalAddress(): string {
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return hostname();
+}
 
 registerPlan(program);
 

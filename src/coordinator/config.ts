@@ -1,4 +1,5 @@
 // Run and bench configuration: the one place for defaults, and the shape of the reports.
+import type { LauncherKind } from '../protocol/names.js';
 import type { DType, ReduceOp } from '../collective/dtypes.js';
 import type { AllreduceAlgo, CollectiveKind } from '../collective/types.js';
 import type { Fault, StragglerFault } from './scenario/index.js';
@@ -26,6 +27,10 @@ export interface RunConfig {
   /** Coordinator control port (0 = any free port). */
   port: number;
   host: string;
+  /** The address workers and peers dial, when not `host` (binding 0.0.0.0, say); null: `host`. */
+  advertise: string | null;
+  /** A lost worker the coordinator did not spawn: how long `restart` waits for its launcher to bring one back in its rank. */
+  rejoinTimeoutMs: number;
   /** Job token workers present; random when not given. */
   token?: string;
   heartbeatMs: number;
@@ -85,6 +90,8 @@ export const RUN_DEFAULTS: RunConfig = {
   timeoutMs: 10_000,
   port: 0,
   host: '127.0.0.1',
+  advertise: null,
+  rejoinTimeoutMs: 60_000,
   heartbeatMs: 100,
   checksums: true,
   heartbeatDeadMs: 1000,
@@ -188,7 +195,8 @@ export interface RunReport {
   memory: { coordinatorRssMB: number; workerRssMBMax: number; workerRssMBTotal: number; workerPssMBTotal: number | null; coordinatorPssMB: number | null };
   /** CPU time the coordinator process used over the run, and as a share of the wall time: it must never be the bottleneck. */
   coordinatorCpu: { ms: number; share: number };
-  processes: { rank: number; pid: number; workerId: string; spawned: boolean }[];
+  /** Every worker that held a rank: its host, and who gave it the rank (`launcher.rank` null when spawned or ranked by arrival). */
+  processes: { rank: number; pid: number; workerId: string; spawned: boolean; host: string; launcher: { kind: LauncherKind; rank: number | null } }[];
   /** Connections refused at the door (wrong token, malformed hello, job full). */
   rejectedConnections: number;
   interrupted?: boolean;

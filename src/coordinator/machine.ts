@@ -5,6 +5,7 @@
 // here: `run` carries the actions out with real ones, `sim` on a virtual clock in one process.
 import { predecessor, successor } from '../collective/ring.js';
 import type { AllreduceAlgo } from '../collective/types.js';
+import type { LauncherKind } from '../protocol/names.js';
 import type { CoordinatorMessage, FaultOrder, JobSpec, Restore, StragglerOrder, WorkerMessage } from '../protocol/control.js';
 import type { DetectedBy, EpochReport, FaultReport, InjectedStragglerReport, RunConfig, StragglerReport } from './config.js';
 import { describeLocation, locateStuck, type Location, type RankProgress } from './detector.js';
@@ -29,6 +30,11 @@ export interface JoinInfo {
   pid: number;
   dataUrl: string;
   spawned: boolean;
+  /** The host it runs on, as it says. */
+  host?: string;
+  /** Who gave it its rank (a launcher's environment, --rank), and the world size given with it. */
+  launcher?: { kind: LauncherKind; rank: number | null };
+  worldSize?: number | null;
 }
 
 export type CoordinatorEvent =
@@ -111,7 +117,8 @@ function target(f: Fault): number {
 type Recovery =
   | { stage: 'settle' }
   | { stage: 'abort'; why: 'fault' | 'reroute'; lost: Set<number>; acks: Set<number>; probing: Set<number>; frozen: number[]; stopped: Set<number>; left: Set<number> }
-  | { stage: 'replace'; waiting: Map<string, number> }
+  /** Waiting for replacements: spawned ones by worker id, and (for workers a launcher started) rejoiners by launch rank; both give the rank. */
+  | { stage: 'replace'; waiting: Map<string, number>; rejoin: Map<number, number> }
   | { stage: 'ringing' };
 
 export class CoordinatorMachine {
@@ -257,7 +264,7 @@ export class CoordinatorMachine {
     this.now = now;
     this.out = [];
     for (let i = 0; i < this.cfg.spawn; i++) this.act({ type: 'spawn', worker: `w${i}` });
-    for (let i = 0; i < this.spareCount; i++) this.act({ type: 'spawn', worker: `spare${i}` });
+    for (let i = 0; i < this.spawnedSpares; i++) this.act({ type: 'spawn', worker: `spare${i}` });
     this.arm('join', this.cfg.readyTimeoutMs);
     this.arm('monitor', this.monitorMs);
     return this.out;
@@ -265,6 +272,11 @@ export class CoordinatorMachine {
 
   private get spareCount(): number {
     return this.cfg.onFailure === 'spare' ? this.cfg.spares : 0;
+  }
+
+  /** Spares this coordinator starts itself: none when it spawns no worker (--spawn 0: a launcher starts them, as ranks from --workers up). */
+  private get spawnedSpares(): number {
+    return this.cfg.spawn > 0 ? this.spareCount : 0;
   }
 
   private get monitorMs(): number {
@@ -292,8 +304,12 @@ export class CoordinatorMachine {
   // ---------------------------------------------------------------- small helpers
 
   private act(a: CoordinatorAction): void {
+    if (a.type === 'spawn') this.spawnedIds.add(a.worker);
     this.out.push(a);
   }
+
+  /** Every worker id this machine asked to spawn. */
+  private readonly spawnedIds = new Set<string>();
 
   private log(line: string): void {
     this.act({ type: 'log', line });
@@ -333,36 +349,76 @@ export class CoordinatorMachine {
 
   // ---------------------------------------------------------------- joining
 
-  private onJoined(j: JoinInfo): void {
-    const replacing = this.recovery?.stage === 'replace' && this.recovery.waiting.has(j.workerId);
-    const expected = this.phase === 'joining' && (j.spawned || this.pendingJoin.filter((m) => !m.spawned).length < this.cfg.workers - this.cfg.spawn);
-    if (!replacing && !expected) {
-      this.rejected++;
-      this.act({ type: 'disconnect', worker: j.workerId, code: 4002, reason: 'RS_ERR_PROTOCOL: the job is full' });
-      return;
+  /** The world size a launcher must give: every rank of the job, spares included. */
+  private get worldSize(): number {
+    return this.cfg.workers + this.cfg.spares;
+  }
+
+  private refuse(j: JoinInfo, why: string): void {
+    this.rejected++;
+    this.act({ type: 'disconnect', worker: j.workerId, code: 4008, reason: `RS_ERR_PROTOCOL: ${why}` });
+  }
+
+  /** Why a worker its launcher ranked cannot join, or null. */
+  private launcherRefusal(j: JoinInfo, rank: number): string | null {
+    const kind = j.launcher!.kind;
+    if (j.worldSize != null && j.worldSize !== this.worldSize) {
+      return `the launcher (${kind}) gives world size ${j.worldSize}, but this job has --workers ${this.cfg.workers} + --spares ${this.cfg.spares} = ${this.worldSize}`;
     }
+    if (rank >= this.worldSize) return `rank ${rank} (${kind}) is not below this job's world size, --workers ${this.cfg.workers} + --spares ${this.cfg.spares} = ${this.worldSize}`;
+    if (rank < this.cfg.spawn) return `rank ${rank} (${kind}) belongs to a worker this coordinator spawns (--spawn ${this.cfg.spawn})`;
+    const holder = this.everyone.find((m) => !m.gone && m.launcher?.rank === rank && m.launcher.kind !== 'spawned');
+    if (holder) return `rank ${rank} (${kind}) is held by worker ${holder.workerId} (pid ${holder.pid}${holder.host ? ` on ${holder.host}` : ''})`;
+    return null;
+  }
+
+  private onJoined(j: JoinInfo): void {
+    const ranked = j.launcher?.rank ?? null;
+    if (ranked !== null) {
+      const why = this.launcherRefusal(j, ranked);
+      if (why) return this.refuse(j, why);
+    }
+    const replacing = this.recovery?.stage === 'replace' && this.recovery.waiting.has(j.workerId);
+    const spare = ranked !== null ? ranked >= this.cfg.workers : j.spawned && j.workerId.startsWith('spare');
+    // A launcher's worker that comes back in its rank: the ring waits for it, or will.
+    const rejoining = ranked !== null && !spare && this.phase !== 'joining';
+    const expected =
+      spare ||
+      rejoining ||
+      (this.phase === 'joining' && (j.spawned || ranked !== null || this.pendingJoin.filter((m) => !m.spawned).length < this.cfg.workers - this.cfg.spawn));
+    if (!replacing && !expected) return this.refuse(j, 'the job is full');
     const m: Member = { ...j, rank: -1, home: -1, firstCard: -1, arrival: this.arrivals++, lastSeen: this.now, gone: false };
     this.everyone.push(m);
     this.byId.set(m.workerId, m);
-    if (replacing && this.recovery?.stage === 'replace') {
-      const rank = this.recovery.waiting.get(j.workerId)!;
-      this.recovery.waiting.delete(j.workerId);
-      const old = this.members[rank];
-      Object.assign(m, { rank, home: old.home, firstCard: old.firstCard });
-      this.members[rank] = m;
-      if (this.recovery.waiting.size === 0) {
+    const r = this.recovery;
+    if (r?.stage === 'replace' && (replacing || (rejoining && r.rejoin.has(ranked!)))) {
+      const rank = replacing ? r.waiting.get(j.workerId)! : r.rejoin.get(ranked!)!;
+      if (replacing) r.waiting.delete(j.workerId);
+      else r.rejoin.delete(ranked!);
+      this.fill(rank, m);
+      if (r.waiting.size === 0 && r.rejoin.size === 0) {
         this.disarm('join');
         this.resumeCurrent();
       }
       return;
     }
-    this.pendingJoin.push(m);
-    if (this.pendingJoin.length < this.cfg.workers + this.spareCount) return;
-    // Every worker is here: ranks by launch order (spawned first, then joiners by arrival).
+    if (rejoining) {
+      // Before its recovery asks for it (its predecessor's exit not yet handled): kept for then.
+      this.log(`worker ${m.workerId} rejoins for rank ${ranked} (${j.launcher!.kind}); kept until that rank's recovery`);
+      this.early.set(ranked!, m);
+      return;
+    }
+    if (spare) {
+      this.spares.push(m);
+      if (this.phase !== 'joining') this.log(`worker ${m.workerId} joined as a spare${ranked !== null ? ` (rank ${ranked}, ${j.launcher!.kind})` : ''}`);
+    } else this.pendingJoin.push(m);
+    if (this.phase !== 'joining' || this.pendingJoin.length < this.cfg.workers || this.spares.filter((x) => x.spawned).length < this.spawnedSpares) return;
+    // Every worker is here: ranks by launcher, then by launch order (spawned first, then joiners by arrival).
     this.disarm('join');
-    const isSpare = (x: Member) => x.spawned && x.workerId.startsWith('spare');
-    this.spares = this.pendingJoin.filter(isSpare);
-    const ring = assignRing(this.pendingJoin.filter((x) => !isSpare(x)), this.cfg.cardsPerWorker);
+    const ring = assignRing(
+      this.pendingJoin.map((x) => ({ ...x, launcherRank: x.launcher?.rank ?? null })),
+      this.cfg.cardsPerWorker,
+    );
     const joined = new Map<string, Member>();
     for (const p of this.pendingJoin) if (!joined.has(p.workerId)) joined.set(p.workerId, p);
     this.members = ring.map((a) => {
@@ -378,11 +434,22 @@ export class CoordinatorMachine {
     this.startEpoch(0, 'start', () => ({ step: 0, source: 'initial' }));
   }
 
+  /** Launcher-ranked workers that came back before their rank's recovery asked for them, by launch rank. */
+  private readonly early = new Map<number, Member>();
+
+  /** `m` takes the place of the member at `rank` (a replacement, a spare, a rejoiner). */
+  private fill(rank: number, m: Member): void {
+    const old = this.members[rank];
+    Object.assign(m, { rank, home: old.home, firstCard: old.firstCard });
+    this.members[rank] = m;
+  }
+
   private onExit(worker: string, why: string): void {
     const m = this.byId.get(worker);
     if (!m) {
-      // A spawned worker that never joined: at launch or while replacing, the run cannot go on.
-      if (this.phase === 'joining' || this.recovery?.stage === 'replace') this.fail(`${why} before joining`);
+      // A spawned worker that never joined: at launch or while replacing, the run cannot go on. (One
+      // that joined by itself and was refused at the door is no member: its leaving changes nothing.)
+      if (this.spawnedIds.has(worker) && (this.phase === 'joining' || this.recovery?.stage === 'replace')) this.fail(`${why} before joining`);
       return;
     }
     if (m.gone) return;
@@ -390,6 +457,7 @@ export class CoordinatorMachine {
     if (m.rank < 0 || this.members[m.rank] !== m) {
       this.spares = this.spares.filter((s) => s !== m);
       this.pendingJoin = this.pendingJoin.filter((s) => s !== m);
+      for (const [home, x] of this.early) if (x === m) this.early.delete(home);
       return;
     }
     if (!this.trainingStart) return this.fail(`${why} (rank ${m.rank})`);
@@ -550,8 +618,15 @@ export class CoordinatorMachine {
 
   private onTimer(name: string): void {
     if (name === 'join') {
-      const have = this.phase === 'joining' ? this.pendingJoin.length : this.recovery?.stage === 'replace' ? this.cfg.workers - this.recovery.waiting.size : 0;
-      const want = this.phase === 'joining' ? this.cfg.workers + this.spareCount : this.cfg.workers;
+      const r = this.recovery;
+      if (r?.stage === 'replace' && r.rejoin.size) {
+        const ranks = [...r.rejoin.keys()].join(', ');
+        return this.fail(
+          `no worker came back for rank ${ranks} within --rejoin-timeout-ms ${this.cfg.rejoinTimeoutMs}: this coordinator did not start ${r.rejoin.size > 1 ? 'them' : 'it'}, so ${r.rejoin.size > 1 ? 'their' : 'its'} launcher must (a Kubernetes Indexed Job or srun --requeue restarts tasks), or run with --on-failure spare and spares`,
+        );
+      }
+      const have = this.phase === 'joining' ? this.pendingJoin.length + this.spares.filter((x) => x.spawned).length : r?.stage === 'replace' ? this.cfg.workers - r.waiting.size : 0;
+      const want = this.phase === 'joining' ? this.cfg.workers + this.spawnedSpares : this.cfg.workers;
       return this.fail(`only ${have} of ${want} workers joined within ${this.cfg.readyTimeoutMs} ms`);
     }
     if (name === 'ready') return this.fail(`not every worker was ready for epoch ${this.epoch} within ${this.cfg.readyTimeoutMs} ms`);
@@ -692,11 +767,16 @@ export class CoordinatorMachine {
     rec.struck = true;
     rec.atStep = Math.max(0, this.steps.highestDone() + 1);
     this.fired.add(id);
-    if (f.kind === 'kill') this.act({ type: 'signal', worker: m.workerId, signal: 'SIGKILL' });
-    else if (f.kind === 'hang') {
+    // A worker we did not spawn is no child of ours to signal: it kills, stops and resumes itself.
+    if (f.kind === 'kill' && m.spawned) this.act({ type: 'signal', worker: m.workerId, signal: 'SIGKILL' });
+    else if (f.kind === 'hang' && m.spawned) {
       this.act({ type: 'signal', worker: m.workerId, signal: 'SIGSTOP' });
       if (f.ms !== undefined) this.armThaw(m.workerId, f.ms);
-    } else this.send(m, { type: 'inject', epoch: this.epoch, fault: this.order(f, { step: 0 }) });
+    } else {
+      this.send(m, { type: 'inject', epoch: this.epoch, fault: this.order(f, { step: 0 }) });
+      // Its resume is its own; the timer keeps the books (and its SIGCONT reaches no one).
+      if (f.kind === 'hang' && f.ms !== undefined) this.armThaw(m.workerId, f.ms);
+    }
   }
 
   /** pause stragglers: short SIGSTOP/SIGCONT cycles from outside, like long garbage-collection stalls. */
@@ -704,8 +784,13 @@ export class CoordinatorMachine {
     const p = this.pauses[i];
     const m = this.launch[p.f.rank];
     if (this.allDone || p.t >= p.end || !m || m.gone) return;
-    this.act({ type: 'signal', worker: m.workerId, signal: 'SIGSTOP' });
-    this.armThaw(m.workerId, p.f.ms);
+    if (m.spawned) {
+      this.act({ type: 'signal', worker: m.workerId, signal: 'SIGSTOP' });
+      this.armThaw(m.workerId, p.f.ms);
+    } else {
+      this.send(m, { type: 'inject', epoch: this.epoch, fault: { id: 0, kind: 'hang', at: { step: 0 }, ms: p.f.ms } });
+      this.armThaw(m.workerId, p.f.ms);
+    }
     const inj = this.injected[this.cfg.stragglers.indexOf(p.f)];
     if (inj && !inj.struck) {
       inj.struck = true;
@@ -1015,6 +1100,7 @@ export class CoordinatorMachine {
     const sources = new Map([...restoring].map((r) => [r, this.ckpt.lostSource(r, c, restoring, this.W)]));
     const fromScratch = c === 0 && [...sources.values()].some((s) => s === null);
     const waiting = new Map<string, number>();
+    const rejoin = new Map<number, number>();
     const spared = new Set<number>();
     for (const r of lost) {
       const old = this.members[r];
@@ -1022,11 +1108,17 @@ export class CoordinatorMachine {
       this.act({ type: 'signal', worker: old.workerId, signal: 'SIGKILL' });
       this.act({ type: 'disconnect', worker: old.workerId, code: 4005, reason: 'RS_ERR_PEER_LOST: replaced' });
       const spare = this.cfg.onFailure === 'spare' ? this.spares.find((s) => !s.gone) : undefined;
+      const back = old.spawned ? undefined : this.early.get(old.home);
+      if (back) this.early.delete(old.home);
       if (spare) {
         this.spares = this.spares.filter((s) => s !== spare);
-        Object.assign(spare, { rank: r, home: old.home, firstCard: old.firstCard });
-        this.members[r] = spare;
+        this.fill(r, spare);
         spared.add(r);
+      } else if (back && !back.gone) {
+        this.fill(r, back);
+      } else if (!old.spawned) {
+        // Not ours to start again: its launcher brings one back in its launch rank (rejoin below).
+        rejoin.set(old.home, r);
       } else {
         const id = `w${r}.${++this.replacements}`;
         waiting.set(id, r);
@@ -1056,9 +1148,10 @@ export class CoordinatorMachine {
       if (r !== rec) r.lostSteps = 0;
     }
     this.current = { rec, also: also.map((a) => a.rec), ranksOf, detectedAt: main.at, fromStep: c, reason: `${main.by} at ${rec.located}`, restoreFor };
-    if (waiting.size) {
-      this.recovery = { stage: 'replace', waiting };
-      this.arm('join', this.cfg.readyTimeoutMs);
+    if (waiting.size || rejoin.size) {
+      this.recovery = { stage: 'replace', waiting, rejoin };
+      if (rejoin.size) this.log(`waiting up to ${this.cfg.rejoinTimeoutMs} ms for a worker to rejoin in rank ${[...rejoin.keys()].join(', ')} (started by a launcher, not by this coordinator)`);
+      this.arm('join', rejoin.size ? Math.max(this.cfg.rejoinTimeoutMs, waiting.size ? this.cfg.readyTimeoutMs : 0) : this.cfg.readyTimeoutMs);
       return;
     }
     this.resumeCurrent();

@@ -10,6 +10,8 @@ export interface Member {
   spawned: boolean;
   /** Arrival order, for workers that joined by themselves. */
   arrival: number;
+  /** The rank its launcher gave it (checked unique and in range when it joined), if any. */
+  launcherRank?: number | null;
 }
 
 export interface RankAssignment {
@@ -20,14 +22,20 @@ export interface RankAssignment {
   next: { rank: number; dataUrl: string };
 }
 
-/** Spawned workers first, in the order they were spawned (w0, w1, …), then joiners by arrival. */
+/**
+ * Workers a launcher ranked in their ranks; the others fill the ranks left: spawned workers first,
+ * in the order they were spawned (w0, w1, …), then joiners by arrival.
+ */
 export function assignRing(members: readonly Member[], cardsPerWorker: number): RankAssignment[] {
   const spawnIndex = (m: Member) => Number(m.workerId.replace(/^\D+/, ''));
-  const ordered = [...members].sort((a, b) => {
+  const rest = members.filter((m) => m.launcherRank == null).sort((a, b) => {
     if (a.spawned !== b.spawned) return a.spawned ? -1 : 1;
     return a.spawned ? spawnIndex(a) - spawnIndex(b) : a.arrival - b.arrival;
   });
-  const n = ordered.length;
+  const n = members.length;
+  const ordered: Member[] = new Array(n);
+  for (const m of members) if (m.launcherRank != null) ordered[m.launcherRank] = m;
+  for (let r = 0, i = 0; r < n; r++) if (!ordered[r]) ordered[r] = rest[i++];
   return ordered.map((member, rank) => ({
     rank,
     member,

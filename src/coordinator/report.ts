@@ -69,7 +69,10 @@ export function buildReport(m: CoordinatorMachine, fabric: FabricModel, algoFor:
       coordinatorPssMB: facts.coordinatorPssMB === null ? null : Math.round(facts.coordinatorPssMB),
     },
     coordinatorCpu: { ms: Math.round(facts.coordinatorCpuMs), share: wallMs > 0 ? Math.round((facts.coordinatorCpuMs / wallMs) * 1000) / 1000 : 0 },
-    processes: m.everyone.filter((x) => x.rank >= 0).map((x) => ({ rank: x.rank, pid: x.pid, workerId: x.workerId, spawned: x.spawned })),
+    processes: m.everyone
+      .filter((x) => x.rank >= 0)
+      .sort((a, b) => a.rank - b.rank)
+      .map((x) => ({ rank: x.rank, pid: x.pid, workerId: x.workerId, spawned: x.spawned, host: x.host ?? 'localhost', launcher: x.launcher ?? { kind: x.spawned ? 'spawned' : 'flag', rank: null } })),
     rejectedConnections: facts.rejectedConnections + m.rejected,
     faults: m.faultReports(),
     injectedStragglers: m.injected.map((s) => ({ ...s })),

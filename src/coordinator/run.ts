@@ -38,6 +38,7 @@ export function jobSpec(cfg: RunConfig): JobSpec {
     // Half the coordinator's own wait for ready, so a rank that cannot ring up says so before the run gives up.
     ringUpTimeoutMs: Math.max(cfg.timeoutMs, Math.floor(cfg.readyTimeoutMs / 2)),
     heartbeatMs: cfg.heartbeatMs,
+    heartbeatDeadMs: cfg.heartbeatDeadMs,
     checksums: cfg.checksums,
     checkpointEvery: cfg.checkpointEvery,
     checkpointDir: cfg.checkpointDir,
@@ -86,7 +87,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   let finish!: () => void;
   const finished = new Promise<void>((r) => (finish = r));
 
-  const server = new ControlServer({ host: cfg.host, port: cfg.port, token: cfg.token, log: hooks.log });
+  const server = new ControlServer({ host: cfg.host, port: cfg.port, advertise: cfg.advertise ?? undefined, token: cfg.token, log: hooks.log });
 
   // Events are handled one at a time, in order: an action that answers at once (a probe) queues its event.
   const queue: CoordinatorEvent[] = [];
@@ -104,7 +105,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   };
 
   const spawn = (workerId: string) => {
-    const p = new WorkerProcess({ workerId, controlUrl: server.url, token: server.token, host: cfg.host, log: hooks.log });
+    const p = new WorkerProcess({ workerId, controlUrl: server.url, token: server.token, host: cfg.host, advertise: cfg.advertise, log: hooks.log });
     procs.set(workerId, p);
     p.start();
     void p.exited.then(async (e) => {
@@ -176,7 +177,10 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
         if (!procs.has(id)) feed({ type: 'exit', worker: id, why: `worker ${id} (pid ${hello.pid}) closed its control connection (${code} ${reason})` });
       },
     });
-    feed({ type: 'joined', worker: { workerId: id, pid: hello.pid, dataUrl: hello.dataUrl, spawned: hello.spawned } });
+    feed({
+      type: 'joined',
+      worker: { workerId: id, pid: hello.pid, dataUrl: hello.dataUrl, spawned: hello.spawned, host: hello.host, launcher: hello.spawned ? { kind: 'spawned', rank: null } : hello.launcher, worldSize: hello.worldSize },
+    });
   };
 
   const onAbort = () => feed({ type: 'interrupt' });

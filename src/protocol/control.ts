@@ -1,7 +1,7 @@
 // Control messages between coordinator and workers, and the hello on a data link: one
 // discriminated union each way, JSON in WebSocket text frames, validated at the edge.
 import { z } from 'zod';
-import { ALLREDUCE_ALGOS, COLLECTIVES, DTYPES, REDUCE_OPS } from './names.js';
+import { ALLREDUCE_ALGOS, COLLECTIVES, DTYPES, LAUNCHER_KINDS, REDUCE_OPS } from './names.js';
 import { RingswarmError } from './errors.js';
 import { FAULT_KINDS, FAULT_PHASES } from './faults.js';
 
@@ -29,6 +29,8 @@ export const JobSpec = z.object({
    */
   ringUpTimeoutMs: int.positive().optional(),
   heartbeatMs: int.positive(),
+  /** A worker silent this long is dead: a worker that freezes itself for good (a hang, not spawned) is killed a while after. */
+  heartbeatDeadMs: int.positive().optional(),
   checksums: z.boolean(),
   /** Checkpoint every K steps (0: never). */
   checkpointEvery: nat,
@@ -135,6 +137,12 @@ export const WorkerMessage = z.discriminatedUnion('type', [
     pid: int.positive(),
     dataUrl: z.string(),
     spawned: z.boolean(),
+    /** The host it runs on (os.hostname()). */
+    host: z.string().max(255).optional(),
+    /** Who gave it its rank: its launcher's kind and rank (null: none given; the coordinator ranks it by arrival). */
+    launcher: z.object({ kind: z.enum(LAUNCHER_KINDS), rank: nat.nullable() }).optional(),
+    /** The world size its launcher gave (SLURM_NTASKS, say): the coordinator refuses one that is not --workers + --spares. */
+    worldSize: int.positive().nullable().optional(),
   }),
   z.object({ type: z.literal('ready'), epoch: nat }),
   z.object({ type: z.literal('heartbeat'), epoch: nat, rssMB: z.number(), progress: OpProgress.nullable() }),

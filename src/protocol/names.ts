@@ -14,3 +14,7 @@ export type CollectiveKind = (typeof COLLECTIVES)[number];
 /** All-reduce algorithms: the bandwidth-optimal ring, and the latency-friendly recursive doubling. */
 export const ALLREDUCE_ALGOS = ['ring', 'rd'] as const;
 export type AllreduceAlgo = (typeof ALLREDUCE_ALGOS)[number];
+
+/** Who gave a worker its rank: the coordinator (spawned), a launcher's environment, or `--rank`. */
+export const LAUNCHER_KINDS = ['spawned', 'slurm', 'mpi', 'pmix', 'kubernetes', 'env', 'flag'] as const;
+export type LauncherKind = (typeof LAUNCHER_KINDS)[number];

@@ -9,7 +9,7 @@ import { PROTOCOL_VERSION, WorkerMessage, type CoordinatorMessage } from '../pro
 import { closeReason, RingswarmError } from '../protocol/errors.js';
 import { wsChannel, type Channel } from './channel.js';
 import { RefusalLog } from './refusal-log.js';
-import { HANDSHAKE_TIMEOUT_MS, listenGuarded } from './ws-server.js';
+import { HANDSHAKE_TIMEOUT_MS, listenGuarded, urlHost } from './ws-server.js';
 
 export type Hello = Extract<WorkerMessage, { type: 'hello' }>;
 export type ControlChannel = Channel<WorkerMessage, CoordinatorMessage>;
@@ -17,6 +17,8 @@ export type ControlChannel = Channel<WorkerMessage, CoordinatorMessage>;
 export interface ControlServerOptions {
   host: string;
   port: number;
+  /** The address workers dial (the URL's), when not `host` (binding 0.0.0.0, say). */
+  advertise?: string;
   token?: string;
   log: (line: string) => void;
 }
@@ -65,7 +67,7 @@ export class ControlServer {
       throw e;
     }
     this.server = listening.wss;
-    this.url = `ws://${this.o.host}:${listening.port}`;
+    this.url = `ws://${urlHost(this.o.advertise ?? this.o.host)}:${listening.port}`;
     return this.url;
   }
 

@@ -18,6 +18,8 @@ export interface WorkerProcessOptions {
   controlUrl: string;
   token: string;
   host: string;
+  /** The address its peers dial, when not `host`. */
+  advertise?: string | null;
   log: (line: string) => void;
 }
 
@@ -56,6 +58,7 @@ export class WorkerProcess {
         RINGSWARM_WORKER_ID: this.o.workerId,
         RINGSWARM_SPAWNED: '1',
         RINGSWARM_HOST: this.o.host,
+        ...(this.o.advertise ? { RINGSWARM_ADVERTISE_ADDR: this.o.advertise } : {}),
       },
       // Own process group: a terminal's Ctrl-C reaches the coordinator, which then stops workers in order.
       detached: true,

@@ -64,3 +64,8 @@ export async function listenGuarded(o: GuardedWsServerOptions): Promise<{ wss: W
   });
   return { wss, port: (http.address() as AddressInfo).port };
 }
+
+/** A host as it goes in a URL: an IPv6 address in brackets. */
+export function urlHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}

@@ -10,7 +10,7 @@ import { DataLinkClient } from './data-link-client.js';
 import type { FramePool } from './frame-pool.js';
 import { RefusalLog } from './refusal-log.js';
 import type { LinkEvents, PeerAddress, Transport } from './transport.js';
-import { HANDSHAKE_TIMEOUT_MS, listenGuarded } from './ws-server.js';
+import { HANDSHAKE_TIMEOUT_MS, listenGuarded, urlHost } from './ws-server.js';
 
 interface LinkShape {
   cut: boolean;
@@ -21,6 +21,8 @@ interface LinkShape {
 
 export interface WsTransportOptions {
   host: string;
+  /** The address peers dial (its data URL's), when not `host` (binding 0.0.0.0, say). */
+  advertise?: string;
   token: string;
   /** Largest frame payload accepted. */
   maxPayload: number;
@@ -79,7 +81,7 @@ export class WsTransport implements Transport {
       onConnection: (ws, req) => this.accept(ws, req.socket.remoteAddress ?? '?'),
     });
     this.server = wss;
-    this.url = `ws://${this.o.host}:${port}`;
+    this.url = `ws://${urlHost(this.o.advertise ?? this.o.host)}:${port}`;
     return this.url;
   }
 

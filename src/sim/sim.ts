@@ -196,7 +196,7 @@ export async function simJob(cfgIn: RunConfig, hooks: RunHooks, o: SimOptions = 
         log: (line) => p.state !== 'dead' && hooks.log(`[${id}] ${line}`),
         // The worker strikes itself at the point it reached; the process dies (or stops) right after.
         strike: (how) => {
-          clock.setTimer(0, () => ('exit' in how ? kill(p, `exited with code ${how.exit}`) : how.signal === 'SIGKILL' ? kill(p, 'killed by SIGKILL') : freeze(p)));
+          clock.setTimer(0, () => ('exit' in how ? kill(p, `exited with code ${how.exit}`) : 'signal' in how && how.signal === 'SIGKILL' ? kill(p, 'killed by SIGKILL') : freeze(p)));
         },
         disk,
       });

@@ -7,6 +7,8 @@ import { unitHash } from '../collective/random.js';
 import type { AllreduceAlgo } from '../collective/types.js';
 import type { BenchSpec, CoordinatorMessage, FaultOrder, JobSpec, StragglerOrder, WorkerMessage } from '../protocol/control.js';
 import { MAX_BENCH_ITERS, PROTOCOL_VERSION } from '../protocol/control.js';
+import { workerExitForClose } from '../protocol/exit-codes.js';
+import type { LauncherKind } from '../protocol/names.js';
 import { isRingswarmError, RingswarmError } from '../protocol/errors.js';
 import { allocFrame, decodeFrame, FRAME_HEADER_BYTES, sealFrame, sealHeader, type DecodedFrame } from '../protocol/frame.js';
 import type { Channel } from '../runtime/channel.js';
@@ -25,6 +27,11 @@ export interface WorkerIdentity {
   pid: number;
   token: string;
   spawned: boolean;
+  /** The host it runs on. */
+  host?: string;
+  /** A worker a launcher started: who gave it its rank. */
+  launcher?: { kind: LauncherKind; rank: number | null };
+  worldSize?: number | null;
 }
 
 /** What a worker needs from its process: clocks, memory, and the means to strike itself. */
@@ -41,8 +48,12 @@ export interface WorkerEnv {
   /** Time this process's thread has run on a CPU and waited for one so far (for the link clocks); absent where unknown. */
   cpuTimes?(): CpuTimes;
   log(line: string): void;
-  /** Fault injection on this process: 'SIGKILL' or 'SIGSTOP' itself, or exit with a code. */
-  strike(how: { signal: 'SIGKILL' | 'SIGSTOP' } | { exit: number }): void;
+  /**
+   * Fault injection on this process: 'SIGKILL' or 'SIGSTOP' itself, exit with a code, or (a worker
+   * the coordinator did not spawn, so that no one else can stop and resume it) freeze itself for
+   * `ms` (null: until `killAfterMs`, when it is killed, as a frozen process is by its recovery).
+   */
+  strike(how: { signal: 'SIGKILL' | 'SIGSTOP' } | { exit: number } | { freeze: number | null; killAfterMs: number }): void;
   /** Optional disk tier for checkpoints. */
   disk?: CheckpointDisk;
 }
@@ -98,7 +109,7 @@ export class Worker {
   ) {
     control.setHandlers({
       onMessage: (m) => this.onMessage(m),
-      onClose: (code, reason) => this.stop(code === 1000 ? 0 : 1, `control connection closed (${code} ${reason})`),
+      onClose: (code, reason) => this.stop(workerExitForClose(code), `control connection closed (${code} ${reason})`),
     });
     transport.setEvents({
       onFrame: (from, frame) => this.onFrame(from, frame),
@@ -113,6 +124,8 @@ export class Worker {
       pid: id.pid,
       dataUrl: transport.dataUrl,
       spawned: id.spawned,
+      ...(id.host !== undefined ? { host: id.host } : {}),
+      ...(id.launcher ? { launcher: id.launcher, worldSize: id.worldSize ?? null } : {}),
     });
   }
 
@@ -414,13 +427,25 @@ export class Worker {
     }
   }
 
+  /**
+   * How long a worker that froze itself for good waits to be killed: well past its detection and
+   * the recovery's decision (a frozen process is killed by its recovery; this one's recovery cannot
+   * reach it), so that its launcher can start a replacement.
+   */
+  private get frozenKillMs(): number {
+    const job = this.a?.job;
+    return 3 * (job?.heartbeatDeadMs ?? 10 * (job?.heartbeatMs ?? 100)) + 1000;
+  }
+
   private strike(f: FaultOrder): void {
     const a = this.a;
     switch (f.kind) {
       case 'kill':
         return this.env.strike({ signal: 'SIGKILL' });
       case 'hang':
-        return this.env.strike({ signal: 'SIGSTOP' });
+        // A spawned worker is stopped and resumed by its coordinator; any other arranges both itself.
+        if (this.id.spawned) return this.env.strike({ signal: 'SIGSTOP' });
+        return this.env.strike({ freeze: f.ms, killAfterMs: this.frozenKillMs });
       case 'crash':
         return this.env.strike({ exit: f.code ?? 1 });
       case 'link': {

@@ -16,8 +16,8 @@ export interface CliRun {
 
 const running = new Set<ChildProcess>();
 
-export function startCli(args: string[]): CliRun {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCli(args: string[], env?: Record<string, string>): CliRun {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
   running.add(child);
   let out = '';
   let err = '';
