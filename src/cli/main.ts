@@ -5,6 +5,8 @@ import { elementBytes } from '../collective/dtypes.js';
 import { BENCH_DEFAULTS, RUN_DEFAULTS, type BenchConfig, type LinkSpec, type RunConfig } from '../coordinator/config.js';
 import { runBench } from '../coordinator/bench.js';
 import { runJob } from '../coordinator/run.js';
+import { benchConfig } from '../api/index.js';
+import { externalAddress, isWildcard, MAX_SIM_WORKERS, MAX_WORKERS, runConfig, type RunOptions } from '../api/options.js';
 import { exploreSeed, type ExploreResult } from '../sim/explore.js';
 import { simJob } from '../sim/sim.js';
 import { formatBytes } from '../protocol/units.js';
@@ -21,7 +23,7 @@ import {
 } from '../coordinator/scenario/index.js';
 import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { hostname, networkInterfaces } from 'node:os';
+import { hostname } from 'node:os';
 import { ADVERTISE_ENV, COORDINATOR_ENV, RANK_SOURCES, TOKEN_ENV, TOKEN_FILE_ENV, workerIdentity } from './launcher.js';
 import { resolve } from 'node:path';
 import { algoList, collective, dtype, flag01, host, intIn, kOfM, numberIn, rate, reduceOp, runAlgo, size, UsageError } from './options.js';
@@ -35,10 +37,6 @@ const program = new Command('ringswarm')
   .description('Emulate a large AI training cluster on one machine: real worker processes run exact ring all-reduce over WebSockets.')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
-
-const MAX_WORKERS = 4096;
-/** In one process, without a process per worker: 100,000 cards and more. */
-const MAX_SIM_WORKERS = 1 << 20;
 
 /** The flags `run` and `sim` share: the job, its faults and stragglers, the policies, the fabric. */
 function jobOptions(cmd: Command, maxWorkers: number): Command {
@@ -82,55 +80,9 @@ function jobOptions(cmd: Command, maxWorkers: number): Command {
     .option('--json <path|->', 'write the JSON report to a file, or - for stdout');
 }
 
-/** The job of `run` or `sim` from its flags, checked as one. */
-async function jobConfig(o: Record<string, any>): Promise<RunConfig> {
-  const { faults, stragglers } = await loadFaults(o.scenario, o.inject, { seed: o.seed, workers: o.workers, steps: o.steps });
-  const cfg: RunConfig = {
-    ...RUN_DEFAULTS,
-    workers: o.workers,
-    spawn: o.spawn ?? o.workers,
-    cardsPerWorker: o.cardsPerWorker,
-    bytesPerCard: o.size,
-    dtype: o.dtype,
-    op: o.op,
-    steps: o.steps,
-    computeMs: o.computeMs,
-    chunkBytes: o.chunk,
-    seed: o.seed,
-    timeoutMs: o.timeoutMs,
-    port: o.port ?? RUN_DEFAULTS.port,
-    host: o.host ?? RUN_DEFAULTS.host,
-    advertise: advertiseOf(o.host ?? RUN_DEFAULTS.host, o.advertise ?? process.env[ADVERTISE_ENV]),
-    rejoinTimeoutMs: o.rejoinTimeoutMs ?? RUN_DEFAULTS.rejoinTimeoutMs,
-    token: o.token,
-    readyTimeoutMs: o.readyTimeoutMs,
-    checksums: (o.checksum ?? 'crc32c') === 'crc32c',
-    faults,
-    stragglers,
-    onStraggler: o.onStraggler,
-    stragglerThreshold: o.stragglerThreshold,
-    stragglerPersist: o.stragglerPersist,
-    onFailure: o.onFailure,
-    spares: o.spares,
-    maxRestarts: o.maxRestarts,
-    checkpointEvery: o.checkpointEvery,
-    checkpointDir: o.checkpointDir ? resolve(o.checkpointDir) : null,
-    heartbeatMs: o.heartbeatMs,
-    heartbeatDeadMs: o.heartbeatTimeoutMs,
-    algo: o.algo,
-    crossovers: await loadTuning(o.tuning ?? []),
-    link: linkSpec(o as { linkLatencyUs: number; linkBandwidth: number; intraBandwidth: number }),
-  };
-  if (cfg.onFailure === 'shrink' && (cfg.op === 'min' || cfg.op === 'max')) {
-    throw new UsageError(`--on-failure shrink needs --op sum, avg or prod: with ${cfg.op} the result without the lost cards cannot be checked from the closed form`);
-  }
-  if (cfg.onFailure === 'spare' && cfg.spares === 0) throw new UsageError('--on-failure spare needs --spares N (N >= 1)');
-  if (cfg.spares > 0 && cfg.onFailure !== 'spare') throw new UsageError(`--spares ${cfg.spares} is only used with --on-failure spare`);
-  if (cfg.heartbeatDeadMs <= cfg.heartbeatMs) throw new UsageError(`--heartbeat-timeout-ms ${cfg.heartbeatDeadMs} must be longer than --heartbeat-ms ${cfg.heartbeatMs}`);
-  checkElements('--size', cfg.bytesPerCard, cfg.dtype);
-  checkChunk(cfg.chunkBytes, cfg.dtype);
-  if (cfg.spawn > cfg.workers) throw new UsageError(`--spawn ${cfg.spawn} is more than --workers ${cfg.workers}`);
-  return cfg;
+/** The job of `run` or `sim` from its flags, checked as one (by the API: the same checks for scripts). */
+async function jobConfig(o: Record<string, any>, kind: 'run' | 'sim' = 'run'): Promise<RunConfig> {
+  return runConfig(o as RunOptions, kind);
 }
 
 /** Ctrl-C and SIGTERM stop the job and still give a partial report; the status is then 128 + the signal's number. */
@@ -228,7 +180,7 @@ jobOptions(
       if (own.length) throw new UsageError(`--explore draws every run from its seed: it takes only --seed-start and --json, not ${own.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
       return explore(o.explore, o.seedStart, o.json);
     }
-    const cfg = await jobConfig(o);
+    const cfg = await jobConfig(o, 'sim');
     const toStdout = o.json === '-';
     const progress = new Progress(toStdout ? process.stderr : process.stdout);
     progress.line(
@@ -295,28 +247,28 @@ program
   .option('--json <path|->', 'write { rows, avgBusbwGBps, crossover } to a file, or - for stdout')
   .action(async (o) => {
     const cfg: BenchConfig = {
-      ...BENCH_DEFAULTS,
-      workers: o.workers,
-      cardsPerWorker: o.cardsPerWorker,
-      collective: o.collective,
-      minBytes: o.minBytes,
-      maxBytes: o.maxBytes,
-      stepFactor: o.stepFactor,
-      iters: o.iters,
-      warmup: o.warmup,
-      op: o.op,
-      dtype: o.dtype,
-      check: o.check,
-      chunkBytes: o.chunk,
-      timeoutMs: o.timeoutMs,
-      port: o.port,
-      checksums: o.checksum === 'crc32c',
-      algos: o.algo,
-      link: linkSpec(o),
+      ...benchConfig({
+        workers: o.workers,
+        cardsPerWorker: o.cardsPerWorker,
+        collective: o.collective,
+        minBytes: o.minBytes,
+        maxBytes: o.maxBytes,
+        stepFactor: o.stepFactor,
+        iters: o.iters,
+        warmup: o.warmup,
+        op: o.op,
+        dtype: o.dtype,
+        check: o.check,
+        chunk: o.chunk,
+        timeoutMs: o.timeoutMs,
+        port: o.port,
+        checksums: o.checksum === 'crc32c',
+        algos: o.algo,
+        linkLatencyUs: o.linkLatencyUs,
+        linkBandwidth: o.linkBandwidth,
+        intraBandwidth: o.intraBandwidth,
+      }),
     };
-    if (cfg.minBytes > cfg.maxBytes) throw new UsageError(`--min-bytes ${cfg.minBytes} is larger than --max-bytes ${cfg.maxBytes}`);
-    checkChunk(cfg.chunkBytes, cfg.dtype);
-    if (cfg.maxBytes < elementBytes(cfg.dtype)) throw new UsageError(`--max-bytes ${cfg.maxBytes} holds no ${cfg.dtype} element`);
     checkMemory({ localWorkers: cfg.workers, ringSize: cfg.workers, cardsPerWorker: cfg.cardsPerWorker, bytesPerCard: cfg.maxBytes, checkpointEvery: 0 }, '--max-bytes');
     await checkPortFree(cfg.host, cfg.port);
     const toStdout = o.json === '-';
@@ -363,93 +315,14 @@ program
     });
   });
 
-/** The address to advertise: the one given, else for a wildcard bind this host's external one; null: the bound address itself. */
-function advertiseOf(bind: string, given: string | undefined): string | null {
-  if (given !== undefined && given.trim() !== '') {
-    if (!/^[A-Za-z0-9.:[\]-]+$/.test(given.trim())) throw new UsageError(`advertise address '${given}' is not a host name or IP address`);
-    return given.trim();
-  }
-  return isWildcard(bind) ? externalAddress() : null;
-}
-
-const isWildcard = (h: string): boolean => h === '0.0.0.0' || h === '::' || h === '[::]';
-
-/** This host's first non-internal IPv4 address (what peers on other hosts can dial), else its name. */
-function externalAddress(): string {
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  return hostname();
-}
-
 registerPlan(program);
 
 function algoOption(what = 'all-reduce algorithm: ring (bandwidth-optimal), rd (recursive doubling: log2 n steps, for small sizes on many workers), or auto (the one the alpha-beta model predicts fastest, per epoch)'): Option {
   return new Option('--algo <name>', what);
 }
 
-/** The measured crossovers of `bench --algo ring,rd --json` outputs (for --algo auto). */
-async function loadTuning(files: string[]): Promise<RunConfig['crossovers']> {
-  const out: RunConfig['crossovers'] = [];
-  for (const f of files) {
-    let j: { workers?: unknown; crossover?: { measuredBytes?: unknown } };
-    try {
-      j = JSON.parse(await readFile(f, 'utf8'));
-    } catch (e) {
-      throw new UsageError(`--tuning ${f}: ${(e as Error).message}`);
-    }
-    const w = j.workers;
-    const b = j.crossover?.measuredBytes;
-    if (!Number.isInteger(w) || (b !== null && !Number.isInteger(b))) {
-      throw new UsageError(`--tuning ${f}: not the JSON of \`ringswarm bench --algo ring,rd --json\` (needs workers and crossover.measuredBytes)`);
-    }
-    out.push({ workers: w as number, bytes: b as number | null });
-  }
-  return out;
-}
-
-function linkSpec(o: { linkLatencyUs: number; linkBandwidth: number; intraBandwidth: number }): LinkSpec {
-  return { latencyUs: o.linkLatencyUs, bandwidth: o.linkBandwidth, intraBandwidth: o.intraBandwidth };
-}
-
-/** The scenario file and --inject flags, validated against the run and expanded (random faults drawn from the seed). */
-async function loadFaults(
-  file: string | undefined,
-  injects: string[],
-  o: { seed: number; workers: number; steps: number },
-): Promise<{ faults: Fault[]; stragglers: StragglerFault[] }> {
-  const parts: Scenario[] = [];
-  try {
-    if (file) {
-      let text: string;
-      try {
-        // The size first: a huge file is refused before it is read (a 48 MB one ran the heap out).
-        checkScenarioSize((await stat(file)).size, file);
-        text = await readFile(file, 'utf8');
-      } catch (e) {
-        if (e instanceof ScenarioError) throw e;
-        throw new UsageError(`--scenario ${file}: ${(e as Error).message}`);
-      }
-      parts.push(parseScenario(text, file));
-    }
-    if (injects.length) parts.push(parseInjects(injects));
-    return scenarioForRun(parts, o, file ?? '--inject');
-  } catch (e) {
-    if (e instanceof ScenarioError) throw new UsageError(e.message);
-    throw e;
-  }
-}
-
 function checksumOption(): Option {
   return new Option('--checksum <kind>', 'data frame checksum: crc32c, or none to measure what it costs').choices(['crc32c', 'none']).default('crc32c');
-}
-
-function checkElements(flag: string, bytes: number, t: string & Parameters<typeof elementBytes>[0]): void {
-  const eb = elementBytes(t);
-  if (bytes % eb !== 0) throw new UsageError(`${flag} ${bytes} is not a whole number of ${t} elements (${eb} bytes each)`);
-}
-
-function checkChunk(bytes: number, t: Parameters<typeof elementBytes>[0]): void {
-  if (bytes < elementBytes(t)) throw new UsageError(`--chunk ${bytes} is smaller than one ${t} element`);
-  if (bytes > 256 << 20) throw new UsageError(`--chunk ${bytes} is larger than 256 MiB`);
 }
 
 async function main(): Promise<void> {

@@ -76,5 +76,5 @@ export function kOfM(text: string): [number, number] {
   return [k, n];
 }
 
-/** A usage error found after parsing (conflicting flags): printed like commander's, status 2. */
-export class UsageError extends Error {}
+/** A usage error found after parsing (conflicting flags): printed like commander's, status 2. One class with the API's. */
+export { RingswarmUsageError as UsageError } from '../api/errors.js';

@@ -11,7 +11,7 @@ import { NamedTimers, realClock } from '../runtime/clock.js';
 import { ControlServer, type ControlChannel } from '../runtime/control-server.js';
 import { selfPssMB } from '../runtime/memory.js';
 import { describeExit, WorkerProcess } from '../runtime/worker-process.js';
-import type { LinkSpec, RunConfig, RunReport } from './config.js';
+import type { FaultReport, LinkSpec, RunConfig, RunReport, StragglerReport } from './config.js';
 import { CoordinatorMachine, type CoordinatorAction, type CoordinatorEvent, type ProcessState } from './machine.js';
 import { buildReport } from './report.js';
 
@@ -21,6 +21,63 @@ export interface RunHooks {
   log(line: string): void;
   /** Called once the control URL and token are known (for workers that join by themselves). */
   listening?(url: string, token: string): void;
+  /** What a live job's caller sees (the API's startRun): derived from the machine after each event it handles. */
+  event?(e: RunEvent): void;
+  /** Called once at the start with the live job's controls. */
+  control?(c: RunControl): void;
+}
+
+export type RunEvent =
+  | { type: 'ready'; epoch: number; workers: number; pids: number[] }
+  | { type: 'step'; step: number; epoch: number; stepMs: number; allreduceMs: number; wrong: number }
+  | { type: 'fault'; fault: FaultReport }
+  | { type: 'straggler'; straggler: StragglerReport }
+  | { type: 'epoch'; epoch: number; workers: number };
+
+export interface RunStatus {
+  phase: CoordinatorMachine['phase'];
+  epoch: number;
+  /** Steps every rank has reported. */
+  stepsDone: number;
+  steps: number;
+  ranks: { rank: number; workerId: string; pid: number; gone: boolean }[];
+}
+
+export interface RunControl {
+  /** A fault in shorthand ('kill:rank=1:step=2'), injected into the live job. */
+  inject(shorthand: string): void;
+  status(): RunStatus;
+}
+
+/** The machine's public fields as events: what changed since the last look. */
+function eventWatcher(machine: CoordinatorMachine, emit: (e: RunEvent) => void): () => void {
+  let ready = false;
+  let epoch = machine.epoch;
+  let stragglers = 0;
+  const stepsSeen = new Set<number>();
+  const faultsSeen = new Set<number>();
+  return () => {
+    if (!ready && machine.phase === 'training') {
+      ready = true;
+      emit({ type: 'ready', epoch: machine.epoch, workers: machine.W, pids: machine.members.map((m) => m.pid) });
+    }
+    if (machine.epoch !== epoch) {
+      epoch = machine.epoch;
+      emit({ type: 'epoch', epoch, workers: machine.W });
+    }
+    for (const [step, s] of machine.steps.final) {
+      if (stepsSeen.has(step)) continue;
+      stepsSeen.add(step);
+      emit({ type: 'step', step, epoch: machine.epoch, stepMs: s.stepMs, allreduceMs: s.allreduceMs, wrong: s.wrong });
+    }
+    machine.faults.forEach((f, i) => {
+      if (f.injectedAt === null || faultsSeen.has(i)) return;
+      faultsSeen.add(i);
+      const { fault: _f, injectedAt: _at, ...report } = f;
+      emit({ type: 'fault', fault: report });
+    });
+    while (stragglers < machine.stragglers.length) emit({ type: 'straggler', straggler: machine.stragglers[stragglers++]! });
+  };
 }
 
 export function jobSpec(cfg: RunConfig): JobSpec {
@@ -102,7 +159,22 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     } finally {
       draining = false;
     }
+    observe?.();
   };
+  const observe = hooks.event && eventWatcher(machine, hooks.event);
+  hooks.control?.({
+    inject: () => {
+      // The machine takes its faults from the config at launch; a live one needs a machine event (under way on another branch).
+      throw Object.assign(new Error('inject on a live run is not supported yet: pass the fault in `inject` or `scenario` when starting the run'), { code: 'RS_ERR_UNSUPPORTED' });
+    },
+    status: () => ({
+      phase: machine.phase,
+      epoch: machine.epoch,
+      stepsDone: machine.steps.final.size,
+      steps: cfg.steps,
+      ranks: machine.members.map((m) => ({ rank: m.rank, workerId: m.workerId, pid: m.pid, gone: m.gone })),
+    }),
+  });
 
   const spawn = (workerId: string) => {
     const p = new WorkerProcess({ workerId, controlUrl: server.url, token: server.token, host: cfg.host, advertise: cfg.advertise, log: hooks.log });
@@ -190,6 +262,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     hooks.listening?.(server.url, server.token);
     if (signal?.aborted) feed({ type: 'interrupt' });
     else for (const a of machine.begin(clock.now())) carry(a);
+    observe?.();
     await finished;
   } catch (e) {
     feed({ type: 'error', message: isRingswarmError(e) ? `${e.code}: ${e.message}` : String(e) });

@@ -53,3 +53,13 @@ describe('the launcher contract', () => {
     expect(workerIdentity({ advertise: '10.9.9.9' }, env, noFile).advertise).toBe('10.9.9.9');
   });
 });
+
+describe('the coordinator\'s advertised address', async () => {
+  const { runConfig } = await import('../../src/api/options.js');
+  it('is --advertise, else for a wildcard bind an external address, else none', async () => {
+    expect((await runConfig({ workers: 2, advertise: '10.0.0.7' })).advertise).toBe('10.0.0.7');
+    expect((await runConfig({ workers: 2 })).advertise).toBeNull();
+    expect((await runConfig({ workers: 2, host: '0.0.0.0' })).advertise).toMatch(/\S/);
+    await expect(runConfig({ workers: 2, advertise: 'bad host!' })).rejects.toThrow(/--advertise/);
+  });
+});

@@ -1,0 +1,136 @@
+// The scripting API: `import { run, sim, bench, plan, startRun } from 'ringswarm'`. The CLI is built on it.
+import { EventEmitter } from 'node:events';
+import { BENCH_DEFAULTS, type BenchConfig, type BenchReport, type RunReport } from '../coordinator/config.js';
+import { runBench } from '../coordinator/bench.js';
+import { plan as planRows, referencePoints, type PlanRow, type ReferencePoint } from '../coordinator/plan.js';
+import { runJob, type RunControl, type RunEvent, type RunHooks, type RunStatus } from '../coordinator/run.js';
+import { simJob } from '../sim/sim.js';
+import { RingswarmUsageError } from './errors.js';
+import { checkChunk, linkSpec, runConfig, type RunOptions, type Size } from './options.js';
+import { parseSize } from '../protocol/units.js';
+import { elementBytes } from '../collective/dtypes.js';
+
+export { RingswarmUsageError, runConfig };
+export type { BenchReport, PlanRow, ReferencePoint, RunEvent, RunOptions, RunReport, RunStatus, Size };
+
+export interface JobHooks {
+  log?(line: string): void;
+  progress?(line: string): void;
+}
+
+function hooksOf(h: JobHooks = {}): RunHooks {
+  return { log: h.log ?? (() => {}), progress: h.progress ?? (() => {}) };
+}
+
+/** A swarm of worker processes for `steps` steps; resolves to the run's report. */
+export async function run(options: RunOptions = {}, hooks?: JobHooks & { signal?: AbortSignal }): Promise<RunReport> {
+  return runJob(await runConfig(options, 'run'), hooksOf(hooks), hooks?.signal);
+}
+
+/** The same job in one process on a virtual clock. */
+export async function sim(options: RunOptions & { maxVirtualMs?: number } = {}, hooks?: JobHooks): Promise<RunReport> {
+  return simJob(await runConfig(options, 'sim'), hooksOf(hooks), { maxVirtualMs: options.maxVirtualMs });
+}
+
+export interface BenchOptions extends Partial<Omit<BenchConfig, 'minBytes' | 'maxBytes' | 'chunkBytes' | 'link'>> {
+  minBytes?: Size;
+  maxBytes?: Size;
+  chunk?: Size;
+  linkLatencyUs?: number;
+  linkBandwidth?: Size;
+  intraBandwidth?: Size;
+}
+
+const bytes = (flag: string, v: Size): number => {
+  try {
+    return typeof v === 'number' ? parseSize(String(v)) : parseSize(v);
+  } catch (e) {
+    throw new RingswarmUsageError(`${flag} ${v}: ${(e as Error).message}`);
+  }
+};
+
+export function benchConfig(o: BenchOptions = {}): BenchConfig {
+  const { minBytes, maxBytes, chunk, linkLatencyUs, linkBandwidth, intraBandwidth, ...rest } = o;
+  const cfg: BenchConfig = {
+    ...BENCH_DEFAULTS,
+    ...rest,
+    minBytes: minBytes === undefined ? BENCH_DEFAULTS.minBytes : bytes('--min-bytes', minBytes),
+    maxBytes: maxBytes === undefined ? BENCH_DEFAULTS.maxBytes : bytes('--max-bytes', maxBytes),
+    chunkBytes: chunk === undefined ? BENCH_DEFAULTS.chunkBytes : bytes('--chunk', chunk),
+    link: linkSpec({ linkLatencyUs, linkBandwidth, intraBandwidth }),
+  };
+  if (cfg.minBytes > cfg.maxBytes) throw new RingswarmUsageError(`--min-bytes ${cfg.minBytes} is larger than --max-bytes ${cfg.maxBytes}`);
+  checkChunk(cfg.chunkBytes, cfg.dtype);
+  if (cfg.maxBytes < elementBytes(cfg.dtype)) throw new RingswarmUsageError(`--max-bytes ${cfg.maxBytes} holds no ${cfg.dtype} element`);
+  return cfg;
+}
+
+/** A collective measured over a range of sizes. */
+export async function bench(options: BenchOptions = {}, hooks: JobHooks = {}): Promise<BenchReport> {
+  const log = hooks.log ?? (() => {});
+  return runBench(benchConfig(options), { log, header: log, row: log });
+}
+
+export interface PlanOptions {
+  cards: number;
+  cardMtbfHours: number;
+  checkpointMs: number;
+  recoveryMs: number;
+  stepMs?: number;
+}
+
+/** MTBF, the Young/Daly checkpoint interval and effective training time at 1,000 to 100,000 cards. */
+export function plan(o: PlanOptions): { rows: PlanRow[]; references: ReferencePoint[] } {
+  try {
+    const rows = planRows({ cards: o.cards, cardMtbfHours: o.cardMtbfHours, checkpointS: o.checkpointMs / 1000, recoveryS: o.recoveryMs / 1000, stepS: o.stepMs === undefined ? null : o.stepMs / 1000 });
+    return { rows, references: referencePoints(o.checkpointMs / 1000, o.recoveryMs / 1000) };
+  } catch (e) {
+    if (e instanceof RangeError) throw new RingswarmUsageError(e.message);
+    throw e;
+  }
+}
+
+type EventPayload<K extends RunEvent['type']> = Omit<Extract<RunEvent, { type: K }>, 'type'>;
+
+export interface LiveRun {
+  on<K extends RunEvent['type']>(event: K, fn: (e: EventPayload<K>) => void): LiveRun;
+  /** Not supported yet: throws an error with code RS_ERR_UNSUPPORTED (faults go in `inject` or `scenario` at the start). */
+  inject(fault: string): void;
+  /** null until the coordinator is up. */
+  status(): RunStatus | null;
+  /** Stop the run: `done` then resolves to a partial report (interrupted: true). */
+  stop(): void;
+  done: Promise<RunReport>;
+}
+
+/** A run as a live job: events, status, stop, and `done` (its report). Option errors reject `done`. */
+export function startRun(options: RunOptions = {}, hooks?: JobHooks): LiveRun {
+  const events = new EventEmitter();
+  const ctl = new AbortController();
+  let control: RunControl | null = null;
+  const done = runConfig(options, 'run').then((cfg) =>
+    runJob(
+      cfg,
+      {
+        ...hooksOf(hooks),
+        event: ({ type, ...payload }) => events.emit(type, payload),
+        control: (c) => (control = c),
+      },
+      ctl.signal,
+    ),
+  );
+  const live: LiveRun = {
+    on: (event, fn) => {
+      events.on(event, fn);
+      return live;
+    },
+    inject: (fault) => {
+      if (!control) throw Object.assign(new Error('inject on a live run is not supported yet'), { code: 'RS_ERR_UNSUPPORTED' });
+      control.inject(fault);
+    },
+    status: () => control?.status() ?? null,
+    stop: () => ctl.abort(),
+    done,
+  };
+  return live;
+}

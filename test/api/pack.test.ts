@@ -1,0 +1,41 @@
+// The packed package installed into a temporary project: `import { run } from 'ringswarm'` works as a user gets it.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '../..');
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+it('npm pack installs into a project and runs a job', () => {
+  const packDir = mkdtempSync(join(tmpdir(), 'rs-pack-'));
+  const proj = mkdtempSync(join(tmpdir(), 'rs-proj-'));
+  dirs.push(packDir, proj);
+  execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', packDir], { cwd: root, stdio: 'pipe' });
+  const tgz = join(packDir, readdirSync(packDir).find((f) => f.endsWith('.tgz'))!);
+  writeFileSync(join(proj, 'package.json'), JSON.stringify({ name: 'rs-user', version: '1.0.0', type: 'module' }));
+  try {
+    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', tgz], { cwd: proj, stdio: 'pipe', timeout: 45_000 });
+  } catch {
+    // No npm cache: unpack the tarball by hand and resolve its dependencies from this checkout's node_modules.
+    const pkg = join(proj, 'node_modules', 'ringswarm');
+    mkdirSync(pkg, { recursive: true });
+    execFileSync('tar', ['xzf', tgz, '-C', pkg, '--strip-components=1']);
+    for (const dep of ['commander', 'ws', 'yaml', 'zod', '@node-rs']) {
+      const to = join(proj, 'node_modules', dep);
+      if (!existsSync(to)) symlinkSync(join(root, 'node_modules', dep), to);
+    }
+  }
+  writeFileSync(
+    join(proj, 'job.mjs'),
+    [
+      "import { run } from 'ringswarm';",
+      "const report = await run({ workers: 2, cardsPerWorker: 1, size: '4KiB', steps: 2, port: 0 });",
+      'console.log(JSON.stringify({ ok: report.ok }));',
+    ].join('\n'),
+  );
+  const out = execFileSync('node', ['job.mjs'], { cwd: proj, encoding: 'utf8', timeout: 45_000 });
+  expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({ ok: true });
+}, 60_000);
