@@ -2,12 +2,12 @@
 import { readFile, stat } from 'node:fs/promises';
 import { hostname, networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
-import { ADVERTISE_ENV } from '../cli/launcher.js';
+import { ADVERTISE_ENV } from './launcher.js';
 import { elementBytes, type DType, type ReduceOp } from '../collective/dtypes.js';
 import type { AllreduceAlgo } from '../collective/types.js';
 import { RUN_DEFAULTS, type FailurePolicy, type LinkSpec, type RunConfig } from '../coordinator/config.js';
 import { checkScenarioSize, parseInjects, parseScenario, scenarioForRun, ScenarioError, type Fault, type Scenario, type StragglerFault } from '../coordinator/scenario/index.js';
-import { dtype, host, intIn, kOfM, numberIn, rate, reduceOp, runAlgo, size } from '../cli/options.js';
+import { dtype, host, intIn, kOfM, numberIn, rate, reduceOp, runAlgo, size } from './flags.js';
 import { RingswarmUsageError } from './errors.js';
 
 export const MAX_WORKERS = 4096;

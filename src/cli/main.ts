@@ -24,9 +24,9 @@ import {
 import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { ADVERTISE_ENV, COORDINATOR_ENV, RANK_SOURCES, TOKEN_ENV, TOKEN_FILE_ENV, workerIdentity } from './launcher.js';
+import { ADVERTISE_ENV, COORDINATOR_ENV, RANK_SOURCES, TOKEN_ENV, TOKEN_FILE_ENV, workerIdentity } from '../api/launcher.js';
 import { resolve } from 'node:path';
-import { algoList, collective, dtype, flag01, host, intIn, kOfM, numberIn, rate, reduceOp, runAlgo, size, UsageError } from './options.js';
+import { algoList, collective, dtype, flag01, host, intIn, kOfM, numberIn, rate, reduceOp, runAlgo, size, UsageError } from '../api/flags.js';
 import { formatBenchTable, formatRunSummary } from '../coordinator/format.js';
 import { writeJson } from './json.js';
 import { registerPlan } from './plan.js';

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { figuresFromReport, plan, referencePoints, YEAR_H, type PlanRow, type ReferencePoint } from '../coordinator/plan.js';
 import { writeJson } from './json.js';
-import { intIn, numberIn, UsageError } from './options.js';
+import { intIn, numberIn, UsageError } from '../api/flags.js';
 
 export interface PlanFigure {
   ms: number;

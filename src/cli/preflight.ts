@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { freemem, totalmem } from 'node:os';
 import { checkpointDisk, CheckpointDiskError } from '../runtime/checkpoint-disk.js';
 import { estimateMemory, memoryVerdict, type MemoryJob } from './memory.js';
-import { UsageError } from './options.js';
+import { UsageError } from '../api/flags.js';
 
 /** --checkpoint-dir must exist or be creatable, and take a file: create it, write, fsync and remove a probe. */
 export async function checkCheckpointDir(dir: string, probe = checkpointDisk.probe): Promise<void> {

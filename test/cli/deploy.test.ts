@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { COORDINATOR_ENV, RANK_SOURCES, workerIdentity } from '../../src/cli/launcher.js';
+import { COORDINATOR_ENV, RANK_SOURCES, workerIdentity } from '../../src/api/launcher.js';
 
 const file = (p: string) => readFileSync(fileURLToPath(new URL(`../../deploy/${p}`, import.meta.url)), 'utf8');
 

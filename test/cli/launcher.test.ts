@@ -1,7 +1,7 @@
 // `ringswarm worker` reads its coordinator, token, rank and world size from flags or from the
 // environment its launcher sets, first match wins, with a clear error for what is missing or wrong.
 import { describe, expect, it } from 'vitest';
-import { coordinatorUrl, launcherRank, RANK_SOURCES, workerIdentity } from '../../src/cli/launcher.js';
+import { coordinatorUrl, launcherRank, RANK_SOURCES, workerIdentity } from '../../src/api/launcher.js';
 
 const noFile = (f: string): string => {
   throw new Error(`ENOENT: no such file, open '${f}'`);

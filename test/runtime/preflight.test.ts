@@ -2,7 +2,7 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { estimateMemory, memoryVerdict, type MemoryJob } from '../../src/cli/memory.js';
-import { UsageError } from '../../src/cli/options.js';
+import { UsageError } from '../../src/api/flags.js';
 import { checkCheckpointDir, checkPortFree } from '../../src/cli/preflight.js';
 
 const GiB = 2 ** 30;

@@ -77,4 +77,4 @@ export function kOfM(text: string): [number, number] {
 }
 
 /** A usage error found after parsing (conflicting flags): printed like commander's, status 2. One class with the API's. */
-export { RingswarmUsageError as UsageError } from '../api/errors.js';
+export { RingswarmUsageError as UsageError } from './errors.js';

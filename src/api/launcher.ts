@@ -2,7 +2,7 @@
 // job's world size, from flags or from the environment Slurm, Open MPI, PMIx, Kubernetes or a
 // torchrun-style launcher sets. Pure: the environment and a file reader come in as values.
 import type { LauncherKind } from '../protocol/names.js';
-import { UsageError } from './options.js';
+import { UsageError } from './flags.js';
 
 
 /** Who gave a worker its rank, and which (null: spawned by the coordinator, or no rank given). */
