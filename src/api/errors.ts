@@ -1,5 +1,2 @@
 // The error a caller's bad input throws, from the CLI and the API alike (the CLI prints it and exits 2).
-export class RingswarmUsageError extends Error {
-  readonly code = 'RS_ERR_USAGE';
-  override name = 'RingswarmUsageError';
-}
+export { RingswarmUsageError } from '../protocol/errors.js';

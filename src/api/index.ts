@@ -3,7 +3,10 @@ import { EventEmitter } from 'node:events';
 import { BENCH_DEFAULTS, type BenchConfig, type BenchReport, type RunReport } from '../coordinator/config.js';
 import { runBench } from '../coordinator/bench.js';
 import { plan as planRows, referencePoints, type PlanRow, type ReferencePoint } from '../coordinator/plan.js';
-import { runJob, type RunControl, type RunEvent, type RunHooks, type RunStatus } from '../coordinator/run.js';
+import { runJob, type RunControl, type RunEvent, type RunHooks } from '../coordinator/run.js';
+import type { JobStatus, RankStatus } from '../protocol/operator.js';
+import type { FaultInput } from '../coordinator/scenario/index.js';
+import type { FaultReport } from '../coordinator/config.js';
 import { simJob } from '../sim/sim.js';
 import { RingswarmUsageError } from './errors.js';
 import { checkChunk, linkSpec, runConfig, type RunOptions, type Size } from './options.js';
@@ -11,7 +14,7 @@ import { parseSize } from '../protocol/units.js';
 import { elementBytes } from '../collective/dtypes.js';
 
 export { RingswarmUsageError, runConfig };
-export type { BenchReport, PlanRow, ReferencePoint, RunEvent, RunOptions, RunReport, RunStatus, Size };
+export type { BenchReport, FaultInput, FaultReport, JobStatus, PlanRow, RankStatus, ReferencePoint, RunEvent, RunOptions, RunReport, Size };
 
 export interface JobHooks {
   log?(line: string): void;
@@ -94,10 +97,14 @@ type EventPayload<K extends RunEvent['type']> = Omit<Extract<RunEvent, { type: K
 
 export interface LiveRun {
   on<K extends RunEvent['type']>(event: K, fn: (e: EventPayload<K>) => void): LiveRun;
-  /** Not supported yet: throws an error with code RS_ERR_UNSUPPORTED (faults go in `inject` or `scenario` at the start). */
-  inject(fault: string): void;
-  /** null until the coordinator is up. */
-  status(): RunStatus | null;
+  /**
+   * A fault into the running job: the --inject shorthand without a trigger strikes now
+   * ('kill:rank=3'), with `step=N` at that step; or a scenario entry. Ranks are ranks at launch.
+   * Resolves with its id and report entry; rejects with RingswarmUsageError saying why not.
+   */
+  inject(fault: string | FaultInput): Promise<{ id: number; fault: FaultReport }>;
+  /** What `ringswarm status` shows; null until the coordinator is up. */
+  status(): JobStatus | null;
   /** Stop the run: `done` then resolves to a partial report (interrupted: true). */
   stop(): void;
   done: Promise<RunReport>;
@@ -124,10 +131,7 @@ export function startRun(options: RunOptions = {}, hooks?: JobHooks): LiveRun {
       events.on(event, fn);
       return live;
     },
-    inject: (fault) => {
-      if (!control) throw Object.assign(new Error('inject on a live run is not supported yet'), { code: 'RS_ERR_UNSUPPORTED' });
-      control.inject(fault);
-    },
+    inject: (fault) => (control ? control.inject(fault) : Promise.reject(new RingswarmUsageError('the run has not started yet (its options are still being checked)'))),
     status: () => control?.status() ?? null,
     stop: () => ctl.abort(),
     done,

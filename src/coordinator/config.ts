@@ -227,6 +227,8 @@ export interface FaultReport {
   phase: string | null;
   /** Whether ringswarm injected it (false: it came from outside, e.g. someone's kill -9). */
   injected: boolean;
+  /** Injected into the running job (`ringswarm inject`, startRun().inject) rather than given at launch. */
+  live?: true;
   /** Whether it took effect (an injected fault whose step, rank or link was never reached did not). */
   struck: boolean;
   /** Why it did not strike, when it did not. */

@@ -7,13 +7,14 @@ import { predecessor, successor } from '../collective/ring.js';
 import type { AllreduceAlgo } from '../collective/types.js';
 import type { LauncherKind } from '../protocol/names.js';
 import type { CoordinatorMessage, FaultOrder, JobSpec, Restore, StragglerOrder, WorkerMessage } from '../protocol/control.js';
+import type { JobStatus, RankState } from '../protocol/operator.js';
 import type { DetectedBy, EpochReport, FaultReport, InjectedStragglerReport, RunConfig, StragglerReport } from './config.js';
 import { describeLocation, locateStuck, type Location, type RankProgress } from './detector.js';
 import { peersOf, unusedLinkNote } from './fabric.js';
 import { CheckpointLedger, StepLedger, type StepAgg } from './ledger.js';
 import { assignMessage, assignRing } from './rendezvous.js';
 import { rerouteOrder } from './reroute.js';
-import type { Fault, StragglerFault } from './scenario/index.js';
+import { parseLiveInject, ScenarioError, type Fault, type FaultInput, type StragglerFault } from './scenario/index.js';
 import { median, MIN_STRAGGLER_WORKERS, StragglerDetector } from './stragglers.js';
 
 /** After the first sign of a fault, how long to gather the others before deciding what happened. */
@@ -48,7 +49,9 @@ export type CoordinatorEvent =
   /** Ctrl-C, or the caller's abort signal. */
   | { type: 'interrupt' }
   /** The driver could not carry out an action (a spawn that failed, say). */
-  | { type: 'error'; message: string };
+  | { type: 'error'; message: string }
+  /** A fault injected into the running job (`ringswarm inject`, startRun().inject): shorthand or an entry as a scenario holds it; answered by `ref`. */
+  | { type: 'inject'; spec: string | FaultInput; ref: number };
 
 export type CoordinatorAction =
   | { type: 'send'; to: string; msg: CoordinatorMessage }
@@ -63,7 +66,12 @@ export type CoordinatorAction =
   | { type: 'log'; line: string }
   | { type: 'progress'; line: string }
   /** The run is over (ok, failed or interrupted): build the report and stop everything. */
-  | { type: 'finish' };
+  | { type: 'finish' }
+  /** The answer to an `inject` event. */
+  | { type: 'answer'; ref: number; answer: InjectAnswer };
+
+/** What a live injection got: the fault as the report will hold it (with its id), or why not. */
+export type InjectAnswer = { ok: true; id: number; fault: FaultReport } | { ok: false; error: string };
 
 export interface Member extends JoinInfo {
   /** Position in the ring of this epoch (-1: not in it). */
@@ -110,6 +118,18 @@ export function linkEnds(f: { from: number; to?: number }, workers: number): [nu
   return [f.from, typeof f.to === 'number' ? f.to : successor(f.from, workers)];
 }
 
+function faultRecord(f: Fault, workers: number): FaultRecord {
+  return {
+    fault: f,
+    kind: f.kind,
+    ...(f.kind === 'link' ? { link: linkEnds(f, workers) } : { rank: f.rank }),
+    atStep: 'step' in f.at ? f.at.step : null,
+    phase: 'step' in f.at ? (f.at.phase ?? null) : null,
+    injected: true,
+    ...UNDETECTED,
+  };
+}
+
 function target(f: Fault): number {
   return f.kind === 'link' ? f.from : f.rank;
 }
@@ -139,9 +159,12 @@ export class CoordinatorMachine {
   readonly steps = new StepLedger();
   readonly ckpt = new CheckpointLedger();
   readonly digests = new Map<number, string[]>();
-  private progress = new Map<number, RankProgress & { at: number }>();
+  private progress = new Map<number, RankProgress & { at: number; phase: string }>();
   private readonly fired = new Set<number>();
   readonly faults: FaultRecord[];
+  /** The faults to carry out: the config's, then those injected into the running job. */
+  private readonly scheduled: Fault[];
+  private nextFaultId: number;
   readonly injected: InjectedStragglerReport[];
   readonly epochs: EpochReport[] = [];
   readonly stragglers: StragglerReport[] = [];
@@ -202,15 +225,9 @@ export class CoordinatorMachine {
   ) {
     this.job = job;
     this.W = cfg.workers;
-    this.faults = cfg.faults.map((f) => ({
-      fault: f,
-      kind: f.kind,
-      ...(f.kind === 'link' ? { link: linkEnds(f, cfg.workers) } : { rank: f.rank }),
-      atStep: 'step' in f.at ? f.at.step : null,
-      phase: 'step' in f.at ? (f.at.phase ?? null) : null,
-      injected: true,
-      ...UNDETECTED,
-    }));
+    this.faults = cfg.faults.map((f) => faultRecord(f, cfg.workers));
+    this.scheduled = [...cfg.faults];
+    this.nextFaultId = Math.max(-1, ...cfg.faults.map((f) => f.id), ...cfg.stragglers.map((f) => f.id)) + 1;
     this.injected = cfg.stragglers.map((f) => ({
       kind: f.kind,
       ...(f.kind === 'slow-link' ? { link: linkEnds(f, cfg.workers) } : f.kind === 'jitter' ? {} : { rank: f.rank }),
@@ -226,6 +243,10 @@ export class CoordinatorMachine {
   handle(e: CoordinatorEvent, now: number): CoordinatorAction[] {
     this.now = now;
     this.out = [];
+    if (e.type === 'inject') {
+      this.onInject(e.spec, e.ref);
+      return this.out;
+    }
     if (this.phase === 'finished') return this.out;
     switch (e.type) {
       case 'joined':
@@ -299,6 +320,61 @@ export class CoordinatorMachine {
     let w = 0;
     for (const s of this.steps.final.values()) w += s.wrong;
     return w;
+  }
+
+  // ---------------------------------------------------------------- status
+
+  /** What `ringswarm status` shows: the job, and per rank what it does and when it was last heard from. Pure: a look, no action. */
+  statusSnapshot(now: number): JobStatus {
+    const recovering = this.recovery !== null && this.phase === 'training';
+    const stateOf = (m: Member): RankState => {
+      if (m.gone) return 'dead';
+      if (this.digests.has(m.firstCard)) return 'done';
+      if (this.phase === 'joining') return 'joining';
+      if (this.fenced.has(m.workerId) || (this.thawDue.get(m.workerId) ?? -Infinity) > now) return 'frozen';
+      if (now - m.lastSeen > this.cfg.heartbeatDeadMs) return 'silent';
+      if (this.stalled.has(m.rank)) return 'stalled';
+      if (recovering) return 'recovering';
+      return this.phase === 'ringing' || this.recovery?.stage === 'ringing' ? 'ringing' : 'training';
+    };
+    const ranks = this.members.map((m) => {
+      const p = this.progress.get(m.rank);
+      return {
+        rank: m.rank,
+        home: m.home,
+        workerId: m.workerId,
+        pid: m.pid,
+        host: m.host ?? null,
+        state: stateOf(m),
+        opSeq: p?.opSeq ?? null,
+        phase: p?.phase ?? null,
+        chunk: p ? p.chunksReceived : null,
+        heartbeatAgeMs: Math.max(0, Math.round(now - m.lastSeen)),
+      };
+    });
+    const stuck = ranks.some((r) => r.state === 'stalled' || r.state === 'silent' || r.state === 'frozen');
+    const table = [...this.progress.values()].filter((p) => this.members[p.rank] && !this.members[p.rank].gone).map((p) => ({ ...p, silentMs: now - this.members[p.rank].lastSeen }));
+    const at = stuck ? locateStuck(table, this.cfg.heartbeatDeadMs) : null;
+    const quiet = ranks.filter((r) => r.state === 'silent' || r.state === 'frozen').map((r) => r.rank);
+    const waitingFor = !stuck ? [] : quiet.length ? quiet : at ? [at.kind === 'rank' ? at.rank : at.from] : [];
+    const struck = this.faults.filter((f) => f.struck);
+    return {
+      job: {
+        workers: this.cfg.workers,
+        cardsPerWorker: this.cfg.cardsPerWorker,
+        bytesPerCard: this.cfg.bytesPerCard,
+        steps: this.cfg.steps,
+        algo: this.phase === 'joining' ? this.algoFor(this.W) : this.epochAlgo(),
+        onFailure: this.cfg.onFailure,
+      },
+      phase: recovering ? 'recovering' : this.phase,
+      epoch: this.epoch,
+      step: Math.min(this.cfg.steps, this.steps.highestDone() + 1),
+      ranks,
+      spares: this.spares.filter((m) => !m.gone).map((m) => ({ workerId: m.workerId, pid: m.pid, host: m.host ?? null })),
+      waitingFor,
+      faults: { injected: struck.filter((f) => f.injected).length, detected: this.faults.filter((f) => f.detectedBy !== null).length, recovered: this.faults.filter((f) => f.recoveredAfterMs !== null).length },
+    };
   }
 
   // ---------------------------------------------------------------- small helpers
@@ -485,7 +561,7 @@ export class CoordinatorMachine {
         this.noteMoved(rank, msg.progress ? `${msg.progress.opSeq}:${msg.progress.chunksReceived}:${msg.progress.chunksSent}:${msg.progress.moved ?? ''}` : null);
         if (msg.progress) {
           const p = msg.progress;
-          this.progress.set(rank, { rank, opSeq: p.opSeq, step: p.step, chunksReceived: p.chunksReceived, chunksExpected: p.chunksExpected, chunksSent: p.chunksSent, waitingFor: p.waitingFor, silentMs: 0, at: this.now });
+          this.progress.set(rank, { rank, opSeq: p.opSeq, phase: p.phase, step: p.step, chunksReceived: p.chunksReceived, chunksExpected: p.chunksExpected, chunksSent: p.chunksSent, waitingFor: p.waitingFor, silentMs: 0, at: this.now });
         } else if (this.progress.has(rank)) this.progress.get(rank)!.at = this.now;
         return;
       case 'aborted':
@@ -779,6 +855,41 @@ export class CoordinatorMachine {
     }
   }
 
+  /**
+   * A fault injected into the running job. Its ranks are ranks at launch, as a scenario's; without
+   * a trigger it strikes now (a fault before training starts strikes when it starts), `atMs` is
+   * from the start of training, and `step` arms the rank for that step (in this epoch and the next).
+   */
+  private onInject(spec: string | FaultInput, ref: number): void {
+    const no = (error: string) => this.act({ type: 'answer', ref, answer: { ok: false, error } });
+    if (this.phase === 'finished') return no('the run has finished');
+    let f: Fault;
+    try {
+      f = parseLiveInject(spec, { workers: this.cfg.workers, steps: this.cfg.steps, id: this.nextFaultId });
+    } catch (e) {
+      if (e instanceof ScenarioError) return no(e.message);
+      throw e;
+    }
+    const home = target(f);
+    const m = this.phase === 'joining' ? undefined : this.byHome(home);
+    if (this.phase !== 'joining' && (!m || m.gone)) return no(`rank ${home} (at launch) is not in the ring now`);
+    const done = this.steps.highestDone();
+    if ('step' in f.at && f.at.step <= done) return no(`step ${f.at.step} has passed: every rank has done steps 0..${done}`);
+    if (this.allDone) return no('every rank has done its steps');
+    this.nextFaultId++;
+    this.scheduled.push(f);
+    const rec: FaultRecord = { ...faultRecord(f, this.cfg.workers), live: true };
+    this.faults.push(rec);
+    if ('ms' in f.at) {
+      if (this.trainingStart) this.arm(`fault:${f.id}`, Math.max(0, this.trainingStart + f.at.ms - this.now));
+    } else if (m) this.send(m, { type: 'inject', epoch: this.epoch, fault: this.order(f, f.at), arm: true });
+    const { fault: _f, injectedAt: _i, ...report } = rec;
+    const where = f.kind === 'link' ? `link ${rec.link!.join('->')}` : `rank ${f.rank}`;
+    const when = 'step' in f.at ? `at step ${f.at.step}${f.at.phase ? ` ${f.at.phase}` : ''}` : f.at.ms > 0 ? `at ${f.at.ms} ms` : 'now';
+    this.log(`fault ${f.id} (${f.kind}, ${where}) injected into the running job, ${when}`);
+    this.act({ type: 'answer', ref, answer: { ok: true, id: f.id, fault: report } });
+  }
+
   /** pause stragglers: short SIGSTOP/SIGCONT cycles from outside, like long garbage-collection stalls. */
   private pauseTick(i: number): void {
     const p = this.pauses[i];
@@ -804,7 +915,7 @@ export class CoordinatorMachine {
     this.startupMs = this.now - this.t0;
     this.trainingStart = this.now;
     this.act({ type: 'progress', line: `${this.W} workers ready in ${Math.round(this.startupMs)} ms; training ${this.cfg.steps} steps` });
-    for (const f of this.cfg.faults) if ('ms' in f.at) this.arm(`fault:${f.id}`, f.at.ms);
+    for (const f of this.scheduled) if ('ms' in f.at) this.arm(`fault:${f.id}`, f.at.ms);
     for (const f of this.cfg.stragglers) {
       if (f.kind !== 'pause') continue;
       const start = f.at && 'ms' in f.at ? f.at.ms : 0;
@@ -833,7 +944,7 @@ export class CoordinatorMachine {
   }
 
   private faultsFor(m: Member, fromStep: number): FaultOrder[] {
-    return this.cfg.faults.flatMap((f) => ('step' in f.at && target(f) === m.home && !this.fired.has(f.id) && f.at.step >= fromStep ? [this.order(f, f.at)] : []));
+    return this.scheduled.flatMap((f) => ('step' in f.at && target(f) === m.home && !this.fired.has(f.id) && f.at.step >= fromStep ? [this.order(f, f.at)] : []));
   }
 
   /**

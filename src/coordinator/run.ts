@@ -6,13 +6,16 @@ import { elementBytes } from '../collective/dtypes.js';
 import { MACHINE_MODEL, pickAlgo, type FabricModel } from '../collective/model.js';
 import type { AllreduceAlgo } from '../collective/types.js';
 import type { JobSpec } from '../protocol/control.js';
-import { isRingswarmError, RingswarmError } from '../protocol/errors.js';
+import { isRingswarmError, RingswarmError, RingswarmUsageError } from '../protocol/errors.js';
 import { NamedTimers, realClock } from '../runtime/clock.js';
 import { ControlServer, type ControlChannel } from '../runtime/control-server.js';
 import { selfPssMB } from '../runtime/memory.js';
 import { describeExit, WorkerProcess } from '../runtime/worker-process.js';
 import type { FaultReport, LinkSpec, RunConfig, RunReport, StragglerReport } from './config.js';
-import { CoordinatorMachine, type CoordinatorAction, type CoordinatorEvent, type ProcessState } from './machine.js';
+import { CoordinatorMachine, type CoordinatorAction, type CoordinatorEvent, type InjectAnswer, type ProcessState } from './machine.js';
+import type { FaultInput } from './scenario/index.js';
+import type { JobStatus } from '../protocol/operator.js';
+import { operatorHandler } from '../runtime/operator-http.js';
 import { buildReport } from './report.js';
 
 export interface RunHooks {
@@ -34,19 +37,14 @@ export type RunEvent =
   | { type: 'straggler'; straggler: StragglerReport }
   | { type: 'epoch'; epoch: number; workers: number };
 
-export interface RunStatus {
-  phase: CoordinatorMachine['phase'];
-  epoch: number;
-  /** Steps every rank has reported. */
-  stepsDone: number;
-  steps: number;
-  ranks: { rank: number; workerId: string; pid: number; gone: boolean }[];
-}
-
 export interface RunControl {
-  /** A fault in shorthand ('kill:rank=1:step=2'), injected into the live job. */
-  inject(shorthand: string): void;
-  status(): RunStatus;
+  /**
+   * A fault injected into the live job: shorthand ('kill:rank=1', 'hang:rank=2:ms=500:step=7') or
+   * a scenario entry; resolves with its id and report entry, rejects with why not (RS_ERR_USAGE).
+   */
+  inject(fault: string | FaultInput): Promise<{ id: number; fault: FaultReport }>;
+  /** What `ringswarm status` shows. */
+  status(): JobStatus;
 }
 
 /** The machine's public fields as events: what changed since the last look. */
@@ -162,19 +160,21 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     observe?.();
   };
   const observe = hooks.event && eventWatcher(machine, hooks.event);
-  hooks.control?.({
-    inject: () => {
-      // The machine takes its faults from the config at launch; a live one needs a machine event (under way on another branch).
-      throw Object.assign(new Error('inject on a live run is not supported yet: pass the fault in `inject` or `scenario` when starting the run'), { code: 'RS_ERR_UNSUPPORTED' });
-    },
-    status: () => ({
-      phase: machine.phase,
-      epoch: machine.epoch,
-      stepsDone: machine.steps.final.size,
-      steps: cfg.steps,
-      ranks: machine.members.map((m) => ({ rank: m.rank, workerId: m.workerId, pid: m.pid, gone: m.gone })),
-    }),
-  });
+  // Live injections wait for the machine's answer (it comes with the actions of their event).
+  const answers = new Map<number, (a: InjectAnswer) => void>();
+  let refs = 0;
+  const control: RunControl = {
+    inject: (fault) =>
+      new Promise((resolve, reject) => {
+        if (closing) return reject(new RingswarmUsageError('the run has finished'));
+        const ref = ++refs;
+        answers.set(ref, (a) => (a.ok ? resolve({ id: a.id, fault: a.fault }) : reject(new RingswarmUsageError(a.error))));
+        feed({ type: 'inject', spec: fault, ref });
+      }),
+    status: () => machine.statusSnapshot(clock.now()),
+  };
+  hooks.control?.(control);
+  server.onRequest = operatorHandler({ token: server.token, status: control.status, inject: control.inject, refused: (l) => server.noteRefused(l) });
 
   const spawn = (workerId: string) => {
     const p = new WorkerProcess({ workerId, controlUrl: server.url, token: server.token, host: cfg.host, advertise: cfg.advertise, log: hooks.log });
@@ -233,6 +233,11 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
         return hooks.progress(a.line);
       case 'finish':
         return finish();
+      case 'answer': {
+        const answer = answers.get(a.ref);
+        answers.delete(a.ref);
+        return answer?.(a.answer);
+      }
     }
   }
 

@@ -204,7 +204,8 @@ export const CoordinatorMessage = z.discriminatedUnion('type', [
     stragglers: z.array(StragglerOrder),
   }),
   z.object({ type: z.literal('abort'), epoch: nat, reason: z.string() }),
-  z.object({ type: z.literal('inject'), epoch: nat, fault: FaultOrder }),
+  /** A fault carried out at once, or (`arm`) armed for its trigger like an assignment's (a fault injected into a running job). */
+  z.object({ type: z.literal('inject'), epoch: nat, fault: FaultOrder, arm: z.boolean().optional() }),
   z.object({ type: z.literal('start'), epoch: nat, fromStep: nat }),
   z.object({ type: z.literal('bench'), epoch: nat, spec: BenchSpec }),
   z.object({ type: z.literal('shutdown'), reason: z.string() }),

@@ -84,3 +84,9 @@ function utf8Bytes(s: string): number {
   }
   return n;
 }
+
+/** The error a caller's bad input throws, from the CLI, the API and the operator's requests alike (the CLI prints it and exits 2). */
+export class RingswarmUsageError extends Error {
+  readonly code = 'RS_ERR_USAGE';
+  override name = 'RingswarmUsageError';
+}

@@ -4,6 +4,7 @@
 // as a typed channel. Everything else is refused with a stable code and close code, counted, and
 // logged a few at a time; an upgrade or a hello that takes too long is cut off.
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { PROTOCOL_VERSION, WorkerMessage, type CoordinatorMessage } from '../protocol/control.js';
 import { closeReason, RingswarmError } from '../protocol/errors.js';
@@ -39,11 +40,18 @@ export class ControlServer {
    * channel's handlers (the hello itself has been read).
    */
   onHello: (hello: Hello, channel: ControlChannel) => RingswarmError | void = () => {};
+  /** Plain HTTP on the control port (the operator's requests); without it, 426 Upgrade Required. */
+  onRequest: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
 
   constructor(private readonly o: ControlServerOptions) {
     this.token = o.token ?? randomBytes(16).toString('hex');
     // Refusals are logged a few at a time (an attack makes thousands), and not once the job is closing.
     this.refusals = new RefusalLog((l) => this.closing || o.log(l));
+  }
+
+  /** A request refused outside the WebSocket door (an operator's without the token): counted and logged with the rest. */
+  noteRefused(line: string): void {
+    this.refusals.refused(line);
   }
 
   /** Connections refused at the door (a member's bad message later is that member lost, not a refusal). */
@@ -60,6 +68,7 @@ export class ControlServer {
         maxPayload: 64 << 20,
         onHandshakeTimeout: (from) => this.refuse(null, new RingswarmError('RS_ERR_TIMEOUT', `no WebSocket upgrade within ${HANDSHAKE_TIMEOUT_MS} ms`), from),
         onConnection: (ws, req) => this.accept(ws, req.socket.remoteAddress ?? '?'),
+        onRequest: this.onRequest && ((req, res) => this.onRequest!(req, res)),
       });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;

@@ -1,7 +1,8 @@
 // A WebSocket server whose connections must finish the HTTP upgrade within a deadline: a peer
 // that sends its upgrade request one byte a second is cut off, not kept for a minute or more
-// (Node's own header timeout is checked only every 30 s). Plain HTTP gets 426, as from ws itself.
-import { createServer, STATUS_CODES, type IncomingMessage } from 'node:http';
+// (Node's own header timeout is checked only every 30 s). Plain HTTP goes to the caller's handler
+// (the operator's requests), else gets 426, as from ws itself; it too must be answered in time.
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 
@@ -16,12 +17,15 @@ export interface GuardedWsServerOptions {
   /** A connection cut off because its upgrade did not finish in time (`from`: its address). */
   onHandshakeTimeout(from: string): void;
   onConnection(ws: WebSocket, req: IncomingMessage): void;
+  /** A plain HTTP request (not an upgrade). */
+  onRequest?(req: IncomingMessage, res: ServerResponse): void;
 }
 
 /** Listen; resolves once listening. Closing the returned server also closes the HTTP server under it. */
 export async function listenGuarded(o: GuardedWsServerOptions): Promise<{ wss: WebSocketServer; port: number }> {
   const ms = o.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
-  const http = createServer((_req, res) => {
+  const http = createServer((req, res) => {
+    if (o.onRequest) return o.onRequest(req, res);
     const body = STATUS_CODES[426]!;
     res.writeHead(426, { 'Content-Length': body.length, 'Content-Type': 'text/plain', Connection: 'close' });
     res.end(body);

@@ -295,5 +295,7 @@ function traceLabel(e: CoordinatorEvent): string {
       return 'i';
     case 'error':
       return `e ${e.message}`;
+    case 'inject':
+      return `inject ${e.ref}`;
   }
 }

@@ -166,7 +166,8 @@ export class Worker {
         this.control.send({ type: 'aborted', epoch: m.epoch, ...(this.store ? { checkpoints: { own: this.store.ownSteps(), held: this.store.heldInventory() } } : {}) });
         return;
       case 'inject':
-        this.strike(m.fault);
+        if (!m.arm) this.strike(m.fault);
+        else if (this.a?.epoch === m.epoch && !this.a.faults.some((f) => f.id === m.fault.id)) this.a.faults.push(m.fault);
         return;
       case 'shutdown':
         this.stop(0, m.reason);

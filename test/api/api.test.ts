@@ -24,6 +24,30 @@ describe('API jobs', () => {
     expect(r.ok).toBe(true);
     expect(seen[0]).toBe('ready');
     expect(seen.filter((s) => s.startsWith('step')).length).toBe(3);
-    expect(() => job.inject('kill:rank=1:step=2')).toThrow(/not supported yet/);
+    await expect(job.inject('kill:rank=1')).rejects.toThrow(new RingswarmUsageError('the run has finished'));
+  }, 60_000);
+
+  it('startRun takes a fault while it runs, and status shows every rank', async () => {
+    const job = startRun({ workers: 3, cardsPerWorker: 1, size: '4KiB', steps: 8, computeMs: 30, port: 0, onFailure: 'restart' });
+    let answer: Promise<{ id: number; fault: { kind: string; live?: true } }> | null = null;
+    const refused: Promise<string>[] = [];
+    let status: ReturnType<typeof job.status> = null;
+    job.on('step', (e) => {
+      if (e.step !== 1 || answer) return;
+      status = job.status();
+      answer = job.inject('kill:rank=1');
+      for (const f of ['kill:rank=9', 'slow:rank=1:factor=2:step=5', 'kill:rank=0:step=0']) refused.push(job.inject(f).then(() => 'taken', (e: Error) => e.message));
+    });
+    const r = await job.done;
+    expect(r.ok).toBe(true);
+    expect(status!.ranks.map((x) => [x.rank, x.pid > 0, x.state !== 'dead'])).toEqual([[0, true, true], [1, true, true], [2, true, true]]);
+    expect(status!.step).toBeGreaterThanOrEqual(2);
+    const took = await answer!;
+    expect(took.fault).toMatchObject({ kind: 'kill', rank: 1, live: true });
+    expect(r.faults[took.id]).toMatchObject({ kind: 'kill', rank: 1, live: true, struck: true, injected: true, detectedBy: 'exit', located: 'rank 1' });
+    const errors = await Promise.all(refused);
+    expect(errors[0]).toBe('inject: fault.rank: 9 is not a rank (0..2)');
+    expect(errors[1]).toMatch(/is set when a run starts/);
+    expect(errors[2]).toMatch(/step 0 has passed/);
   }, 60_000);
 });

@@ -39,6 +39,6 @@ export {
 } from './types.js';
 export { checkScenarioSize, parseScenario } from './read.js';
 export { validateAgainst } from './validate.js';
-export { parseInject, parseInjects } from './shorthand.js';
+export { LIVE_INJECT, parseInject, parseInjects, parseLiveInject } from './shorthand.js';
 export { expandRandom, RANDOM_FAULTS_STREAM } from './random-faults.js';
 export { defaultLinkTo, expandScenario, expandStragglers, mergeScenarios, resolveFault, resolveStraggler, scenarioForRun } from './expand.js';

@@ -1,7 +1,8 @@
 // The --inject shorthand: `kind:field=value:...` words, read into the entries a file would hold
 // and validated like a file's.
-import { addEntry } from './validate.js';
-import { COMMAND_LINE, emptyScenario, ENTRY_KINDS, numberStragglers, ScenarioError, show, type FaultInput, type Scenario } from './types.js';
+import { resolveFault } from './expand.js';
+import { addEntry, validateAgainst } from './validate.js';
+import { COMMAND_LINE, emptyScenario, ENTRY_KINDS, FAULT_KINDS, numberStragglers, ScenarioError, show, type Fault, type FaultInput, type Scenario } from './types.js';
 
 /**
  * One --inject word as the entry it stands for: `kill:rank=3:step=4:phase=reduce-scatter` is
@@ -73,4 +74,30 @@ function injectValue(text: string): string | number | boolean {
   if (text === 'false') return false;
   if (/^-?\d+(?:\.\d+)?$/.test(text)) return Number(text);
   return text;
+}
+
+/** What a live job's issues are reported against (`ringswarm inject`, startRun().inject). */
+export const LIVE_INJECT = 'inject';
+
+/**
+ * A fault for a job that runs (`ringswarm inject 'kill:rank=3'`): one shorthand word (or the entry
+ * a scenario file would hold), validated
+ * against the job like a --inject flag, with id `id`. Without a trigger it fires now (written as
+ * `at: { ms: 0 }`: the start of training, which has passed); `atMs=T` is T ms after training
+ * started (at once if that has passed); `step=N` arms it for step N. Stragglers and random specs
+ * shape a run from its launch and are refused here. Throws ScenarioError.
+ */
+export function parseLiveInject(spec: string | FaultInput, o: { workers: number; steps: number; id: number }): Fault {
+  const issues: string[] = [];
+  const input = typeof spec === 'string' ? injectInput(spec, 'fault', issues) : { ...spec };
+  if (issues.length > 0) throw new ScenarioError(LIVE_INJECT, issues);
+  if (input.at === undefined) input.at = { ms: 0 };
+  const scenario = emptyScenario();
+  addEntry(scenario, input, 'fault', issues);
+  if (issues.length === 0 && (scenario.stragglers.length > 0 || scenario.random.length > 0)) {
+    issues.push(`fault.kind: ${show(input.kind)} is set when a run starts (--inject or --scenario); a running job takes the faults ${FAULT_KINDS.join(', ')}`);
+  }
+  if (issues.length === 0) issues.push(...validateAgainst(scenario, o));
+  if (issues.length > 0) throw new ScenarioError(LIVE_INJECT, issues);
+  return { ...resolveFault(scenario.faults[0]!, o.workers), id: o.id };
 }
