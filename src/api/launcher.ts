@@ -79,8 +79,8 @@ export function launcherRank(flags: Pick<WorkerFlags, 'rank' | 'worldSize'>, env
   return { launcher: { kind: 'flag', rank: null }, worldSize: flags.worldSize ?? null };
 }
 
-/** Everything `ringswarm worker` needs from its flags and environment, or a UsageError naming what is missing. */
-export function workerIdentity(flags: WorkerFlags, env: Env, readFile: (path: string) => string): WorkerIdentity {
+/** The coordinator and job token from flags, else the environment (`ringswarm worker`, `status`, `inject`), or a UsageError naming what is missing. */
+export function coordinatorAccess(flags: Pick<WorkerFlags, 'url' | 'token' | 'tokenFile'>, env: Env, readFile: (path: string) => string): { controlUrl: string; token: string } {
   const url = flags.url ?? env[COORDINATOR_ENV];
   if (!set(url)) throw new UsageError(`no coordinator: give --url ws://host:port or set ${COORDINATOR_ENV}`);
   const controlUrl = coordinatorUrl(url, flags.url !== undefined ? '--url' : COORDINATOR_ENV);
@@ -95,6 +95,12 @@ export function workerIdentity(flags: WorkerFlags, env: Env, readFile: (path: st
     }
     if (token === '') throw new UsageError(`the token file ${file} is empty`);
   }
+  return { controlUrl, token };
+}
+
+/** Everything `ringswarm worker` needs from its flags and environment, or a UsageError naming what is missing. */
+export function workerIdentity(flags: WorkerFlags, env: Env, readFile: (path: string) => string): WorkerIdentity {
+  const { controlUrl, token } = coordinatorAccess(flags, env, readFile);
   const { launcher, worldSize } = launcherRank(flags, env);
   const advertise = flags.advertise ?? env[ADVERTISE_ENV];
   return { controlUrl, token, launcher, worldSize, advertise: set(advertise) ? advertise.trim() : null };

@@ -29,6 +29,7 @@ import { resolve } from 'node:path';
 import { algoList, collective, dtype, flag01, host, intIn, kOfM, numberIn, rate, reduceOp, runAlgo, size, UsageError } from '../api/flags.js';
 import { formatBenchTable, formatRunSummary } from '../coordinator/format.js';
 import { writeJson } from './json.js';
+import { registerOperator } from './operator.js';
 import { registerPlan } from './plan.js';
 import { checkCheckpointDir, checkMemory, checkPortFree } from './preflight.js';
 import { Progress } from './progress.js';
@@ -139,6 +140,7 @@ jobOptions(
         log: (l) => progress.line(l),
         listening: (url, token) => {
           progress.line(`coordinator listening on ${url}`);
+          progress.line(`live status: ringswarm status --url ${url} --token ${token}`);
           if (cfg.spawn < cfg.workers) {
             progress.line(`waiting for ${cfg.workers - cfg.spawn} workers to join: ringswarm worker --url ${url} --token ${token}`);
           }
@@ -316,6 +318,7 @@ program
   });
 
 registerPlan(program);
+registerOperator(program);
 
 function algoOption(what = 'all-reduce algorithm: ring (bandwidth-optimal), rd (recursive doubling: log2 n steps, for small sizes on many workers), or auto (the one the alpha-beta model predicts fastest, per epoch)'): Option {
   return new Option('--algo <name>', what);

@@ -220,6 +220,8 @@ export interface RunReport {
 export type DetectedBy = 'exit' | 'heartbeat' | 'watchdog' | 'checksum';
 
 export interface FaultReport {
+  /** The injected fault's id (the scenario's, in order; live ones follow); absent for a fault from outside. */
+  id?: number;
   kind: string;
   rank?: number;
   link?: [number, number];

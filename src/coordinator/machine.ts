@@ -121,6 +121,7 @@ export function linkEnds(f: { from: number; to?: number }, workers: number): [nu
 function faultRecord(f: Fault, workers: number): FaultRecord {
   return {
     fault: f,
+    id: f.id,
     kind: f.kind,
     ...(f.kind === 'link' ? { link: linkEnds(f, workers) } : { rank: f.rank }),
     atStep: 'step' in f.at ? f.at.step : null,
@@ -159,7 +160,9 @@ export class CoordinatorMachine {
   readonly steps = new StepLedger();
   readonly ckpt = new CheckpointLedger();
   readonly digests = new Map<number, string[]>();
-  private progress = new Map<number, RankProgress & { at: number; phase: string }>();
+  private progress = new Map<number, RankProgress & { at: number }>();
+  /** Per rank, the op it is in or last finished (what `status` shows): from heartbeats and step reports. */
+  private readonly opAt = new Map<number, { opSeq: number; phase: string; chunk: number | null }>();
   private readonly fired = new Set<number>();
   readonly faults: FaultRecord[];
   /** The faults to carry out: the config's, then those injected into the running job. */
@@ -332,13 +335,14 @@ export class CoordinatorMachine {
       if (this.digests.has(m.firstCard)) return 'done';
       if (this.phase === 'joining') return 'joining';
       if (this.fenced.has(m.workerId) || (this.thawDue.get(m.workerId) ?? -Infinity) > now) return 'frozen';
-      if (now - m.lastSeen > this.cfg.heartbeatDeadMs) return 'silent';
+      // Past half the deadline: late enough to show, before the detector declares it dead.
+      if (now - m.lastSeen > this.cfg.heartbeatDeadMs / 2) return 'silent';
       if (this.stalled.has(m.rank)) return 'stalled';
       if (recovering) return 'recovering';
       return this.phase === 'ringing' || this.recovery?.stage === 'ringing' ? 'ringing' : 'training';
     };
     const ranks = this.members.map((m) => {
-      const p = this.progress.get(m.rank);
+      const p = this.opAt.get(m.rank);
       return {
         rank: m.rank,
         home: m.home,
@@ -348,7 +352,7 @@ export class CoordinatorMachine {
         state: stateOf(m),
         opSeq: p?.opSeq ?? null,
         phase: p?.phase ?? null,
-        chunk: p ? p.chunksReceived : null,
+        chunk: p?.chunk ?? null,
         heartbeatAgeMs: Math.max(0, Math.round(now - m.lastSeen)),
       };
     });
@@ -373,6 +377,7 @@ export class CoordinatorMachine {
       ranks,
       spares: this.spares.filter((m) => !m.gone).map((m) => ({ workerId: m.workerId, pid: m.pid, host: m.host ?? null })),
       waitingFor,
+      stuckAt: stuck ? (quiet.length ? `rank ${quiet[0]}` : at ? describeLocation(at) : 'unknown') : null,
       faults: { injected: struck.filter((f) => f.injected).length, detected: this.faults.filter((f) => f.detectedBy !== null).length, recovered: this.faults.filter((f) => f.recoveredAfterMs !== null).length },
     };
   }
@@ -561,7 +566,8 @@ export class CoordinatorMachine {
         this.noteMoved(rank, msg.progress ? `${msg.progress.opSeq}:${msg.progress.chunksReceived}:${msg.progress.chunksSent}:${msg.progress.moved ?? ''}` : null);
         if (msg.progress) {
           const p = msg.progress;
-          this.progress.set(rank, { rank, opSeq: p.opSeq, phase: p.phase, step: p.step, chunksReceived: p.chunksReceived, chunksExpected: p.chunksExpected, chunksSent: p.chunksSent, waitingFor: p.waitingFor, silentMs: 0, at: this.now });
+          this.opAt.set(rank, { opSeq: p.opSeq, phase: p.phase, chunk: p.chunksReceived });
+          this.progress.set(rank, { rank, opSeq: p.opSeq, step: p.step, chunksReceived: p.chunksReceived, chunksExpected: p.chunksExpected, chunksSent: p.chunksSent, waitingFor: p.waitingFor, silentMs: 0, at: this.now });
         } else if (this.progress.has(rank)) this.progress.get(rank)!.at = this.now;
         return;
       case 'aborted':
@@ -588,6 +594,7 @@ export class CoordinatorMachine {
         this.workerRssMBMax = Math.max(this.workerRssMBMax, msg.rssMB);
         this.noteMoved(rank, null);
         this.stalled.delete(rank);
+        this.opAt.set(rank, { opSeq: msg.step, phase: 'done', chunk: null });
         const s = this.steps.add({ rank, epoch: msg.epoch, step: msg.step, wrong: msg.wrong, timings: msg.timings }, this.W, this.now);
         if (s) this.stepCounted(msg.step, s);
         return;
@@ -1274,6 +1281,7 @@ export class CoordinatorMachine {
     const survivors = this.members.filter((m) => !lost.has(m.rank));
     this.ckpt.renumber(survivors.map((m) => m.rank));
     this.progress.clear();
+    this.opAt.clear();
     const dropped = this.members.filter((m) => lost.has(m.rank));
     for (const m of dropped) {
       m.gone = true;
@@ -1519,6 +1527,7 @@ export class CoordinatorMachine {
     }
     this.ckpt.renumber(ro.order);
     this.progress.clear();
+    this.opAt.clear();
     this.members = ro.order.map((r) => this.members[r]);
     this.members.forEach((m, i) => (m.rank = i));
     this.log(`${ro.reason}: new ring ${this.members.map((m) => m.home).join(' ')} (ranks at launch)`);

@@ -15,7 +15,7 @@ export const MAX_OPERATOR_BODY_BYTES = 16 * 1024;
 /**
  * What a rank is doing, as the coordinator sees it: `ringing` (connecting its links for the
  * epoch), `training` (computing or in an op), `stalled` (its op has not moved past its watchdog),
- * `silent` (no heartbeat past the deadline), `frozen` (stopped by an injected hang or pause),
+ * `silent` (no heartbeat for half the deadline, --heartbeat-timeout-ms: on its way to being found dead), `frozen` (stopped by an injected hang or pause),
  * `recovering` (the job is aborting or replacing after a fault), `done` (all steps run), `dead`.
  */
 export const RANK_STATES = ['joining', 'ringing', 'training', 'stalled', 'silent', 'frozen', 'recovering', 'done', 'dead'] as const;
@@ -32,7 +32,7 @@ export const RankStatus = z.object({
   pid: nat,
   host: z.string().nullable(),
   state: z.enum(RANK_STATES),
-  /** The op it was last in (its step's all-reduce), the phase and the chunks it had received of it; null between ops. */
+  /** The op it is in or last finished (op i is step i's all-reduce), its phase ('done': finished) and the chunks it had received in the phase; null before its first. */
   opSeq: nat.nullable(),
   phase: z.string().nullable(),
   chunk: nat.nullable(),
@@ -60,6 +60,8 @@ export const JobStatus = z.object({
   spares: z.array(z.object({ workerId: z.string(), pid: nat, host: z.string().nullable() })),
   /** When the job is stuck (a rank stalled or silent): the ranks the others wait for, as the detector locates them; else empty. */
   waitingFor: z.array(nat),
+  /** Where the detector would put it now ("rank 3", "link 2->3"), when stuck; else null. */
+  stuckAt: z.string().nullable(),
   /** Faults so far, injected live or at launch. */
   faults: z.object({ injected: nat, detected: nat, recovered: nat }),
 });

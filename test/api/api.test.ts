@@ -44,7 +44,7 @@ describe('API jobs', () => {
     expect(status!.step).toBeGreaterThanOrEqual(2);
     const took = await answer!;
     expect(took.fault).toMatchObject({ kind: 'kill', rank: 1, live: true });
-    expect(r.faults[took.id]).toMatchObject({ kind: 'kill', rank: 1, live: true, struck: true, injected: true, detectedBy: 'exit', located: 'rank 1' });
+    expect(r.faults.find((f) => f.id === took.id)).toMatchObject({ kind: 'kill', rank: 1, live: true, struck: true, injected: true, detectedBy: 'exit', located: 'rank 1' });
     const errors = await Promise.all(refused);
     expect(errors[0]).toBe('inject: fault.rank: 9 is not a rank (0..2)');
     expect(errors[1]).toMatch(/is set when a run starts/);

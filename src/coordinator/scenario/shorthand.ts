@@ -2,7 +2,7 @@
 // and validated like a file's.
 import { resolveFault } from './expand.js';
 import { addEntry, validateAgainst } from './validate.js';
-import { COMMAND_LINE, emptyScenario, ENTRY_KINDS, FAULT_KINDS, numberStragglers, ScenarioError, show, type Fault, type FaultInput, type Scenario } from './types.js';
+import { COMMAND_LINE, emptyScenario, ENTRY_KINDS, FAULT_KINDS, numberStragglers, ScenarioError, show, type EntryKind, type Fault, type FaultInput, type FaultKind, type Scenario } from './types.js';
 
 /**
  * One --inject word as the entry it stands for: `kill:rank=3:step=4:phase=reduce-scatter` is
@@ -91,11 +91,12 @@ export function parseLiveInject(spec: string | FaultInput, o: { workers: number;
   const issues: string[] = [];
   const input = typeof spec === 'string' ? injectInput(spec, 'fault', issues) : { ...spec };
   if (issues.length > 0) throw new ScenarioError(LIVE_INJECT, issues);
-  if (input.at === undefined) input.at = { ms: 0 };
   const scenario = emptyScenario();
-  addEntry(scenario, input, 'fault', issues);
-  if (issues.length === 0 && (scenario.stragglers.length > 0 || scenario.random.length > 0)) {
+  if (ENTRY_KINDS.includes(input.kind as EntryKind) && !FAULT_KINDS.includes(input.kind as FaultKind)) {
     issues.push(`fault.kind: ${show(input.kind)} is set when a run starts (--inject or --scenario); a running job takes the faults ${FAULT_KINDS.join(', ')}`);
+  } else {
+    input.at ??= { ms: 0 };
+    addEntry(scenario, input, 'fault', issues);
   }
   if (issues.length === 0) issues.push(...validateAgainst(scenario, o));
   if (issues.length > 0) throw new ScenarioError(LIVE_INJECT, issues);
