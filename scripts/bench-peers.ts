@@ -1,9 +1,9 @@
 // `npm run bench:peers`: ringswarm's all-reduce against three peers on the same machine, in one run
 // (issue 10's targets 1, 2 and 6).
 //
-//   ringswarm  node dist/src/cli/main.js bench -w N -g 1 -b S -e S -n K --warmup W
-//                   --collective allreduce -d f32 -o sum --algo A --json -
-//              (A: --rs-algo; by default the algorithm `ringswarm run --algo auto` picks for the
+//   ringswarm  node dist/scripts/api-child.js bench '{"workers":N,"cardsPerWorker":1,"minBytes":S,
+//                   "maxBytes":S,"iters":K,"warmup":W,"collective":"allreduce","dtype":"f32","op":"sum","algos":[A]}'
+//              (the typed API's `bench` in its own process, its BenchReport as JSON on stdout; A: --rs-algo; by default the algorithm `ringswarm run --algo auto` picks for the
 //              shape, so rd for small messages on many workers; the table's "rs algo" column)
 //   c-ring     dist/c-ring --ranks N --sizes S --iters K --warmup W --json
 //              (scripts/c-ring.c, built here with `cc -O2` first; skipped, with the reason, without cc)
@@ -28,8 +28,9 @@
 // scripts/bench-checkpoint.ts, scripts/bench-floor.ts). A missed target is printed, not an error.
 //
 // Exit code: 0; 1 if any run reported wrong elements; 2 if a run failed (crashed, timed out, bad
-// output; a ringswarm CLI that is not built yet is "missing", not a failure) or for a usage error;
+// output; a ringswarm that is not built yet is "missing", not a failure) or for a usage error;
 // 124 when the global timeout cut the run short; 130/143 when interrupted. Every spawned process is reaped.
+// On a terminal, a progress line on stderr (measurements done, time elapsed, time left).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -43,6 +44,8 @@ import { pickAlgo } from '../src/collective/model.js';
 import { ALLREDUCE_ALGOS, type AllreduceAlgo } from '../src/collective/types.js';
 import { RUN_DEFAULTS } from '../src/coordinator/config.js';
 import { fabricModel } from '../src/coordinator/run.js';
+import type { BenchOptions } from '../src/api/index.js';
+import { ScriptProgress } from './script-progress.js';
 
 type Impl = 'ringswarm' | 'c-ring' | 'raw-tcp' | 'gloo';
 const IMPLS: Impl[] = ['ringswarm', 'c-ring', 'raw-tcp', 'gloo'];
@@ -51,7 +54,8 @@ const PYTHON = '/usr/bin/python3';
 
 // dist/scripts/bench-peers.js -> project root
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const RINGSWARM_CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+/** The typed API's runner (scripts/api-child.ts): `bench` in its own process, the report on stdout. */
+const RINGSWARM_CHILD = path.join(ROOT, 'dist', 'scripts', 'api-child.js');
 const RAW_TCP = path.join(ROOT, 'dist', 'scripts', 'raw-tcp-ring.js');
 const GLOO = path.join(ROOT, 'scripts', 'gloo_allreduce.py');
 
@@ -369,11 +373,13 @@ async function measure(impl: Impl, ranks: number, bytes: number, repeat: number,
   let args: string[];
   switch (impl) {
     case 'ringswarm':
-      if (!existsSync(RINGSWARM_CLI)) return { ...base, status: 'missing', reason: `${path.relative(ROOT, RINGSWARM_CLI)} does not exist (not built yet?)` };
+    {
+      if (!existsSync(RINGSWARM_CHILD)) return { ...base, status: 'missing', reason: `${path.relative(ROOT, RINGSWARM_CHILD)} does not exist (not built yet?)` };
+      const job: BenchOptions = { workers: ranks, cardsPerWorker: 1, minBytes: bytes, maxBytes: bytes, iters, warmup, collective: 'allreduce', dtype: 'f32', op: 'sum', algos: [rsAlgo(ranks, bytes)] };
       cmd = process.execPath;
-      args = [RINGSWARM_CLI, 'bench', '-w', String(ranks), '-g', '1', '-b', String(bytes), '-e', String(bytes), '-n', ...it,
-        '--warmup', ...wu, '--collective', 'allreduce', '-d', 'f32', '-o', 'sum', '--algo', rsAlgo(ranks, bytes), '--json', '-'];
+      args = [RINGSWARM_CHILD, 'bench', JSON.stringify(job)];
       break;
+    }
     case 'c-ring':
       if (cRing === null) return { ...base, status: 'missing', reason: 'not built' };
       if (!cRing.ok) return { ...base, status: 'skipped', reason: cRing.reason };
@@ -612,8 +618,8 @@ async function main(): Promise<number> {
     cRing = buildCRing();
     process.stderr.write(cRing.ok ? `bench-peers: built ${path.relative(ROOT, cRing.bin)} with cc -O2 (${cRing.cc})\n` : `bench-peers: C ring skipped: ${cRing.reason}\n`);
   }
-  if (impls.includes('ringswarm') && !existsSync(RINGSWARM_CLI)) {
-    process.stderr.write(`bench-peers: ${path.relative(ROOT, RINGSWARM_CLI)} does not exist yet; ringswarm rows will be 'missing'\n`);
+  if (impls.includes('ringswarm') && !existsSync(RINGSWARM_CHILD)) {
+    process.stderr.write(`bench-peers: ${path.relative(ROOT, RINGSWARM_CHILD)} does not exist yet; ringswarm rows will be 'missing'\n`);
   }
   process.stderr.write(
     `bench-peers: shapes ${opts.shapes.map((x) => `${x.ranks} x ${fmtSize(x.bytes)}`).join(', ')}; ${opts.iters} iters + ${opts.warmup} warmup ` +
@@ -623,6 +629,7 @@ async function main(): Promise<number> {
 
   const ms: Measurement[] = [];
   let cutShort = false;
+  const progress = new ScriptProgress('bench-peers', opts.shapes.length * opts.repeats * impls.length, { unit: 'measurements', deadline });
   outer: for (const { ranks: n, bytes: b } of opts.shapes) {
     for (let rep = 0; rep < opts.repeats; rep++) {
       const order = impls.map((_, i) => impls[(i + rep) % impls.length]);
@@ -634,7 +641,9 @@ async function main(): Promise<number> {
           break outer;
         }
         const q = impl === 'gloo' && glooSkip ? { waitedS: 0, runnable: null } : await waitQuiet(deadline);
+        progress.running(`${LABEL[impl]}, ${n} ranks, ${fmtSize(b)}`);
         const m = await measure(impl, n, b, rep, Math.min(opts.runTimeout, left));
+        progress.advance(1, '');
         m.runnableBefore = q.runnable;
         if (opts.quiet !== undefined) m.quietWaitS = q.waitedS;
         ms.push(m);
@@ -642,10 +651,11 @@ async function main(): Promise<number> {
         const what = m.status === 'ok'
           ? `${fmtTime(m.timeUs!)}, busbw ${m.busbwGBps!.toFixed(3)} GB/s${m.wrong ? `, WRONG ${m.wrong}` : ''}`
           : `${m.status}${m.reason ? `: ${m.reason}` : ''}`;
-        process.stderr.write(`  [${n} ranks, ${fmtSize(b)}, ${rep + 1}/${opts.repeats}] ${LABEL[impl].padEnd(9)} ${what}${m.wallMs !== undefined ? ` (${(m.wallMs / 1000).toFixed(1)} s${m.cpuS != null ? `, ${m.cpuS.toFixed(1)} s CPU` : ''}, load ${m.load1?.toFixed(1)}, ${m.runnableBefore ?? '?'} runnable before${m.quietWaitS && m.quietWaitS >= 1 ? ` after waiting ${m.quietWaitS.toFixed(0)} s` : ''})` : ''}\n`);
+        progress.warn(`  [${n} ranks, ${fmtSize(b)}, ${rep + 1}/${opts.repeats}] ${LABEL[impl].padEnd(9)} ${what}${m.wallMs !== undefined ? ` (${(m.wallMs / 1000).toFixed(1)} s${m.cpuS != null ? `, ${m.cpuS.toFixed(1)} s CPU` : ''}, load ${m.load1?.toFixed(1)}, ${m.runnableBefore ?? '?'} runnable before${m.quietWaitS && m.quietWaitS >= 1 ? ` after waiting ${m.quietWaitS.toFixed(0)} s` : ''})` : ''}`);
       }
     }
   }
+  progress.end();
   if (interrupted) return 130;
 
   const cells = new Map<string, Cell>();

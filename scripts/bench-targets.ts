@@ -12,14 +12,16 @@
 //     against the bytes the step must touch at this machine's copy, add and loopback costs
 //     (measured here by `c-ring --rates`, interleaved with the runs, best of them) spread over its
 //     cores. Target <= 3x.
+// The ringswarm runs are the typed API's `run`, each in a child process (scripts/api-child.ts, via
+// run-report.ts), their typed reports read.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { RunReport } from '../src/coordinator/config.js';
-import { startCli } from './run-report.js';
+import type { RunOptions, RunReport } from '../src/api/index.js';
+import { startJob } from './run-report.js';
 
 export interface Target {
   name: string;
@@ -89,13 +91,13 @@ interface RunResult {
   wallMs: number;
 }
 
-async function ringswarmRun(label: string, args: string[], o: ExtraOptions): Promise<RunResult> {
+async function ringswarmRun(label: string, options: RunOptions, o: ExtraOptions): Promise<RunResult> {
   const t0 = Date.now();
   const timeoutMs = Math.max(5000, o.deadline - Date.now());
-  const { pid, done } = startCli<RunReport>('run', args, { timeoutMs, killAfterMs: 20_000, stderrChars: 4000 });
+  const { pid, done } = startJob('run', options, { timeoutMs, killAfterMs: 20_000, stderrChars: 4000 });
   const untrack = o.track((sig) => {
     try {
-      process.kill(pid, sig === 'SIGKILL' ? 'SIGKILL' : 'SIGINT'); // SIGINT: the coordinator stops its workers
+      process.kill(pid, sig === 'SIGKILL' ? 'SIGKILL' : 'SIGINT'); // SIGINT: the run stops its workers and reports
     } catch {
       /* gone */
     }
@@ -103,13 +105,13 @@ async function ringswarmRun(label: string, args: string[], o: ExtraOptions): Pro
   const f = await done;
   untrack();
   const wallMs = Date.now() - t0;
-  if (f.report === null) return { label, report: null, error: `no report (exit ${f.code}${f.timedOut ? ', timed out' : ''}): ${f.stderrTail.trim().split('\n').slice(-3).join(' | ')}`, wallMs };
+  if (f.report === null) return { label, report: null, error: `no report (exit ${f.code}${f.timedOut ? ', timed out' : ''}): ${f.error ? f.error.message : f.stderrTail.trim().split('\n').slice(-3).join(' | ')}`, wallMs };
   const r = f.report;
   const error = f.timedOut ? 'timed out' : !r.ok ? (r.error ?? 'not ok') : r.wrong > 0 ? `${r.wrong} wrong elements` : undefined;
   return { label, report: r, error, wallMs };
 }
 
-const shapeArgs = (s: RunShape, steps: number): string[] => ['-w', String(s.workers), '-g', String(s.cards), '-s', String(s.bytes), '--steps', String(steps)];
+const shapeOptions = (s: RunShape, steps: number): RunOptions => ({ workers: s.workers, cardsPerWorker: s.cards, size: s.bytes, steps });
 
 /** Faults the run reported that nobody injected (a clean run has none), and restarts. */
 function falseFaults(r: RunReport): string[] {
@@ -304,7 +306,7 @@ export async function extraTargets(o: ExtraOptions): Promise<ExtraResult> {
       const order = kinds.map((_, i) => kinds[(i + rep) % kinds.length]);
       for (const k of order) {
         if (late()) break;
-        const r = await ringswarmRun(`demo ${k}`, [...shapeArgs(DEMO, o.demoSteps), '--checkpoint-every', k === 'on' ? '1' : '0'], o);
+        const r = await ringswarmRun(`demo ${k}`, { ...shapeOptions(DEMO, o.demoSteps), checkpointEvery: k === 'on' ? 1 : 0 }, o);
         count(r);
         (k === 'on' ? demoOn : demoOff).push(r);
         const rep2 = r.report;
@@ -335,7 +337,7 @@ export async function extraTargets(o: ExtraOptions): Promise<ExtraResult> {
         } else {
           // The default ready timeout (60 s) is about what 256 workers take on a busy 2-core machine.
           const readyMs = Math.max(60_000, Math.min(600_000, o.deadline - Date.now() - 10_000));
-          const r = await ringswarmRun('scale', [...shapeArgs(SCALE, o.scaleSteps), '--ready-timeout-ms', String(readyMs)], o);
+          const r = await ringswarmRun('scale', { ...shapeOptions(SCALE, o.scaleSteps), readyTimeoutMs: readyMs }, o);
           count(r);
           scale.push(r);
           const x = r.report;

@@ -1,11 +1,13 @@
 // Chaos soak (issue 5): for --minutes, one run after another, each from the next seed: the seed
 // draws the run's shape (8-16 workers, cards, size, steps, checkpoint interval, restart or spare)
 // and a scenario of faults (kill, hang, crash, link, corrupt, random) and stragglers (slow,
-// slow-link, jitter, pause), written to a temporary YAML file and passed with --scenario. Every
+// slow-link, jitter, pause), written to a temporary YAML file and given as the run's `scenario`.
+// Each run is the typed API's `run` in a child process (scripts/api-child.ts, via run-report.ts). Every
 // run must end ok with the fault-free digest of its seed and shape (computed here in closed form
 // from the workers' own code; the first run also checks that against a real fault-free run), and
 // leave no worker process behind. Prints a line per run, a summary, and for every failure the seed,
-// the exact command line and the scenario to replay it. Bounded: no run starts after --minutes,
+// the exact command line and the scenario to replay it. On a terminal, a progress line on stderr
+// (runs done, time elapsed, time left); Ctrl-C stops the run under way and prints the summary. Bounded: no run starts after --minutes,
 // and each run has a timeout. Loopback only. Exits 1 on any failure.
 //
 //   node dist/scripts/chaos-soak.js [--minutes 5] [--seed-start 1] [--runs N] [--min-workers 8] [--max-workers 16]
@@ -14,19 +16,20 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { stringify } from 'yaml';
-import type { RunReport } from '../src/coordinator/config.js';
+import type { RunOptions } from '../src/api/index.js';
 import { parseSize } from '../src/protocol/units.js';
 import { seededRandom } from '../src/collective/random.js';
 import { FAULT_KINDS, FAULT_PHASES, STRAGGLER_KINDS } from '../src/protocol/faults.js';
-import { startCli } from './run-report.js';
+import { cliLine, isInterrupted, startJob, stopOnSigint } from './run-report.js';
+import { ScriptProgress } from './script-progress.js';
 import { expectedDigest, leftovers, type RunShape } from './stress-common.js';
 
 
 interface Plan {
   shape: RunShape;
   size: string;
-  /** Flags besides the shape and the scenario. */
-  flags: string[];
+  /** Options besides the shape and the scenario (checkpointDir 'DISK': a fresh directory). */
+  options: RunOptions;
   entries: Record<string, unknown>[];
   summary: string;
 }
@@ -44,8 +47,8 @@ function plan(seed: number, minWorkers: number, maxWorkers: number): Plan {
   const chunk = pick(['16KiB', '64KiB', '1MiB']);
   const checkpointEvery = pick([1, 1, 2, 4]);
   const computeMs = pick([0, 0, 5]);
-  const flags = ['--chunk', chunk, '--checkpoint-every', String(checkpointEvery), '--compute-ms', String(computeMs), '--timeout-ms', '2000', '--max-restarts', '100'];
-  if (chance(0.25)) flags.push('--on-failure', 'spare', '--spares', String(int(1, 2)));
+  const options: RunOptions = { chunk, checkpointEvery, computeMs, timeoutMs: 2000, maxRestarts: 100 };
+  if (chance(0.25)) Object.assign(options, { onFailure: 'spare', spares: int(1, 2) });
   const disk = chance(0.2);
 
   const phase = () => pick(FAULT_PHASES);
@@ -119,16 +122,14 @@ function plan(seed: number, minWorkers: number, maxWorkers: number): Plan {
   return {
     shape: { workers, cards, bytesPerCard: parseSize(size), steps, seed },
     size,
-    flags: disk ? [...flags, '--checkpoint-dir', 'DISK'] : flags,
+    options: disk ? { ...options, checkpointDir: 'DISK' } : options,
     entries,
-    summary: `${summary}${flags.includes('spare') ? '; spare' : ''}${disk ? '; disk tier' : ''}; checkpoint every ${checkpointEvery}`,
+    summary: `${summary}${options.onFailure === 'spare' ? '; spare' : ''}${disk ? '; disk tier' : ''}; checkpoint every ${checkpointEvery}`,
   };
 }
 
-/** `ringswarm run ... --json -` as a child. SIGINT after timeoutMs (a partial report follows), SIGKILL 20 s later. */
-const runCli = (args: string[], timeoutMs: number) => startCli<RunReport>('run', args, { timeoutMs, killAfterMs: 20_000, stderrChars: 3000 }).done;
-
-const q = (s: string) => (/^[\w./:=,@-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+/** The API's `run` in a child. SIGINT after timeoutMs (a partial report follows), SIGKILL 20 s later. */
+const runJob = (options: RunOptions, timeoutMs: number) => startJob('run', options, { timeoutMs, killAfterMs: 20_000, stderrChars: 3000 }).done;
 
 async function main(): Promise<void> {
   const o = new Command('chaos-soak')
@@ -148,34 +149,46 @@ async function main(): Promise<void> {
   const maxW = Number(o.maxWorkers);
   const dir = mkdtempSync(path.join(tmpdir(), 'ringswarm-chaos-'));
   const script = `node dist/scripts/chaos-soak.js`;
-  console.log(`chaos-soak: ${minutes} min from seed ${o.seedStart}, ${minW}-${maxW} workers; scenarios in ${dir}`);
+  const progress = new ScriptProgress('chaos-soak', Number.isFinite(maxRuns) ? maxRuns : null, { deadline: until });
+  const log = (line = '') => progress.log(line);
+  stopOnSigint((sig) => progress.warn(`chaos-soak: ${sig}, stopping the run under way; the summary follows`));
+  log(`chaos-soak: ${minutes} min from seed ${o.seedStart}, ${minW}-${maxW} workers; scenarios in ${dir}`);
   const failures: { seed: number; why: string[]; command: string; scenario: string }[] = [];
   const totals = { runs: 0, faults: 0, injected: 0, restarts: 0, stragglers: 0, wallMs: 0, goodput: [] as number[] };
   let cleanChecked = !o.cleanCheck;
-  for (let seed = Number(o.seedStart); totals.runs < maxRuns && Date.now() < until; seed++) {
+  for (let seed = Number(o.seedStart); totals.runs < maxRuns && Date.now() < until && !isInterrupted(); seed++) {
     const p = plan(seed, minW, maxW);
     const file = path.join(dir, `seed-${seed}.yaml`);
     const scenario = stringify({ faults: p.entries });
     writeFileSync(file, `# chaos-soak seed ${seed}\n${scenario}`);
-    const diskDir = p.flags.includes('DISK') ? mkdtempSync(path.join(dir, `ckpt-${seed}-`)) : null;
-    const flags = p.flags.map((f) => (f === 'DISK' ? diskDir! : f));
-    const args = ['-w', String(p.shape.workers), '-g', String(p.shape.cards), '-s', p.size, '--steps', String(p.shape.steps), '--seed', String(seed), ...flags, '--scenario', file];
-    const command = `node dist/src/cli/main.js run ${args.map(q).join(' ')}`;
+    const diskDir = p.options.checkpointDir === 'DISK' ? mkdtempSync(path.join(dir, `ckpt-${seed}-`)) : null;
+    const shape: RunOptions = { workers: p.shape.workers, cardsPerWorker: p.shape.cards, size: p.size, steps: p.shape.steps, seed };
+    const job: RunOptions = { ...shape, ...p.options, ...(diskDir ? { checkpointDir: diskDir } : {}), scenario: file };
+    const command = cliLine('run', job);
+    progress.running(`seed ${seed}, ${p.shape.workers}x${p.shape.cards} ${p.size} ${p.shape.steps} steps`);
     const want = expectedDigest(p.shape);
     const why: string[] = [];
     if (!cleanChecked) {
       // Once: the closed form against a real fault-free run of the same seed and shape.
-      const clean = await runCli(['-w', String(p.shape.workers), '-g', String(p.shape.cards), '-s', p.size, '--steps', String(p.shape.steps), '--seed', String(seed)], Number(o.runTimeoutS) * 1000);
+      const clean = await runJob(shape, Number(o.runTimeoutS) * 1000);
       cleanChecked = true;
       const same = clean.report?.ok && clean.report.stateDigest === want;
-      console.log(`  closed-form digest ${same ? 'equals' : 'DIFFERS from'} the fault-free run of seed ${seed} (${clean.report?.stateDigest ?? 'no report'})`);
+      log(`  closed-form digest ${same ? 'equals' : 'DIFFERS from'} the fault-free run of seed ${seed} (${clean.report?.stateDigest ?? 'no report'})`);
       if (!same) why.push(`the closed-form digest ${want} is not the fault-free run's ${clean.report?.stateDigest ?? '(none)'}`);
     }
     const t0 = Date.now();
-    const { report: r, timedOut, code, stderrTail } = await runCli(args, Number(o.runTimeoutS) * 1000);
+    const { report: r, timedOut, code, error, stderrTail } = await runJob(job, Number(o.runTimeoutS) * 1000);
     const wall = Date.now() - t0;
+    if (isInterrupted() && !timedOut && (!r || r.interrupted)) {
+      // Stopped by the user, not by its own failing: neither counted nor judged.
+      log(`seed ${String(seed).padStart(5)}  interrupted${r ? ` after ${r.stepsCompleted}/${p.shape.steps} steps` : ''}; not counted`);
+      if (r) await leftovers(r.controlUrl, 5_000);
+      rmSync(file, { force: true });
+      if (diskDir) rmSync(diskDir, { recursive: true, force: true });
+      break;
+    }
     totals.runs++;
-    if (!r) why.push(`no report (exit ${code}${timedOut ? `, timed out after ${o.runTimeoutS} s` : ''})`);
+    if (!r) why.push(`no report (exit ${code}${timedOut ? `, timed out after ${o.runTimeoutS} s` : ''}${error ? `: ${error.message}` : ''})`);
     else {
       if (timedOut) why.push(`timed out after ${o.runTimeoutS} s`);
       if (!r.ok) why.push(`not ok: ${r.error ?? '?'}`);
@@ -190,14 +203,15 @@ async function main(): Promise<void> {
       totals.goodput.push(r.goodput.ratio);
     }
     totals.wallMs += wall;
+    progress.advance(1, '');
     const figures = r
       ? `faults ${r.faults.length} restarts ${r.restarts} stragglers ${r.stragglers.length} goodput ${(r.goodput.ratio * 100).toFixed(0)}% lost ${r.goodput.lostSteps} wall ${r.wallMs} ms`
       : `wall ${wall} ms`;
-    console.log(`seed ${String(seed).padStart(5)}  ${p.shape.workers}x${p.shape.cards} ${p.size} ${p.shape.steps} steps  ${figures}  ${why.length ? 'FAIL' : 'ok'}`);
-    console.log(`            ${p.summary}`);
+    log(`seed ${String(seed).padStart(5)}  ${p.shape.workers}x${p.shape.cards} ${p.size} ${p.shape.steps} steps  ${figures}  ${why.length ? 'FAIL' : 'ok'}`);
+    log(`            ${p.summary}`);
     if (why.length) {
-      for (const w of why) console.log(`    ${w}`);
-      if (!r) console.log(stderrTail.replace(/^/gm, '    | '));
+      for (const w of why) log(`    ${w}`);
+      if (!r) log(stderrTail.replace(/^/gm, '    | '));
       failures.push({ seed, why, command, scenario: file });
     } else {
       rmSync(file, { force: true });
@@ -205,21 +219,23 @@ async function main(): Promise<void> {
     if (diskDir) rmSync(diskDir, { recursive: true, force: true });
   }
   const g = [...totals.goodput].sort((a, b) => a - b);
-  console.log('');
-  console.log(
+  log('');
+  log(
     `summary: ${totals.runs} runs (seeds ${o.seedStart}..${Number(o.seedStart) + totals.runs - 1}), ${failures.length} failed; ` +
       `${totals.faults} faults (${totals.injected} injected), ${totals.restarts} restarts, ${totals.stragglers} stragglers reported; ` +
       `goodput median ${g.length ? (g[Math.floor((g.length - 1) / 2)]! * 100).toFixed(0) : '-'}% (min ${g.length ? (g[0]! * 100).toFixed(0) : '-'}%); ${(totals.wallMs / 1000).toFixed(0)} s of runs`,
   );
   for (const f of failures) {
-    console.log(`\nFAILED seed ${f.seed}: ${f.why.join('; ')}`);
-    console.log(`  replay:   ${script} --seed-start ${f.seed} --runs 1 --min-workers ${minW} --max-workers ${maxW}`);
-    console.log(`  or:       ${f.command}`);
-    console.log(`  scenario (kept): ${f.scenario}`);
-    console.log(readFileSync(f.scenario, 'utf8').replace(/^/gm, '    '));
+    log(`\nFAILED seed ${f.seed}: ${f.why.join('; ')}`);
+    log(`  replay:   ${script} --seed-start ${f.seed} --runs 1 --min-workers ${minW} --max-workers ${maxW}`);
+    log(`  or:       ${f.command}`);
+    log(`  scenario (kept): ${f.scenario}`);
+    log(readFileSync(f.scenario, 'utf8').replace(/^/gm, '    '));
   }
+  if (isInterrupted()) log(`\ninterrupted: ${totals.runs} runs counted`);
+  progress.end();
   if (!failures.length) rmSync(dir, { recursive: true, force: true });
-  process.exitCode = failures.length ? 1 : 0;
+  process.exitCode = failures.length ? 1 : isInterrupted() ? 130 : 0;
 }
 
 main().catch((e) => {

@@ -18,6 +18,10 @@
 //     in the reference tenth + 2, and no surviving worker gains more than 2;
 //   - no leaked process: after the run no worker process of it remains (by pid seen, and by its
 //     control URL in the environment of any worker process).
+// The run is the typed API's `run` in a child process (scripts/api-child.ts, via run-report.ts): that
+// child is the coordinator sampled here; its steps come as the run's events. On a terminal, a
+// progress line on stderr (steps done, time elapsed, time left); Ctrl-C stops the run, whose
+// partial report is judged (and fails).
 // Bounded (--time-limit-s), loopback only; exits 1 when an invariant breaks.
 //
 //   node dist/scripts/long-soak.js [--steps 3000] [--workers 64] [--every 25] [--cards 8] [--size 16KiB]
@@ -25,11 +29,12 @@ import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
-import type { RunReport } from '../src/coordinator/config.js';
+import type { RunOptions } from '../src/api/index.js';
 import { parseSize } from '../src/protocol/units.js';
 import { seededRandom } from '../src/collective/random.js';
-import { startCli } from './run-report.js';
-import { childrenOf, expectedDigest, fdCount, isWorker, killAll, leftovers, rssOf } from './stress-common.js';
+import { cliLine, startJob, stopOnSigint } from './run-report.js';
+import { ScriptProgress } from './script-progress.js';
+import { childrenOf, controlUrlOf, expectedDigest, fdCount, isWorker, killAll, leftovers, rssOf } from './stress-common.js';
 
 const GROWTH_LIMIT = 0.1;
 const FD_SLACK = 2;
@@ -110,36 +115,35 @@ async function main(): Promise<void> {
   const logFile = path.join(dir, 'coordinator.log');
   const entries = o.random ? [{ kind: 'random', meanSteps: every, kinds }] : scenario({ steps, every, workers: W, seed, kinds });
   writeFileSync(file, JSON.stringify({ faults: entries }, null, 1));
-  const args = [
-    '-w', String(W), '-g', String(cards), '-s', o.size, '--steps', String(steps), '--seed', String(seed),
-    '--timeout-ms', o.timeoutMs, '--max-restarts', String(steps), '--ready-timeout-ms', '300000', '--scenario', file,
-  ];
+  const job: RunOptions = {
+    workers: W, cardsPerWorker: cards, size: o.size, steps, seed,
+    timeoutMs: Number(o.timeoutMs), maxRestarts: steps, readyTimeoutMs: 300_000, scenario: file,
+  };
+  const progress = new ScriptProgress('long-soak', steps, { unit: 'steps', deadline: Date.now() + Number(o.timeLimitS) * 1000 });
+  const log = (line = '') => progress.log(line);
+  stopOnSigint((sig) => progress.warn(`long-soak: ${sig}, stopping the run; its partial report is judged`));
   console.log(`long-soak: ${W} workers x ${cards} cards, ${o.size} per card, ${steps} steps, ${o.random ? `random faults every ~${every} steps` : `${entries.length} faults (every ${every} steps)`} of ${kinds.join(', ')}; seed ${seed}`);
-  console.log(`  node dist/src/cli/main.js run ${args.join(' ')}`);
+  console.log(`  ${cliLine('run', job)}`);
 
+  // Steps every rank has finished (as the progress line's `step N/`), -1 until the workers are ready.
   let step = -1;
-  let partial = '';
   const fullGcs: { t: number; mb: number }[] = [];
   const t0 = Date.now();
-  const run = startCli<RunReport>('run', args, {
+  const run = startJob('run', job, {
     timeoutMs: Number(o.timeLimitS) * 1000,
     killAfterMs: 30_000,
     stderrChars: 5000,
     // The coordinator's live heap after each full GC: its RSS steps up and down with V8's heap sizing.
     onFullGc: (mb) => fullGcs.push({ t: Date.now() - t0, mb }),
-    // The newest step of the progress lines, for the samples.
-    onStderr: (s) => {
-      const lines = (partial + s).split('\n');
-      partial = lines.pop() ?? '';
-      for (const l of lines) {
-        const m = /^step (\d+)\//.exec(l);
-        if (m) step = Number(m[1]);
-        else {
-          appendFileSync(logFile, `${l}\n`);
-          if (/ workers ready in /.test(l) && step < 0) step = 0;
-        }
+    // The run's events: training under way from `ready`, then each step done, for the samples.
+    onEvent: (e) => {
+      if (e.type === 'ready' && step < 0) step = 0;
+      else if (e.type === 'step') {
+        step = e.step + 1;
+        progress.set(step);
       }
     },
+    onLog: (l) => appendFileSync(logFile, `${l}\n`),
   });
   const coordinator = run.pid;
 
@@ -159,22 +163,24 @@ async function main(): Promise<void> {
     if (s.t - (lastPrint - t0) >= 30_000) {
       lastPrint = Date.now();
       const rss = [...workers.values()].map((l) => l.rss);
-      console.log(
+      log(
         `  ${(s.t / 1000).toFixed(0)} s: step ${step}/${steps}, coordinator ${s.coordinator ? `${MB(s.coordinator.rss)} ${s.coordinator.fds} fds` : '-'}, ` +
           `${workers.size} workers, RSS median ${rss.length ? MB(median(rss)) : '-'}, ${seen.size} worker processes seen`,
       );
     }
   }, Number(o.sampleMs));
-  const { report, timedOut, stderrTail: errTail } = await run.done;
+  const { report, timedOut, error, stderrTail: errTail } = await run.done;
   clearInterval(sampler);
+  progress.end();
 
   const broken: string[] = [];
-  if (!report) broken.push(`no report: ${errTail.slice(-1500)}`);
+  if (!report) broken.push(`no report: ${error ? error.message : errTail.slice(-1500)}`);
   if (timedOut) broken.push(`interrupted by the time bound (${o.timeLimitS} s)`);
+  else if (report?.interrupted) broken.push('interrupted (SIGINT/SIGTERM)');
 
   // Leaks of processes: any worker process whose environment names this run's control URL (which
   // covers every pid seen here, and any the sampling missed), after 5 s to exit by itself.
-  const url = report?.controlUrl ?? /coordinator listening on (\S+)/.exec(errTail)?.[1] ?? null;
+  const url = report?.controlUrl ?? [...seen].map(controlUrlOf).find((u) => u !== null) ?? null;
   const leaked = url ? await leftovers(url, 5_000) : killAll([...seen].filter(isWorker));
 
   console.log('');
@@ -277,7 +283,7 @@ async function main(): Promise<void> {
   if (broken.length || o.keep) {
     // Kept to replay: the scenario and the report.
     if (report) writeFileSync(path.join(dir, 'report.json'), JSON.stringify(report, null, 1));
-    console.log(`  kept ${file}, ${logFile}${report ? ` and ${path.join(dir, 'report.json')}` : ''}; replay: node dist/src/cli/main.js run ${args.join(' ')}`);
+    console.log(`  kept ${file}, ${logFile}${report ? ` and ${path.join(dir, 'report.json')}` : ''}; replay: ${cliLine('run', job)}`);
   } else {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -4,13 +4,15 @@
 // run ok with 0 wrong elements and the exact digest (computed here, in closed form, from the same
 // pure code the workers use), no worker process left behind, peak total memory under 16 GiB,
 // startup <= 30 s at 256 workers. Bounded in time (--time-limit-s), loopback only; exits 1 when an
-// invariant breaks.
+// invariant breaks. Each run is the typed API's `run` in a child process (scripts/api-child.ts, via
+// run-report.ts), the root of the process tree sampled. On a terminal, a progress line on stderr
+// (runs done, time elapsed, time left); Ctrl-C stops the run under way and prints the table so far.
 //
 //   node dist/scripts/scale-sweep.js [--workers 8,16,32,64,128,256] [--cards 40] [--size 64KiB] [--steps 3]
 import { Command } from 'commander';
-import type { RunReport } from '../src/coordinator/config.js';
 import { parseSize } from '../src/protocol/units.js';
-import { startCli } from './run-report.js';
+import { isInterrupted, startJob, stopOnSigint } from './run-report.js';
+import { ScriptProgress } from './script-progress.js';
 import { childrenOf, expectedDigest, leftovers, pssOf, rssOf } from './stress-common.js';
 
 const GiB = 2 ** 30;
@@ -57,22 +59,27 @@ async function main(): Promise<void> {
   const deadline = Date.now() + Number(o.timeLimitS) * 1000;
   const violations: string[] = [];
   const targets: [string, boolean][] = [];
+  const progress = new ScriptProgress('scale-sweep', counts.length, { deadline });
+  const log = (line = '') => progress.log(line);
+  stopOnSigint((sig) => progress.warn(`scale-sweep: ${sig}, stopping the run under way`));
   console.log(`scale-sweep: workers ${counts.join(', ')} x ${cards} cards, ${o.size} per card, ${steps} steps, seed ${seed}; bound ${o.timeLimitS} s`);
   console.log('');
   const head = ['workers', 'cards', 'startup ms', 'coord RSS', 'wkr RSS max', 'wkr PSS tot', 'tree PSS pk', 'tree RSS pk', 'procs pk', 'step p50 ms', 'busbw GB/s', 'wall ms', 'result'];
   console.log(head.join('  '));
   const widths = head.map((h) => h.length);
-  const row = (cells: (string | number)[]) => console.log(cells.map((c, i) => String(c).padStart(widths[i]!)).join('  '));
+  const row = (cells: (string | number)[]) => log(cells.map((c, i) => String(c).padStart(widths[i]!)).join('  '));
   for (const W of counts) {
+    if (isInterrupted()) break;
     const remaining = deadline - Date.now();
     if (remaining < 5_000) {
       violations.push(`${W} workers: not run, the sweep's time bound (${o.timeLimitS} s) ran out`);
       row([W, W * cards, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', 'SKIPPED']);
+      progress.advance(1);
       continue;
     }
-    const args = ['-w', String(W), '-g', String(cards), '-s', o.size, '--steps', String(steps), '--seed', String(seed), '--ready-timeout-ms', String(Math.min(remaining, 600_000))];
+    progress.running(`${W} workers`);
     // With its pid, to sample /proc. SIGINT at the bound, SIGKILL 20 s later.
-    const run = startCli<RunReport>('run', args, { timeoutMs: remaining, killAfterMs: 20_000, stderrChars: 2000 });
+    const run = startJob('run', { workers: W, cardsPerWorker: cards, size: o.size, steps, seed, readyTimeoutMs: Math.min(remaining, 600_000) }, { timeoutMs: remaining, killAfterMs: 20_000, stderrChars: 2000 });
     let peakPss = 0;
     let peakRss = 0;
     let peakProcs = 0;
@@ -99,11 +106,17 @@ async function main(): Promise<void> {
       nextPss = performance.now() + 9 * took;
     };
     const timer = setInterval(sample, Number(o.sampleMs));
-    const { report: r, timedOut, stderrTail } = await run.done;
+    const { report: r, timedOut, error, stderrTail } = await run.done;
     clearInterval(timer);
+    progress.advance(1, '');
     const problems: string[] = [];
+    if (isInterrupted() && !timedOut && (!r || r.interrupted)) {
+      if (r) await leftovers(r.controlUrl, 5_000);
+      row([W, W * cards, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', 'INTERRUPTED']);
+      break;
+    }
     if (!r) {
-      problems.push(`no report${timedOut ? ' (time bound reached)' : ''}: ${stderrTail}`);
+      problems.push(`no report${timedOut ? ' (time bound reached)' : ''}: ${error ? error.message : stderrTail}`);
     } else {
       if (!r.ok) problems.push(`not ok: ${r.error ?? '?'}`);
       if (r.wrong !== 0) problems.push(`${r.wrong} wrong elements`);
@@ -138,8 +151,8 @@ async function main(): Promise<void> {
       r?.wallMs ?? '-',
       problems.length ? 'FAIL' : 'ok',
     ]);
-    for (const p of problems) console.log(`    ${W} workers: ${p}`);
-    console.log(`    (${samples} RSS samples of the tree; ${pssSamples} PSS samples, ${pssSamples ? (pssMs / pssSamples).toFixed(0) : '-'} ms each)`);
+    for (const p of problems) log(`    ${W} workers: ${p}`);
+    log(`    (${samples} RSS samples of the tree; ${pssSamples} PSS samples, ${pssSamples ? (pssMs / pssSamples).toFixed(0) : '-'} ms each)`);
     violations.push(...problems.map((p) => `${W} workers: ${p}`));
     targets.push([`${W} workers: run ok, 0 wrong, exact digest${o.reference ? '' : ' (digest not checked: --no-reference)'}, no process left`, runOk]);
     targets.push([`${W} workers: peak memory of the process tree < ${MEMORY_LIMIT_GIB} GiB (PSS ${(peakPss / GiB).toFixed(2)} GiB, RSS ${(peakRss / GiB).toFixed(2)} GiB)`, memoryOk]);
@@ -150,6 +163,8 @@ async function main(): Promise<void> {
       if (!pass) violations.push(`${W} workers: startup ${ms} ms > ${STARTUP_LIMIT_MS} ms`);
     }
   }
+  progress.end();
+  if (isInterrupted()) console.log('\ninterrupted: the rows above are the runs that finished');
   console.log('\ntargets');
   for (const [what, pass] of targets) console.log(`  ${pass ? 'PASS' : 'FAIL'}  ${what}`);
   if (!counts.includes(STARTUP_TARGET_WORKERS)) console.log(`  (startup target is for ${STARTUP_TARGET_WORKERS} workers: not in this sweep)`);
@@ -157,7 +172,7 @@ async function main(): Promise<void> {
     console.log(`\n${violations.length} invariant(s) broken:`);
     for (const v of violations) console.log(`  ${v}`);
   }
-  process.exitCode = violations.length ? 1 : 0;
+  process.exitCode = violations.length ? 1 : isInterrupted() ? 130 : 0;
 }
 
 main().catch((e) => {

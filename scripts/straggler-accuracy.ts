@@ -18,51 +18,27 @@
 //   over S for the link trials (the step includes compute, which the link does not slow, so it
 //   is under 1).
 //
+// Each run (and the bench) is the typed API's in a child process (scripts/api-child.ts, via
+// run-report.ts). On a terminal, a progress line on stderr (runs done, time elapsed, time left);
+// Ctrl-C stops the run under way and prints the figures of the runs that finished.
+//
 //   node dist/scripts/straggler-accuracy.js [--trials 20] [--clean 20] [--workers 16] [--steps 30] [--seed 1]
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { runReport } from './run-report.js';
+import type { RunOptions, RunReport } from '../src/api/index.js';
+import { benchReport, isInterrupted, runReport, stopOnSigint } from './run-report.js';
+import { ScriptProgress } from './script-progress.js';
 import { seededRandom } from '../src/collective/random.js';
 import { parseSize } from '../src/protocol/units.js';
 
-interface Found {
-  kind: 'node' | 'link';
-  rank?: number;
-  link?: [number, number];
-  detectedAtStep: number;
-  slowdown: number | null;
-}
+type Found = RunReport['stragglers'][number];
 
-interface Report {
-  ok: boolean;
-  stragglers: Found[];
-}
+const run = (options: RunOptions, timeoutMs: number) => runReport(options, timeoutMs);
 
-const run = (args: string[], timeoutMs: number) => runReport<Report>(args, timeoutMs);
-
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
-
-/** Median time of one all-reduce of `size` per card, alone (ringswarm bench), in ms. */
-function benchAllreduceMs(workers: string, cards: string, size: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const args = [CLI, 'bench', '-w', workers, '-g', cards, '-b', size, '-e', size, '-n', '20', '--warmup', '5', '--algo', 'ring', '--json', '-'];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
-    const t = setTimeout(() => child.kill('SIGINT'), 300_000);
-    child.on('close', () => {
-      clearTimeout(t);
-      try {
-        resolve((JSON.parse(out) as { rows: { timeUs: number }[] }).rows[0].timeUs / 1000);
-      } catch {
-        reject(new Error(`ringswarm bench printed no report:\n${err.slice(-2000)}`));
-      }
-    });
-  });
+/** Mean time of one all-reduce of `size` per card, alone (the API's bench), in ms. */
+async function benchAllreduceMs(workers: number, cards: number, size: string): Promise<number> {
+  const r = await benchReport({ workers, cardsPerWorker: cards, minBytes: size, maxBytes: size, iters: 20, warmup: 5, algos: ['ring'] }, 300_000);
+  if (!r.rows[0]) throw new Error(`bench gave no row${r.error ? `: ${r.error}` : ''}`);
+  return r.rows[0].timeUs / 1000;
 }
 
 const median = (xs: number[]) => {
@@ -83,17 +59,24 @@ async function main(): Promise<void> {
     .parse()
     .opts();
   const W = Number(o.workers);
+  for (const [flag, v, lo] of [['--trials', o.trials, 0], ['--clean', o.clean, 0], ['--workers', o.workers, 2], ['--steps', o.steps, 1], ['--onset', o.onset, 0], ['--seed', o.seed, 0]] as const) {
+    if (!Number.isInteger(Number(v)) || Number(v) < lo) throw new Error(`${flag} ${v}: expected an integer >= ${lo}`);
+  }
   const onset = Number(o.onset);
   const seed = Number(o.seed);
   const rand = seededRandom(seed);
-  const cards = '2';
+  const cards = 2;
   const size = '256KiB';
   // The ring: links are scored per ring link (auto may pick recursive doubling, under which only nodes are).
-  const base = ['-w', o.workers, '-g', cards, '-s', size, '--steps', o.steps, '--compute-ms', o.computeMs, '--algo', 'ring'];
+  const base: RunOptions = { workers: W, cardsPerWorker: cards, size, steps: Number(o.steps), computeMs: Number(o.computeMs), algo: 'ring' };
+  const progress = new ScriptProgress('straggler-accuracy', Number(o.trials) + Number(o.clean));
+  const log = (line = '') => progress.log(line);
+  stopOnSigint((sig) => progress.warn(`straggler-accuracy: ${sig}, stopping the run under way; figures of the finished runs follow`));
   // What each rank sends its successor in one all-reduce: 2(W-1) segments, each with its header.
   const linkBytes = 2 * (W - 1) * (parseSize(size) / W + 40);
-  const cleanAllreduceMs = await benchAllreduceMs(o.workers, cards, size);
-  console.log(`clean all-reduce (bench): ${cleanAllreduceMs.toFixed(1)} ms; a clean link carries ${linkBytes} bytes in it`);
+  progress.running('bench');
+  const cleanAllreduceMs = await benchAllreduceMs(W, cards, size);
+  log(`clean all-reduce (bench): ${cleanAllreduceMs.toFixed(1)} ms; a clean link carries ${linkBytes} bytes in it`);
   let hits = 0;
   let rightKind = 0;
   let reported = 0;
@@ -101,14 +84,19 @@ async function main(): Promise<void> {
   let failed = 0;
   const delays: number[] = [];
   const linkTrials: { severity: number; slowdown: number }[] = [];
-  for (let i = 0; i < Number(o.trials); i++) {
+  let trials = 0;
+  for (let i = 0; i < Number(o.trials) && !isInterrupted(); i++) {
     const node = rand() < 0.5;
     const who = Math.floor(rand() * W);
     const severity = 1.5 + rand() * 3.5;
     const bandwidth = Math.round(linkBytes / ((severity * cleanAllreduceMs) / 1000));
     const spec = node ? `slow:rank=${who}:factor=${severity.toFixed(2)}:step=${onset}` : `slow-link:from=${who}:step=${onset}:bandwidth=${bandwidth}`;
     // Trial runs' seeds follow the draw seed, so another --seed is another set of runs too.
-    const r = await run([...base, '--seed', String(seed * 1000 + i), '--inject', spec], 300_000);
+    progress.running(`trial ${i + 1}`);
+    const r = await run({ ...base, seed: seed * 1000 + i, inject: [spec] }, 300_000);
+    if (r.interrupted) break;
+    trials++;
+    progress.advance();
     if (!r.ok) failed++;
     const match = (s: Found) => (node ? s.kind === 'node' && s.rank === who : s.kind === 'link' && s.link?.[0] === who);
     const near = (s: Found) => (node ? s.rank === who || s.link?.[0] === who : s.link?.[0] === who || s.rank === who || s.rank === (who + 1) % W);
@@ -122,29 +110,38 @@ async function main(): Promise<void> {
     }
     if (r.stragglers.some(near) && r.stragglers.filter(near).every(match)) rightKind++;
     const found = r.stragglers.map((s) => (s.kind === 'node' ? `node ${s.rank}` : `link ${s.link?.join('->')}`) + `@${s.detectedAtStep}` + (s.slowdown ? ` (step ${s.slowdown}x)` : ''));
-    console.log(`  trial ${i + 1}: ${node ? '' : `S=${severity.toFixed(2)} `}${spec} -> ${found.join(', ') || 'nothing'}`);
+    log(`  trial ${i + 1}: ${node ? '' : `S=${severity.toFixed(2)} `}${spec} -> ${found.join(', ') || 'nothing'}`);
   }
   let falsePositives = 0;
-  for (let i = 0; i < Number(o.clean); i++) {
-    const r = await run([...base, '--seed', String(seed * 1000 + 500 + i), '--inject', `jitter:maxMs=${o.jitterMs}`], 300_000);
+  let cleanRuns = 0;
+  for (let i = 0; i < Number(o.clean) && !isInterrupted(); i++) {
+    progress.running(`clean ${i + 1}`);
+    const r = await run({ ...base, seed: seed * 1000 + 500 + i, inject: [`jitter:maxMs=${o.jitterMs}`] }, 300_000);
+    if (r.interrupted) break;
+    cleanRuns++;
+    progress.advance();
     if (!r.ok) failed++;
     falsePositives += r.stragglers.length;
-    if (r.stragglers.length) console.log(`  clean ${i + 1}: false positives ${r.stragglers.map((s) => JSON.stringify(s)).join(' ')}`);
+    if (r.stragglers.length) log(`  clean ${i + 1}: false positives ${r.stragglers.map((s) => JSON.stringify(s)).join(' ')}`);
   }
-  const trials = Number(o.trials);
+  progress.end();
   delays.sort((a, b) => a - b);
   console.log('');
+  if (isInterrupted()) console.log(`interrupted: ${trials}/${o.trials} trials and ${cleanRuns}/${o.clean} clean runs done`);
   console.log(`seed                       ${seed}`);
   console.log(`recall within 5 steps      ${((hits / trials) * 100).toFixed(1)}% (${hits}/${trials})`);
   console.log(`node and link told apart   ${((rightKind / trials) * 100).toFixed(1)}%`);
   console.log(`precision                  ${reported ? ((correct / reported) * 100).toFixed(1) : 'n/a'}% (${correct}/${reported} reports)`);
-  console.log(`false positives per clean  ${(falsePositives / Number(o.clean)).toFixed(2)} (${falsePositives} in ${o.clean} clean runs with jitter ${o.jitterMs} ms)`);
+  console.log(`false positives per clean  ${(falsePositives / cleanRuns).toFixed(2)} (${falsePositives} in ${cleanRuns} clean runs with jitter ${o.jitterMs} ms)`);
   console.log(`median steps to detection  ${delays.length ? delays[Math.floor((delays.length - 1) / 2)] : 'n/a'}`);
   if (linkTrials.length) {
     const perS = median(linkTrials.map((t) => t.slowdown / t.severity));
     console.log(`link trials' step time     ${perS.toFixed(2)} x S its run's clean baseline (median of ${linkTrials.length} found links)`);
   }
-  process.exitCode = failed > 0 ? 1 : 0;
+  process.exitCode = failed > 0 ? 1 : isInterrupted() ? 130 : 0;
 }
 
-void main();
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exitCode = 2;
+});

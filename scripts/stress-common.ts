@@ -1,6 +1,6 @@
 // What the stress scripts (chaos-soak, long-soak, scale-sweep) share: reading processes from /proc
 // (Linux only), finding and killing the worker processes a run left behind, and the fault-free
-// digest of a run in closed form. Running the CLI itself is in run-report.ts.
+// digest of a run in closed form. Running a job (the API in a child process) is in run-report.ts.
 import { readdirSync, readFileSync } from 'node:fs';
 import { fillExpected } from '../src/collective/inputs.js';
 import { CardGroup, jobDigest } from '../src/worker/cards.js';
@@ -59,6 +59,16 @@ export function isWorker(pid: number): boolean {
     return /worker(-loader)?\.cjs|worker[/\\]main\.js/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
   } catch {
     return false;
+  }
+}
+
+/** The control URL in a worker process's environment (the run it belongs to); null when gone or none. */
+export function controlUrlOf(pid: number): string | null {
+  try {
+    const v = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((x) => x.startsWith('RINGSWARM_CONTROL_URL='));
+    return v ? v.slice('RINGSWARM_CONTROL_URL='.length) : null;
+  } catch {
+    return null;
   }
 }
 
