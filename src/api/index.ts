@@ -19,10 +19,12 @@ export type { BenchReport, FaultInput, FaultReport, JobStatus, PlanRow, RankStat
 export interface JobHooks {
   log?(line: string): void;
   progress?(line: string): void;
+  /** run and startRun: the control URL and token, once the coordinator listens (for `ringswarm status`, or workers that join by themselves). */
+  listening?(url: string, token: string): void;
 }
 
 function hooksOf(h: JobHooks = {}): RunHooks {
-  return { log: h.log ?? (() => {}), progress: h.progress ?? (() => {}) };
+  return { log: h.log ?? (() => {}), progress: h.progress ?? (() => {}), ...(h.listening ? { listening: h.listening } : {}) };
 }
 
 /** A swarm of worker processes for `steps` steps; resolves to the run's report. */
@@ -111,9 +113,11 @@ export interface LiveRun {
 }
 
 /** A run as a live job: events, status, stop, and `done` (its report). Option errors reject `done`. */
-export function startRun(options: RunOptions = {}, hooks?: JobHooks): LiveRun {
+export function startRun(options: RunOptions = {}, hooks?: JobHooks & { signal?: AbortSignal }): LiveRun {
   const events = new EventEmitter();
   const ctl = new AbortController();
+  hooks?.signal?.addEventListener('abort', () => ctl.abort(), { once: true });
+  if (hooks?.signal?.aborted) ctl.abort();
   let control: RunControl | null = null;
   const done = runConfig(options, 'run').then((cfg) =>
     runJob(

@@ -12,8 +12,10 @@ describe('API options', () => {
 
 describe('API jobs', () => {
   it('run gives the report', async () => {
-    const r = await run({ workers: 2, cardsPerWorker: 1, size: '4KiB', steps: 3, port: 0 });
+    const heard: string[] = [];
+    const r = await run({ workers: 2, cardsPerWorker: 1, size: '4KiB', steps: 3, port: 0, token: 't0k' }, { listening: (url, token) => heard.push(`${url} ${token}`) });
     expect(r.ok).toBe(true);
+    expect(heard).toEqual([`${r.controlUrl} t0k`]);
   }, 60_000);
 
   it('startRun emits ready and step events and resolves done', async () => {
