@@ -31,6 +31,12 @@ export interface RunConfig {
   advertise: string | null;
   /** A lost worker the coordinator did not spawn: how long `restart` waits for its launcher to bring one back in its rank. */
   rejoinTimeoutMs: number;
+  /**
+   * The nice value of the workers this coordinator spawns (0-19): under a full machine (hundreds of
+   * workers on two cores) the coordinator, the operator's `ringswarm status` and the user's shell
+   * still get the CPU when they wake, as a cluster's control plane has its own.
+   */
+  workerNice: number;
   /** Job token workers present; random when not given. */
   token?: string;
   heartbeatMs: number;
@@ -92,6 +98,7 @@ export const RUN_DEFAULTS: RunConfig = {
   host: '127.0.0.1',
   advertise: null,
   rejoinTimeoutMs: 60_000,
+  workerNice: 19,
   heartbeatMs: 100,
   checksums: true,
   heartbeatDeadMs: 1000,

@@ -177,7 +177,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   server.onRequest = operatorHandler({ token: server.token, status: control.status, inject: control.inject, refused: (l) => server.noteRefused(l) });
 
   const spawn = (workerId: string) => {
-    const p = new WorkerProcess({ workerId, controlUrl: server.url, token: server.token, host: cfg.host, advertise: cfg.advertise, log: hooks.log });
+    const p = new WorkerProcess({ workerId, controlUrl: server.url, token: server.token, host: cfg.host, advertise: cfg.advertise, nice: cfg.workerNice, log: hooks.log });
     procs.set(workerId, p);
     p.start();
     void p.exited.then(async (e) => {

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { setPriority } from 'node:os';
 
 export type WorkerProcessState = 'starting' | 'started' | 'stopping' | 'stopped';
 
@@ -20,6 +21,8 @@ export interface WorkerProcessOptions {
   host: string;
   /** The address its peers dial, when not `host`. */
   advertise?: string | null;
+  /** Its nice value (0: the coordinator's own). */
+  nice?: number;
   log: (line: string) => void;
 }
 
@@ -76,6 +79,13 @@ export class WorkerProcess {
     child.stderr?.setEncoding('utf8').on('data', forward);
     child.on('spawn', () => {
       if (this.state === 'starting') this.state = 'started';
+      if (this.o.nice && child.pid !== undefined) {
+        try {
+          setPriority(child.pid, this.o.nice);
+        } catch (e) {
+          this.o.log(`[${this.o.workerId}] could not set its nice value to ${this.o.nice}: ${(e as Error).message}`);
+        }
+      }
     });
     child.on('error', (e) => this.o.log(`[${this.o.workerId}] spawn failed: ${e.message}`));
     child.on('exit', (code, signal) => {
