@@ -5,7 +5,7 @@
 // ring neighbour's connection goes to that address, on the port it listens on), the links carried
 // the job's bytes, and the straggler detector names the shaped host's link. Skipped where this
 // machine cannot make network namespaces, except under .ci/run (RINGSWARM_REQUIRE_ENGINES=1).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestNet, listNamespaces, netnsSupport, removeStale, type TestHost, type TestNet } from '../../scripts/ci/netns.js';
@@ -77,6 +77,12 @@ function tcpOf(pid: number): [string, string, string][] {
   }
 }
 
+/** What each host looks like now (for a failure's message): its addresses and listening sockets. */
+function hostsNow(n: TestNet): string {
+  const sh = (h: TestHost, argv: string[]) => spawnSync('ip', ['netns', 'exec', h.ns, ...argv], { encoding: 'utf8', timeout: 60_000 }).stdout ?? '';
+  return n.hosts.map((h) => `${h.ns}:\n${sh(h, ['ip', '-br', 'addr'])}${sh(h, ['ss', '-Htlnp'])}`).join('');
+}
+
 afterAll(async () => {
   for (const p of procs) if (p.child.pid && isAlive(p.child.pid)) p.child.kill('SIGKILL');
   await Promise.all(procs.map((p) => p.closed));
@@ -132,7 +138,7 @@ describe('several hosts on one machine (network namespaces)', () => {
     running = false;
     await watching;
     const exits = await Promise.all(workers.map((w) => w.closed));
-    const logs = `coordinator:\n${coord.err()}\n${workers.map((w, r) => `worker ${r}:\n${w.err()}`).join('\n')}`;
+    const logs = `coordinator:\n${coord.err()}\n${workers.map((w, r) => `worker ${r}:\n${w.err()}`).join('\n')}\nhosts now:\n${hostsNow(net)}\ncoordinator's sockets seen: ${JSON.stringify(tcpOf(coord.child.pid!))}`;
     expect(code, logs).toBe(0);
     expect(exits, logs).toEqual([0, 0, 0, 0]);
 
