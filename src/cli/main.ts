@@ -298,19 +298,21 @@ program
   .option('--rank <r>', `this worker's rank (default: from the launcher: ${RANK_SOURCES.map((x) => x.rank).join(', ')}; else by arrival)`, intIn(0, MAX_WORKERS * 2))
   .option('--world-size <n>', "the job's world size, --workers + --spares, checked by the coordinator (default: from the launcher)", intIn(1, MAX_WORKERS * 2))
   .option('--id <name>', 'worker id (default: from the rank, host and pid)')
-  .option('--host <addr>', 'address this worker data server binds (0.0.0.0: every interface)', host, '127.0.0.1')
+  .option('--host <addr>', "address this worker's data server binds (0.0.0.0: every interface; default: 127.0.0.1, or 0.0.0.0 when it advertises another address)", host)
   .option('--advertise <addr>', `the address peers reach this worker at (default: $${ADVERTISE_ENV}, else --host; for 0.0.0.0 this host's first external IPv4)`, host)
   .option('--connect-timeout-ms <ms>', 'keep trying this long to reach a coordinator that is not up yet', intIn(0, 3_600_000), 30_000)
   .action((o) => {
     const id = workerIdentity(o, process.env, (f) => readFileSync(f, 'utf8'));
-    const advertise = id.advertise ?? (isWildcard(o.host) ? externalAddress() : null);
+    // Told to advertise another host's address, it must listen beyond loopback for its peers to reach it.
+    const bind: string = o.host ?? (id.advertise && id.advertise !== '127.0.0.1' && id.advertise !== 'localhost' ? '0.0.0.0' : '127.0.0.1');
+    const advertise = id.advertise ?? (isWildcard(bind) ? externalAddress() : null);
     const r = id.launcher.rank;
     startWorkerProcess({
       controlUrl: id.controlUrl,
       token: id.token,
       workerId: o.id ?? `${r !== null ? `rank${r}-` : 'join-'}${hostname()}-${process.pid}`,
       spawned: false,
-      host: o.host,
+      host: bind,
       advertise,
       launcher: id.launcher,
       worldSize: id.worldSize,

@@ -203,7 +203,8 @@ export interface RunReport {
   /** CPU time the coordinator process used over the run, and as a share of the wall time: it must never be the bottleneck. */
   coordinatorCpu: { ms: number; share: number };
   /** Every worker that held a rank: its host, and who gave it the rank (`launcher.rank` null when spawned or ranked by arrival). */
-  processes: { rank: number; pid: number; workerId: string; spawned: boolean; host: string; launcher: { kind: LauncherKind; rank: number | null } }[];
+  /** Per rank: its process, host (as it says), the data URL it advertised to its peers, and who gave it its rank. */
+  processes: { rank: number; pid: number; workerId: string; spawned: boolean; host: string; dataUrl: string; launcher: { kind: LauncherKind; rank: number | null } }[];
   /** Connections refused at the door (wrong token, malformed hello, job full). */
   rejectedConnections: number;
   interrupted?: boolean;

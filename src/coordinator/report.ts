@@ -72,7 +72,7 @@ export function buildReport(m: CoordinatorMachine, fabric: FabricModel, algoFor:
     processes: m.everyone
       .filter((x) => x.rank >= 0)
       .sort((a, b) => a.rank - b.rank)
-      .map((x) => ({ rank: x.rank, pid: x.pid, workerId: x.workerId, spawned: x.spawned, host: x.host ?? 'localhost', launcher: x.launcher ?? { kind: x.spawned ? 'spawned' : 'flag', rank: null } })),
+      .map((x) => ({ rank: x.rank, pid: x.pid, workerId: x.workerId, spawned: x.spawned, host: x.host ?? 'localhost', dataUrl: x.dataUrl, launcher: x.launcher ?? { kind: x.spawned ? 'spawned' : 'flag', rank: null } })),
     rejectedConnections: facts.rejectedConnections + m.rejected,
     faults: m.faultReports(),
     injectedStragglers: m.injected.map((s) => ({ ...s })),

@@ -119,10 +119,9 @@ describe('several hosts on one machine (network namespaces)', () => {
     const url = (await waitForText(coord, /coordinator listening on (ws:\/\/\S+)/, 60_000))[1];
     expect(url).toMatch(new RegExp(`^ws://${h0.addr.replace(/\./g, '\\.')}:\\d+$`));
     const controlPort = Number(url.split(':').pop());
-    // --host 0.0.0.0 as well as --advertise: a worker given only --advertise still binds 127.0.0.1
-    // (the --host default), and its peers on other hosts are refused (see the README).
+    // Only --advertise: a worker that advertises another address binds every interface.
     const workers = workerHosts.map((h, rank) =>
-      startOn(h, [process.execPath, CLI, 'worker', '--url', url, '--token', 'T', '--rank', String(rank), '--world-size', String(W), '--host', '0.0.0.0', '--advertise', h.addr]),
+      startOn(h, [process.execPath, CLI, 'worker', '--url', url, '--token', 'T', '--rank', String(rank), '--world-size', String(W), '--advertise', h.addr]),
     );
 
     // While the job runs: every worker's namespace, as its sockets show it.
@@ -147,9 +146,9 @@ describe('several hosts on one machine (network namespaces)', () => {
     expect(report.controlUrl).toBe(url);
     expect(report.stateDigest).toBe(expectedDigest({ workers: W, cards: CARDS, bytesPerCard: BYTES, steps: STEPS, seed: 1 }));
 
-    // processes[]: each worker on its own host (its UTS name; the report carries no address).
-    expect(report.processes.map((p: { rank: number; pid: number; host: string; launcher: unknown }) => [p.rank, p.pid, p.host, p.launcher])).toEqual(
-      workers.map((w, r) => [r, w.child.pid, hostOf(r).hostname, { kind: 'flag', rank: r }]),
+    // processes[]: each worker on its own host (its UTS name), advertising its own host's address.
+    expect(report.processes.map((p: { rank: number; pid: number; host: string; dataUrl: string; launcher: unknown }) => [p.rank, p.pid, p.host, new URL(p.dataUrl).hostname, p.launcher])).toEqual(
+      workers.map((w, r) => [r, w.child.pid, hostOf(r).hostname, hostOf(r).addr, { kind: 'flag', rank: r }]),
     );
 
     // Each worker listened on its own host's address and was dialled there, on the port it
