@@ -56,8 +56,8 @@ export interface RunOptions {
   advertise?: string;
   /** A lost worker not spawned here: how long restart waits for its launcher to bring one back, ms. */
   rejoinTimeoutMs?: number;
-  /** The nice value of spawned workers, 0-19 (default 19): the coordinator and its operator stay responsive on a full machine. */
-  workerNice?: number;
+  /** The nice value of spawned workers, 0-19, or 'auto' (the default: 15 beyond 8 workers a core, else 0): the coordinator and its operator stay responsive on a full machine. */
+  workerNice?: number | 'auto';
   spawn?: number;
   token?: string;
   checksum?: 'crc32c' | 'none';
@@ -103,7 +103,7 @@ export async function runConfig(o: RunOptions, kind: 'run' | 'sim' = 'run'): Pro
     host: flag('--host', o.host ?? d.host, host),
     advertise: advertiseOf(o.host ?? d.host, o.advertise ?? process.env[ADVERTISE_ENV]),
     rejoinTimeoutMs: flag('--rejoin-timeout-ms', o.rejoinTimeoutMs ?? d.rejoinTimeoutMs, intIn(1, 86_400_000)),
-    workerNice: flag('--worker-nice', o.workerNice ?? d.workerNice, intIn(0, 19)),
+    workerNice: o.workerNice === undefined || o.workerNice === 'auto' ? d.workerNice : flag('--worker-nice', o.workerNice, intIn(0, 19)),
     token: o.token,
     readyTimeoutMs: flag('--ready-timeout-ms', o.readyTimeoutMs ?? d.readyTimeoutMs, intIn(1, 3_600_000)),
     checksums: oneOfFlag('--checksum', o.checksum ?? 'crc32c', ['crc32c', 'none']) === 'crc32c',

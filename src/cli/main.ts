@@ -119,7 +119,7 @@ jobOptions(
   .option('--spawn <n>', 'workers to spawn here (default: all; 0: only the coordinator, a launcher starts the workers); the rest join with `ringswarm worker`', intIn(0, MAX_WORKERS))
   .option('--rejoin-timeout-ms <ms>', 'a lost worker this coordinator did not spawn: how long --on-failure restart waits for its launcher to bring one back in its rank', intIn(1, 86_400_000), RUN_DEFAULTS.rejoinTimeoutMs)
   .option('--token <token>', 'job token workers must present (default: random)')
-  .option('--worker-nice <n>', 'nice value of the spawned workers (0-19): on a full machine the coordinator and `ringswarm status` still get the CPU', intIn(0, 19), RUN_DEFAULTS.workerNice)
+  .option('--worker-nice <n|auto>', 'nice value of the spawned workers, 0-19: on a full machine the coordinator and `ringswarm status` still get the CPU (auto: 15 beyond 8 workers a core, else 0)', (v: string) => (v === 'auto' ? 'auto' : intIn(0, 19)(v)), 'auto')
   .addOption(checksumOption())
   .option('--what-if', 'run again with the same seed without the injected stragglers, and report what they cost')
   .action(async (o) => {

@@ -32,11 +32,12 @@ export interface RunConfig {
   /** A lost worker the coordinator did not spawn: how long `restart` waits for its launcher to bring one back in its rank. */
   rejoinTimeoutMs: number;
   /**
-   * The nice value of the workers this coordinator spawns (0-19): under a full machine (hundreds of
-   * workers on two cores) the coordinator, the operator's `ringswarm status` and the user's shell
-   * still get the CPU when they wake, as a cluster's control plane has its own.
+   * The nice value of the workers this coordinator spawns (0-19), or null: auto (see workerNiceFor).
+   * On a full machine (hundreds of workers on two cores) the coordinator, the operator's
+   * `ringswarm status` and the user's shell then still get the CPU, as a cluster's control plane
+   * has its own.
    */
-  workerNice: number;
+  workerNice: number | null;
   /** Job token workers present; random when not given. */
   token?: string;
   heartbeatMs: number;
@@ -98,7 +99,7 @@ export const RUN_DEFAULTS: RunConfig = {
   host: '127.0.0.1',
   advertise: null,
   rejoinTimeoutMs: 60_000,
-  workerNice: 19,
+  workerNice: null,
   heartbeatMs: 100,
   checksums: true,
   heartbeatDeadMs: 1000,

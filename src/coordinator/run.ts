@@ -121,6 +121,16 @@ export function checkSize(cfg: RunConfig): void {
   if (cfg.bytesPerCard % eb !== 0) throw new RangeError(`--size ${cfg.bytesPerCard} is not a whole number of ${cfg.dtype} elements (${eb} bytes each)`);
 }
 
+/**
+ * The spawned workers' nice value: the flag's, or for auto 15 beyond 8 spawned workers a core and
+ * 0 below. The coordinator's work grows with the workers (their heartbeats) while its fair share of
+ * the CPU shrinks with them: at 64 workers on 2 cores a status request waited 2-24 s, at nice 15
+ * well under a second. Few workers need no help, and niced ones would yield to any other load.
+ */
+export function workerNiceFor(cfg: Pick<RunConfig, 'workerNice' | 'spawn' | 'spares'>, cores = availableParallelism()): number {
+  return cfg.workerNice ?? (cfg.spawn + cfg.spares > 8 * cores ? 15 : 0);
+}
+
 /** How long a dead worker's control socket may take to end before its exit is handled anyway. */
 const EXIT_DRAIN_MS = 2000;
 
@@ -176,8 +186,9 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   hooks.control?.(control);
   server.onRequest = operatorHandler({ token: server.token, status: control.status, inject: control.inject, refused: (l) => server.noteRefused(l) });
 
+  const nice = workerNiceFor(cfg);
   const spawn = (workerId: string) => {
-    const p = new WorkerProcess({ workerId, controlUrl: server.url, token: server.token, host: cfg.host, advertise: cfg.advertise, nice: cfg.workerNice, log: hooks.log });
+    const p = new WorkerProcess({ workerId, controlUrl: server.url, token: server.token, host: cfg.host, advertise: cfg.advertise, nice, log: hooks.log });
     procs.set(workerId, p);
     p.start();
     void p.exited.then(async (e) => {

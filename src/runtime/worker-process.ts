@@ -1,7 +1,7 @@
 // One worker child process, owned from spawn to reap: explicit states, SIGTERM then SIGKILL on
 // stop, and exits described by code, signal and state.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setPriority } from 'node:os';
 
@@ -32,6 +32,27 @@ export interface WorkerProcessOptions {
 const LOADER_ENTRY = fileURLToPath(new URL('../../worker-loader.cjs', import.meta.url));
 const BUNDLED_ENTRY = fileURLToPath(new URL('../../worker.cjs', import.meta.url));
 export const WORKER_ENTRY = existsSync(LOADER_ENTRY) && existsSync(BUNDLED_ENTRY) ? LOADER_ENTRY : existsSync(BUNDLED_ENTRY) ? BUNDLED_ENTRY : fileURLToPath(new URL('../worker/main.js', import.meta.url));
+
+/**
+ * Nice `pid` to `nice`. A worker leads its own session (detached), so with Linux's autogroup
+ * scheduling (sched_autogroup_enabled) it is its own scheduling group, and the CPU is shared
+ * between groups whatever their processes' nice values: the group's nice (/proc/PID/autogroup) is
+ * what yields the CPU to the coordinator. Without autogroup the file is absent and the process's
+ * nice value does it.
+ */
+function lowerPriority(pid: number, nice: number, log: (line: string) => void): void {
+  try {
+    setPriority(pid, nice);
+  } catch (e) {
+    log(`could not set its nice value to ${nice}: ${(e as Error).message}`);
+  }
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(nice));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ESRCH') log(`could not set its scheduling group's nice value to ${nice}: ${(e as Error).message}`);
+  }
+}
 
 export class WorkerProcess {
   state: WorkerProcessState = 'starting';
@@ -79,13 +100,7 @@ export class WorkerProcess {
     child.stderr?.setEncoding('utf8').on('data', forward);
     child.on('spawn', () => {
       if (this.state === 'starting') this.state = 'started';
-      if (this.o.nice && child.pid !== undefined) {
-        try {
-          setPriority(child.pid, this.o.nice);
-        } catch (e) {
-          this.o.log(`[${this.o.workerId}] could not set its nice value to ${this.o.nice}: ${(e as Error).message}`);
-        }
-      }
+      if (this.o.nice && child.pid !== undefined) lowerPriority(child.pid, this.o.nice, (l) => this.o.log(`[${this.o.workerId}] ${l}`));
     });
     child.on('error', (e) => this.o.log(`[${this.o.workerId}] spawn failed: ${e.message}`));
     child.on('exit', (code, signal) => {

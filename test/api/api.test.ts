@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RingswarmUsageError, run, runConfig, startRun } from '../../dist/src/api/index.js'; // the built API: spawned workers load dist/worker.cjs beside it
+import { RingswarmUsageError, run, runConfig, startRun } from '../../dist/src/api/index.js';
+import { workerNiceFor } from '../../dist/src/coordinator/run.js'; // the built API: spawned workers load dist/worker.cjs beside it
 
 describe('API options', () => {
   it('gives the CLI messages for bad input', async () => {
@@ -7,6 +8,16 @@ describe('API options', () => {
     await expect(runConfig({ size: 6 })).rejects.toThrow('--size 6 is not a whole number of f32 elements (4 bytes each)');
     await expect(runConfig({ workers: 0 })).rejects.toThrow('--workers 0: expected an integer from 1 to 4096');
     await expect(runConfig({ size: '64KiB' })).resolves.toMatchObject({ bytesPerCard: 65536 });
+    await expect(runConfig({ workerNice: 20 })).rejects.toThrow('--worker-nice 20: expected an integer from 0 to 19');
+    await expect(runConfig({ workerNice: 'auto' })).resolves.toMatchObject({ workerNice: null });
+  });
+});
+
+describe('spawned workers yield the CPU to the coordinator on a full machine', () => {
+  it('auto: nice 15 beyond 8 spawned workers a core, else 0; a given value as it is', () => {
+    expect(workerNiceFor({ workerNice: null, spawn: 16, spares: 0 }, 2)).toBe(0);
+    expect(workerNiceFor({ workerNice: null, spawn: 16, spares: 1 }, 2)).toBe(15);
+    expect(workerNiceFor({ workerNice: 3, spawn: 256, spares: 0 }, 2)).toBe(3);
   });
 });
 

@@ -1,8 +1,10 @@
 // `ringswarm status` and `ringswarm inject` against a real running job: the status names every
 // worker process, a stuck job says whom it waits for, and a fault injected from outside is found,
 // located and healed like one from a scenario, with its entry in the report marked live.
+import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JobStatus } from '../../src/protocol/operator.js';
+import { fetchStatus } from '../../dist/src/runtime/operator-client.js';
 import { killLeftovers, runCli, startCli } from './helpers.js';
 
 afterEach(killLeftovers);
@@ -11,7 +13,7 @@ const access = (url: string, token = 'tok') => ['--url', url, '--token', token];
 
 describe('status and inject on a running job', () => {
   it('status lists every rank; inject kills one now; the report has the live fault, found and healed', async () => {
-    const coord = startCli(['run', '-w', '4', '-g', '2', '-s', '16KiB', '--steps', '400', '--compute-ms', '20', '--port', '0', '--token', 'tok', '--json', '-']);
+    const coord = startCli(['run', '-w', '4', '-g', '2', '-s', '16KiB', '--steps', '400', '--compute-ms', '20', '--port', '0', '--token', 'tok', '--json', '-', '--worker-nice', '7']);
     const url = (await coord.waitFor(/coordinator listening on (ws:\/\/\S+)/))[1];
     await coord.waitFor(/live status: ringswarm status --url ws:\/\/\S+ --token tok/);
     await coord.waitFor(/workers ready/);
@@ -23,6 +25,9 @@ describe('status and inject on a running job', () => {
     expect(status.ranks.map((r) => r.rank)).toEqual([0, 1, 2, 3]);
     for (const r of status.ranks) {
       expect(r.pid).toBeGreaterThan(0);
+      // --worker-nice: the process and (Linux autogroup) its scheduling group.
+      expect(Number(readFileSync(`/proc/${r.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16])).toBe(7);
+      if (existsSync(`/proc/${r.pid}/autogroup`)) expect(readFileSync(`/proc/${r.pid}/autogroup`, 'utf8')).toMatch(/ nice 7$/m);
       expect(['ringing', 'training', 'done']).toContain(r.state);
       expect(r.heartbeatAgeMs).toBeGreaterThanOrEqual(0);
     }
@@ -68,19 +73,18 @@ describe('status and inject on a running job', () => {
     // A long heartbeat deadline keeps the detector from acting while the test looks.
     const coord = startCli([
       'run', '-w', '3', '-g', '1', '-s', '16KiB', '--steps', '400', '--compute-ms', '20', '--port', '0', '--token', 'tok', '--json', '-',
-      '--heartbeat-timeout-ms', '4000', '--timeout-ms', '300', '--on-failure', 'abort',
+      '--heartbeat-timeout-ms', '10000', '--timeout-ms', '300', '--on-failure', 'abort',
     ]);
     const url = (await coord.waitFor(/coordinator listening on (ws:\/\/\S+)/))[1];
     await coord.waitFor(/workers ready/);
     const inj = await runCli(['inject', ...access(url), 'hang:rank=2']);
     expect(inj.code, inj.stderr).toBe(0);
+    // Polled over HTTP as `ringswarm status` asks (a new CLI process per look is slow on a loaded machine).
     let status: JobStatus | null = null;
-    for (let i = 0; i < 40; i++) {
-      const st = await runCli(['status', ...access(url), '--json']);
-      if (st.code !== 0) break;
-      status = JSON.parse(st.stdout) as JobStatus;
-      if (status.waitingFor.length && status.ranks[2].state === 'silent') break;
-      await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 200; i++) {
+      status = await fetchStatus(url, 'tok').catch(() => null);
+      if (!status || (status.waitingFor.length && status.ranks[2].state === 'silent')) break;
+      await new Promise((r) => setTimeout(r, 100));
     }
     expect(status?.ranks[2].state).toBe('silent');
     expect(status?.waitingFor).toEqual([2]);
