@@ -17,7 +17,7 @@ import type { FaultInput } from './scenario/index.js';
 import type { JobStatus } from '../protocol/operator.js';
 import { operatorHandler } from '../runtime/operator-http.js';
 import { buildReport } from './report.js';
-import { RunMetrics, serveMetrics } from './metrics.js';
+import type { RunMetrics } from './metrics.js';
 
 export interface RunHooks {
   /** A line of live progress (overwritten in a terminal). */
@@ -136,9 +136,15 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   const algoFor = algoChooser(cfg, fabric);
   const machine = new CoordinatorMachine(cfg, jobSpec(cfg), algoFor, t0);
   // First of all: a metrics port that cannot be had stops the run before anything starts.
-  const metrics = cfg.metricsPort === null ? null : new RunMetrics(machine, () => clock.now());
-  const metricsServer = metrics && (await serveMetrics(metrics, cfg.metricsPort!));
-  if (metricsServer) hooks.log(`metrics: ${metricsServer.url}`);
+  // prom-client is loaded only for a run that serves metrics: it adds a few hundred ms to a start.
+  let metrics: RunMetrics | null = null;
+  let metricsServer: { url: string; close(): Promise<void> } | null = null;
+  if (cfg.metricsPort !== null) {
+    const { RunMetrics, serveMetrics } = await import('./metrics.js');
+    metrics = new RunMetrics(machine, () => clock.now());
+    metricsServer = await serveMetrics(metrics, cfg.metricsPort);
+    hooks.log(`metrics: ${metricsServer.url}`);
+  }
   const procs = new Map<string, WorkerProcess>();
   const channels = new Map<string, ControlChannel>();
   const timers = new NamedTimers(clock, (name) => feed({ type: 'timer', name }));
