@@ -51,6 +51,8 @@ export interface RunOptions {
   intraBandwidth?: Size;
   /** run only: */
   port?: number;
+  /** Prometheus metrics at http://127.0.0.1:metricsPort/metrics while the run lasts (0: any free port; the URL is logged). */
+  metricsPort?: number;
   host?: string;
   /** The address workers and peers dial (default: RINGSWARM_ADVERTISE_ADDR, else host; for 0.0.0.0 this host's first external IPv4). */
   advertise?: string;
@@ -100,6 +102,7 @@ export async function runConfig(o: RunOptions, kind: 'run' | 'sim' = 'run'): Pro
     seed,
     timeoutMs: flag('--timeout-ms', o.timeoutMs ?? d.timeoutMs, intIn(1, 86_400_000)),
     port: flag('--port', o.port ?? d.port, intIn(0, 65535)),
+    metricsPort: o.metricsPort === undefined || o.metricsPort === null ? d.metricsPort : flag('--metrics-port', o.metricsPort, intIn(0, 65535)),
     host: flag('--host', o.host ?? d.host, host),
     advertise: advertiseOf(o.host ?? d.host, o.advertise ?? process.env[ADVERTISE_ENV]),
     rejoinTimeoutMs: flag('--rejoin-timeout-ms', o.rejoinTimeoutMs ?? d.rejoinTimeoutMs, intIn(1, 86_400_000)),
@@ -131,6 +134,8 @@ export async function runConfig(o: RunOptions, kind: 'run' | 'sim' = 'run'): Pro
   if (cfg.heartbeatDeadMs <= cfg.heartbeatMs) throw new RingswarmUsageError(`--heartbeat-timeout-ms ${cfg.heartbeatDeadMs} must be longer than --heartbeat-ms ${cfg.heartbeatMs}`);
   checkElements('--size', cfg.bytesPerCard, cfg.dtype);
   checkChunk(cfg.chunkBytes, cfg.dtype);
+  if (cfg.metricsPort !== null && kind === 'sim') throw new RingswarmUsageError('--metrics-port is for run: a sim has no live job to scrape');
+  if (cfg.metricsPort !== null && cfg.metricsPort !== 0 && cfg.metricsPort === cfg.port) throw new RingswarmUsageError(`--metrics-port ${cfg.metricsPort} is the control --port too`);
   if (cfg.spawn > cfg.workers) throw new RingswarmUsageError(`--spawn ${cfg.spawn} is more than --workers ${cfg.workers}`);
   return cfg;
 }

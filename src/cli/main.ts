@@ -114,6 +114,7 @@ jobOptions(
   MAX_WORKERS,
 )
   .option('--port <n>', 'coordinator control port (0 = any free port)', intIn(0, 65535), RUN_DEFAULTS.port)
+  .option('--metrics-port <n>', 'serve Prometheus metrics at http://127.0.0.1:<n>/metrics while the run lasts (0 = any free port)', intIn(0, 65535))
   .option('--host <addr>', 'address to bind (0.0.0.0: every interface)', host, RUN_DEFAULTS.host)
   .option('--advertise <addr>', `the address workers and peers dial (default: $${ADVERTISE_ENV}, else --host; for 0.0.0.0 this host's first external IPv4)`, host)
   .option('--spawn <n>', 'workers to spawn here (default: all; 0: only the coordinator, a launcher starts the workers); the rest join with `ringswarm worker`', intIn(0, MAX_WORKERS))

@@ -26,6 +26,8 @@ export interface RunConfig {
   timeoutMs: number;
   /** Coordinator control port (0 = any free port). */
   port: number;
+  /** Prometheus exposition at http://127.0.0.1:metricsPort/metrics while the run lasts (0 = any free port; null: none). */
+  metricsPort: number | null;
   host: string;
   /** The address workers and peers dial, when not `host` (binding 0.0.0.0, say); null: `host`. */
   advertise: string | null;
@@ -96,6 +98,7 @@ export const RUN_DEFAULTS: RunConfig = {
   seed: 1,
   timeoutMs: 10_000,
   port: 0,
+  metricsPort: null,
   host: '127.0.0.1',
   advertise: null,
   rejoinTimeoutMs: 60_000,

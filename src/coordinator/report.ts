@@ -4,7 +4,7 @@ import { busBandwidthFactor } from '../collective/index.js';
 import { predictAllreduce, type FabricModel } from '../collective/model.js';
 import type { AllreduceAlgo } from '../collective/types.js';
 import { jobDigest } from '../collective/digest.js';
-import { quantiles, type RunReport } from './config.js';
+import { quantiles, type Goodput, type RunReport } from './config.js';
 import type { CoordinatorMachine } from './machine.js';
 
 export interface DriverFacts {
@@ -16,18 +16,35 @@ export interface DriverFacts {
   coordinatorCpuMs: number;
 }
 
+/** nccl-tests' bandwidths of an all-reduce of `bytesPerCard` in `allreduceMs` on `workers` ranks, GB/s: algbw, and busbw = algbw * 2(n-1)/n. */
+export function allreduceBandwidthGBps(bytesPerCard: number, allreduceMs: number, workers: number): { algbw: number; busbw: number } {
+  const algbw = allreduceMs > 0 ? bytesPerCard / (allreduceMs / 1000) / 1e9 : 0;
+  return { algbw, busbw: algbw * busBandwidthFactor('allreduce', workers) };
+}
+
+/** Goodput so far: the time of the counted steps over the time since training started. */
+export function goodputOf(m: CoordinatorMachine, now: number): Goodput {
+  const trainingMs = m.trainingStart ? now - m.trainingStart : 0;
+  const productiveMs = m.productiveMs();
+  return {
+    productiveMs: Math.round(productiveMs),
+    wallMs: Math.round(trainingMs),
+    ratio: trainingMs > 0 ? Math.min(1, productiveMs / trainingMs) : 0,
+    lostSteps: m.lostStepsTotal,
+    recomputedSteps: Math.max(0, m.steps.runs - m.steps.final.size),
+  };
+}
+
 export function buildReport(m: CoordinatorMachine, fabric: FabricModel, algoFor: (w: number) => AllreduceAlgo, t0: number, facts: DriverFacts): RunReport {
   const cfg = m.cfg;
   const allDone = m.allDone;
   const cardDigests = allDone ? [...m.digests.entries()].sort((a, b) => a[0] - b[0]).flatMap(([, d]) => d) : [];
   const steps = [...m.steps.final.entries()].sort((a, b) => a[0] - b[0]).map(([, s]) => s);
   const ar = quantiles(steps.map((s) => s.allreduceMs));
-  const algbw = ar.p50 > 0 ? cfg.bytesPerCard / (ar.p50 / 1000) / 1e9 : 0;
+  const bw = allreduceBandwidthGBps(cfg.bytesPerCard, ar.p50, m.W);
   const wrong = m.wrong;
   const ok = m.ok;
   const wallMs = Math.round(facts.now - t0);
-  const trainingMs = m.trainingStart ? facts.now - m.trainingStart : 0;
-  const productiveMs = m.productiveMs();
   const p = predictAllreduce(m.epochs[0]?.algo ?? algoFor(cfg.workers), cfg.workers, cfg.cardsPerWorker, cfg.bytesPerCard, fabric);
   const round3 = (x: number) => Math.round(x * 1000) / 1000;
   const r: RunReport = {
@@ -49,8 +66,8 @@ export function buildReport(m: CoordinatorMachine, fabric: FabricModel, algoFor:
     stepMs: quantiles(steps.map((s) => s.stepMs)),
     allreduceMs: ar,
     computeMs: quantiles(steps.map((s) => s.computeMs)),
-    algbwGBps: algbw,
-    busbwGBps: algbw * busBandwidthFactor('allreduce', m.W),
+    algbwGBps: bw.algbw,
+    busbwGBps: bw.busbw,
     algo: [...new Set(m.epochs.map((e) => e.algo))],
     link: cfg.link,
     model: {
@@ -78,13 +95,7 @@ export function buildReport(m: CoordinatorMachine, fabric: FabricModel, algoFor:
     injectedStragglers: m.injected.map((s) => ({ ...s })),
     stragglers: m.stragglers,
     epochs: m.epochs,
-    goodput: {
-      productiveMs: Math.round(productiveMs),
-      wallMs: Math.round(trainingMs),
-      ratio: trainingMs > 0 ? Math.min(1, productiveMs / trainingMs) : 0,
-      lostSteps: m.lostStepsTotal,
-      recomputedSteps: Math.max(0, m.steps.runs - m.steps.final.size),
-    },
+    goodput: goodputOf(m, facts.now),
     restarts: m.restarts,
   };
   if (!ok) r.error = m.failure ?? (m.interrupted ? 'interrupted' : wrong > 0 ? `${wrong} wrong elements` : 'incomplete');

@@ -17,6 +17,7 @@ import type { FaultInput } from './scenario/index.js';
 import type { JobStatus } from '../protocol/operator.js';
 import { operatorHandler } from '../runtime/operator-http.js';
 import { buildReport } from './report.js';
+import type { RunMetrics } from './metrics.js';
 
 export interface RunHooks {
   /** A line of live progress (overwritten in a terminal). */
@@ -144,6 +145,16 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   const fabric = fabricModel(cfg.link);
   const algoFor = algoChooser(cfg, fabric);
   const machine = new CoordinatorMachine(cfg, jobSpec(cfg), algoFor, t0);
+  // First of all: a metrics port that cannot be had stops the run before anything starts.
+  // prom-client is loaded only for a run that serves metrics: it adds a few hundred ms to a start.
+  let metrics: RunMetrics | null = null;
+  let metricsServer: { url: string; close(): Promise<void> } | null = null;
+  if (cfg.metricsPort !== null) {
+    const { RunMetrics, serveMetrics } = await import('./metrics.js');
+    metrics = new RunMetrics(machine, () => clock.now());
+    metricsServer = await serveMetrics(metrics, cfg.metricsPort);
+    hooks.log(`metrics: ${metricsServer.url}`);
+  }
   const procs = new Map<string, WorkerProcess>();
   const channels = new Map<string, ControlChannel>();
   const timers = new NamedTimers(clock, (name) => feed({ type: 'timer', name }));
@@ -168,6 +179,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
       draining = false;
     }
     observe?.();
+    metrics?.observe();
   };
   const observe = hooks.event && eventWatcher(machine, hooks.event);
   // Live injections wait for the machine's answer (it comes with the actions of their event).
@@ -279,6 +291,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     if (signal?.aborted) feed({ type: 'interrupt' });
     else for (const a of machine.begin(clock.now())) carry(a);
     observe?.();
+    metrics?.observe();
     await finished;
   } catch (e) {
     feed({ type: 'error', message: isRingswarmError(e) ? `${e.code}: ${e.message}` : String(e) });
@@ -305,6 +318,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     await Promise.all([...procs.values()].map((p) => p.stop(1000)));
   }
   await server.close();
+  await metricsServer?.close();
   report.wallMs = Math.round(clock.now() - t0);
   return report;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RingswarmUsageError, run, runConfig, startRun } from '../../dist/src/api/index.js';
-import { workerNiceFor } from '../../dist/src/coordinator/run.js'; // the built API: spawned workers load dist/worker.cjs beside it
+import { RingswarmUsageError, run, runConfig, startRun } from '../../dist/src/api/index.js'; // the built API: spawned workers load dist/worker.cjs beside it
+import { workerNiceFor } from '../../dist/src/coordinator/run.js';
 
 describe('API options', () => {
   it('gives the CLI messages for bad input', async () => {
@@ -10,6 +10,11 @@ describe('API options', () => {
     await expect(runConfig({ size: '64KiB' })).resolves.toMatchObject({ bytesPerCard: 65536 });
     await expect(runConfig({ workerNice: 20 })).rejects.toThrow('--worker-nice 20: expected an integer from 0 to 19');
     await expect(runConfig({ workerNice: 'auto' })).resolves.toMatchObject({ workerNice: null });
+    await expect(runConfig({ metricsPort: 65536 })).rejects.toThrow(new RingswarmUsageError('--metrics-port 65536: expected an integer from 0 to 65535'));
+    await expect(runConfig({ metricsPort: 9100, port: 9100 })).rejects.toThrow(new RingswarmUsageError('--metrics-port 9100 is the control --port too'));
+    await expect(runConfig({ metricsPort: 0 }, 'sim')).rejects.toThrow(new RingswarmUsageError('--metrics-port is for run: a sim has no live job to scrape'));
+    await expect(runConfig({})).resolves.toMatchObject({ metricsPort: null });
+    await expect(runConfig({ metricsPort: 0 })).resolves.toMatchObject({ metricsPort: 0 });
   });
 });
 
@@ -28,6 +33,40 @@ describe('API jobs', () => {
     expect(r.ok).toBe(true);
     expect(heard).toEqual([`${r.controlUrl} t0k`]);
   }, 60_000);
+
+  it('two runs in one process, each with its own metrics (a registry per run): each logs its URL, and the runs end with the ports closed', async () => {
+    const urls: string[] = [];
+    const one = () => {
+      let url = '';
+      const job = startRun(
+        { workers: 2, cardsPerWorker: 1, size: '4KiB', steps: 200, computeMs: 10, port: 0, metricsPort: 0 },
+        { log: (l) => (l.startsWith('metrics: ') ? urls.push((url = l.slice('metrics: '.length))) : undefined) },
+      );
+      return { job, url: () => url };
+    };
+    const a = one();
+    const b = one();
+    let seen = 0;
+    await new Promise<void>((resolve) => {
+      const onStep = () => ++seen === 2 && resolve();
+      let aSeen = false;
+      let bSeen = false;
+      a.job.on('step', () => aSeen || ((aSeen = true), onStep()));
+      b.job.on('step', () => bSeen || ((bSeen = true), onStep()));
+    });
+    expect(urls).toHaveLength(2);
+    expect(a.url()).not.toBe(b.url());
+    for (const u of [a.url(), b.url()]) {
+      const text = await (await fetch(u)).text();
+      expect(text).toMatch(/^ringswarm_workers_alive 2$/m);
+      expect(text).toMatch(/^ringswarm_step_duration_seconds_count\{algo="\w+"\} [1-9]\d*$/m);
+    }
+    a.job.stop();
+    b.job.stop();
+    expect((await a.job.done).interrupted).toBe(true);
+    expect((await b.job.done).interrupted).toBe(true);
+    for (const u of [a.url(), b.url()]) await expect(fetch(u)).rejects.toThrow();
+  }, 120_000);
 
   it('startRun emits ready and step events and resolves done', async () => {
     const job = startRun({ workers: 2, cardsPerWorker: 1, size: '4KiB', steps: 3, port: 0 });

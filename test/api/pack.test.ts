@@ -1,6 +1,6 @@
 // The packed package installed into a temporary project: `import { run } from 'ringswarm'` works as a user gets it.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -23,7 +23,9 @@ it('npm pack installs into a project and runs a job', () => {
     const pkg = join(proj, 'node_modules', 'ringswarm');
     mkdirSync(pkg, { recursive: true });
     execFileSync('tar', ['xzf', tgz, '-C', pkg, '--strip-components=1']);
-    for (const dep of ['commander', 'ws', 'yaml', 'zod', '@node-rs']) {
+    // Each dependency of package.json (a scoped one by its scope's folder); theirs resolve from their real paths here.
+    const deps = Object.keys((JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies);
+    for (const dep of new Set(deps.map((d) => d.split('/')[0]!))) {
       const to = join(proj, 'node_modules', dep);
       if (!existsSync(to)) symlinkSync(join(root, 'node_modules', dep), to);
     }
@@ -32,10 +34,12 @@ it('npm pack installs into a project and runs a job', () => {
     join(proj, 'job.mjs'),
     [
       "import { run } from 'ringswarm';",
-      "const report = await run({ workers: 2, cardsPerWorker: 1, size: '4KiB', steps: 2, port: 0 });",
-      'console.log(JSON.stringify({ ok: report.ok }));',
+      // With metrics: prom-client, loaded only then, must come with the package.
+      "let metrics = null;",
+      "const report = await run({ workers: 2, cardsPerWorker: 1, size: '4KiB', steps: 2, port: 0, metricsPort: 0 }, { log: (l) => { if (l.startsWith('metrics: ')) metrics = l; } });",
+      'console.log(JSON.stringify({ ok: report.ok, metrics: /^metrics: http:\\/\\/127\\.0\\.0\\.1:\\d+\\/metrics$/.test(metrics) }));',
     ].join('\n'),
   );
   const out = execFileSync('node', ['job.mjs'], { cwd: proj, encoding: 'utf8', timeout: 45_000 });
-  expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({ ok: true });
+  expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({ ok: true, metrics: true });
 }, 60_000);
