@@ -1,6 +1,5 @@
 // The API's options (the CLI's flags in camelCase) to a checked RunConfig: one implementation for the CLI and scripts.
 import { readFile, stat } from 'node:fs/promises';
-import { hostname, networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import { ADVERTISE_ENV } from './launcher.js';
 import { elementBytes, type DType, type ReduceOp } from '../collective/dtypes.js';
@@ -9,10 +8,11 @@ import { RUN_DEFAULTS, type FailurePolicy, type LinkSpec, type RunConfig } from 
 import { checkScenarioSize, parseInjects, parseScenario, scenarioForRun, ScenarioError, type Fault, type Scenario, type StragglerFault } from '../coordinator/scenario/index.js';
 import { dtype, host, intIn, kOfM, numberIn, rate, reduceOp, runAlgo, size } from './flags.js';
 import { RingswarmUsageError } from './errors.js';
+import { MAX_SIM_WORKERS, MAX_WORKERS } from './limits.js';
+import { externalAddress, isWildcard } from './address.js';
 
-export const MAX_WORKERS = 4096;
-/** In one process, without a process per worker: 100,000 cards and more. */
-export const MAX_SIM_WORKERS = 1 << 20;
+export { MAX_SIM_WORKERS, MAX_WORKERS } from './limits.js';
+export { externalAddress, isWildcard } from './address.js';
 
 /** Bytes, or a size string with a suffix ('64KiB', '1M'). */
 export type Size = number | string;
@@ -138,14 +138,6 @@ export async function runConfig(o: RunOptions, kind: 'run' | 'sim' = 'run'): Pro
   if (cfg.metricsPort !== null && cfg.metricsPort !== 0 && cfg.metricsPort === cfg.port) throw new RingswarmUsageError(`--metrics-port ${cfg.metricsPort} is the control --port too`);
   if (cfg.spawn > cfg.workers) throw new RingswarmUsageError(`--spawn ${cfg.spawn} is more than --workers ${cfg.workers}`);
   return cfg;
-}
-
-export const isWildcard = (h: string): boolean => h === '0.0.0.0' || h === '::' || h === '[::]';
-
-/** This host's first non-internal IPv4 address (what peers on other hosts can dial), else its name. */
-export function externalAddress(): string {
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  return hostname();
 }
 
 /** The address to advertise: the one given, else for a wildcard bind this host's external one; null: the bound address itself. */

@@ -7,7 +7,9 @@ import { intIn, UsageError } from '../api/flags.js';
 import { EXIT } from '../protocol/exit-codes.js';
 import type { JobStatus } from '../protocol/operator.js';
 import { formatBytes } from '../protocol/units.js';
-import { fetchStatus, OperatorRequestError, postInject } from '../runtime/operator-client.js';
+
+// The HTTP client, loaded by the command that asks (not by `ringswarm --help` or another command).
+const client = () => import('../runtime/operator-client.js');
 
 interface AccessFlags {
   url?: string;
@@ -29,7 +31,7 @@ async function asking(what: () => Promise<void>): Promise<void> {
   try {
     await what();
   } catch (e) {
-    if (!(e instanceof OperatorRequestError)) throw e;
+    if (!(e instanceof (await client()).OperatorRequestError)) throw e;
     process.stderr.write(`error: ${e.message}\n`);
     process.exitCode = e.code === 'RS_ERR_PEER_LOST' ? EXIT.coordinatorLost : e.code === 'RS_ERR_USAGE' || e.code === 'RS_ERR_AUTH' ? EXIT.usage : EXIT.failed;
   }
@@ -70,7 +72,7 @@ export function registerOperator(program: Command): void {
     .action((o: AccessFlags & { json?: boolean }) =>
       asking(async () => {
         const a = coordinatorAccess(o, process.env, (f) => readFileSync(f, 'utf8'));
-        const s = await fetchStatus(a.controlUrl, a.token, o.timeoutMs);
+        const s = await (await client()).fetchStatus(a.controlUrl, a.token, o.timeoutMs);
         process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s));
       }),
     );
@@ -86,7 +88,7 @@ export function registerOperator(program: Command): void {
       asking(async () => {
         if (spec.trim() === '') throw new UsageError('the fault is empty: e.g. kill:rank=3');
         const a = coordinatorAccess(o, process.env, (f) => readFileSync(f, 'utf8'));
-        const r = await postInject(a.controlUrl, a.token, spec, o.timeoutMs);
+        const r = await (await client()).postInject(a.controlUrl, a.token, spec, o.timeoutMs);
         process.stdout.write(o.json ? `${JSON.stringify(r, null, 2)}\n` : `injected fault ${r.id}: ${spec} (the report's faults[] entry with id ${r.id} says when it struck, how it was found and healed)\n`);
       }),
     );

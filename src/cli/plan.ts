@@ -2,7 +2,7 @@
 // from flags or from a run report.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { figuresFromReport, plan, referencePoints, YEAR_H, type PlanRow, type ReferencePoint } from '../coordinator/plan.js';
+import { plan, referencePoints, YEAR_H, type PlanRow, type ReferencePoint } from '../coordinator/plan.js';
 import { writeJson } from './json.js';
 import { intIn, numberIn, UsageError } from '../api/flags.js';
 
@@ -60,6 +60,8 @@ async function readReport(file: string): Promise<{ cards: number | undefined; ch
   } catch (e) {
     throw new UsageError(`--from-report ${file}: ${(e as Error).message}`);
   }
+  // Its schema (zod) only for a report to read.
+  const { figuresFromReport } = await import('../coordinator/plan-report.js');
   try {
     const f = figuresFromReport(value);
     const cards = (value as { cards?: unknown }).cards;

@@ -7,10 +7,7 @@
 // fault the job refuses (RS_ERR_USAGE, with the same message as the CLI's --inject).
 import { z } from 'zod';
 
-export const OPERATOR_PATHS = { status: '/v1/status', inject: '/v1/inject' } as const;
-
-/** The largest request body the coordinator reads (an inject's fault). */
-export const MAX_OPERATOR_BODY_BYTES = 16 * 1024;
+export { MAX_OPERATOR_BODY_BYTES, OPERATOR_PATHS } from './operator-paths.js';
 
 /**
  * What a rank is doing, as the coordinator sees it: `ringing` (connecting its links for the

@@ -1,6 +1,11 @@
 // The operator's side (`ringswarm status`, `ringswarm inject`, scripts): HTTP requests to a running
 // coordinator's control port (src/protocol/operator.ts), answers checked against their schemas.
-import { InjectAnswerBody, JobStatus, OPERATOR_PATHS, OperatorError, type InjectRequest } from '../protocol/operator.js';
+// The schemas (zod: a fifth of a second of CPU to load) are loaded only once an answer is in: a
+// request that gets none, and the start of `ringswarm status`, do without them.
+import { OPERATOR_PATHS } from '../protocol/operator-paths.js';
+import type { InjectAnswerBody, InjectRequest, JobStatus } from '../protocol/operator.js';
+
+const schemas = () => import('../protocol/operator.js');
 
 /** A request the coordinator answered with an error, or one that got no answer. */
 export class OperatorRequestError extends Error {
@@ -47,7 +52,7 @@ async function request(controlUrl: string, token: string, path: string, init: { 
     throw new OperatorRequestError(`${url} answered ${res.status} with no JSON (is it a ringswarm coordinator?): ${text.slice(0, 200)}`, 'RS_ERR_PROTOCOL', res.status);
   }
   if (!res.ok) {
-    const err = OperatorError.safeParse(body);
+    const err = (await schemas()).OperatorError.safeParse(body);
     throw err.success ? new OperatorRequestError(err.data.error.message, err.data.error.code, res.status) : new OperatorRequestError(`${url} answered ${res.status}`, 'RS_ERR_PROTOCOL', res.status);
   }
   return body;
@@ -61,10 +66,12 @@ function checked<T>(schema: { safeParse(v: unknown): { success: true; data: T } 
 
 /** A running job's status. */
 export async function fetchStatus(controlUrl: string, token: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<JobStatus> {
-  return checked(JobStatus, await request(controlUrl, token, OPERATOR_PATHS.status, { method: 'GET' }, timeoutMs), 'status');
+  const body = await request(controlUrl, token, OPERATOR_PATHS.status, { method: 'GET' }, timeoutMs);
+  return checked<JobStatus>((await schemas()).JobStatus, body, 'status');
 }
 
 /** Inject a fault into a running job; rejects with OperatorRequestError (code RS_ERR_USAGE and the reason) when the job refuses it. */
 export async function postInject(controlUrl: string, token: string, fault: InjectRequest['fault'], timeoutMs = DEFAULT_TIMEOUT_MS): Promise<InjectAnswerBody> {
-  return checked(InjectAnswerBody, await request(controlUrl, token, OPERATOR_PATHS.inject, { method: 'POST', body: { fault } }, timeoutMs), 'answer');
+  const body = await request(controlUrl, token, OPERATOR_PATHS.inject, { method: 'POST', body: { fault } }, timeoutMs);
+  return checked<InjectAnswerBody>((await schemas()).InjectAnswerBody, body, 'answer');
 }

@@ -1,4 +1,5 @@
-// The entry of a spawned worker: runs the bundled worker (dist/worker.cjs) from V8's code cache.
+// The entry of a spawned worker, and of `ringswarm worker` (dist/src/cli/main.js requires this file
+// for it): runs the bundled worker (dist/worker.cjs, from src/cli/worker-entry.ts) from V8's code cache.
 // Compiling the 0.7 MB bundle was half of a worker's start (90 of 190 ms of CPU, profiled), and 256
 // of them start at once on 2 cores; with the cache V8 skips the parse and compile. The cache
 // (worker.cjs.v8cache, next to the bundle) is written by the first worker that finds none or finds

@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import {
   dalyIntervalS,
   expectedEttr,
-  figuresFromReport,
   intervalInSteps,
   jobMtbfForEttrS,
   jobMtbfHours,
@@ -13,6 +12,7 @@ import {
   referencePoints,
   youngIntervalS,
 } from '../../src/coordinator/plan.js';
+import { figuresFromReport } from '../../src/coordinator/plan-report.js';
 
 // The running case: 1,000 cards of 50,000 h each, a 60 s checkpoint, a 10 min recovery.
 //   M = 50,000 / 1,000 = 50 h = 180,000 s
