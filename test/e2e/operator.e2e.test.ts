@@ -13,7 +13,7 @@ const access = (url: string, token = 'tok') => ['--url', url, '--token', token];
 
 describe('status and inject on a running job', () => {
   it('status lists every rank; inject kills one now; the report has the live fault, found and healed', async () => {
-    const coord = startCli(['run', '-w', '4', '-g', '2', '-s', '16KiB', '--steps', '400', '--compute-ms', '20', '--port', '0', '--token', 'tok', '--json', '-', '--worker-nice', '7']);
+    const coord = startCli(['run', '-w', '4', '-g', '2', '-s', '16KiB', '--steps', '5000', '--compute-ms', '20', '--port', '0', '--token', 'tok', '--json', '-', '--worker-nice', '7']);
     const url = (await coord.waitFor(/coordinator listening on (ws:\/\/\S+)/))[1];
     await coord.waitFor(/live status: ringswarm status --url ws:\/\/\S+ --token tok/);
     await coord.waitFor(/workers ready/);
@@ -21,7 +21,7 @@ describe('status and inject on a running job', () => {
     const st = await runCli(['status', ...access(url), '--json']);
     expect(st.code, st.stderr).toBe(0);
     const status = JSON.parse(st.stdout) as JobStatus;
-    expect(status.job).toMatchObject({ workers: 4, cardsPerWorker: 2, steps: 400 });
+    expect(status.job).toMatchObject({ workers: 4, cardsPerWorker: 2, steps: 5000 });
     expect(status.ranks.map((r) => r.rank)).toEqual([0, 1, 2, 3]);
     for (const r of status.ranks) {
       expect(r.pid).toBeGreaterThan(0);
