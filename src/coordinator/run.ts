@@ -125,8 +125,9 @@ export function checkSize(cfg: RunConfig): void {
 /**
  * The spawned workers' nice value: the flag's, or for auto 15 beyond 8 spawned workers a core and
  * 0 below. The coordinator's work grows with the workers (their heartbeats) while its fair share of
- * the CPU shrinks with them: at 64 workers on 2 cores a status request waited 2-24 s, at nice 15
- * well under a second. Few workers need no help, and niced ones would yield to any other load.
+ * the CPU shrinks with them: with 64 workers on 2 cores a status request waited 2-24 s, with 128
+ * workers whose groups were niced 0.3-0.9 s. Few workers need no help, and niced ones yield to
+ * any other load (on a busy machine 256 of them at 15 took minutes to start).
  */
 export function workerNiceFor(cfg: Pick<RunConfig, 'workerNice' | 'spawn' | 'spares'>, cores = availableParallelism()): number {
   return cfg.workerNice ?? (cfg.spawn + cfg.spares > 8 * cores ? 15 : 0);
