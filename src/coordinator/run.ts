@@ -181,6 +181,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     }
     observe?.();
     metrics?.observe();
+    yieldOnceTraining();
   };
   const observe = hooks.event && eventWatcher(machine, hooks.event);
   // Live injections wait for the machine's answer (it comes with the actions of their event).
@@ -199,9 +200,17 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   hooks.control?.(control);
   server.onRequest = operatorHandler({ token: server.token, status: control.status, inject: control.inject, refused: (l) => server.noteRefused(l) });
 
+  // Workers start and ring up at the coordinator's priority (niced, 256 of them took 4-5 times as
+  // long to be ready); once training they are niced, and so is every worker spawned after that.
   const nice = workerNiceFor(cfg);
+  let niced = false;
+  const yieldOnceTraining = () => {
+    if (niced || !nice || machine.phase !== 'training') return;
+    niced = true;
+    for (const p of procs.values()) p.renice(nice);
+  };
   const spawn = (workerId: string) => {
-    const p = new WorkerProcess({ workerId, controlUrl: server.url, token: server.token, host: cfg.host, advertise: cfg.advertise, nice, log: hooks.log });
+    const p = new WorkerProcess({ workerId, controlUrl: server.url, token: server.token, host: cfg.host, advertise: cfg.advertise, nice: niced ? nice : 0, log: hooks.log });
     procs.set(workerId, p);
     p.start();
     void p.exited.then(async (e) => {

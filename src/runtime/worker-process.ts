@@ -71,6 +71,11 @@ export class WorkerProcess {
     return this.child?.pid;
   }
 
+  /** Lower its priority to `nice` (see lowerPriority); nothing once it has exited. */
+  renice(nice: number): void {
+    if (this.child?.pid !== undefined && this.state !== 'stopped') lowerPriority(this.child.pid, nice, (l) => this.o.log(`[${this.o.workerId}] ${l}`));
+  }
+
   start(): void {
     // RINGSWARM_WORKER_NODE_ARGS passes flags to every worker's node (e.g. --cpu-prof for profiling).
     const nodeArgs = (process.env.RINGSWARM_WORKER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
