@@ -357,8 +357,9 @@ export class CoordinatorMachine {
       };
     });
     const stuck = ranks.some((r) => r.state === 'stalled' || r.state === 'silent' || r.state === 'frozen');
-    const table = [...this.progress.values()].filter((p) => this.members[p.rank] && !this.members[p.rank].gone).map((p) => ({ ...p, silentMs: now - this.members[p.rank].lastSeen }));
-    const at = stuck ? locateStuck(table, this.cfg.heartbeatDeadMs) : null;
+    // The detector's table, of ranks still in the ring, only when there is something to locate.
+    const table = () => [...this.progress.values()].filter((p) => this.members[p.rank] && !this.members[p.rank].gone).map((p) => ({ ...p, silentMs: now - this.members[p.rank].lastSeen }));
+    const at = stuck ? locateStuck(table(), this.cfg.heartbeatDeadMs) : null;
     const quiet = ranks.filter((r) => r.state === 'silent' || r.state === 'frozen').map((r) => r.rank);
     const waitingFor = !stuck ? [] : quiet.length ? quiet : at ? [at.kind === 'rank' ? at.rank : at.from] : [];
     const struck = this.faults.filter((f) => f.struck);

@@ -179,9 +179,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     } finally {
       draining = false;
     }
-    observe?.();
-    metrics?.observe();
-    yieldOnceTraining();
+    afterEvents();
   };
   const observe = hooks.event && eventWatcher(machine, hooks.event);
   // Live injections wait for the machine's answer (it comes with the actions of their event).
@@ -208,6 +206,12 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     if (niced || !nice || machine.phase !== 'training') return;
     niced = true;
     for (const p of procs.values()) p.renice(nice);
+  };
+  /** What follows the machine's handling of events: the caller's events, the metrics, the workers' priority. */
+  const afterEvents = () => {
+    observe?.();
+    metrics?.observe();
+    yieldOnceTraining();
   };
   const spawn = (workerId: string) => {
     const p = new WorkerProcess({ workerId, controlUrl: server.url, token: server.token, host: cfg.host, advertise: cfg.advertise, nice: niced ? nice : 0, log: hooks.log });
@@ -300,8 +304,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     hooks.listening?.(server.url, server.token);
     if (signal?.aborted) feed({ type: 'interrupt' });
     else for (const a of machine.begin(clock.now())) carry(a);
-    observe?.();
-    metrics?.observe();
+    afterEvents();
     await finished;
   } catch (e) {
     feed({ type: 'error', message: isRingswarmError(e) ? `${e.code}: ${e.message}` : String(e) });
