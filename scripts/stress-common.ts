@@ -2,8 +2,7 @@
 // (Linux only), finding and killing the worker processes a run left behind, and the fault-free
 // digest of a run in closed form. Running a job (the API in a child process) is in run-report.ts.
 import { readdirSync, readFileSync } from 'node:fs';
-import { fillExpected } from '../src/collective/inputs.js';
-import { CardGroup, jobDigest } from '../src/worker/cards.js';
+import { faultFreeDigest } from '../src/worker/fault-free-digest.js';
 
 /** The kB figure that `line` captures in /proc/<pid>/<file>, in bytes; null when the process is gone. */
 function kBField(pid: number, file: string, line: RegExp): number | null {
@@ -118,30 +117,7 @@ export interface RunShape {
   seed: number;
 }
 
-/**
- * The final stateDigest of a fault-free sum/f32 run, computed in this process with the workers'
- * own CardGroup, in their order (gradients, fold own, the all-reduce result, broadcast, apply):
- * the all-reduce result of a correct run is the closed form, fillExpected.
- */
+/** The final stateDigest of a fault-free sum/f32 run, in closed form (src/worker/fault-free-digest.ts). */
 export function expectedDigest(o: RunShape): string {
-  const count = o.bytesPerCard / 4;
-  const totalCards = o.workers * o.cards;
-  const results: Float32Array[] = [];
-  const digests: string[] = [];
-  for (let r = 0; r < o.workers; r++) {
-    const g = new CardGroup({ firstCard: r * o.cards, cards: o.cards, totalCards, count, dtype: 'f32', op: 'sum', seed: o.seed });
-    for (let step = 0; step < o.steps; step++) {
-      if (!results[step]) {
-        results[step] = new Float32Array(count);
-        fillExpected(results[step], { dtype: 'f32', op: 'sum', seed: o.seed, step, totalCards });
-      }
-      g.computeGradients(step);
-      g.foldOwnGradient();
-      g.reduced.set(results[step]);
-      g.broadcastLocal();
-      g.applyResult();
-    }
-    digests.push(...g.stateDigests());
-  }
-  return jobDigest(digests);
+  return faultFreeDigest({ workers: o.workers, cardsPerWorker: o.cards, bytesPerCard: o.bytesPerCard, dtype: 'f32', op: 'sum', steps: o.steps, seed: o.seed });
 }

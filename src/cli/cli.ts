@@ -12,10 +12,12 @@ import { ADVERTISE_ENV } from '../api/launcher.js';
 import { algoList, collective, dtype, flag01, host, intIn, kOfM, numberIn, rate, reduceOp, runAlgo, size, UsageError } from '../api/flags.js';
 import { formatBenchTable, formatRunSummary } from '../coordinator/format.js';
 import { writeJson } from './json.js';
+import { registerDemo } from './demo.js';
 import { registerOperator } from './operator.js';
 import { registerPlan } from './plan.js';
 import { newProgram, runProgram } from './program.js';
 import { Progress } from './progress.js';
+import { interruptible } from './interrupt.js';
 import { workerCommand } from './worker-command.js';
 
 const program = newProgram();
@@ -66,29 +68,6 @@ function jobOptions(cmd: Command, maxWorkers: number): Command {
 async function jobConfig(o: Record<string, any>, kind: 'run' | 'sim' = 'run'): Promise<RunConfig> {
   const { runConfig } = await import('../api/options.js');
   return runConfig(o as RunOptions, kind);
-}
-
-/** Ctrl-C and SIGTERM stop the job and still give a partial report; the status is then 128 + the signal's number. */
-function interruptible(progress: Progress): { signal: AbortSignal; status: () => number; release: () => void } {
-  const ctl = new AbortController();
-  let stoppedBy = 'SIGINT' as 'SIGINT' | 'SIGTERM';
-  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => () => {
-    stoppedBy = sig;
-    progress.line('interrupted: stopping, partial report follows');
-    ctl.abort();
-  };
-  const onSigint = onSignal('SIGINT');
-  const onSigterm = onSignal('SIGTERM');
-  process.once('SIGINT', onSigint);
-  process.once('SIGTERM', onSigterm);
-  return {
-    signal: ctl.signal,
-    status: () => (stoppedBy === 'SIGTERM' ? 143 : 130),
-    release: () => {
-      process.off('SIGINT', onSigint);
-      process.off('SIGTERM', onSigterm);
-    },
-  };
 }
 
 jobOptions(
@@ -278,6 +257,7 @@ program
 // Run here only without the worker bundle (a tsc-only build): main.ts runs the bundled one.
 workerCommand(program).action(async (o) => (await import('./worker-start.js')).startWorker(o));
 
+registerDemo(program);
 registerPlan(program);
 registerOperator(program);
 

@@ -35,6 +35,8 @@ export type RunEvent =
   | { type: 'ready'; epoch: number; workers: number; pids: number[] }
   | { type: 'step'; step: number; epoch: number; stepMs: number; allreduceMs: number; wrong: number }
   | { type: 'fault'; fault: FaultReport }
+  /** A fault (injected or from outside) once training resumed after it: detection, location and recovery filled in. */
+  | { type: 'healed'; fault: FaultReport }
   | { type: 'straggler'; straggler: StragglerReport }
   | { type: 'epoch'; epoch: number; workers: number };
 
@@ -55,6 +57,7 @@ function eventWatcher(machine: CoordinatorMachine, emit: (e: RunEvent) => void):
   let stragglers = 0;
   const stepsSeen = new Set<number>();
   const faultsSeen = new Set<number>();
+  const healedSeen = new Set<number>();
   return () => {
     if (!ready && machine.phase === 'training') {
       ready = true;
@@ -74,6 +77,12 @@ function eventWatcher(machine: CoordinatorMachine, emit: (e: RunEvent) => void):
       faultsSeen.add(i);
       const { fault: _f, injectedAt: _at, ...report } = f;
       emit({ type: 'fault', fault: report });
+    });
+    machine.faults.forEach((f, i) => {
+      if (f.recoveredAfterMs === null || healedSeen.has(i)) return;
+      healedSeen.add(i);
+      const { fault: _f, injectedAt: _at, ...report } = f;
+      emit({ type: 'healed', fault: report });
     });
     while (stragglers < machine.stragglers.length) emit({ type: 'straggler', straggler: machine.stragglers[stragglers++]! });
   };
