@@ -3,6 +3,7 @@
 import { elementBytes, type DType } from '../collective/dtypes.js';
 import { pick, substream } from '../collective/random.js';
 import { RingswarmUsageError } from '../api/errors.js';
+import { STRAGGLER_DEFAULTS } from '../coordinator/stragglers.js';
 
 /** The demo's defaults, as the run's flags take them (attribute names); every other flag keeps run's default. */
 export const DEMO_DEFAULTS = {
@@ -18,8 +19,6 @@ export const DEMO_DEFAULTS = {
 
 /** At least this many workers: a killed rank, a hung rank and a slow link between two others. */
 export const DEMO_MIN_WORKERS = 4;
-/** At least this many steps: the slow link starts at 60% of them and needs about 5 to be confirmed (--straggler-persist 3/5). */
-export const DEMO_MIN_STEPS = 15;
 /** The slow link's extra latency per frame. */
 export const SLOW_LINK_DELAY_MS = 20;
 
@@ -44,17 +43,36 @@ export interface DemoFaults {
 }
 
 /**
- * The demo's faults for a run shape, from its seed: a kill at 20% of the steps, a hang at 45%, a
- * slow link from 60%. The link's two ends are neither the killed nor the hung rank (a replacement
- * does not inherit its predecessor's slow link, so it would vanish half way).
+ * The steps of the three faults: the kill at 20% of the steps, the hang at 40%, the slow link once
+ * the epoch after the hang is past the straggler detector's warm-up (a new epoch's detector
+ * watches 5 steps before it says anything), with the steps to confirm it (k of m) before the end.
+ * Null when `steps` is too few for that.
+ */
+export function demoSteps(steps: number): { kill: number; hang: number; slowLink: number } | null {
+  const kill = Math.max(1, Math.round(steps * 0.2));
+  const hang = Math.max(kill + 2, Math.round(steps * 0.4));
+  const slowLink = hang + STRAGGLER_DEFAULTS.warmupSteps + 2;
+  return slowLink + STRAGGLER_DEFAULTS.persistM + 1 <= steps ? { kill, hang, slowLink } : null;
+}
+
+/** The fewest steps demoSteps places the three faults in. */
+export const DEMO_MIN_STEPS = (() => {
+  let s = 1;
+  while (!demoSteps(s)) s++;
+  return s;
+})();
+
+/**
+ * The demo's faults for a run shape, from its seed (demoSteps says when). The link's two ends are
+ * neither the killed nor the hung rank (a replacement does not inherit its predecessor's slow
+ * link, so it would vanish half way).
  */
 export function demoFaults(o: DemoShape): DemoFaults {
   if (o.workers < DEMO_MIN_WORKERS) {
     throw new RingswarmUsageError(`--workers ${o.workers}: the demo needs at least ${DEMO_MIN_WORKERS} (a killed rank, a hung one and a slow link between two others); give --inject for a run of your own`);
   }
-  if (o.steps < DEMO_MIN_STEPS) {
-    throw new RingswarmUsageError(`--steps ${o.steps}: the demo needs at least ${DEMO_MIN_STEPS} to spread its three faults and confirm the slow link`);
-  }
+  const at = demoSteps(o.steps);
+  if (!at) throw new RingswarmUsageError(`--steps ${o.steps}: the demo needs at least ${DEMO_MIN_STEPS} to spread its three faults and confirm the slow link`);
   const random = substream(o.seed, 'demo');
   const ranks = Array.from({ length: o.workers }, (_, r) => r);
   const from = pick(random, ranks);
@@ -63,9 +81,9 @@ export function demoFaults(o: DemoShape): DemoFaults {
   const killRank = pick(random, others);
   const rest = others.filter((r) => r !== killRank);
   const hangRank = pick(random, rest);
-  const kill = { rank: killRank, step: Math.max(1, Math.round(o.steps * 0.2)), chunk: midReduceScatterChunk(o) };
-  const hang = { rank: hangRank, step: Math.round(o.steps * 0.45) };
-  const slowLink = { from, to, step: Math.round(o.steps * 0.6), delayMs: SLOW_LINK_DELAY_MS };
+  const kill = { rank: killRank, step: at.kill, chunk: midReduceScatterChunk(o) };
+  const hang = { rank: hangRank, step: at.hang };
+  const slowLink = { from, to, step: at.slowLink, delayMs: SLOW_LINK_DELAY_MS };
   return {
     kill,
     hang,
