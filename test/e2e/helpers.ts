@@ -16,8 +16,8 @@ export interface CliRun {
 
 const running = new Set<ChildProcess>();
 
-export function startCli(args: string[], env?: Record<string, string>): CliRun {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
+export function startCli(args: string[], env?: Record<string, string>, o: { cwd?: string } = {}): CliRun {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}), ...(o.cwd ? { cwd: o.cwd } : {}) });
   running.add(child);
   let out = '';
   let err = '';
