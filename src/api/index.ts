@@ -73,7 +73,7 @@ export function benchConfig(o: BenchOptions = {}): BenchConfig {
 /** A collective measured over a range of sizes. */
 export async function bench(options: BenchOptions = {}, hooks: JobHooks = {}): Promise<BenchReport> {
   const log = hooks.log ?? (() => {});
-  return runBench(benchConfig(options), { log, header: log, row: log });
+  return runBench(benchConfig(options), { log, header: log, row: log, ...(hooks.progress ? { progress: hooks.progress } : {}) });
 }
 
 export interface PlanOptions {

@@ -16,7 +16,7 @@ import { registerDemo } from './demo.js';
 import { registerOperator } from './operator.js';
 import { registerPlan } from './plan.js';
 import { newProgram, runProgram } from './program.js';
-import { Progress } from './progress.js';
+import { Progress, StepEta } from './progress.js';
 import { interruptible } from './interrupt.js';
 import { workerCommand } from './worker-command.js';
 
@@ -97,10 +97,11 @@ jobOptions(
       `ringswarm run: ${cfg.workers} workers x ${cfg.cardsPerWorker} cards = ${cfg.workers * cfg.cardsPerWorker} cards, ` +
         `${formatBytes(cfg.bytesPerCard)} ${cfg.dtype} ${cfg.op} per card, ${cfg.steps} steps, seed ${cfg.seed}`,
     );
+    const eta = new StepEta();
     const report = await runJob(
       cfg,
       {
-        progress: (l) => progress.update(l),
+        progress: (l, step) => progress.update(`${l}${eta.text(step)}`),
         log: (l) => progress.line(l),
         listening: (url, token) => {
           progress.line(`coordinator listening on ${url}`);
@@ -115,7 +116,8 @@ jobOptions(
     if (o.whatIf && !report.interrupted) {
       // The same seed and flags without the injected stragglers: what they cost, measured, not estimated.
       progress.line('what-if: the same run without the injected stragglers');
-      const clean = await runJob({ ...cfg, stragglers: [] }, { progress: (l) => progress.update(l), log: (l) => progress.line(l) }, stop.signal);
+      const cleanEta = new StepEta();
+      const clean = await runJob({ ...cfg, stragglers: [] }, { progress: (l, step) => progress.update(`${l}${cleanEta.text(step)}`), log: (l) => progress.line(l) }, stop.signal);
       report.whatIf = {
         wallMs: clean.wallMs,
         stepMsP50: clean.stepMs.p50,
@@ -153,7 +155,8 @@ jobOptions(
       `ringswarm sim: ${cfg.workers} workers x ${cfg.cardsPerWorker} cards = ${cfg.workers * cfg.cardsPerWorker} cards, ` +
         `${formatBytes(cfg.bytesPerCard)} ${cfg.dtype} ${cfg.op} per card, ${cfg.steps} steps, seed ${cfg.seed} (virtual time)`,
     );
-    const report = await simJob(cfg, { progress: (l) => progress.update(l), log: (l) => progress.line(l) }, { maxVirtualMs: o.maxVirtualMs });
+    const eta = new StepEta();
+    const report = await simJob(cfg, { progress: (l, step) => progress.update(`${l}${eta.text(step)}`), log: (l) => progress.line(l) }, { maxVirtualMs: o.maxVirtualMs });
     progress.done();
     progress.out.write(formatRunSummary(report));
     if (o.json) await writeJson(o.json, report);
@@ -241,12 +244,14 @@ program
     await checkPortFree(cfg.host, cfg.port);
     const toStdout = o.json === '-';
     const out = toStdout ? process.stderr : process.stdout;
-    const progress = new Progress(out);
+    const progress = new Progress(out, 'quiet');
     const report = await runBench(cfg, {
       log: (l) => progress.line(l),
       header: (l) => progress.line(l),
       row: (l) => progress.line(l),
+      progress: (l) => progress.update(l),
     });
+    progress.clear();
     progress.done();
     out.write(formatBenchTable(report, { headerOnly: false, rowsPrinted: true }));
     if (o.json) await writeJson(o.json, { workers: cfg.workers, rows: report.rows, avgBusbwGBps: report.avgBusbwGBps, ...(report.crossover ? { crossover: report.crossover } : {}) });

@@ -41,6 +41,12 @@ export class Progress {
     if (this.tty && this.last) this.out.write(fitWidth(this.last, this.out.columns || 120));
   }
 
+  /** Take the live line away (when it says nothing once the work is over). */
+  clear(): void {
+    if (this.tty && this.last) this.out.write('\r\x1b[2K');
+    this.last = '';
+  }
+
   done(): void {
     if (this.tty && this.last) this.out.write('\n');
     else if (!this.tty && this.last && !this.lastShown) this.out.write(`${this.last}\n`);
@@ -80,4 +86,24 @@ export function etaText(done: number, total: number, elapsedMs: number): string 
   if (eta === null) return '';
   const s = Math.ceil(eta);
   return s >= 120 ? `  ~${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s left` : `  ~${s} s left`;
+}
+
+/** Time left in a run, from the steps counted: the pace since the first one this saw (a run's start-up and ring-up are not steps). */
+export class StepEta {
+  private t0: number | null = null;
+  private done0 = 0;
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  /** `  ~12 s left` for the step just counted; empty for a line that is not a step, and for the first. */
+  text(step?: { done: number; total: number }): string {
+    if (!step) return '';
+    const t = this.now();
+    if (this.t0 === null) {
+      this.t0 = t;
+      this.done0 = step.done;
+      return '';
+    }
+    return etaText(step.done - this.done0, step.total - this.done0, t - this.t0);
+  }
 }

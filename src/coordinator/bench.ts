@@ -4,6 +4,7 @@ import { busBandwidthFactor } from '../collective/index.js';
 import { predictAllreduce, predictedCrossover } from '../collective/model.js';
 import type { AllreduceAlgo } from '../collective/types.js';
 import { isRingswarmError } from '../protocol/errors.js';
+import { formatBytes } from '../protocol/units.js';
 import { BENCH_HEADER, BENCH_HEADER_ALGO, formatBenchRow } from './format.js';
 import { RUN_DEFAULTS, type BenchConfig, type BenchReport, type BenchRow } from './config.js';
 import { fabricModel, jobSpec } from './run.js';
@@ -14,6 +15,8 @@ export interface BenchHooks {
   log(line: string): void;
   header(line: string): void;
   row(line: string): void;
+  /** A live line: the size being measured, of how many (a terminal rewrites it in place). */
+  progress?(line: string): void;
 }
 
 /** Sizes from min to max, multiplied by `factor` each time, each a whole number of elements. */
@@ -69,6 +72,15 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
   const algos: AllreduceAlgo[] = allreduce ? [...new Set(cfg.algos)] : ['ring'];
   let algo: AllreduceAlgo = algos[0];
   let algoDone: () => void = () => {};
+  // Rows measured so far, of every size under every algorithm: the live line names the next one.
+  const total = sizes.length * algos.length;
+  let measured = 0;
+  const showNext = () => {
+    if (measured >= total) return;
+    const elapsed = Math.round((performance.now() - t0) / 1000);
+    const next = algos[Math.floor(measured / sizes.length)]!;
+    hooks.progress?.(`bench: size ${measured + 1}/${total}: ${formatBytes(sizes[measured % sizes.length]!)}${algos.length > 1 ? ` ${next}` : ''}, ${elapsed} s elapsed`);
+  };
 
   swarm.onEvent((e) => {
     if (e.type === 'lost') return fail(e.why);
@@ -105,6 +117,8 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
           }
           rows.push(row);
           hooks.row(formatBenchRow(row));
+          measured++;
+          showNext();
         }
         return;
       }
@@ -154,6 +168,8 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
       for (const a of algos) {
         algo = a;
         done = 0;
+        // The first size of the next algorithm was announced with the last row of this one.
+        if (a === algos[0]) showNext();
         const over = new Promise<void>((r) => (algoDone = r));
         swarm.broadcast({ type: 'bench', epoch: swarm.epoch, spec: { collective: cfg.collective, sizes, iters: cfg.iters, warmup: cfg.warmup, check: cfg.check, algo: a } });
         await Promise.race([over, finished]);

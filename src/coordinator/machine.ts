@@ -64,7 +64,8 @@ export type CoordinatorAction =
   | { type: 'disarm'; name: string }
   | { type: 'probe'; worker: string }
   | { type: 'log'; line: string }
-  | { type: 'progress'; line: string }
+  /** A line of live progress; `step`: the step just counted, of the steps asked for (the CLI's time left). */
+  | { type: 'progress'; line: string; step?: { done: number; total: number } }
   /** The run is over (ok, failed or interrupted): build the report and stop everything. */
   | { type: 'finish' }
   /** The answer to an `inject` event. */
@@ -663,6 +664,7 @@ export class CoordinatorMachine {
     s.links = [];
     this.act({
       type: 'progress',
+      step: { done: step + 1, total: this.cfg.steps },
       line: `step ${step + 1}/${this.cfg.steps}  step ${s.stepMs.toFixed(1)} ms  all-reduce ${s.allreduceMs.toFixed(1)} ms  wrong ${s.wrong}` + (this.epoch > 0 ? `  epoch ${this.epoch}` : ''),
     });
   }

@@ -20,8 +20,8 @@ import { buildReport } from './report.js';
 import type { RunMetrics } from './metrics.js';
 
 export interface RunHooks {
-  /** A line of live progress (overwritten in a terminal). */
-  progress(line: string): void;
+  /** A line of live progress (overwritten in a terminal); `step` when it is a step counted (for time left). */
+  progress(line: string, step?: { done: number; total: number }): void;
   log(line: string): void;
   /** Called once the control URL and token are known (for workers that join by themselves). */
   listening?(url: string, token: string): void;
@@ -276,7 +276,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
         return hooks.log(a.line);
       case 'progress':
         coordinatorRssMB = Math.max(coordinatorRssMB, process.memoryUsage.rss() / 2 ** 20);
-        return hooks.progress(a.line);
+        return hooks.progress(a.line, a.step);
       case 'finish':
         return finish();
       case 'answer': {

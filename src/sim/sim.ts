@@ -233,7 +233,7 @@ export async function simJob(cfgIn: RunConfig, hooks: RunHooks, o: SimOptions = 
       case 'log':
         return hooks.log(a.line);
       case 'progress':
-        return hooks.progress(a.line);
+        return hooks.progress(a.line, a.step);
       case 'finish':
         return;
     }
