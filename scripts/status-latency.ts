@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fetchStatus } from '../src/runtime/operator-client.js';
 import { startJob, stopOnSigint } from './run-report.js';
+import { ScriptProgress } from './script-progress.js';
 
 const { values } = parseArgs({
   options: {
@@ -61,24 +62,29 @@ async function main(): Promise<void> {
     { timeoutMs: 30 * 60_000, killAfterMs: 20_000, stderrChars: 4000, onEvent: (e) => e.type === 'ready' && (ready = true) },
   );
   stopOnSigint(() => job.stop());
+  // On a terminal: requests done of how many, time left (256 workers take a minute or more to be ready).
+  const progress = new ScriptProgress('status-latency', samples, { unit: 'requests' });
   const ms: number[] = [];
   let bytes = 0;
   let ranks = 0;
   let cliMs = 0;
   try {
-    process.stderr.write(`status-latency: ${workers} workers x ${cards} cards; waiting for the job to be ready\n`);
+    progress.warn(`status-latency: ${workers} workers x ${cards} cards; waiting for the job to be ready`);
+    progress.running(`waiting for ${workers} workers to be ready`);
     const t0 = Date.now();
     while (!ready) {
       await new Promise((r) => setTimeout(r, 200));
       if (Date.now() - t0 > 600_000) throw new Error('the job was not ready within 600 s');
     }
-    process.stderr.write(`ready in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${samples} status requests, one every ${everyMs} ms\n`);
+    progress.warn(`ready in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${samples} status requests, one every ${everyMs} ms`);
+    progress.running('asking');
     for (let i = 0; i < samples; i++) {
       const t = performance.now();
       const s = await fetchStatus(url, token, 30_000);
       ms.push(performance.now() - t);
       bytes = Buffer.byteLength(JSON.stringify(s));
       ranks = s.ranks.length;
+      progress.advance();
       await new Promise((r) => setTimeout(r, everyMs));
     }
     // The CLI as a user runs it: a new process each time (start-up included).
@@ -87,6 +93,7 @@ async function main(): Promise<void> {
     await promisify(execFile)(process.execPath, [cli, 'status', '--url', url, '--token', token, '--json'], { maxBuffer: 64 << 20 });
     cliMs = performance.now() - t;
   } finally {
+    progress.end();
     // Every worker reaped, also when a request failed.
     job.stop();
     await job.done;
