@@ -119,7 +119,7 @@ async function main(): Promise<void> {
     workers: W, cardsPerWorker: cards, size: o.size, steps, seed,
     timeoutMs: Number(o.timeoutMs), maxRestarts: steps, readyTimeoutMs: 300_000, scenario: file,
   };
-  const progress = new ScriptProgress('long-soak', steps, { unit: 'steps', deadline: Date.now() + Number(o.timeLimitS) * 1000 });
+  const progress = new ScriptProgress('long-soak', steps, { unit: 'steps', deadline: Date.now() + Number(o.timeLimitS) * 1000, paceFromFirst: true });
   const log = (line = '') => progress.log(line);
   stopOnSigint((sig) => progress.warn(`long-soak: ${sig}, stopping the run; its partial report is judged`));
   console.log(`long-soak: ${W} workers x ${cards} cards, ${o.size} per card, ${steps} steps, ${o.random ? `random faults every ~${every} steps` : `${entries.length} faults (every ${every} steps)`} of ${kinds.join(', ')}; seed ${seed}`);

@@ -20,6 +20,11 @@ export interface ProgressOptions {
   out?: NodeJS.WriteStream;
   /** Draw even when `out` is no terminal (tests). */
   force?: boolean;
+  /**
+   * The pace from the first unit done rather than from the start (the steps of one run: its
+   * start-up and ring-up are no step, and made the first estimates minutes long).
+   */
+  paceFromFirst?: boolean;
 }
 
 export class ScriptProgress {
@@ -27,6 +32,8 @@ export class ScriptProgress {
   private readonly out: NodeJS.WriteStream;
   private readonly t0 = Date.now();
   private done = 0;
+  /** When the pace starts, and what was done then. */
+  private paceAt: { t: number; done: number } | null = null;
   private note = '';
   private shown = false;
   private ended = false;
@@ -49,6 +56,7 @@ export class ScriptProgress {
   /** `n` more done (a job finished); `note` says what runs now. */
   advance(n = 1, note?: string): void {
     this.done += n;
+    this.notePace();
     if (note !== undefined) this.note = note;
     this.draw();
   }
@@ -56,8 +64,13 @@ export class ScriptProgress {
   /** Done so far, absolutely (e.g. the step a run is at). */
   set(done: number, total?: number | null): void {
     this.done = done;
+    this.notePace();
     if (total !== undefined) this.total = total;
     this.draw();
+  }
+
+  private notePace(): void {
+    if (this.o.paceFromFirst && this.paceAt === null && this.done > 0) this.paceAt = { t: Date.now(), done: this.done };
   }
 
   /** What runs now (shown after the figures). */
@@ -71,11 +84,14 @@ export class ScriptProgress {
     const elapsed = now - this.t0;
     const unit = this.o.unit ?? 'runs';
     const untilDeadline = this.o.deadline === undefined ? Infinity : Math.max(0, this.o.deadline - now);
-    let left: number;
-    if (this.total !== null && this.done > 0) left = Math.min(untilDeadline, (elapsed / this.done) * Math.max(0, this.total - this.done));
-    else left = untilDeadline;
+    const pace = this.o.paceFromFirst ? (this.paceAt ? { ms: now - this.paceAt.t, done: this.done - this.paceAt.done } : { ms: 0, done: 0 }) : { ms: elapsed, done: this.done };
+    let leftText = '';
+    if (this.total !== null && pace.done > 0) leftText = `, ~${clock(Math.min(untilDeadline, (pace.ms / pace.done) * Math.max(0, this.total - this.done)))} left`;
+    // Nothing to go by yet: the bound, said as one (it read as an estimate of minutes).
+    else if (this.total !== null && Number.isFinite(untilDeadline)) leftText = `, at most ${clock(untilDeadline)} left`;
+    // A soak bounded by time goes on until its deadline.
+    else if (Number.isFinite(untilDeadline)) leftText = `, ~${clock(untilDeadline)} left`;
     const count = this.total === null ? `${this.done} ${unit}` : `${this.done}/${this.total} ${unit}`;
-    const leftText = Number.isFinite(left) ? `, ~${clock(left)} left` : '';
     return `${this.label}: ${count}, ${clock(elapsed)} elapsed${leftText}${this.note ? ` (${this.note})` : ''}`;
   }
 

@@ -89,4 +89,26 @@ describe('ScriptProgress', () => {
     expect(writes).toEqual([]);
     p.end();
   });
+
+  it('before anything is done, the deadline is a bound, not an estimate', () => {
+    vi.useFakeTimers({ now: 0 });
+    const p = new ScriptProgress('sweep', 3, { deadline: 300_000, out: { isTTY: false } as unknown as NodeJS.WriteStream });
+    expect(p.text()).toBe('sweep: 0/3 runs, 0s elapsed, at most 5m00s left');
+    vi.setSystemTime(60_000);
+    p.advance();
+    expect(p.text()).toBe('sweep: 1/3 runs, 1m00s elapsed, ~2m00s left');
+    p.end();
+  });
+
+  it('paceFromFirst: the steps of a run, its start-up left out of the pace', () => {
+    vi.useFakeTimers({ now: 0 });
+    const p = new ScriptProgress('soak', 100, { unit: 'steps', paceFromFirst: true, out: { isTTY: false } as unknown as NodeJS.WriteStream });
+    vi.setSystemTime(30_000); // start-up
+    p.set(1);
+    expect(p.text()).toBe('soak: 1/100 steps, 30s elapsed');
+    vi.setSystemTime(40_000);
+    p.set(11);
+    expect(p.text()).toBe('soak: 11/100 steps, 40s elapsed, ~1m29s left');
+    p.end();
+  });
 });
