@@ -84,6 +84,8 @@ describe('API jobs', () => {
     let answer: Promise<{ id: number; fault: { kind: string; live?: true } }> | null = null;
     const refused: Promise<string>[] = [];
     let status: ReturnType<typeof job.status> = null;
+    const healed: { kind: string; recoveredAfterMs: number | null }[] = [];
+    job.on('healed', (e) => healed.push(e.fault));
     job.on('step', (e) => {
       if (e.step !== 1 || answer) return;
       status = job.status();
@@ -97,6 +99,9 @@ describe('API jobs', () => {
     const took = await answer!;
     expect(took.fault).toMatchObject({ kind: 'kill', rank: 1, live: true });
     expect(r.faults.find((f) => f.id === took.id)).toMatchObject({ kind: 'kill', rank: 1, live: true, struck: true, injected: true, detectedBy: 'exit', located: 'rank 1' });
+    // Once training resumed: the same entry as the report's, detection and recovery filled in.
+    expect(healed).toEqual([r.faults.find((f) => f.id === took.id)]);
+    expect(healed[0]!.recoveredAfterMs).toBeGreaterThan(0);
     const errors = await Promise.all(refused);
     expect(errors[0]).toBe('inject: fault.rank: 9 is not a rank (0..2)');
     expect(errors[1]).toMatch(/is set when a run starts/);
