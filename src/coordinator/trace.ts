@@ -1,0 +1,437 @@
+// --trace FILE: the run as a Chrome trace-event file (ui.perfetto.dev, chrome://tracing). Pure: fed
+// with what the workers report (with the coordinator's time of arrival) and the coordinator
+// machine's state after each event; the driver writes the file (trace-file.ts).
+//
+// The file: one process per rank at launch ("rank R (worker PID)", pid R + 1), one thread lane per
+// activity that may overlap another (compute, checkpoint, the copy to the successor, intra-worker
+// transfers, the op, each collective phase, each phase's sends and receives: Perfetto does not draw
+// overlapping spans on one lane), and the coordinator as a process of its own: its counters (step
+// and all-reduce time per counted step) and the run's instants (faults injected, detected, located
+// and recovered, epochs, stragglers). Complete events ('X') carry epoch, opSeq, step and bytes.
+//
+// One clock, the coordinator's. A worker times its spans on its own clock (performance.now() of its
+// process, whose origin is its own start); the coordinator estimates each worker's offset from the
+// messages that carry the worker's clock as they were sent (the hello, then heartbeats and step
+// reports): a message sent at worker time w arrives at coordinator time c = w + offset + d, with d
+// >= 0 its one-way delay (socket, scheduling, the coordinator's event loop), so each message gives
+// c - w >= offset, and the estimate is the minimum over them so far. Its error is the smallest
+// delay seen, never negative: the worker's spans are placed at most that much late (on loopback
+// about 0.1-1 ms once a few heartbeats have come in; the first ones, at a crowded start, more). A
+// span is placed when its report arrives, with the estimate then; as the estimate only falls, a
+// span may begin before the previous one on its lane ended by the difference: it is then clipped
+// to begin at that end (and dropped when nothing is left), so no lane ever overlaps. In `sim`
+// everyone reads the one virtual clock: offsets are 0.
+//
+// Bounded: past `maxEvents` spans and counters it keeps the first steps (up to half the bound) and
+// the last ones (the oldest of the rest are dropped, a step at a time), and says so in the
+// metadata, as an instant event and in its summary. Instants and metadata are always kept.
+import type { Span, WorkerMessage } from '../protocol/control.js';
+import type { StepAgg } from './ledger.js';
+import type { CoordinatorMachine, FaultRecord } from './machine.js';
+
+/** Spans and counters kept at most by default: a file of about 150-250 MB, which Perfetto opens. */
+export const DEFAULT_MAX_TRACE_EVENTS = 1_500_000;
+
+/** The coordinator's process in the trace (ranks are 1..n: pid = rank at launch + 1). */
+export const COORDINATOR_PID = 0x7ffffffe;
+
+/** Lanes (thread ids) of a rank's process, in the order they are shown. */
+export const LANE_TIDS: Record<Span['lane'], number> = {
+  compute: 1,
+  checkpoint: 2,
+  'checkpoint copy': 3,
+  intra: 4,
+  op: 5,
+  'reduce-scatter': 6,
+  'all-gather': 7,
+  broadcast: 8,
+  'send reduce-scatter': 9,
+  'send all-gather': 10,
+  'send broadcast': 11,
+  'recv reduce-scatter': 12,
+  'recv all-gather': 13,
+  'recv broadcast': 14,
+  bench: 15,
+};
+/** The per-rank counter's lane has no thread: counters belong to the process. */
+const COUNTER_TID = 0;
+
+export const rankPid = (home: number) => home + 1;
+
+export interface TraceOptions {
+  /** The coordinator's time (ms) that is the trace's 0. */
+  t0: number;
+  /** What made the trace ('ringswarm run', 'ringswarm sim', 'ringswarm bench'), for the metadata. */
+  command: string;
+  /** Workers read the coordinator's own clock (sim): no offsets to estimate. */
+  sharedClock?: boolean;
+  /** Spans and counters kept at most (see the file comment). */
+  maxEvents?: number;
+  /** More metadata (the job's flags, say). */
+  metadata?: Record<string, unknown>;
+}
+
+export interface TraceSummary {
+  /** Events in the file (metadata included). */
+  events: number;
+  /** Spans and counters dropped by the bound (0: none). */
+  dropped: number;
+  /** The step ranges kept, when some were dropped: [first, last] of the head and of the tail. */
+  kept: { head: [number, number]; tail: [number, number] | null; of: number } | null;
+  /** Spans clipped or dropped so that no lane overlaps (see the file comment). */
+  clipped: number;
+}
+
+interface Bucket {
+  step: number;
+  events: string[];
+}
+
+/** µs on the trace's clock in tenths (integers: lanes are compared exactly). */
+const TICKS_PER_MS = 10_000;
+
+/**
+ * The trace's events, on the coordinator's clock: spans placed by each worker's estimated clock
+ * offset, counters, instants, process and lane names, with the bound. Knows nothing of the machine
+ * (RunTrace feeds it from one; bench feeds it directly).
+ */
+export class TraceRecorder {
+  private readonly offsets = new Map<string, number>();
+  private readonly always: string[] = [];
+  private readonly buckets = new Map<string, Bucket>();
+  private bucketed = 0;
+  private readonly evicted = new Set<string>();
+  private readonly stepsSeen = new Set<number>();
+  private head: Set<string> | null = null;
+  private newest: string | null = null;
+  private dropped = 0;
+  private clipped = 0;
+  private spansDroppedByWorkers = 0;
+  private readonly laneEnd = new Map<number, number>();
+  private readonly lanesUsed = new Map<number, Set<number>>();
+  private readonly names = new Map<number, string>();
+  private readonly maxEvents: number;
+
+  constructor(readonly o: TraceOptions) {
+    this.maxEvents = Math.max(2, o.maxEvents ?? DEFAULT_MAX_TRACE_EVENTS);
+    this.names.set(COORDINATOR_PID, 'coordinator');
+  }
+
+  /** A message from `workerId` sent at its clock `workerMs`, arrived at `now`: refines its offset. */
+  clockReading(workerId: string, workerMs: number | undefined, now: number): void {
+    if (this.o.sharedClock || workerMs === undefined) return;
+    const est = now - workerMs;
+    const old = this.offsets.get(workerId);
+    if (old === undefined || est < old) this.offsets.set(workerId, est);
+  }
+
+  /** The worker's clock reading on the coordinator's clock, or null when its offset is not known yet. */
+  toCoordinator(workerId: string, workerMs: number): number | null {
+    if (this.o.sharedClock) return workerMs;
+    const off = this.offsets.get(workerId);
+    return off === undefined ? null : workerMs + off;
+  }
+
+  /** The offset estimated for a worker (coordinator time - worker time, ms), for tests and the metadata. */
+  offsetOf(workerId: string): number | undefined {
+    return this.o.sharedClock ? 0 : this.offsets.get(workerId);
+  }
+
+  /** Name a process ('rank 3 (worker 1234)'). */
+  nameProcess(pid: number, name: string): void {
+    this.names.set(pid, name);
+  }
+
+  private ticks(ms: number): number {
+    return Math.round((ms - this.o.t0) * TICKS_PER_MS);
+  }
+
+  /**
+   * A worker's spans (on its clock), into the step bucket `key` (per span: `key(span)`); those
+   * before the worker's offset is known are left out.
+   */
+  spans(workerId: string, pid: number, epoch: number, spans: readonly Span[], bucket: (s: Span) => { key: string; step: number }, dropped = 0): void {
+    this.spansDroppedByWorkers += dropped;
+    for (const s of spans) {
+      const start = this.toCoordinator(workerId, s.start);
+      if (start === null) continue;
+      const b = bucket(s);
+      this.complete(pid, LANE_TIDS[s.lane], s.lane, s.name, start, start + s.dur, { epoch, ...(s.opSeq !== undefined ? { opSeq: s.opSeq } : {}), step: b.step, ...(s.bytes !== undefined ? { bytes: s.bytes } : {}) }, b.key, b.step);
+    }
+  }
+
+  /** A complete event on lane `tid` of `pid` from `startMs` to `endMs` (the coordinator's clock), clipped to its lane's last end. */
+  complete(pid: number, tid: number, cat: string, name: string, startMs: number, endMs: number, args: Record<string, unknown>, key: string, step: number): void {
+    if (this.evicted.has(key)) {
+      this.dropped++;
+      return;
+    }
+    const lane = pid * 64 + tid;
+    let s = this.ticks(startMs);
+    let e = Math.max(s, this.ticks(endMs));
+    const last = this.laneEnd.get(lane);
+    if (last !== undefined && s < last) {
+      this.clipped++;
+      if (e <= last) return;
+      s = last;
+    }
+    e = Math.max(e, s);
+    this.laneEnd.set(lane, e);
+    let used = this.lanesUsed.get(pid);
+    if (!used) this.lanesUsed.set(pid, (used = new Set()));
+    used.add(tid);
+    this.put(key, step, JSON.stringify({ ph: 'X', pid, tid, ts: s / 10, dur: (e - s) / 10, name, cat, args }), endMs);
+  }
+
+  /** A counter sample ('C'): each of `values` is a series of the counter `name` of `pid`. */
+  counter(pid: number, name: string, atMs: number, values: Record<string, number>, key: string, step: number): void {
+    if (this.evicted.has(key)) {
+      this.dropped++;
+      return;
+    }
+    this.put(key, step, JSON.stringify({ ph: 'C', pid, tid: COUNTER_TID, ts: this.ticks(atMs) / 10, name, args: values }), atMs);
+  }
+
+  /** An instant ('i'): global (a line across every process) or of process `pid`. Always kept. */
+  instant(name: string, atMs: number, scope: 'g' | 'p', pid: number, args: Record<string, unknown>, cat = 'run'): void {
+    this.always.push(JSON.stringify({ ph: 'i', s: scope, pid, tid: COUNTER_TID, ts: this.ticks(atMs) / 10, name, cat, args }));
+  }
+
+  private put(key: string, step: number, ev: string, atMs: number): void {
+    let b = this.buckets.get(key);
+    if (!b) {
+      this.buckets.set(key, (b = { step, events: [] }));
+      this.newest = key;
+      this.stepsSeen.add(step);
+    }
+    b.events.push(ev);
+    if (++this.bucketed > this.maxEvents) this.evict(atMs);
+  }
+
+  /** Over the bound: the head freezes (the first steps, up to half the bound), then the oldest steps after it go. */
+  private evict(atMs: number): void {
+    if (!this.head) {
+      this.head = new Set();
+      let n = 0;
+      for (const [key, b] of this.buckets) {
+        if (this.head.size > 0 && n + b.events.length > this.maxEvents / 2) break;
+        this.head.add(key);
+        n += b.events.length;
+      }
+      this.instant('trace truncated: the first and last steps are kept', atMs, 'g', COORDINATOR_PID, { maxEvents: this.maxEvents }, 'trace');
+    }
+    while (this.bucketed > this.maxEvents) {
+      let victim: string | null = null;
+      for (const key of this.buckets.keys()) {
+        if (this.head.has(key)) continue;
+        victim = key;
+        break;
+      }
+      // The newest step may still be filling: it stays, whatever its size.
+      if (victim === null || victim === this.newest) return;
+      const b = this.buckets.get(victim)!;
+      this.buckets.delete(victim);
+      this.evicted.add(victim);
+      this.bucketed -= b.events.length;
+      this.dropped += b.events.length;
+    }
+  }
+
+  summary(): TraceSummary {
+    const meta = this.metadataEvents().length;
+    const events = meta + this.always.length + this.bucketed;
+    if (!this.head) return { events, dropped: 0, kept: null, clipped: this.clipped };
+    const range = (steps: number[]): [number, number] | null => (steps.length ? [Math.min(...steps), Math.max(...steps)] : null);
+    const headSteps: number[] = [];
+    const tailSteps: number[] = [];
+    for (const [key, b] of this.buckets) (this.head.has(key) ? headSteps : tailSteps).push(b.step);
+    return { events, dropped: this.dropped, kept: { head: range(headSteps) ?? [0, 0], tail: range(tailSteps), of: this.stepsSeen.size }, clipped: this.clipped };
+  }
+
+  /** "N events" and, when bounded, "steps a..b and c..d kept of S". */
+  describe(): string {
+    const s = this.summary();
+    const n = `${s.events.toLocaleString('en-US')} events`;
+    if (!s.kept) return n;
+    const r = ([a, b]: [number, number]) => (a === b ? `${a}` : `${a}..${b}`);
+    return `${n}; steps ${r(s.kept.head)}${s.kept.tail ? ` and ${r(s.kept.tail)}` : ''} kept of ${s.kept.of}, ${s.dropped.toLocaleString('en-US')} events dropped`;
+  }
+
+  private metadataEvents(): string[] {
+    const out: string[] = [];
+    for (const [pid, name] of this.names) {
+      out.push(JSON.stringify({ ph: 'M', pid, tid: 0, name: 'process_name', args: { name } }));
+      out.push(JSON.stringify({ ph: 'M', pid, tid: 0, name: 'process_sort_index', args: { sort_index: pid === COORDINATOR_PID ? -1 : pid } }));
+    }
+    for (const [pid, tids] of this.lanesUsed) {
+      for (const tid of tids) {
+        const lane = LANE_NAMES[tid] ?? `lane ${tid}`;
+        out.push(JSON.stringify({ ph: 'M', pid, tid, name: 'thread_name', args: { name: lane } }));
+        out.push(JSON.stringify({ ph: 'M', pid, tid, name: 'thread_sort_index', args: { sort_index: tid } }));
+      }
+    }
+    return out;
+  }
+
+  /** The file's text, in pieces (a big trace is hundreds of MB: written piece by piece). */
+  *chunks(extraMetadata: Record<string, unknown> = {}): Generator<string> {
+    const s = this.summary();
+    const metadata = {
+      command: this.o.command,
+      clock: this.o.sharedClock ? 'the simulator\'s virtual clock (ms), shared by every worker' : "the coordinator's performance.now(); workers' offsets estimated as the minimum of (arrival - worker clock at sending) over their messages",
+      ...this.o.metadata,
+      ...extraMetadata,
+      events: s.events,
+      truncated: s.kept !== null,
+      ...(s.kept ? { keptSteps: { head: s.kept.head, tail: s.kept.tail, of: s.kept.of }, droppedEvents: s.dropped, maxEvents: this.maxEvents } : {}),
+      clippedSpans: s.clipped,
+      spansDroppedByWorkers: this.spansDroppedByWorkers,
+    };
+    yield '{"traceEvents":[\n';
+    // Every event but the first is preceded by its comma; pieces of up to 10,000 events.
+    let sep = '';
+    let piece = '';
+    let n = 0;
+    const lists = [this.metadataEvents(), this.always, ...[...this.buckets.values()].map((b) => b.events)];
+    for (const list of lists) {
+      for (const ev of list) {
+        piece += sep + ev;
+        sep = ',\n';
+        if (++n % 10_000 === 0) {
+          yield piece;
+          piece = '';
+        }
+      }
+    }
+    if (piece) yield piece;
+    yield `\n],"displayTimeUnit":"ms","metadata":${JSON.stringify(metadata)}}\n`;
+  }
+}
+
+const LANE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(LANE_TIDS).map(([name, tid]) => [tid, name]));
+
+/** Where a fault struck, in words: 'rank 3', 'link 2->5'. */
+function faultWhere(f: FaultRecord): string {
+  return f.link ? `link ${f.link[0]}->${f.link[1]}` : f.rank !== undefined ? `rank ${f.rank}` : 'the job';
+}
+
+/**
+ * The recorder fed from a run or a sim: the workers' messages (hook: message) and the machine's state
+ * after each batch of events (hook: observe). Ranks are ranks at launch (homes): a replacement
+ * carries on in its predecessor's process of the trace.
+ */
+export class RunTrace {
+  readonly rec: TraceRecorder;
+  private readonly memberById = new Map<string, CoordinatorMachine['everyone'][number]>();
+  private everyoneSeen = 0;
+  private epochsSeen = 0;
+  private stragglersSeen = 0;
+  private stepRuns = -1;
+  private readonly stepsSeen = new WeakSet<StepAgg>();
+  private readonly faultSeen = new Map<FaultRecord, { injected: boolean; detected: boolean; located: boolean; recovered: boolean }>();
+
+  constructor(
+    private readonly m: CoordinatorMachine,
+    o: TraceOptions,
+  ) {
+    this.rec = new TraceRecorder(o);
+  }
+
+  private member(workerId: string) {
+    const ev = this.m.everyone;
+    for (; this.everyoneSeen < ev.length; this.everyoneSeen++) this.memberById.set(ev[this.everyoneSeen]!.workerId, ev[this.everyoneSeen]!);
+    return this.memberById.get(workerId);
+  }
+
+  /** A message from worker `workerId`, arrived at `now` (the hello too). */
+  message(workerId: string, msg: WorkerMessage, now: number): void {
+    switch (msg.type) {
+      case 'hello':
+      case 'heartbeat':
+        return this.rec.clockReading(workerId, msg.clock, now);
+      case 'step': {
+        this.rec.clockReading(workerId, msg.clock, now);
+        const home = this.member(workerId)?.home ?? -1;
+        if (home < 0) return;
+        const pid = rankPid(home);
+        if (msg.spans) this.rec.spans(workerId, pid, msg.epoch, msg.spans, (s) => ({ key: `${msg.epoch}:${s.step ?? msg.step}`, step: s.step ?? msg.step }), msg.spansDropped);
+        const at = msg.clock !== undefined ? this.rec.toCoordinator(workerId, msg.clock) : null;
+        if (at !== null) this.rec.counter(pid, 'step ms', at, { step: msg.timings.stepMs, allreduce: msg.timings.allreduceMs, compute: msg.timings.computeMs }, `${msg.epoch}:${msg.step}`, msg.step);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** The machine's state after events, at `now`: epochs, faults, stragglers, counted steps. */
+  observe(now: number): void {
+    const m = this.m;
+    const t0 = this.rec.o.t0;
+    for (; this.epochsSeen < m.epochs.length; this.epochsSeen++) {
+      const e = m.epochs[this.epochsSeen]!;
+      this.rec.instant(`epoch ${e.epoch}: ${e.reason}`, t0 + e.startedAtMs, 'g', COORDINATOR_PID, { epoch: e.epoch, fromStep: e.fromStep, cards: e.cards, algo: e.algo, workers: e.members.length }, 'epoch');
+    }
+    for (const f of m.faults) this.observeFault(f, now);
+    for (; this.stragglersSeen < m.stragglers.length; this.stragglersSeen++) {
+      const s = m.stragglers[this.stragglersSeen]!;
+      const what = s.kind === 'node' ? `rank ${s.rank}` : `link ${s.link![0]}->${s.link![1]}`;
+      const args = { kind: s.kind, score: s.score, slowdown: s.slowdown, firstSeenStep: s.firstSeenStep, detectedAtStep: s.detectedAtStep, action: s.action, injected: s.injected };
+      if (s.kind === 'node' && s.rank !== undefined) this.rec.instant(`straggler confirmed: ${what}`, now, 'p', rankPid(s.rank), args, 'straggler');
+      else this.rec.instant(`straggler confirmed: ${what}`, now, 'g', COORDINATOR_PID, args, 'straggler');
+    }
+    if (m.steps.runs !== this.stepRuns) {
+      this.stepRuns = m.steps.runs;
+      for (const [step, s] of m.steps.final) {
+        if (this.stepsSeen.has(s) || s.doneAt === undefined) continue;
+        this.stepsSeen.add(s);
+        const key = `${s.epoch ?? 0}:${step}`;
+        this.rec.counter(COORDINATOR_PID, 'step ms', s.doneAt, { step: s.stepMs }, key, step);
+        this.rec.counter(COORDINATOR_PID, 'all-reduce ms', s.doneAt, { allreduce: s.allreduceMs }, key, step);
+      }
+    }
+  }
+
+  private observeFault(f: FaultRecord, now: number): void {
+    let seen = this.faultSeen.get(f);
+    if (!seen) this.faultSeen.set(f, (seen = { injected: false, detected: false, located: false, recovered: false }));
+    const where = faultWhere(f);
+    const pid = f.rank !== undefined ? rankPid(f.rank) : f.link ? rankPid(f.link[0]) : COORDINATOR_PID;
+    const args = { ...(f.id !== undefined ? { id: f.id } : {}), kind: f.kind, where, atStep: f.atStep, phase: f.phase, injected: f.injected };
+    if (!seen.injected && f.injectedAt !== null) {
+      seen.injected = true;
+      this.rec.instant(`fault injected: ${f.kind} at ${where}`, f.injectedAt, 'p', pid, args, 'fault');
+    }
+    if (!seen.detected && f.detectedBy !== null) {
+      seen.detected = true;
+      const at = f.injectedAt !== null && f.detectedAfterMs !== null ? f.injectedAt + f.detectedAfterMs : now;
+      this.rec.instant(`fault detected: ${f.kind} at ${where} by ${f.detectedBy}`, at, 'g', COORDINATOR_PID, { ...args, detectedBy: f.detectedBy, detectedAfterMs: f.detectedAfterMs }, 'fault');
+    }
+    if (!seen.located && f.located !== null) {
+      seen.located = true;
+      this.rec.instant(`fault located: ${f.located}`, now, 'g', COORDINATOR_PID, { ...args, located: f.located, action: f.action }, 'fault');
+    }
+    if (!seen.recovered && f.recoveredAfterMs !== null) {
+      seen.recovered = true;
+      this.rec.instant(`fault recovered: ${f.kind} at ${where}`, now, 'g', COORDINATOR_PID, { ...args, action: f.action, restoredFrom: f.restoredFrom, recoveredAfterMs: f.recoveredAfterMs, lostSteps: f.lostSteps }, 'fault');
+    }
+  }
+
+  /** The processes' names ('rank R (worker PID)', with the replacements' pids after), then the file's pieces. */
+  chunks(extraMetadata: Record<string, unknown> = {}): Generator<string> {
+    const pids = new Map<number, number[]>();
+    for (const mem of this.m.everyone) {
+      if (mem.home < 0) continue;
+      const list = pids.get(mem.home) ?? [];
+      list.push(mem.pid);
+      pids.set(mem.home, list);
+    }
+    for (const [home, list] of pids) this.rec.nameProcess(rankPid(home), processName(home, list));
+    return this.rec.chunks(extraMetadata);
+  }
+}
+
+/** 'rank 3 (worker 1234)', or with its replacements 'rank 3 (worker 1234, then 1301)'. */
+export function processName(home: number, pids: readonly number[]): string {
+  return `rank ${home} (worker ${pids[0]}${pids.length > 1 ? `, then ${pids.slice(1).join(', ')}` : ''})`;
+}
