@@ -18,6 +18,7 @@ import type { JobStatus } from '../protocol/operator.js';
 import { operatorHandler } from '../runtime/operator-http.js';
 import { buildReport } from './report.js';
 import type { RunMetrics } from './metrics.js';
+import { closeTrace, openRunTrace } from './trace-file.js';
 
 export interface RunHooks {
   /** A line of live progress (overwritten in a terminal). */
@@ -99,6 +100,7 @@ export function jobSpec(cfg: RunConfig): JobSpec {
     checkpointEvery: cfg.checkpointEvery,
     checkpointDir: cfg.checkpointDir,
     link: cfg.link,
+    ...(cfg.traceFile ? { trace: true } : {}),
   };
 }
 
@@ -156,6 +158,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     metricsServer = await serveMetrics(metrics, cfg.metricsPort);
     hooks.log(`metrics: ${metricsServer.url}`);
   }
+  const trace = cfg.traceFile ? await openRunTrace(cfg.traceFile, machine, { t0, command: 'ringswarm run' }) : null;
   const procs = new Map<string, WorkerProcess>();
   const channels = new Map<string, ControlChannel>();
   const timers = new NamedTimers(clock, (name) => feed({ type: 'timer', name }));
@@ -171,6 +174,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   let draining = false;
   const feed = (e: CoordinatorEvent) => {
     if (closing) return;
+    if (e.type === 'message') trace?.message(e.worker, e.msg, clock.now());
     queue.push(e);
     if (draining) return;
     draining = true;
@@ -211,6 +215,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   const afterEvents = () => {
     observe?.();
     metrics?.observe();
+    trace?.observe(clock.now());
     yieldOnceTraining();
   };
   const spawn = (workerId: string) => {
@@ -282,6 +287,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     const id = hello.workerId;
     if (hello.spawned && procs.get(id)?.pid !== hello.pid) return new RingswarmError('RS_ERR_AUTH', `no spawned worker ${id} with pid ${hello.pid}`);
     channels.set(id, ch);
+    trace?.message(id, hello, clock.now());
     ch.setHandlers({
       onMessage: (msg) => feed({ type: 'message', worker: id, msg }),
       onClose: (code, reason) => {
@@ -333,5 +339,6 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   await server.close();
   await metricsServer?.close();
   report.wallMs = Math.round(clock.now() - t0);
+  if (trace && cfg.traceFile) report.trace = await closeTrace(cfg.traceFile, trace, { ok: report.ok, seed: cfg.seed, workers: cfg.workers, steps: cfg.steps, ...(report.interrupted ? { interrupted: true } : {}) }, hooks.log);
   return report;
 }

@@ -156,7 +156,7 @@ export class TraceRecorder {
       const start = this.toCoordinator(workerId, s.start);
       if (start === null) continue;
       const b = bucket(s);
-      this.complete(pid, LANE_TIDS[s.lane], s.lane, s.name, start, start + s.dur, { epoch, ...(s.opSeq !== undefined ? { opSeq: s.opSeq } : {}), step: b.step, ...(s.bytes !== undefined ? { bytes: s.bytes } : {}) }, b.key, b.step);
+      this.complete(pid, LANE_TIDS[s.lane], s.lane, s.name, start, start + s.dur, { epoch, ...(s.opSeq !== undefined ? { opSeq: s.opSeq } : {}), step: s.step ?? b.step, ...(s.bytes !== undefined ? { bytes: s.bytes } : {}) }, b.key, b.step);
     }
   }
 
@@ -250,11 +250,7 @@ export class TraceRecorder {
 
   /** "N events" and, when bounded, "steps a..b and c..d kept of S". */
   describe(): string {
-    const s = this.summary();
-    const n = `${s.events.toLocaleString('en-US')} events`;
-    if (!s.kept) return n;
-    const r = ([a, b]: [number, number]) => (a === b ? `${a}` : `${a}..${b}`);
-    return `${n}; steps ${r(s.kept.head)}${s.kept.tail ? ` and ${r(s.kept.tail)}` : ''} kept of ${s.kept.of}, ${s.dropped.toLocaleString('en-US')} events dropped`;
+    return describeTrace(this.summary());
   }
 
   private metadataEvents(): string[] {
@@ -307,6 +303,22 @@ export class TraceRecorder {
     yield `\n],"displayTimeUnit":"ms","metadata":${JSON.stringify(metadata)}}\n`;
   }
 }
+
+/** What a report says of its trace (RunReport.trace, BenchReport.trace). */
+export interface TraceReport extends TraceSummary {
+  file: string;
+}
+
+/** "N events" and, when bounded, "steps a..b and c..d kept of S, D events dropped". */
+export function describeTrace(s: TraceSummary): string {
+  const n = `${s.events.toLocaleString('en-US')} events`;
+  if (!s.kept) return n;
+  const r = ([a, b]: [number, number]) => (a === b ? `${a}` : `${a}..${b}`);
+  return `${n}; steps ${r(s.kept.head)}${s.kept.tail ? ` and ${r(s.kept.tail)}` : ''} kept of ${s.kept.of}, ${s.dropped.toLocaleString('en-US')} events dropped`;
+}
+
+/** The CLI's line at the end of a run: "trace: FILE (N events; ...)". */
+export const traceLine = (t: TraceReport) => `trace: ${t.file} (${describeTrace(t)})\n`;
 
 const LANE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(LANE_TIDS).map(([name, tid]) => [tid, name]));
 
