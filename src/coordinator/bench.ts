@@ -198,9 +198,8 @@ function traceBench(trace: TraceRecorder, m: { workerId: string; pid: number; ra
   const step = Math.max(0, sizes.indexOf(msg.bytes));
   const key = `${algo}:${msg.bytes}`;
   if (msg.spans) trace.spans(m.workerId, pid, msg.epoch, msg.spans, () => ({ key, step }), msg.spansDropped);
-  const at = msg.clock !== undefined ? trace.toCoordinator(m.workerId, msg.clock) : null;
-  if (at !== null) trace.counter(pid, 'time us', at, { [algo]: msg.timeUs }, key, step);
-  if (m.rank === 0) trace.counter(COORDINATOR_PID, 'bytes', at ?? now, { bytes: msg.bytes }, key, step);
+  if (msg.clock !== undefined) trace.counter(pid, 'time us', msg.clock, { [algo]: msg.timeUs }, key, step, m.workerId);
+  if (m.rank === 0) trace.counter(COORDINATOR_PID, 'bytes', now, { bytes: msg.bytes }, key, step);
 }
 
 /**

@@ -16,11 +16,12 @@
 // >= 0 its one-way delay (socket, scheduling, the coordinator's event loop), so each message gives
 // c - w >= offset, and the estimate is the minimum over them so far. Its error is the smallest
 // delay seen, never negative: the worker's spans are placed at most that much late (on loopback
-// about 0.1-1 ms once a few heartbeats have come in; the first ones, at a crowded start, more). A
-// span is placed when its report arrives, with the estimate then; as the estimate only falls, a
-// span may begin before the previous one on its lane ended by the difference: it is then clipped
-// to begin at that end (and dropped when nothing is left), so no lane ever overlaps. In `sim`
-// everyone reads the one virtual clock: offsets are 0.
+// about 0.1-1 ms once a few heartbeats have come in). Spans are kept on their worker's clock and
+// placed when the file is written, with the estimate of the whole run. Two workers' errors differ,
+// so a lane that two workers fill one after the other (a rank's replacement) may overlap by the
+// difference: a span is then clipped to begin where the previous one on its lane ended (and
+// dropped when nothing is left), so no lane ever overlaps. In `sim` everyone reads the one virtual
+// clock: offsets are 0.
 //
 // Bounded: past `maxEvents` spans and counters it keeps the first steps (up to half the bound) and
 // the last ones (the oldest of the rest are dropped, a step at a time), and says so in the
@@ -80,20 +81,39 @@ export interface TraceSummary {
   kept: { head: [number, number]; tail: [number, number] | null; of: number } | null;
   /** Spans clipped or dropped so that no lane overlaps (see the file comment). */
   clipped: number;
+  /** Spans and counters of workers whose clock offset never became known (no clock reading came from them). */
+  unplaced: number;
+}
+
+/** A span or counter sample as recorded: on its worker's clock (null: the coordinator's), placed when the file is written. */
+interface Rec {
+  ph: 'X' | 'C';
+  pid: number;
+  tid: number;
+  worker: string | null;
+  start: number;
+  end: number;
+  name: string;
+  cat: string;
+  args: Record<string, unknown>;
+  /** Placed: ticks on the trace's clock, or null when left out (no offset known, or nothing left once clipped). */
+  s?: number | null;
+  e?: number;
 }
 
 interface Bucket {
   step: number;
-  events: string[];
+  events: Rec[];
 }
 
 /** µs on the trace's clock in tenths (integers: lanes are compared exactly). */
 const TICKS_PER_MS = 10_000;
 
 /**
- * The trace's events, on the coordinator's clock: spans placed by each worker's estimated clock
- * offset, counters, instants, process and lane names, with the bound. Knows nothing of the machine
- * (RunTrace feeds it from one; bench feeds it directly).
+ * The trace's events: spans and counters on each worker's clock, put on the coordinator's with
+ * each worker's offset as estimated by the end (placed when the file is written: the estimate
+ * is then the best it gets), instants, process and lane names, with the bound. Knows nothing of
+ * the machine (RunTrace feeds it from one; bench feeds it directly).
  */
 export class TraceRecorder {
   private readonly offsets = new Map<string, number>();
@@ -105,12 +125,11 @@ export class TraceRecorder {
   private head: Set<string> | null = null;
   private newest: string | null = null;
   private dropped = 0;
-  private clipped = 0;
   private spansDroppedByWorkers = 0;
-  private readonly laneEnd = new Map<number, number>();
-  private readonly lanesUsed = new Map<number, Set<number>>();
   private readonly names = new Map<number, string>();
   private readonly maxEvents: number;
+  /** The placement of the events recorded so far (null: something was recorded since). */
+  private placed: { events: Rec[]; clipped: number; unplaced: number } | null = null;
 
   constructor(readonly o: TraceOptions) {
     this.maxEvents = Math.max(2, o.maxEvents ?? DEFAULT_MAX_TRACE_EVENTS);
@@ -122,17 +141,20 @@ export class TraceRecorder {
     if (this.o.sharedClock || workerMs === undefined) return;
     const est = now - workerMs;
     const old = this.offsets.get(workerId);
-    if (old === undefined || est < old) this.offsets.set(workerId, est);
+    if (old === undefined || est < old) {
+      this.offsets.set(workerId, est);
+      this.placed = null;
+    }
   }
 
-  /** The worker's clock reading on the coordinator's clock, or null when its offset is not known yet. */
+  /** The worker's clock reading on the coordinator's clock (with the offset estimated so far), or null when its offset is not known. */
   toCoordinator(workerId: string, workerMs: number): number | null {
     if (this.o.sharedClock) return workerMs;
     const off = this.offsets.get(workerId);
     return off === undefined ? null : workerMs + off;
   }
 
-  /** The offset estimated for a worker (coordinator time - worker time, ms), for tests and the metadata. */
+  /** The offset estimated for a worker (coordinator time - worker time, ms). */
   offsetOf(workerId: string): number | undefined {
     return this.o.sharedClock ? 0 : this.offsets.get(workerId);
   }
@@ -146,58 +168,37 @@ export class TraceRecorder {
     return Math.round((ms - this.o.t0) * TICKS_PER_MS);
   }
 
-  /**
-   * A worker's spans (on its clock), into the step bucket `key` (per span: `key(span)`); those
-   * before the worker's offset is known are left out.
-   */
+  /** A worker's spans (on its clock), each into the step bucket `bucket(span)` says. */
   spans(workerId: string, pid: number, epoch: number, spans: readonly Span[], bucket: (s: Span) => { key: string; step: number }, dropped = 0): void {
     this.spansDroppedByWorkers += dropped;
     for (const s of spans) {
-      const start = this.toCoordinator(workerId, s.start);
-      if (start === null) continue;
       const b = bucket(s);
-      this.complete(pid, LANE_TIDS[s.lane], s.lane, s.name, start, start + s.dur, { epoch, ...(s.opSeq !== undefined ? { opSeq: s.opSeq } : {}), step: s.step ?? b.step, ...(s.bytes !== undefined ? { bytes: s.bytes } : {}) }, b.key, b.step);
+      const args = { epoch, ...(s.opSeq !== undefined ? { opSeq: s.opSeq } : {}), step: s.step ?? b.step, ...(s.bytes !== undefined ? { bytes: s.bytes } : {}) };
+      this.complete(pid, LANE_TIDS[s.lane], s.lane, s.name, s.start, s.start + s.dur, args, b.key, b.step, workerId);
     }
   }
 
-  /** A complete event on lane `tid` of `pid` from `startMs` to `endMs` (the coordinator's clock), clipped to its lane's last end. */
-  complete(pid: number, tid: number, cat: string, name: string, startMs: number, endMs: number, args: Record<string, unknown>, key: string, step: number): void {
-    if (this.evicted.has(key)) {
-      this.dropped++;
-      return;
-    }
-    const lane = pid * 64 + tid;
-    let s = this.ticks(startMs);
-    let e = Math.max(s, this.ticks(endMs));
-    const last = this.laneEnd.get(lane);
-    if (last !== undefined && s < last) {
-      this.clipped++;
-      if (e <= last) return;
-      s = last;
-    }
-    e = Math.max(e, s);
-    this.laneEnd.set(lane, e);
-    let used = this.lanesUsed.get(pid);
-    if (!used) this.lanesUsed.set(pid, (used = new Set()));
-    used.add(tid);
-    this.put(key, step, JSON.stringify({ ph: 'X', pid, tid, ts: s / 10, dur: (e - s) / 10, name, cat, args }), endMs);
+  /** A complete event on lane `tid` of `pid` from `startMs` to `endMs`, on `worker`'s clock (null: the coordinator's). */
+  complete(pid: number, tid: number, cat: string, name: string, startMs: number, endMs: number, args: Record<string, unknown>, key: string, step: number, worker: string | null = null): void {
+    this.put(key, step, { ph: 'X', pid, tid, worker, start: startMs, end: Math.max(startMs, endMs), name, cat, args });
   }
 
-  /** A counter sample ('C'): each of `values` is a series of the counter `name` of `pid`. */
-  counter(pid: number, name: string, atMs: number, values: Record<string, number>, key: string, step: number): void {
-    if (this.evicted.has(key)) {
-      this.dropped++;
-      return;
-    }
-    this.put(key, step, JSON.stringify({ ph: 'C', pid, tid: COUNTER_TID, ts: this.ticks(atMs) / 10, name, args: values }), atMs);
+  /** A counter sample ('C') on `worker`'s clock (null: the coordinator's): each of `values` is a series of the counter `name` of `pid`. */
+  counter(pid: number, name: string, atMs: number, values: Record<string, number>, key: string, step: number, worker: string | null = null): void {
+    this.put(key, step, { ph: 'C', pid, tid: COUNTER_TID, worker, start: atMs, end: atMs, name, cat: 'counter', args: values });
   }
 
-  /** An instant ('i'): global (a line across every process) or of process `pid`. Always kept. */
+  /** An instant ('i') on the coordinator's clock: global (a line across every process) or of process `pid`. Always kept. */
   instant(name: string, atMs: number, scope: 'g' | 'p', pid: number, args: Record<string, unknown>, cat = 'run'): void {
     this.always.push(JSON.stringify({ ph: 'i', s: scope, pid, tid: COUNTER_TID, ts: this.ticks(atMs) / 10, name, cat, args }));
   }
 
-  private put(key: string, step: number, ev: string, atMs: number): void {
+  private put(key: string, step: number, ev: Rec): void {
+    if (this.evicted.has(key)) {
+      this.dropped++;
+      return;
+    }
+    this.placed = null;
     let b = this.buckets.get(key);
     if (!b) {
       this.buckets.set(key, (b = { step, events: [] }));
@@ -205,7 +206,7 @@ export class TraceRecorder {
       this.stepsSeen.add(step);
     }
     b.events.push(ev);
-    if (++this.bucketed > this.maxEvents) this.evict(atMs);
+    if (++this.bucketed > this.maxEvents) this.evict(ev.worker === null ? ev.end : (this.toCoordinator(ev.worker, ev.end) ?? this.o.t0));
   }
 
   /** Over the bound: the head freezes (the first steps, up to half the bound), then the oldest steps after it go. */
@@ -237,15 +238,70 @@ export class TraceRecorder {
     }
   }
 
+  /**
+   * Every kept event on the trace's clock, with its worker's offset as estimated now. A lane's
+   * spans, in order of their start, are clipped to begin where the one before ended (and left
+   * out when nothing is left): offsets err by up to a message's delay, and a worker replaced in
+   * its rank carries on the same lanes.
+   */
+  private place(): { events: Rec[]; clipped: number; unplaced: number } {
+    if (this.placed) return this.placed;
+    const events: Rec[] = [];
+    const lanes = new Map<number, Rec[]>();
+    let unplaced = 0;
+    for (const b of this.buckets.values()) {
+      for (const r of b.events) {
+        const off = r.worker === null ? 0 : this.o.sharedClock ? 0 : this.offsets.get(r.worker);
+        if (off === undefined) {
+          r.s = null;
+          unplaced++;
+          continue;
+        }
+        r.s = this.ticks(r.start + off);
+        r.e = Math.max(r.s, this.ticks(r.end + off));
+        if (r.ph === 'C') {
+          events.push(r);
+          continue;
+        }
+        const key = r.pid * 64 + r.tid;
+        let l = lanes.get(key);
+        if (!l) lanes.set(key, (l = []));
+        l.push(r);
+      }
+    }
+    let clipped = 0;
+    for (const l of lanes.values()) {
+      l.sort((x, y) => x.s! - y.s! || x.e! - y.e!);
+      let last = -Infinity;
+      for (const r of l) {
+        if (r.s! < last) {
+          clipped++;
+          if (r.e! <= last) continue;
+          r.s = last;
+        }
+        last = r.e!;
+        events.push(r);
+      }
+    }
+    return (this.placed = { events, clipped, unplaced });
+  }
+
   summary(): TraceSummary {
-    const meta = this.metadataEvents().length;
-    const events = meta + this.always.length + this.bucketed;
-    if (!this.head) return { events, dropped: 0, kept: null, clipped: this.clipped };
-    const range = (steps: number[]): [number, number] | null => (steps.length ? [Math.min(...steps), Math.max(...steps)] : null);
+    const placed = this.place();
+    const events = this.metadataEvents(placed.events).length + this.always.length + placed.events.length;
+    const base = { events, clipped: placed.clipped, unplaced: placed.unplaced };
+    if (!this.head) return { ...base, dropped: 0, kept: null };
+    const range = (steps: number[]): [number, number] | null => {
+      if (!steps.length) return null;
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const x of steps) [lo, hi] = [Math.min(lo, x), Math.max(hi, x)];
+      return [lo, hi];
+    };
     const headSteps: number[] = [];
     const tailSteps: number[] = [];
     for (const [key, b] of this.buckets) (this.head.has(key) ? headSteps : tailSteps).push(b.step);
-    return { events, dropped: this.dropped, kept: { head: range(headSteps) ?? [0, 0], tail: range(tailSteps), of: this.stepsSeen.size }, clipped: this.clipped };
+    return { ...base, dropped: this.dropped, kept: { head: range(headSteps) ?? [0, 0], tail: range(tailSteps), of: this.stepsSeen.size } };
   }
 
   /** "N events" and, when bounded, "steps a..b and c..d kept of S". */
@@ -253,18 +309,19 @@ export class TraceRecorder {
     return describeTrace(this.summary());
   }
 
-  private metadataEvents(): string[] {
+  private metadataEvents(placed: readonly Rec[]): string[] {
     const out: string[] = [];
     for (const [pid, name] of this.names) {
       out.push(JSON.stringify({ ph: 'M', pid, tid: 0, name: 'process_name', args: { name } }));
       out.push(JSON.stringify({ ph: 'M', pid, tid: 0, name: 'process_sort_index', args: { sort_index: pid === COORDINATOR_PID ? -1 : pid } }));
     }
-    for (const [pid, tids] of this.lanesUsed) {
-      for (const tid of tids) {
-        const lane = LANE_NAMES[tid] ?? `lane ${tid}`;
-        out.push(JSON.stringify({ ph: 'M', pid, tid, name: 'thread_name', args: { name: lane } }));
-        out.push(JSON.stringify({ ph: 'M', pid, tid, name: 'thread_sort_index', args: { sort_index: tid } }));
-      }
+    const lanes = new Set<number>();
+    for (const r of placed) if (r.ph === 'X') lanes.add(r.pid * 64 + r.tid);
+    for (const lane of [...lanes].sort((a, b) => a - b)) {
+      const pid = Math.floor(lane / 64);
+      const tid = lane % 64;
+      out.push(JSON.stringify({ ph: 'M', pid, tid, name: 'thread_name', args: { name: LANE_NAMES[tid] ?? `lane ${tid}` } }));
+      out.push(JSON.stringify({ ph: 'M', pid, tid, name: 'thread_sort_index', args: { sort_index: tid } }));
     }
     return out;
   }
@@ -272,15 +329,19 @@ export class TraceRecorder {
   /** The file's text, in pieces (a big trace is hundreds of MB: written piece by piece). */
   *chunks(extraMetadata: Record<string, unknown> = {}): Generator<string> {
     const s = this.summary();
+    const placed = this.place().events;
     const metadata = {
       command: this.o.command,
-      clock: this.o.sharedClock ? 'the simulator\'s virtual clock (ms), shared by every worker' : "the coordinator's performance.now(); workers' offsets estimated as the minimum of (arrival - worker clock at sending) over their messages",
+      clock: this.o.sharedClock
+        ? "the simulator's virtual clock (ms), shared by every worker"
+        : "the coordinator's performance.now(); each worker's offset estimated as the minimum of (arrival - the worker's clock at sending) over its messages",
       ...this.o.metadata,
       ...extraMetadata,
       events: s.events,
       truncated: s.kept !== null,
       ...(s.kept ? { keptSteps: { head: s.kept.head, tail: s.kept.tail, of: s.kept.of }, droppedEvents: s.dropped, maxEvents: this.maxEvents } : {}),
       clippedSpans: s.clipped,
+      unplacedEvents: s.unplaced,
       spansDroppedByWorkers: this.spansDroppedByWorkers,
     };
     yield '{"traceEvents":[\n';
@@ -288,16 +349,25 @@ export class TraceRecorder {
     let sep = '';
     let piece = '';
     let n = 0;
-    const lists = [this.metadataEvents(), this.always, ...[...this.buckets.values()].map((b) => b.events)];
-    for (const list of lists) {
-      for (const ev of list) {
-        piece += sep + ev;
-        sep = ',\n';
-        if (++n % 10_000 === 0) {
-          yield piece;
-          piece = '';
-        }
-      }
+    const add = (ev: string): string | null => {
+      piece += sep + ev;
+      sep = ',\n';
+      if (++n % 10_000 !== 0) return null;
+      const out = piece;
+      piece = '';
+      return out;
+    };
+    for (const ev of [...this.metadataEvents(placed), ...this.always]) {
+      const out = add(ev);
+      if (out !== null) yield out;
+    }
+    for (const r of placed) {
+      const ev =
+        r.ph === 'X'
+          ? JSON.stringify({ ph: 'X', pid: r.pid, tid: r.tid, ts: r.s! / 10, dur: (r.e! - r.s!) / 10, name: r.name, cat: r.cat, args: r.args })
+          : JSON.stringify({ ph: 'C', pid: r.pid, tid: r.tid, ts: r.s! / 10, name: r.name, args: r.args });
+      const out = add(ev);
+      if (out !== null) yield out;
     }
     if (piece) yield piece;
     yield `\n],"displayTimeUnit":"ms","metadata":${JSON.stringify(metadata)}}\n`;
@@ -367,8 +437,7 @@ export class RunTrace {
         if (home < 0) return;
         const pid = rankPid(home);
         if (msg.spans) this.rec.spans(workerId, pid, msg.epoch, msg.spans, (s) => ({ key: `${msg.epoch}:${s.step ?? msg.step}`, step: s.step ?? msg.step }), msg.spansDropped);
-        const at = msg.clock !== undefined ? this.rec.toCoordinator(workerId, msg.clock) : null;
-        if (at !== null) this.rec.counter(pid, 'step ms', at, { step: msg.timings.stepMs, allreduce: msg.timings.allreduceMs, compute: msg.timings.computeMs }, `${msg.epoch}:${msg.step}`, msg.step);
+        if (msg.clock !== undefined) this.rec.counter(pid, 'step ms', msg.clock, { step: msg.timings.stepMs, allreduce: msg.timings.allreduceMs, compute: msg.timings.computeMs }, `${msg.epoch}:${msg.step}`, msg.step, workerId);
         return;
       }
       default:

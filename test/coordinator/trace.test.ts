@@ -28,30 +28,43 @@ describe('TraceRecorder', () => {
   it('leaves out spans from a worker whose offset it does not know, and a shared clock needs none', () => {
     const r = new TraceRecorder({ t0: 0, command: 'test' });
     r.spans('w9', rankPid(9), 0, [span('op', 1, 1, 0)], byStep);
-    expect(r.summary().events).toBe(2); // the coordinator's names only
+    expect(r.summary()).toMatchObject({ events: 2, unplaced: 1 }); // the coordinator's names only
     const s = new TraceRecorder({ t0: 0, command: 'sim', sharedClock: true });
     s.spans('w9', rankPid(9), 0, [span('op', 1, 1, 0)], byStep);
     expect(s.toCoordinator('w9', 7)).toBe(7);
     expect(s.summary().events).toBe(5); // and the lane: its name and place
   });
 
-  it('never lets two spans of one lane overlap: a span placed early by a refined offset is clipped, one left empty dropped', () => {
+  it('places spans with the offset of the whole run, when the file is written', () => {
     const r = new TraceRecorder({ t0: 0, command: 'test' });
     r.nameProcess(rankPid(0), 'rank 0 (worker 1)');
     r.clockReading('w0', 0, 100);
+    r.spans('w0', 1, 0, [span('op', 10, 10, 0)], byStep);
+    r.counter(1, 'step ms', 20, { step: 10 }, '0:0', 0, 'w0');
+    r.clockReading('w0', 50, 145); // the offset falls to 95: the span and the counter move with it
+    const t = checkTrace(text(r));
+    expect(t.traceEvents.find((e) => e.ph === 'X')).toMatchObject({ ts: 105_000, dur: 10_000 });
+    expect(counters(t, 'step ms')[0]).toMatchObject({ ts: 115_000, args: { step: 10 } });
+  });
+
+  it("never lets two spans of one lane overlap: a rank's replacement with another clock error is clipped, a span left empty dropped", () => {
+    const r = new TraceRecorder({ t0: 0, command: 'test' });
+    r.nameProcess(rankPid(0), 'rank 0 (worker 1, then 2)');
+    r.clockReading('w0', 0, 100);
+    r.clockReading('w1', 0, 90);
     r.spans('w0', 1, 0, [span('op', 10, 10, 0)], byStep); // 110..120
-    r.clockReading('w0', 50, 145); // the offset falls to 95
-    r.spans('w0', 1, 0, [span('op', 20, 10, 1)], byStep); // 115..125: clipped to 120..125
-    r.spans('w0', 1, 0, [span('op', 21, 2, 2)], byStep); // 116..118: inside the first, dropped
-    r.spans('w0', 1, 0, [span('compute', 15, 10, 2)], byStep); // another lane: as it is
+    r.spans('w1', 1, 1, [span('op', 25, 10, 1)], byStep); // 115..125: clipped to 120..125
+    r.spans('w1', 1, 1, [span('op', 26, 2, 2)], byStep); // 116..118: inside the first, dropped
+    r.spans('w1', 1, 1, [span('compute', 25, 10, 2)], byStep); // another lane: as it is
+    r.spans('w9', 1, 1, [span('compute', 40, 10, 2)], byStep); // a worker never heard the clock of: left out
     const t = checkTrace(text(r));
     const ops = t.traceEvents.filter((e) => e.ph === 'X' && e.tid === LANE_TIDS.op);
     expect(ops.map((e) => [e.ts, e.dur])).toEqual([
       [110_000, 10_000],
       [120_000, 5000],
     ]);
-    expect(r.summary().clipped).toBe(2);
-    expect(t.traceEvents.find((e) => e.ph === 'X' && e.tid === LANE_TIDS.compute)).toMatchObject({ ts: 110_000, dur: 10_000 });
+    expect(r.summary()).toMatchObject({ clipped: 2, unplaced: 1 });
+    expect(t.traceEvents.filter((e) => e.ph === 'X' && e.tid === LANE_TIDS.compute)).toMatchObject([{ ts: 115_000, dur: 10_000 }]);
   });
 
   it('past its bound keeps the first and the last steps, and says so', () => {
