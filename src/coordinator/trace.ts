@@ -30,8 +30,11 @@ import type { Span, WorkerMessage } from '../protocol/control.js';
 import type { StepAgg } from './ledger.js';
 import type { CoordinatorMachine, FaultRecord } from './machine.js';
 
-/** Spans and counters kept at most by default: a file of about 150-250 MB, which Perfetto opens. */
-export const DEFAULT_MAX_TRACE_EVENTS = 1_500_000;
+/**
+ * Spans and counters kept at most by default: a file of about 140 MB (about 140 bytes an event),
+ * which Perfetto opens, and a few hundred MB of the coordinator's memory while the run lasts.
+ */
+export const DEFAULT_MAX_TRACE_EVENTS = 1_000_000;
 
 /** The coordinator's process in the trace (ranks are 1..n: pid = rank at launch + 1). */
 export const COORDINATOR_PID = 0x7ffffffe;
@@ -288,7 +291,7 @@ export class TraceRecorder {
 
   summary(): TraceSummary {
     const placed = this.place();
-    const events = this.metadataEvents(placed.events).length + this.always.length + placed.events.length;
+    const events = this.metadataCount(placed.events) + this.always.length + placed.events.length;
     const base = { events, clipped: placed.clipped, unplaced: placed.unplaced };
     if (!this.head) return { ...base, dropped: 0, kept: null };
     const range = (steps: number[]): [number, number] | null => {
@@ -307,6 +310,13 @@ export class TraceRecorder {
   /** "N events" and, when bounded, "steps a..b and c..d kept of S". */
   describe(): string {
     return describeTrace(this.summary());
+  }
+
+  /** How many metadata events metadataEvents gives: two per process, two per lane used. */
+  private metadataCount(placed: readonly Rec[]): number {
+    const lanes = new Set<number>();
+    for (const r of placed) if (r.ph === 'X') lanes.add(r.pid * 64 + r.tid);
+    return 2 * this.names.size + 2 * lanes.size;
   }
 
   private metadataEvents(placed: readonly Rec[]): string[] {
