@@ -148,6 +148,8 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   const fabric = fabricModel(cfg.link);
   const algoFor = algoChooser(cfg, fabric);
   const machine = new CoordinatorMachine(cfg, jobSpec(cfg), algoFor, t0);
+  // A --trace path that cannot be written stops the run before anything starts (the file is written at the end).
+  const trace = cfg.traceFile ? await openRunTrace(cfg.traceFile, machine, { t0, command: 'ringswarm run' }) : null;
   // First of all: a metrics port that cannot be had stops the run before anything starts.
   // prom-client is loaded only for a run that serves metrics: it adds a few hundred ms to a start.
   let metrics: RunMetrics | null = null;
@@ -158,7 +160,6 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     metricsServer = await serveMetrics(metrics, cfg.metricsPort);
     hooks.log(`metrics: ${metricsServer.url}`);
   }
-  const trace = cfg.traceFile ? await openRunTrace(cfg.traceFile, machine, { t0, command: 'ringswarm run' }) : null;
   const procs = new Map<string, WorkerProcess>();
   const channels = new Map<string, ControlChannel>();
   const timers = new NamedTimers(clock, (name) => feed({ type: 'timer', name }));
