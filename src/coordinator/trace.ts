@@ -402,6 +402,9 @@ export const traceLine = (t: TraceReport) => `trace: ${t.file} (${describeTrace(
 
 const LANE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(LANE_TIDS).map(([name, tid]) => [tid, name]));
 
+/** Messages that never change a fault record (the rest may: a fault striking, an abort's answer, a ready, a failure). */
+const ROUTINE = new Set<WorkerMessage['type']>(['heartbeat', 'step', 'checkpointed', 'holding', 'bench-result']);
+
 /** Where a fault struck, in words: 'rank 3', 'link 2->5'. */
 function faultWhere(f: FaultRecord): string {
   return f.link ? `link ${f.link[0]}->${f.link[1]}` : f.rank !== undefined ? `rank ${f.rank}` : 'the job';
@@ -420,6 +423,9 @@ export class RunTrace {
   private stragglersSeen = 0;
   private stepRuns = -1;
   private readonly stepsSeen = new WeakSet<StepAgg>();
+  private faultsDirty = true;
+  private lastNow = 0;
+  private faultSig = '';
   private readonly faultSeen = new Map<FaultRecord, { injected: boolean; detected: boolean; located: boolean; recovered: boolean }>();
 
   constructor(
@@ -437,6 +443,7 @@ export class RunTrace {
 
   /** A message from worker `workerId`, arrived at `now` (the hello too). */
   message(workerId: string, msg: WorkerMessage, now: number): void {
+    if (!ROUTINE.has(msg.type)) this.faultsDirty = true;
     switch (msg.type) {
       case 'hello':
       case 'heartbeat':
@@ -457,13 +464,21 @@ export class RunTrace {
 
   /** The machine's state after events, at `now`: epochs, faults, stragglers, counted steps. */
   observe(now: number): void {
+    this.lastNow = now;
     const m = this.m;
     const t0 = this.rec.o.t0;
     for (; this.epochsSeen < m.epochs.length; this.epochsSeen++) {
       const e = m.epochs[this.epochsSeen]!;
       this.rec.instant(`epoch ${e.epoch}: ${e.reason}`, t0 + e.startedAtMs, 'g', COORDINATOR_PID, { epoch: e.epoch, fromStep: e.fromStep, cards: e.cards, algo: e.algo, workers: e.members.length }, 'epoch');
     }
-    for (const f of m.faults) this.observeFault(f, now);
+    // The faults are looked at when something that changes them may have happened: not after
+    // every heartbeat and step report (a scenario may hold 100,000 faults).
+    const sig = `${m.faults.length} ${m.epoch} ${m.restarts} ${m.phase} ${m.stragglers.length}`;
+    if (this.faultsDirty || sig !== this.faultSig) {
+      this.faultsDirty = false;
+      this.faultSig = sig;
+      for (const f of m.faults) this.observeFault(f, now);
+    }
     for (; this.stragglersSeen < m.stragglers.length; this.stragglersSeen++) {
       const s = m.stragglers[this.stragglersSeen]!;
       const what = s.kind === 'node' ? `rank ${s.rank}` : `link ${s.link![0]}->${s.link![1]}`;
@@ -510,6 +525,9 @@ export class RunTrace {
 
   /** The processes' names ('rank R (worker PID)', with the replacements' pids after), then the file's pieces. */
   chunks(extraMetadata: Record<string, unknown> = {}): Generator<string> {
+    // One last look at everything, as the run ended.
+    this.faultsDirty = true;
+    this.observe(this.lastNow);
     const pids = new Map<number, number[]>();
     for (const mem of this.m.everyone) {
       if (mem.home < 0) continue;
