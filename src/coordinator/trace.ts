@@ -80,7 +80,10 @@ export interface TraceSummary {
   events: number;
   /** Spans and counters dropped by the bound (0: none). */
   dropped: number;
-  /** The step ranges kept, when some were dropped: [first, last] of the head and of the tail. */
+  /**
+   * The step ranges kept, when some were dropped: [first, last] of the head and of the tail, of
+   * `of` step runs (a step run again after a recovery is a run of its own).
+   */
   kept: { head: [number, number]; tail: [number, number] | null; of: number } | null;
   /** Spans clipped or dropped so that no lane overlaps (see the file comment). */
   clipped: number;
@@ -124,7 +127,7 @@ export class TraceRecorder {
   private readonly buckets = new Map<string, Bucket>();
   private bucketed = 0;
   private readonly evicted = new Set<string>();
-  private readonly stepsSeen = new Set<number>();
+  private stepRuns = 0;
   private head: Set<string> | null = null;
   private newest: string | null = null;
   private dropped = 0;
@@ -206,7 +209,7 @@ export class TraceRecorder {
     if (!b) {
       this.buckets.set(key, (b = { step, events: [] }));
       this.newest = key;
-      this.stepsSeen.add(step);
+      this.stepRuns++;
     }
     b.events.push(ev);
     if (++this.bucketed > this.maxEvents) this.evict(ev.worker === null ? ev.end : (this.toCoordinator(ev.worker, ev.end) ?? this.o.t0));
@@ -304,7 +307,7 @@ export class TraceRecorder {
     const headSteps: number[] = [];
     const tailSteps: number[] = [];
     for (const [key, b] of this.buckets) (this.head.has(key) ? headSteps : tailSteps).push(b.step);
-    return { ...base, dropped: this.dropped, kept: { head: range(headSteps) ?? [0, 0], tail: range(tailSteps), of: this.stepsSeen.size } };
+    return { ...base, dropped: this.dropped, kept: { head: range(headSteps) ?? [0, 0], tail: range(tailSteps), of: this.stepRuns } };
   }
 
   /** "N events" and, when bounded, "steps a..b and c..d kept of S". */
@@ -394,7 +397,7 @@ export function describeTrace(s: TraceSummary): string {
   const n = `${s.events.toLocaleString('en-US')} events`;
   if (!s.kept) return n;
   const r = ([a, b]: [number, number]) => (a === b ? `${a}` : `${a}..${b}`);
-  return `${n}; steps ${r(s.kept.head)}${s.kept.tail ? ` and ${r(s.kept.tail)}` : ''} kept of ${s.kept.of}, ${s.dropped.toLocaleString('en-US')} events dropped`;
+  return `${n}; steps ${r(s.kept.head)}${s.kept.tail ? ` and ${r(s.kept.tail)}` : ''} kept of ${s.kept.of} step runs, ${s.dropped.toLocaleString('en-US')} events dropped`;
 }
 
 /** The CLI's line at the end of a run: "trace: FILE (N events; ...)". */

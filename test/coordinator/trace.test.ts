@@ -84,7 +84,7 @@ describe('TraceRecorder', () => {
     expect(tail![1]).toBe(49);
     expect(head[1]).toBeLessThan(tail![0]);
     expect(s.dropped).toBe((tail![0] - head[1] - 1) * 10);
-    expect(r.describe()).toMatch(new RegExp(`^\\d+ events; steps 0\\.\\.${head[1]} and ${tail![0]}\\.\\.49 kept of 50, \\d+ events dropped$`));
+    expect(r.describe()).toMatch(new RegExp(`^\\d+ events; steps 0\\.\\.${head[1]} and ${tail![0]}\\.\\.49 kept of 50 step runs, \\d+ events dropped$`));
     const t = checkTrace(text(r));
     // Within the bound (the instants and names come on top), every kept step whole.
     const steps = t.traceEvents.filter((e) => e.ph === 'X').map((e) => e.args!.step as number);
