@@ -100,6 +100,19 @@ describe('--trace', () => {
     for (const pid of [1, 2, 3, 4]) expect(spans(t, pid).filter((e) => e.cat === 'reduce-scatter').length).toBeGreaterThanOrEqual(6);
   });
 
+  it('sim: a straggler confirmed, on its rank, its slow compute drawn as such', async () => {
+    const file = join(dir, 'straggler.json');
+    const r = await sim({ workers: 6, cardsPerWorker: 2, size: '16KiB', steps: 14, computeMs: 20, inject: ['slow:rank=2:factor=4:step=2'], trace: file });
+    expect(r.stragglers).toHaveLength(1);
+    const t = checkTrace(readFileSync(file, 'utf8'));
+    const [s] = instants(t, 'straggler confirmed: rank 2');
+    expect(s).toMatchObject({ pid: 3, s: 'p', args: { kind: 'node', detectedAtStep: r.stragglers[0].detectedAtStep, injected: true } });
+    const compute = spans(t, 3).filter((e) => e.cat === 'compute');
+    expect(compute.filter((e) => e.name === 'compute (straggling)').map((e) => e.args!.step)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    // Virtual time: a straggling step computes 4 x 20 ms.
+    expect(compute.find((e) => e.args!.step === 5)!.dur).toBe(80_000);
+  });
+
   it('sim: a failed run still writes what it has', async () => {
     const file = join(dir, 'failed.json');
     const r = await sim({ workers: 3, cardsPerWorker: 1, size: '4KiB', steps: 5, inject: ['kill:rank=0:step=2'], onFailure: 'abort', trace: file });
