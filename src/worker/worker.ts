@@ -233,7 +233,8 @@ export class Worker {
     // Copies held for the predecessor stay: a replacement in its rank fetches them from us.
     this.unshapeSlowLink();
     this.benchOpSeq = 0;
-    this.spans = job.trace ? (this.spans ?? new SpanLog()) : null;
+    // A new log per epoch: what the old one still holds (a copy written after its abort) is of the old epoch.
+    this.spans = job.trace ? new SpanLog() : null;
     this.a = { epoch: m.epoch, rank: m.rank, size: m.size, firstCard: m.firstCard, next: m.next.rank, algo: m.algo, job, runner, faults: m.faults, lostCards: m.lostCards, stragglers: m.stragglers };
     try {
       await this.restore(m);
