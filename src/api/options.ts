@@ -63,6 +63,8 @@ export interface RunOptions {
   spawn?: number;
   token?: string;
   checksum?: 'crc32c' | 'none';
+  /** Write the run's timeline to this file (Chrome trace-event JSON: ui.perfetto.dev, chrome://tracing). */
+  trace?: string;
 }
 
 /** A flag's value through the CLI's own parser (numbers as their text), its error as a usage error. */
@@ -125,6 +127,7 @@ export async function runConfig(o: RunOptions, kind: 'run' | 'sim' = 'run'): Pro
     algo: flag('--algo', o.algo ?? d.algo, runAlgo),
     crossovers: await loadTuning(o.tuning ?? []),
     link: linkSpec(o),
+    traceFile: traceFileOf(o.trace),
   };
   if (cfg.onFailure === 'shrink' && (cfg.op === 'min' || cfg.op === 'max')) {
     throw new RingswarmUsageError(`--on-failure shrink needs --op sum, avg or prod: with ${cfg.op} the result without the lost cards cannot be checked from the closed form`);
@@ -144,6 +147,13 @@ export async function runConfig(o: RunOptions, kind: 'run' | 'sim' = 'run'): Pro
 function advertiseOf(bind: string, given: string | undefined): string | null {
   if (given !== undefined && given.trim() !== '') return flag('--advertise', given.trim(), host);
   return isWildcard(bind) ? externalAddress() : null;
+}
+
+/** --trace FILE, resolved; an empty or non-string value is refused. */
+export function traceFileOf(v: unknown): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string' || v.trim() === '') throw new RingswarmUsageError(`--trace ${String(v)}: expected the path of the file to write`);
+  return resolve(v);
 }
 
 export function linkSpec(o: { linkLatencyUs?: number; linkBandwidth?: Size; intraBandwidth?: Size }): LinkSpec {

@@ -11,6 +11,7 @@ import { formatBytes } from '../protocol/units.js';
 import { ADVERTISE_ENV } from '../api/launcher.js';
 import { algoList, collective, dtype, flag01, host, intIn, kOfM, numberIn, rate, reduceOp, runAlgo, size, UsageError } from '../api/flags.js';
 import { formatBenchTable, formatRunSummary } from '../coordinator/format.js';
+import { traceLine } from '../coordinator/trace.js';
 import { writeJson } from './json.js';
 import { registerDemo } from './demo.js';
 import { registerOperator } from './operator.js';
@@ -61,7 +62,8 @@ function jobOptions(cmd: Command, maxWorkers: number): Command {
     .option('--link-latency-us <us>', 'emulated latency of every link between workers (run: Node timers make under 1000 about 1 ms)', numberIn(0, 60_000_000), 0)
     .option('--link-bandwidth <bytes>', 'emulated bandwidth per second of every link between workers, e.g. 100MiB (0: run: no cap; sim: this machine\'s)', rate, 0)
     .option('--intra-bandwidth <bytes>', 'emulated card-to-card bandwidth per second inside a worker, e.g. 10GiB (0: run: not emulated; sim: this machine\'s)', rate, 0)
-    .option('--json <path|->', 'write the JSON report to a file, or - for stdout');
+    .option('--json <path|->', 'write the JSON report to a file, or - for stdout')
+    .option('--trace <file>', 'write the timeline (Chrome trace-event JSON: open it in ui.perfetto.dev or chrome://tracing)');
 }
 
 /** The job of `run` or `sim` from its flags, checked as one (by the API: the same checks for scripts). */
@@ -117,7 +119,7 @@ jobOptions(
       // The same seed and flags without the injected stragglers: what they cost, measured, not estimated.
       progress.line('what-if: the same run without the injected stragglers');
       const cleanEta = new StepEta();
-      const clean = await runJob({ ...cfg, stragglers: [] }, { progress: (l, step) => progress.update(`${l}${cleanEta.text(step)}`), log: (l) => progress.line(l) }, stop.signal);
+      const clean = await runJob({ ...cfg, stragglers: [], traceFile: null }, { progress: (l, step) => progress.update(`${l}${cleanEta.text(step)}`), log: (l) => progress.line(l) }, stop.signal);
       report.whatIf = {
         wallMs: clean.wallMs,
         stepMsP50: clean.stepMs.p50,
@@ -129,6 +131,7 @@ jobOptions(
     stop.release();
     progress.done();
     progress.out.write(formatRunSummary(report));
+    if (report.trace) progress.out.write(traceLine(report.trace));
     if (o.json) await writeJson(o.json, report);
     process.exitCode = report.interrupted ? stop.status() : report.ok ? 0 : 1;
   });
@@ -159,6 +162,7 @@ jobOptions(
     const report = await simJob(cfg, { progress: (l, step) => progress.update(`${l}${eta.text(step)}`), log: (l) => progress.line(l) }, { maxVirtualMs: o.maxVirtualMs });
     progress.done();
     progress.out.write(formatRunSummary(report));
+    if (report.trace) progress.out.write(traceLine(report.trace));
     if (o.json) await writeJson(o.json, report);
     process.exitCode = report.ok ? 0 : 1;
   });
@@ -215,6 +219,7 @@ program
   .option('--link-bandwidth <bytes>', 'emulated bandwidth per second of every link between workers (0: no cap)', rate, 0)
   .option('--intra-bandwidth <bytes>', 'emulated card-to-card bandwidth per second inside a worker (0: not emulated)', rate, 0)
   .option('--json <path|->', 'write { rows, avgBusbwGBps, crossover } to a file, or - for stdout')
+  .option('--trace <file>', 'write the timeline (Chrome trace-event JSON: open it in ui.perfetto.dev or chrome://tracing)')
   .action(async (o) => {
     const [{ benchConfig }, { runBench }, { checkMemory, checkPortFree }] = await Promise.all([import('../api/index.js'), import('../coordinator/bench.js'), import('./preflight.js')]);
     const cfg: BenchConfig = {
@@ -238,6 +243,7 @@ program
         linkLatencyUs: o.linkLatencyUs,
         linkBandwidth: o.linkBandwidth,
         intraBandwidth: o.intraBandwidth,
+        trace: o.trace,
       }),
     };
     checkMemory({ localWorkers: cfg.workers, ringSize: cfg.workers, cardsPerWorker: cfg.cardsPerWorker, bytesPerCard: cfg.maxBytes, checkpointEvery: 0 }, '--max-bytes');
@@ -254,6 +260,7 @@ program
     progress.clear();
     progress.done();
     out.write(formatBenchTable(report, { headerOnly: false, rowsPrinted: true }));
+    if (report.trace) out.write(traceLine(report.trace));
     if (o.json) await writeJson(o.json, { workers: cfg.workers, rows: report.rows, avgBusbwGBps: report.avgBusbwGBps, ...(report.crossover ? { crossover: report.crossover } : {}) });
     const wrong = report.rows.reduce((a, r) => a + r.wrong, 0);
     process.exitCode = report.error ? 1 : wrong > 0 ? 1 : 0;

@@ -5,11 +5,14 @@ import { predictAllreduce, predictedCrossover } from '../collective/model.js';
 import type { AllreduceAlgo } from '../collective/types.js';
 import { isRingswarmError } from '../protocol/errors.js';
 import { formatBytes } from '../protocol/units.js';
+import type { WorkerMessage } from '../protocol/control.js';
 import { BENCH_HEADER, BENCH_HEADER_ALGO, formatBenchRow } from './format.js';
 import { RUN_DEFAULTS, type BenchConfig, type BenchReport, type BenchRow } from './config.js';
 import { fabricModel, jobSpec } from './run.js';
 import { Swarm } from './swarm.js';
 import { median } from './stragglers.js';
+import { COORDINATOR_PID, processName, rankPid, TraceRecorder } from './trace.js';
+import { checkTraceFile, closeTrace } from './trace-file.js';
 
 export interface BenchHooks {
   log(line: string): void;
@@ -51,6 +54,8 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
   const t0 = performance.now();
   const eb = elementBytes(cfg.dtype);
   const sizes = benchSizes(cfg.minBytes, cfg.maxBytes, cfg.stepFactor, eb);
+  if (cfg.traceFile) await checkTraceFile(cfg.traceFile);
+  const trace = cfg.traceFile ? new TraceRecorder({ t0, command: 'ringswarm bench' }) : null;
   const swarm = new Swarm({ workers: cfg.workers, host: cfg.host, port: cfg.port, readyTimeoutMs: RUN_DEFAULTS.readyTimeoutMs, log: hooks.log });
   const rows: BenchRow[] = [];
   const partial = new Map<number, { n: number; timeUs: number; wrong: number; count: number; iters: number[][] }>();
@@ -85,6 +90,7 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
   swarm.onEvent((e) => {
     if (e.type === 'lost') return fail(e.why);
     const msg = e.msg;
+    if (trace) traceBench(trace, e.member, msg, algo, sizes);
     switch (msg.type) {
       case 'ready':
         if (++ready === cfg.workers) resolveReady();
@@ -148,6 +154,7 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
       seed: cfg.seed,
       timeoutMs: cfg.timeoutMs,
       checksums: cfg.checksums,
+      traceFile: cfg.traceFile,
     });
     const joined = await Promise.race([
       swarm.rendezvous(cfg.cardsPerWorker).then(() => {
@@ -188,7 +195,27 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
     report.crossover = { measuredBytes: measuredCrossover(rows, 'rd', 'ring'), predictedBytes: predictedCrossover(cfg.workers, fabric) };
   }
   if (failure) report.error = failure;
+  if (trace && cfg.traceFile) report.trace = await closeTrace(cfg.traceFile, trace, { collective: cfg.collective, workers: cfg.workers, algos, sizes: sizes.length, ...(failure ? { error: failure } : {}) }, hooks.log);
   return report;
+}
+
+/** --trace: a bench worker's message into the trace (its clock readings, its spans by size and algorithm, a counter per size). */
+function traceBench(trace: TraceRecorder, m: { workerId: string; pid: number; rank: number; helloClock?: number; joinedAt: number }, msg: WorkerMessage, algo: AllreduceAlgo, sizes: readonly number[]): void {
+  const now = performance.now();
+  if (m.rank < 0) return;
+  const pid = rankPid(m.rank);
+  if (trace.offsetOf(m.workerId) === undefined) {
+    trace.clockReading(m.workerId, m.helloClock, m.joinedAt);
+    trace.nameProcess(pid, processName(m.rank, [m.pid]));
+  }
+  if (msg.type === 'heartbeat') trace.clockReading(m.workerId, msg.clock, now);
+  if (msg.type !== 'bench-result') return;
+  trace.clockReading(m.workerId, msg.clock, now);
+  const step = Math.max(0, sizes.indexOf(msg.bytes));
+  const key = `${algo}:${msg.bytes}`;
+  if (msg.spans) trace.spans(m.workerId, pid, msg.epoch, msg.spans, () => ({ key, step }), msg.spansDropped);
+  if (msg.clock !== undefined) trace.counter(pid, 'time us', msg.clock, { [algo]: msg.timeUs }, key, step, m.workerId);
+  if (m.rank === 0) trace.counter(COORDINATOR_PID, 'bytes', now, { bytes: msg.bytes }, key, step);
 }
 
 /**

@@ -3,6 +3,7 @@ import type { LauncherKind } from '../protocol/names.js';
 import type { DType, ReduceOp } from '../collective/dtypes.js';
 import type { AllreduceAlgo, CollectiveKind } from '../collective/types.js';
 import type { Fault, StragglerFault } from './scenario/index.js';
+import type { TraceReport } from './trace.js';
 
 export const FAILURE_POLICIES = ['restart', 'spare', 'shrink', 'abort'] as const;
 export type FailurePolicy = (typeof FAILURE_POLICIES)[number];
@@ -72,6 +73,8 @@ export interface RunConfig {
   crossovers: { workers: number; bytes: number | null }[];
   /** The emulated fabric (see LinkSpec). */
   link: LinkSpec;
+  /** --trace: write the run's timeline here (Chrome trace-event JSON, for Perfetto); null: none. */
+  traceFile: string | null;
 }
 
 /** The emulated fabric: between workers, latency and bandwidth per link; inside a worker, card to card. 0: not emulated. */
@@ -120,6 +123,7 @@ export const RUN_DEFAULTS: RunConfig = {
   algo: 'auto',
   crossovers: [],
   link: NO_LINK_MODEL,
+  traceFile: null,
 };
 
 export interface BenchConfig {
@@ -143,6 +147,8 @@ export interface BenchConfig {
   /** All-reduce algorithms to measure, one after the other over all sizes. */
   algos: AllreduceAlgo[];
   link: LinkSpec;
+  /** --trace: write the bench's timeline here (Chrome trace-event JSON); null: none. */
+  traceFile: string | null;
 }
 
 export const BENCH_DEFAULTS: BenchConfig = {
@@ -165,6 +171,7 @@ export const BENCH_DEFAULTS: BenchConfig = {
   checksums: true,
   algos: ['ring'],
   link: NO_LINK_MODEL,
+  traceFile: null,
 };
 
 export interface Quantiles {
@@ -227,6 +234,8 @@ export interface RunReport {
   epochs: EpochReport[];
   goodput: Goodput;
   restarts: number;
+  /** --trace: the file written, its events, and (when bounded) the steps it kept. */
+  trace?: TraceReport;
 }
 
 export type DetectedBy = 'exit' | 'heartbeat' | 'watchdog' | 'checksum';
@@ -339,6 +348,8 @@ export interface BenchReport {
   /** With two all-reduce algorithms: the smallest size from which the ring was measured (and predicted) faster for good. */
   crossover?: { measuredBytes: number | null; predictedBytes: number | null };
   error?: string;
+  /** --trace: the file written and its events. */
+  trace?: TraceReport;
 }
 
 export function quantiles(values: readonly number[]): Quantiles {

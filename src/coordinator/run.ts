@@ -18,6 +18,7 @@ import type { JobStatus } from '../protocol/operator.js';
 import { operatorHandler } from '../runtime/operator-http.js';
 import { buildReport } from './report.js';
 import type { RunMetrics } from './metrics.js';
+import { closeTrace, openRunTrace } from './trace-file.js';
 
 export interface RunHooks {
   /** A line of live progress (overwritten in a terminal); `step` when it is a step counted (for time left). */
@@ -108,6 +109,7 @@ export function jobSpec(cfg: RunConfig): JobSpec {
     checkpointEvery: cfg.checkpointEvery,
     checkpointDir: cfg.checkpointDir,
     link: cfg.link,
+    ...(cfg.traceFile ? { trace: true } : {}),
   };
 }
 
@@ -155,6 +157,8 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   const fabric = fabricModel(cfg.link);
   const algoFor = algoChooser(cfg, fabric);
   const machine = new CoordinatorMachine(cfg, jobSpec(cfg), algoFor, t0);
+  // A --trace path that cannot be written stops the run before anything starts (the file is written at the end).
+  const trace = cfg.traceFile ? await openRunTrace(cfg.traceFile, machine, { t0, command: 'ringswarm run' }) : null;
   // First of all: a metrics port that cannot be had stops the run before anything starts.
   // prom-client is loaded only for a run that serves metrics: it adds a few hundred ms to a start.
   let metrics: RunMetrics | null = null;
@@ -180,6 +184,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   let draining = false;
   const feed = (e: CoordinatorEvent) => {
     if (closing) return;
+    if (e.type === 'message') trace?.message(e.worker, e.msg, clock.now());
     queue.push(e);
     if (draining) return;
     draining = true;
@@ -220,6 +225,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   const afterEvents = () => {
     observe?.();
     metrics?.observe();
+    trace?.observe(clock.now());
     yieldOnceTraining();
   };
   const spawn = (workerId: string) => {
@@ -291,6 +297,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     const id = hello.workerId;
     if (hello.spawned && procs.get(id)?.pid !== hello.pid) return new RingswarmError('RS_ERR_AUTH', `no spawned worker ${id} with pid ${hello.pid}`);
     channels.set(id, ch);
+    trace?.message(id, hello, clock.now());
     ch.setHandlers({
       onMessage: (msg) => feed({ type: 'message', worker: id, msg }),
       onClose: (code, reason) => {
@@ -342,5 +349,6 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   await server.close();
   await metricsServer?.close();
   report.wallMs = Math.round(clock.now() - t0);
+  if (trace && cfg.traceFile) report.trace = await closeTrace(cfg.traceFile, trace, { ok: report.ok, seed: cfg.seed, workers: cfg.workers, steps: cfg.steps, ...(report.interrupted ? { interrupted: true } : {}) }, hooks.log);
   return report;
 }

@@ -18,6 +18,10 @@ export interface SwarmOptions {
 
 export interface SwarmMember {
   workerId: string;
+  pid: number;
+  /** The worker's clock in its hello, and when the hello came (this process's clock): for --trace. */
+  helloClock?: number;
+  joinedAt: number;
   dataUrl: string;
   rank: number;
   firstCard: number;
@@ -41,7 +45,7 @@ export class Swarm {
     this.server = new ControlServer({ host: o.host, port: o.port, log: o.log });
     this.server.onHello = (hello, channel) => {
       if (this.processes.get(hello.workerId)?.pid !== hello.pid) return new RingswarmError('RS_ERR_AUTH', `no spawned worker ${hello.workerId} with pid ${hello.pid}`);
-      const m = { workerId: hello.workerId, dataUrl: hello.dataUrl, rank: -1, firstCard: -1, channel, arrival: this.joined.length };
+      const m = { workerId: hello.workerId, pid: hello.pid, helloClock: hello.clock, joinedAt: performance.now(), dataUrl: hello.dataUrl, rank: -1, firstCard: -1, channel, arrival: this.joined.length };
       this.joined.push(m);
       channel.setHandlers({ onMessage: (msg) => this.emit({ type: 'message', member: m, msg }), onClose: () => {} });
       this.joinWaiter?.();

@@ -42,6 +42,8 @@ export const JobSpec = z.object({
    * fast as this machine goes).
    */
   link: z.object({ latencyUs: z.number().nonnegative(), bandwidth: z.number().nonnegative(), intraBandwidth: z.number().nonnegative() }),
+  /** --trace: workers time their activity (spans) and stamp reports with their clock; absent: nothing extra is sent. */
+  trace: z.boolean().optional(),
 });
 export type JobSpec = z.infer<typeof JobSpec>;
 
@@ -94,6 +96,46 @@ export const MAX_LINKS_PER_STEP = 1024;
 /** Iteration times a bench result carries at most (more timed iterations: the mean only). */
 export const MAX_BENCH_ITERS = 100_000;
 
+/**
+ * The lanes of a worker's timeline (--trace): one per activity that may overlap another. Each
+ * collective phase has its own lane and its own send and receive lanes (a ring's all-gather begins
+ * while its reduce-scatter's last frames are still being written).
+ */
+export const TRACE_LANES = [
+  'compute',
+  'checkpoint',
+  'checkpoint copy',
+  'intra',
+  'op',
+  'reduce-scatter',
+  'all-gather',
+  'broadcast',
+  'send reduce-scatter',
+  'send all-gather',
+  'send broadcast',
+  'recv reduce-scatter',
+  'recv all-gather',
+  'recv broadcast',
+  'bench',
+] as const;
+export type TraceLane = (typeof TRACE_LANES)[number];
+/** Spans one report may carry at most (a worker drops the rest and says how many in `spansDropped`). */
+export const MAX_SPANS_PER_REPORT = 512;
+
+/** One interval of a worker's activity, on the worker's own clock (ms). */
+export const Span = z.object({
+  lane: z.enum(TRACE_LANES),
+  name: z.string().max(64),
+  start: z.number().finite(),
+  dur: z.number().nonnegative().finite(),
+  /** The step (training) or iteration (bench) it belongs to, when not the report's. */
+  step: nat.optional(),
+  opSeq: nat.optional(),
+  bytes: nat.optional(),
+});
+export type Span = z.infer<typeof Span>;
+const Spans = z.array(Span).max(MAX_SPANS_PER_REPORT);
+
 const Timings = z.object({
   computeMs: z.number().nonnegative(),
   allreduceMs: z.number().nonnegative(),
@@ -143,11 +185,28 @@ export const WorkerMessage = z.discriminatedUnion('type', [
     launcher: z.object({ kind: z.enum(LAUNCHER_KINDS), rank: nat.nullable() }).optional(),
     /** The world size its launcher gave (SLURM_NTASKS, say): the coordinator refuses one that is not --workers + --spares. */
     worldSize: int.positive().nullable().optional(),
+    /** The worker's clock (ms) as it sent this: the coordinator's first estimate of the worker's clock offset (--trace). */
+    clock: z.number().finite().optional(),
   }),
   z.object({ type: z.literal('ready'), epoch: nat }),
-  z.object({ type: z.literal('heartbeat'), epoch: nat, rssMB: z.number(), progress: OpProgress.nullable() }),
-  /** pssMB: proportional set size (shared pages split among the processes that share them), where known. */
-  z.object({ type: z.literal('step'), epoch: nat, step: nat, wrong: nat, timings: Timings, rssMB: z.number(), pssMB: z.number().nullable() }),
+  /** `clock`, with --trace: the worker's clock (ms) as it sent this, which refines the coordinator's estimate of its offset. */
+  z.object({ type: z.literal('heartbeat'), epoch: nat, rssMB: z.number(), progress: OpProgress.nullable(), clock: z.number().finite().optional() }),
+  /**
+   * pssMB: proportional set size (shared pages split among the processes that share them), where known.
+   * With --trace: `spans` (this step's, and any finished since the last report), `spansDropped`, `clock`.
+   */
+  z.object({
+    type: z.literal('step'),
+    epoch: nat,
+    step: nat,
+    wrong: nat,
+    timings: Timings,
+    rssMB: z.number(),
+    pssMB: z.number().nullable(),
+    spans: Spans.optional(),
+    spansDropped: nat.optional(),
+    clock: z.number().finite().optional(),
+  }),
   z.object({
     type: z.literal('bench-result'),
     epoch: nat,
@@ -157,6 +216,10 @@ export const WorkerMessage = z.discriminatedUnion('type', [
     /** Each timed iteration's time on this rank (its median over ranks' maxima is the row's medianUs). */
     itersUs: z.array(z.number().nonnegative()).max(MAX_BENCH_ITERS).optional(),
     wrong: nat,
+    /** With --trace: the size's whole span and its first timed iterations' (op, phases, sends, receives), and the worker's clock. */
+    spans: Spans.optional(),
+    spansDropped: nat.optional(),
+    clock: z.number().finite().optional(),
   }),
   z.object({ type: z.literal('done'), epoch: nat, cardDigests: z.array(z.string()), rssMBMax: z.number() }),
   /** `restore`: the rank could not restore the checkpoint its assignment named (a torn or corrupted file, a copy not there). */

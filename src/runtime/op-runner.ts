@@ -51,6 +51,25 @@ export interface OpRunnerOptions {
   checksums: boolean;
   /** Called after each chunk is applied, with how many of that phase this op has received (fault triggers). */
   delivered?: (opSeq: number, phase: string, received: number) => void;
+  /** --trace: time each phase of every op, its sends and its receives (OpTimings.phases). Off, a frame costs one test more. */
+  trace?: boolean;
+}
+
+/** --trace: one phase of an op on this rank, on the runner's clock (ms); NaN where it sent or received nothing. */
+export interface PhaseTiming {
+  phase: string;
+  /** The first frame of the phase handed to the transport, and the last of them written. */
+  sendStart: number;
+  sendEnd: number;
+  /** The first frame of the phase received (taken from the transport, or from the early ones held), and the last of them applied. */
+  recvStart: number;
+  recvEnd: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+function newPhaseTiming(phase: string): PhaseTiming {
+  return { phase, sendStart: NaN, sendEnd: NaN, recvStart: NaN, recvEnd: NaN, bytesSent: 0, bytesReceived: 0 };
 }
 
 /** What the runner knows when an op stalls (for the worker's report to the coordinator). */
@@ -86,6 +105,8 @@ interface Active {
   bytesSent: number;
   /** Bytes sent to each peer in this op (headers included). */
   bytesTo: Map<number, number>;
+  /** --trace: per phase (in the order first seen), its timing; null when not tracing. */
+  phases: PhaseTiming[] | null;
 }
 
 /** One directed link this rank sent on during an op. */
@@ -132,6 +153,8 @@ export interface OpTimings {
   bytesSent: number;
   /** Per peer this op sent to, in peer order: every algorithm's every link (the fabric). */
   links: LinkTiming[];
+  /** --trace: when the op started and ended on the runner's clock, and each phase's timing. */
+  trace?: { start: number; end: number; phases: PhaseTiming[] };
 }
 
 export interface OpRunnerStats {
@@ -251,6 +274,7 @@ export class OpRunner {
         bytesTo: new Map(),
         receivedByPhase: new Map(),
         timer: null,
+        phases: this.o.trace ? [] : null,
       };
       this.active = a;
       this.armWatchdog(a, this.o.timeoutMs);
@@ -350,7 +374,7 @@ export class OpRunner {
       }
       links.sort((x, y) => x.peer - y.peer);
       const sleptMs = this.o.cpuTimes ? Math.max(0, opMs - (awake - a.awakeAtStart)) : null;
-      this.last = { opMs, waitMs: Math.max(0, opMs - a.busyMs), linkMs, sleptMs, bytesSent: a.bytesSent, links };
+      this.last = { opMs, waitMs: Math.max(0, opMs - a.busyMs), linkMs, sleptMs, bytesSent: a.bytesSent, links, ...(a.phases ? { trace: { start: a.startedAt, end: t, phases: a.phases } } : {}) };
       a.resolve();
     }
   }
@@ -417,8 +441,23 @@ export class OpRunner {
     this.pool.release(raw);
   }
 
+  /** --trace: the timing of `phase` in op `a` (a handful of phases an op: a scan beats a map). */
+  private phaseOf(a: Active, phase: string): PhaseTiming | null {
+    const ps = a.phases;
+    if (!ps) return null;
+    for (const p of ps) if (p.phase === phase) return p;
+    const p = newPhaseTiming(phase);
+    ps.push(p);
+    return p;
+  }
+
   private deliver(a: Active, from: number, frame: DecodedFrame, raw: Uint8Array): void {
     const h = frame.header;
+    const pt = a.phases && this.phaseOf(a, h.phase);
+    if (pt) {
+      if (Number.isNaN(pt.recvStart)) pt.recvStart = this.clock.now();
+      pt.bytesReceived += raw.byteLength;
+    }
     const data = viewElements(this.o.dtype, frame.payload);
     const inPlace = data.buffer === raw.buffer && data.byteOffset === raw.byteOffset + FRAME_HEADER_BYTES;
     if (inPlace) this.headroom.set(data, raw);
@@ -427,6 +466,7 @@ export class OpRunner {
     this.sendAll(a, out);
     // A frame forwarded as it is goes back to the pool once written (in sendAll); any other now.
     if (!(inPlace && out.some((c) => c.data === data))) this.pool.release(raw);
+    if (pt) pt.recvEnd = this.clock.now();
     if (this.o.delivered) {
       const n = (a.receivedByPhase.get(h.phase) ?? 0) + 1;
       a.receivedByPhase.set(h.phase, n);
@@ -554,6 +594,8 @@ export class OpRunner {
       const checksum = this.o.checksums ? c.checksum : 0;
       const fields = { phase: c.phase, epoch: this.o.epoch, opSeq: a.opSeq, step: c.step, chunk: c.chunk, offset: c.offset, src: this.o.rank, checksum };
       this.stats.framesSent++;
+      const pt = a.phases && this.phaseOf(a, c.phase);
+      if (pt && Number.isNaN(pt.sendStart)) pt.sendStart = this.clock.now();
       let frame = this.headroom.get(c.data);
       if (!frame && (c.data.byteLength < COPY_BELOW_BYTES || this.corrupting > 0)) {
         // Small: one copy costs less than the second write a separate payload fragment takes.
@@ -569,9 +611,11 @@ export class OpRunner {
         const owned = frame;
         const pooled = this.pool.owns(frame);
         const done = this.linkSent(a, c.to, frame.byteLength);
+        if (pt) pt.bytesSent += frame.byteLength;
         a.unwritten++;
         this.transport.send(c.to, frame, (ok) => {
           done(ok);
+          if (pt) pt.sendEnd = this.clock.now();
           if (ok && pooled) this.pool.release(owned);
           a.unwritten--;
           this.finishIfDone(a);
@@ -585,8 +629,10 @@ export class OpRunner {
       this.stats.bytesSent += header.byteLength + payload.byteLength;
       a.unwritten++;
       const done = this.linkSent(a, c.to, header.byteLength + payload.byteLength);
+      if (pt) pt.bytesSent += header.byteLength + payload.byteLength;
       this.transport.send(c.to, [header, payload], (ok) => {
         done(ok);
+        if (pt) pt.sendEnd = this.clock.now();
         a.unwritten--;
         this.finishIfDone(a);
       });

@@ -14,6 +14,7 @@ import type { LinkSpec, RunConfig, RunReport } from '../coordinator/config.js';
 import { CoordinatorMachine, type CoordinatorAction, type CoordinatorEvent } from '../coordinator/machine.js';
 import { buildReport } from '../coordinator/report.js';
 import { algoChooser, checkSize, fabricModel, jobSpec, type RunHooks } from '../coordinator/run.js';
+import { closeTrace, openRunTrace } from '../coordinator/trace-file.js';
 
 /**
  * The simulated fabric when the flags leave it out, from this machine's measurements: a hop costs
@@ -130,6 +131,7 @@ export async function simJob(cfgIn: RunConfig, hooks: RunHooks, o: SimOptions = 
   const timers = new NamedTimers(clock, (name) => feed({ type: 'timer', name }));
   const disk = cfg.checkpointDir ? simDisk() : undefined;
   let pids = 10_000;
+  const trace = cfg.traceFile ? await openRunTrace(cfg.traceFile, machine, { t0: 0, command: 'ringswarm sim', sharedClock: true }) : null;
 
   const queue: CoordinatorEvent[] = [];
   let draining = false;
@@ -146,6 +148,7 @@ export async function simJob(cfgIn: RunConfig, hooks: RunHooks, o: SimOptions = 
     } finally {
       draining = false;
     }
+    trace?.observe(clock.now());
   };
 
   const kill = (p: SimProc, why: string) => {
@@ -178,6 +181,7 @@ export async function simJob(cfgIn: RunConfig, hooks: RunHooks, o: SimOptions = 
     let joined = false;
     coordSide.setHandlers({
       onMessage: (msg) => {
+        trace?.message(id, msg, clock.now());
         if (joined) return feed({ type: 'message', worker: id, msg });
         if (msg.type !== 'hello') return;
         joined = true;
@@ -241,7 +245,7 @@ export async function simJob(cfgIn: RunConfig, hooks: RunHooks, o: SimOptions = 
 
   const maxVirtualMs = o.maxVirtualMs ?? defaultVirtualLimit(cfg);
   // The trace starts with the job itself: two runs of different flags never share a trace.
-  clock.trace(JSON.stringify({ ...cfg, token: undefined }));
+  clock.trace(JSON.stringify({ ...cfg, token: undefined, traceFile: undefined }));
   for (const a of machine.begin(clock.now())) carry(a);
   const ran = await clock.run({ stop: () => machine.done, untilMs: maxVirtualMs, maxEvents: o.maxEvents ?? DEFAULT_MAX_EVENTS, sameInstant: true });
   if (!machine.done) {
@@ -267,6 +271,7 @@ export async function simJob(cfgIn: RunConfig, hooks: RunHooks, o: SimOptions = 
   report.simulated = true;
   report.traceDigest = clock.traceDigest();
   report.sim = { events: ran.events, virtualMs: Math.round(virtualMs), realMs: Math.round(performance.now() - real0), cpuMs: Math.round((cpu.user + cpu.system) / 1000) };
+  if (trace && cfg.traceFile) report.trace = await closeTrace(cfg.traceFile, trace, { ok: report.ok, seed: cfg.seed, workers: cfg.workers, steps: cfg.steps, traceDigest: report.traceDigest }, hooks.log);
   return report;
 }
 

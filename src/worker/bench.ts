@@ -7,6 +7,7 @@ import type { BenchSpec, JobSpec } from '../protocol/control.js';
 import type { FramePool } from '../runtime/frame-pool.js';
 import type { OpRunner } from '../runtime/op-runner.js';
 import { arenaAlloc, workerArena } from './arena.js';
+import type { SpanLog } from './spans.js';
 
 export interface BenchSizeContext {
   pool: FramePool | undefined;
@@ -21,7 +22,12 @@ export interface BenchSizeContext {
   bytes: number;
   /** The emulated card-to-card time of a local reduce or broadcast. */
   intraTransfer(): Promise<void>;
+  /** --trace: where the first timed iterations' ops go (null: not tracing). */
+  spans?: SpanLog | null;
 }
+
+/** --trace: timed iterations per size whose op and phases are traced (the size's whole span always is). */
+export const TRACED_ITERS_PER_SIZE = 16;
 
 export interface BenchSizeResult {
   count: number;
@@ -29,6 +35,9 @@ export interface BenchSizeResult {
   /** Each timed iteration's time, in order. */
   itersUs: number[];
   wrong: number;
+  /** The size's first warmup op began, and its last timed op ended (its clock, ms). */
+  startedAt: number;
+  endedAt: number;
 }
 
 export async function runBenchSize(c: BenchSizeContext): Promise<BenchSizeResult> {
@@ -64,6 +73,7 @@ export async function runBenchSize(c: BenchSizeContext): Promise<BenchSizeResult
   // With one card, the ring reads that card's gradient as it is (out of place); with more, their
   // local reduction, which is part of the timed op.
   const local = reduces && g > 1 ? fast(job.dtype, count) : cards[0];
+  let lastOpSeq = 0;
   const op = async () => {
     if (reduces && g > 1) {
       local.set(cards[0]);
@@ -71,13 +81,15 @@ export async function runBenchSize(c: BenchSizeContext): Promise<BenchSizeResult
       await c.intraTransfer();
     }
     const input = reduces ? local : undefined;
-    await c.runner.run(kind, c.nextOpSeq(), { size, op: job.op, buffer: work, input, divisor: totalCards, root: 0, algo: spec.algo });
+    lastOpSeq = c.nextOpSeq();
+    await c.runner.run(kind, lastOpSeq, { size, op: job.op, buffer: work, input, divisor: totalCards, root: 0, algo: spec.algo });
     if (g > 1) {
       for (const o of outputs) o.set(work);
       await c.intraTransfer();
     }
   };
 
+  const startedAt = c.now();
   for (let i = 0; i < spec.warmup; i++) {
     prepare();
     await op();
@@ -91,7 +103,9 @@ export async function runBenchSize(c: BenchSizeContext): Promise<BenchSizeResult
     const ms = c.now() - t0;
     total += ms;
     itersUs.push(ms * 1000);
+    if (c.spans && i < TRACED_ITERS_PER_SIZE) c.spans.addOp(`${kind} iteration ${i}`, c.runner.last, i, lastOpSeq);
   }
+  const endedAt = c.now();
 
   let wrong = 0;
   if (spec.check) {
@@ -108,5 +122,5 @@ export async function runBenchSize(c: BenchSizeContext): Promise<BenchSizeResult
     const [from, to] = kind === 'reducescatter' ? [mine.offset, mine.offset + mine.count] : [0, count];
     for (const o of outputs) wrong += countWrong(o.subarray(from, to), expected.subarray(from, to));
   }
-  return { count, timeUs: spec.iters > 0 ? (total / spec.iters) * 1000 : 0, itersUs, wrong };
+  return { count, timeUs: spec.iters > 0 ? (total / spec.iters) * 1000 : 0, itersUs, wrong, startedAt, endedAt };
 }

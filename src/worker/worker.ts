@@ -21,6 +21,8 @@ import { runBenchSize } from './bench.js';
 import { CardGroup } from './cards.js';
 import { checkpointPieces, CheckpointStore } from './checkpoints.js';
 import { CpuWaitMeter } from './cpu-wait-meter.js';
+import { SpanLog } from './spans.js';
+import { formatBytes } from '../protocol/units.js';
 
 export interface WorkerIdentity {
   workerId: string;
@@ -100,6 +102,8 @@ export class Worker {
   /** The newest epoch an abort announced: an assignment older than it runs nothing more. */
   private abortedEpoch = -1;
   private benchOpSeq = 0;
+  /** --trace: the spans not yet reported (null without --trace: nothing is timed or sent). */
+  private spans: SpanLog | null = null;
 
   constructor(
     private readonly control: Channel<CoordinatorMessage, WorkerMessage>,
@@ -124,6 +128,7 @@ export class Worker {
       pid: id.pid,
       dataUrl: transport.dataUrl,
       spawned: id.spawned,
+      clock: env.clock.now(),
       ...(id.host !== undefined ? { host: id.host } : {}),
       ...(id.launcher ? { launcher: id.launcher, worldSize: id.worldSize ?? null } : {}),
     });
@@ -206,6 +211,7 @@ export class Worker {
         cpuTimes: this.env.cpuTimes && (() => this.env.cpuTimes!()),
         checksums: job.checksums,
         delivered: (opSeq, phase, n) => this.trigger(opSeq, phase, n),
+        trace: job.trace === true,
       },
       this.env.log,
       this.transport.pool,
@@ -227,6 +233,8 @@ export class Worker {
     // Copies held for the predecessor stay: a replacement in its rank fetches them from us.
     this.unshapeSlowLink();
     this.benchOpSeq = 0;
+    // A new log per epoch: what the old one still holds (a copy written after its abort) is of the old epoch.
+    this.spans = job.trace ? new SpanLog() : null;
     this.a = { epoch: m.epoch, rank: m.rank, size: m.size, firstCard: m.firstCard, next: m.next.rank, algo: m.algo, job, runner, faults: m.faults, lostCards: m.lostCards, stragglers: m.stragglers };
     try {
       await this.restore(m);
@@ -285,6 +293,7 @@ export class Worker {
           moved: p.moved,
           ...(p.waitingFor !== undefined ? { waitingFor: p.waitingFor } : {}),
         },
+        ...(this.spans ? { clock: this.env.clock.now() } : {}),
       });
     });
   }
@@ -362,6 +371,8 @@ export class Worker {
   /** Checkpoint `step`: keep a copy, send one to the successor, and to disk when asked. */
   private async checkpoint(a: Assignment, step: number): Promise<void> {
     const store = this.store!;
+    const spans = this.spans;
+    const tk = spans ? this.env.clock.now() : 0;
     const states = this.cards!.states;
     store.save(step, states);
     if (a.size > 1) {
@@ -370,10 +381,17 @@ export class Worker {
       const chunkElems = Math.max(1, Math.floor(a.job.chunkBytes / elementBytes(a.job.dtype)));
       const { pieces, returned } = store.lend(step, chunkElems);
       let unwritten = pieces.length;
+      let bytes = 0;
+      for (const p of pieces) bytes += p.data.byteLength;
+      const copied = () => {
+        returned();
+        // The copy's span ends once its last frame is written: it goes with the next report.
+        spans?.add('checkpoint copy', `copy of checkpoint ${step} to rank ${a.next}`, tk, this.env.clock.now(), { step, bytes });
+      };
       for (const p of pieces) {
         const payload = new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength);
         const header = sealHeader({ phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: a.firstCard, chunk: p.card, offset: p.offset, src: a.rank }, payload);
-        a.runner.sendFrame(a.next, [header, payload], () => --unwritten === 0 && returned());
+        a.runner.sendFrame(a.next, [header, payload], () => --unwritten === 0 && copied());
       }
     }
     // A failed disk write (a full or read-only disk) is said once: the rest of the run keeps its checkpoints in memory.
@@ -392,6 +410,7 @@ export class Worker {
         this.env.log(`warning: ${(e as Error).message}; checkpoints of this worker stay in memory only for the rest of the run`);
       }
     }
+    spans?.add('checkpoint', `checkpoint ${step}${disk ? ' (disk)' : ''}`, tk, this.env.clock.now(), { step });
     this.control.send({ type: 'checkpointed', epoch: a.epoch, step, disk });
   }
 
@@ -525,12 +544,23 @@ export class Worker {
       const computeMs = Math.max(0, t1 - (lastAllreduceEnd ?? t0) - cpu.waited);
       cards.reduceLocal();
       await this.intraTransfer(job);
+      const tr = this.spans ? this.env.clock.now() : 0;
       await runner.run('allreduce', step, { size: a.size, op: job.op, buffer: cards.reduced, divisor: job.totalCards - a.lostCards.length, algo: a.algo });
       this.trigger(step, 'op-end', 0);
       if (!this.live(a)) return;
+      const tb = this.spans ? this.env.clock.now() : 0;
       cards.broadcastLocal();
       await this.intraTransfer(job);
       const t2 = this.env.clock.now();
+      const spans = this.spans;
+      if (spans) {
+        spans.add('compute', straggledMs > 0 ? 'compute (straggling)' : 'compute', ts, t1, { step });
+        if (job.cardsPerWorker > 1) {
+          spans.add('intra', 'local reduce', t1, tr, { step, bytes: (job.cardsPerWorker - 1) * job.bytesPerCard });
+          spans.add('intra', 'local broadcast', tb, t2, { step, bytes: (job.cardsPerWorker - 1) * job.bytesPerCard });
+        }
+        spans.addOp(`all-reduce (${a.algo})`, runner.last, step, step);
+      }
       cpu.reset();
       const op = runner.last;
       const wrong = cards.verify(step, a.lostCards);
@@ -553,6 +583,7 @@ export class Worker {
         },
         rssMB: this.sampleRss(),
         pssMB: this.env.pssMB(),
+        ...(spans ? { ...spans.take(), clock: this.env.clock.now() } : {}),
       });
       lastAllreduceEnd = t2;
     }
@@ -576,8 +607,20 @@ export class Worker {
         spec,
         bytes,
         intraTransfer: () => this.intraTransfer(a.job, bytes),
+        spans: this.spans,
       });
-      this.control.send({ type: 'bench-result', epoch, bytes, count: r.count, timeUs: r.timeUs, ...(r.itersUs.length <= MAX_BENCH_ITERS ? { itersUs: r.itersUs } : {}), wrong: r.wrong });
+      const spans = this.spans;
+      spans?.add('bench', `${spec.collective} ${formatBytes(bytes)}`, r.startedAt, r.endedAt, { bytes });
+      this.control.send({
+        type: 'bench-result',
+        epoch,
+        bytes,
+        count: r.count,
+        timeUs: r.timeUs,
+        ...(r.itersUs.length <= MAX_BENCH_ITERS ? { itersUs: r.itersUs } : {}),
+        wrong: r.wrong,
+        ...(spans ? { ...spans.take(), clock: this.env.clock.now() } : {}),
+      });
     }
     this.control.send({ type: 'done', epoch, cardDigests: [], rssMBMax: Math.max(this.rssMBMax, this.sampleRss()) });
   }

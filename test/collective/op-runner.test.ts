@@ -36,6 +36,7 @@ interface RingOptions {
   chunkElems?: number;
   timeoutMs?: number;
   checksums?: boolean;
+  trace?: boolean;
 }
 
 async function ring(size: number, o: RingOptions = {}): Promise<Ring> {
@@ -48,7 +49,7 @@ async function ring(size: number, o: RingOptions = {}): Promise<Ring> {
     (t, rank) =>
       new OpRunner(
         t,
-        { rank, epoch, dtype: o.dtype ?? 'f32', chunkElems: o.chunkElems ?? 16, timeoutMs: o.timeoutMs ?? 10_000, checksums: o.checksums ?? true },
+        { rank, epoch, dtype: o.dtype ?? 'f32', chunkElems: o.chunkElems ?? 16, timeoutMs: o.timeoutMs ?? 10_000, checksums: o.checksums ?? true, trace: o.trace },
         (l) => logs[rank].push(l),
       ),
   );
@@ -109,6 +110,35 @@ describe('OpRunner over MemoryNetwork', () => {
         }
         expect(net.inFlight).toBe(0);
       }
+  });
+
+  it('with trace on, times each phase of an op, its sends and its receives; off, nothing', async () => {
+    for (const trace of [true, false]) {
+      const { net, runners } = await ring(3, { chunkElems: 8, trace });
+      const s = spec('f32', 'sum', 3);
+      const bufs = inputs(s, 50);
+      const done = runners.map((r, rank) => settle(r.run('allreduce', 0, { size: 3, op: 'sum', buffer: bufs[rank], algo: 'ring' })));
+      net.run();
+      for (const d of await Promise.all(done)) expect(d).toEqual({ ok: true });
+      for (const r of runners) {
+        const last = r.last!;
+        if (!trace) {
+          expect(last.trace).toBeUndefined();
+          continue;
+        }
+        const t = last.trace!;
+        expect(t.phases.map((p) => p.phase)).toEqual(['reduce-scatter', 'all-gather']);
+        // Every byte sent is some phase's, and its frames' sends and receives lie within the op.
+        expect(t.phases.reduce((n, p) => n + p.bytesSent, 0)).toBe(last.bytesSent);
+        for (const p of t.phases) {
+          expect(p.bytesReceived).toBeGreaterThan(0);
+          expect(t.start).toBeLessThanOrEqual(p.sendStart);
+          expect(p.sendStart).toBeLessThanOrEqual(p.sendEnd);
+          expect(p.recvStart).toBeLessThanOrEqual(p.recvEnd);
+          expect(Math.max(p.sendEnd, p.recvEnd)).toBeLessThanOrEqual(t.end);
+        }
+      }
+    }
   });
 
   it('runs a sequence of ops (every collective kind) back to back', async () => {
