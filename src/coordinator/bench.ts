@@ -172,6 +172,7 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
     report.crossover = { measuredBytes: measuredCrossover(rows, 'rd', 'ring'), predictedBytes: predictedCrossover(cfg.workers, fabric) };
   }
   if (failure) report.error = failure;
+  if (cfg.htmlFile) await (await import('../report/index.js')).writeBenchHtml(cfg.htmlFile, report, hooks.log);
   return report;
 }
 

@@ -28,6 +28,10 @@ export interface RunConfig {
   port: number;
   /** Prometheus exposition at http://127.0.0.1:metricsPort/metrics while the run lasts (0 = any free port; null: none). */
   metricsPort: number | null;
+  /** `--html FILE`: the self-contained HTML report, written at the end of the run (null: none). */
+  htmlFile: string | null;
+  /** `--ui-port P`: the live dashboard at http://127.0.0.1:P/ while the run lasts (0 = any free port; null: none). */
+  uiPort: number | null;
   host: string;
   /** The address workers and peers dial, when not `host` (binding 0.0.0.0, say); null: `host`. */
   advertise: string | null;
@@ -99,6 +103,8 @@ export const RUN_DEFAULTS: RunConfig = {
   timeoutMs: 10_000,
   port: 0,
   metricsPort: null,
+  htmlFile: null,
+  uiPort: null,
   host: '127.0.0.1',
   advertise: null,
   rejoinTimeoutMs: 60_000,
@@ -143,6 +149,8 @@ export interface BenchConfig {
   /** All-reduce algorithms to measure, one after the other over all sizes. */
   algos: AllreduceAlgo[];
   link: LinkSpec;
+  /** `--html FILE`: the HTML report (bus bandwidth against size), written at the end (null: none). */
+  htmlFile: string | null;
 }
 
 export const BENCH_DEFAULTS: BenchConfig = {
@@ -165,6 +173,7 @@ export const BENCH_DEFAULTS: BenchConfig = {
   checksums: true,
   algos: ['ring'],
   link: NO_LINK_MODEL,
+  htmlFile: null,
 };
 
 export interface Quantiles {

@@ -333,5 +333,6 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   await server.close();
   await metricsServer?.close();
   report.wallMs = Math.round(clock.now() - t0);
+  if (cfg.htmlFile) await (await import('../report/index.js')).writeRunHtml(cfg.htmlFile, report, machine, t0, clock.now(), hooks.log);
   return report;
 }
