@@ -20,8 +20,8 @@ export function ringswarmPage() {
   const fmtBytes = (b) => {
     const u = ['B', 'KiB', 'MiB', 'GiB'];
     let i = 0;
-    while (b >= 1024 && i < u.length - 1 && b % 1024 === 0) (b /= 1024), i++;
-    return b + ' ' + u[i];
+    while (b >= 1024 && i < u.length - 1) (b /= 1024), i++;
+    return (Number.isInteger(b) ? b : Number(b.toPrecision(3))) + ' ' + u[i];
   };
   const dash = (x) => (x === null || x === undefined || x === '' ? '–' : String(x));
   const charts = {};
@@ -40,6 +40,7 @@ export function ringswarmPage() {
 
   function summary(v) {
     const s = v.summary;
+    const running = v.kind === 'run' && v.live !== null && v.live.phase !== 'finished' && !disconnected;
     const items =
       v.kind === 'bench'
         ? [
@@ -51,7 +52,7 @@ export function ringswarmPage() {
             ['startup', fmtMs(s.startupMs)],
           ]
         : [
-            ['result', s.ok ? 'ok' : s.interrupted ? 'interrupted' : 'FAILED' + (s.error ? ': ' + s.error : '')],
+            ['result', running ? 'running' : s.ok ? 'ok' : s.interrupted ? 'interrupted' : 'FAILED' + (s.error ? ': ' + s.error : '')],
             ['exactness', s.wrong === 0 ? 'exact: every element checked, 0 wrong' : s.wrong + ' wrong elements'],
             ['state digest', s.digest || '–'],
             ['workers x cards', s.workers + ' x ' + s.cardsPerWorker + ' = ' + s.cards + ' cards'],
@@ -70,7 +71,7 @@ export function ringswarmPage() {
     box.replaceChildren(...items.map(([k, val]) => el('div', { class: 'kv' }, el('span', { class: 'k', text: k }), el('span', { class: 'v', text: String(val) }))));
     const badge = $('badge');
     const ok = v.kind === 'bench' ? !s.error && !s.wrong : s.ok;
-    badge.textContent = ok ? 'OK' : v.kind === 'run' && s.interrupted ? 'INTERRUPTED' : v.kind === 'run' && v.live && !s.ok && !s.error ? 'RUNNING' : 'FAILED';
+    badge.textContent = running ? 'RUNNING' : ok ? 'OK' : v.kind === 'run' && s.interrupted ? 'INTERRUPTED' : 'FAILED';
     badge.className = 'badge ' + (ok ? 'ok' : badge.textContent === 'RUNNING' ? 'running' : 'bad');
     $('title').textContent = v.title;
   }

@@ -59,7 +59,7 @@ const STATE_LEGEND = ['training', 'ringing', 'stalled', 'silent', 'frozen', 'rec
 export async function renderHtml(view: View): Promise<string> {
   const { js, css } = await uplotAssets();
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <title>${escapeHtml(view.title)}</title>
 <style>${css}</style><style>${CSS}</style>
 </head><body>

@@ -245,8 +245,7 @@ export function stepSeries(facts: Pick<RunFacts, 'steps' | 'trainingStart' | 'ra
     steps.computeMs.push(sig3(s.computeMs));
     steps.epoch.push(s.epoch ?? 0);
   }
-  const rankGroup = Math.ceil(workers / HEAT_MAX_ROWS);
-  const stepGroup = Math.ceil(sorted.length / HEAT_MAX_COLUMNS) || 1;
+  const { rankGroup, stepGroup } = heatGrouping(workers, sorted.length);
   const ranks = Math.ceil(workers / rankGroup);
   const columns = Math.ceil(sorted.length / stepGroup);
   const from = Math.min(heatFrom, columns);
@@ -316,8 +315,14 @@ function findLastIndex<T>(a: readonly T[], p: (x: T) => boolean): number {
   return -1;
 }
 
-export function buildRunView(report: RunReport, facts: RunFacts, title = 'ringswarm run'): RunView {
-  const { steps, heat } = stepSeries(facts, report.workers);
+/** The heat map's grouping for `workers` ranks and `steps` counted steps: a live update's columns follow on from the last one's only while it holds. */
+export function heatGrouping(workers: number, steps: number): { rankGroup: number; stepGroup: number } {
+  return { rankGroup: Math.ceil(workers / HEAT_MAX_ROWS), stepGroup: Math.ceil(steps / HEAT_MAX_COLUMNS) || 1 };
+}
+
+/** The run's view; its heat map from column `heatFrom` on (a live update: the columns before are the browser's already). */
+export function buildRunView(report: RunReport, facts: RunFacts, title = 'ringswarm run', heatFrom = 0): RunView {
+  const { steps, heat } = stepSeries(facts, report.workers, heatFrom);
   return {
     kind: 'run',
     version: VIEW_VERSION,
