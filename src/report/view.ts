@@ -295,7 +295,7 @@ export function windowsOf(report: Pick<RunReport, 'faults' | 'injectedStragglers
   const spanOf = (k: number, which: 'from' | 'to'): number | null => {
     const i = which === 'from' ? steps.step.findIndex((s) => s >= k) : findLastIndex(steps.step, (s) => s <= k);
     if (i < 0) return null;
-    return which === 'from' ? Math.max(0, steps.t[i] - steps.stepMs[i] / 1000) : steps.t[i];
+    return which === 'from' ? Math.max(0, Math.round(steps.t[i]! * 1000 - steps.stepMs[i]!) / 1000) : steps.t[i]!;
   };
   report.injectedStragglers.forEach((s, i) => {
     const span = facts.stragglerSpans[i];
