@@ -16,7 +16,7 @@ export function ringswarmPage() {
     for (const k of kids) e.append(k);
     return e;
   };
-  const fmtMs = (x) => (x === null || x === undefined ? '–' : x >= 1000 ? (x / 1000).toFixed(2) + ' s' : x + ' ms');
+  const fmtMs = (x) => (x === null || x === undefined ? '–' : x >= 1000 ? Number((x / 1000).toPrecision(3)) + ' s' : Number(x.toPrecision(3)) + ' ms');
   const fmtBytes = (b) => {
     const u = ['B', 'KiB', 'MiB', 'GiB'];
     let i = 0;
