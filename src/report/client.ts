@@ -27,8 +27,12 @@ export function ringswarmPage() {
   const charts = {};
   const width = () => Math.max(480, Math.min(1100, document.body.clientWidth - 40));
 
+  const drawn = {};
   function table(id, headers, rows, empty) {
     const t = $(id);
+    const key = JSON.stringify(rows);
+    if (drawn[id] === key) return;
+    drawn[id] = key;
     t.replaceChildren();
     if (!rows.length) {
       t.append(el('tbody', {}, el('tr', {}, el('td', { class: 'empty', text: empty }))));
@@ -150,14 +154,17 @@ export function ringswarmPage() {
     [94, 201, 98],
     [253, 231, 37],
   ];
-  const colour = (f) => {
+  const rgbOf = (f) => {
     f = Math.max(0, Math.min(1, f)) * (STOPS.length - 1);
     const i = Math.min(STOPS.length - 2, Math.floor(f));
     const a = STOPS[i];
     const b = STOPS[i + 1];
     const t = f - i;
-    return 'rgb(' + a.map((x, k) => Math.round(x + (b[k] - x) * t)).join(',') + ')';
+    return a.map((x, k) => Math.round(x + (b[k] - x) * t));
   };
+  const colour = (f) => 'rgb(' + rgbOf(f).join(',') + ')';
+  const NO_REPORT = [232, 232, 232];
+  const LUT = Array.from({ length: 256 }, (_, i) => rgbOf(i / 255));
 
   function heatMap(v) {
     const canvas = $('heat');
@@ -187,14 +194,28 @@ export function ringswarmPage() {
     // A log scale: a straggler's 3x and a fault's 100x both read.
     const frac = (c) => (Math.log(Math.max(c, lo)) - Math.log(lo)) / (Math.log(hi) - Math.log(lo));
     const cellW = n ? plotW / n : plotW;
-    for (let i = 0; i < n; i++) {
-      const x = L + Math.floor(i * cellW);
-      const w = Math.max(1, Math.floor((i + 1) * cellW) - Math.floor(i * cellW));
-      for (let r = 0; r < ranks; r++) {
-        const c = cells[i * ranks + r];
-        ctx.fillStyle = c === null ? '#e8e8e8' : colour(frac(c));
-        ctx.fillRect(x, T + r * cellH, w, cellH);
+    // One pixel a cell, then scaled up unsmoothed: a redraw costs one pass over the cells.
+    if (n > 0 && ranks > 0) {
+      const off = document.createElement('canvas');
+      off.width = n;
+      off.height = ranks;
+      const octx = off.getContext('2d');
+      const img = octx.createImageData(n, ranks);
+      const px = img.data;
+      for (let i = 0; i < n; i++) {
+        for (let r = 0; r < ranks; r++) {
+          const c = cells[i * ranks + r];
+          const rgb = c === null ? NO_REPORT : LUT[Math.round(frac(c) * 255)];
+          const o = (r * n + i) * 4;
+          px[o] = rgb[0];
+          px[o + 1] = rgb[1];
+          px[o + 2] = rgb[2];
+          px[o + 3] = 255;
+        }
       }
+      octx.putImageData(img, 0, 0);
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(off, L, T, plotW, plotH);
     }
     ctx.strokeStyle = '#444';
     ctx.strokeRect(L - 0.5, T - 0.5, plotW + 1, plotH + 1);

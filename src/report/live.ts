@@ -2,20 +2,20 @@
 // a WebSocket (/ws) that pushes what changed: the rank grid (each rank's state), the step series,
 // the heat map's new columns, faults and stragglers as they are found. Updates are built on a
 // timer, a few times a second, and only while a browser is connected: however many messages the
-// workers send, the run pays for at most UPDATE_MS's worth of views, and nothing with no one watching.
+// workers send, the run pays for at most two views a second, and nothing with no one watching.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { RingswarmUsageError } from '../protocol/errors.js';
 import type { RunReport } from '../coordinator/config.js';
 import type { StepAgg } from '../coordinator/ledger.js';
-import type { CoordinatorMachine } from '../coordinator/machine.js';
+import type { CoordinatorMachine, Member } from '../coordinator/machine.js';
 import { renderHtml } from './html.js';
 import { buildRunView, heatGrouping, liveStatus, runFacts, type RunView } from './view.js';
 
 export const UI_HOST = '127.0.0.1';
 /** How often a connected browser gets an update. */
-export const UPDATE_MS = 250;
+export const UPDATE_MS = 500;
 /** A browser this far behind (bytes queued to it) skips updates until it catches up. */
 const MAX_BUFFERED = 4 << 20;
 
@@ -52,6 +52,18 @@ export async function serveDashboard(src: DashboardSource, port: number): Promis
   let sent: StepAgg[] = [];
   let sentGrouping = '';
 
+  // A worker lost between two updates shows dead in the next one, even when its replacement holds its rank by then.
+  const shownGone = new WeakSet<Member>();
+  const newlyGone = (): number[] => {
+    const ranks: number[] = [];
+    for (const x of src.machine.everyone) {
+      if (!x.gone || shownGone.has(x)) continue;
+      shownGone.add(x);
+      if (x.rank >= 0) ranks.push(x.rank);
+    }
+    return ranks;
+  };
+
   const send = (ws: WebSocket, data: string) => {
     if (ws.readyState === ws.OPEN && ws.bufferedAmount < MAX_BUFFERED) ws.send(data);
   };
@@ -70,7 +82,9 @@ export async function serveDashboard(src: DashboardSource, port: number): Promis
     const { kind: _k, version: _v, title: _t, ...parts } = buildRunView(report, { ...facts, steps: sorted }, '', grouping === sentGrouping ? Math.floor(from / g.stepGroup) : 0);
     sent = sorted.map(([, s]) => s);
     sentGrouping = grouping;
-    const msg = { type: 'update', ...parts, live: liveStatus(m.statusSnapshot(now), m.trainingStart, now) };
+    const live = liveStatus(m.statusSnapshot(now), m.trainingStart, now);
+    for (const r of newlyGone()) if (r < live.rankState.length) live.rankState[r] = live.states.indexOf('dead');
+    const msg = { type: 'update', ...parts, live };
     const data = JSON.stringify(msg);
     for (const ws of clients) send(ws, data);
   };
@@ -94,6 +108,7 @@ export async function serveDashboard(src: DashboardSource, port: number): Promis
       });
       ws.on('error', () => ws.terminate());
       // A new browser gets the whole view; the others' next update carries what changed since theirs.
+      newlyGone();
       send(ws, JSON.stringify({ type: 'view', view: liveView(src) }));
       timer ??= setInterval(update, UPDATE_MS);
     });

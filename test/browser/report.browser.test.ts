@@ -95,35 +95,35 @@ describe.skipIf(skip)('in Chromium', () => {
   }, 120_000);
 
   it('(b) shows a real run live: the killed worker turns dead on the grid, then the run ends and the port closes', async () => {
-    const run = startCli(['run', '-w', '6', '-g', '1', '-s', '16KiB', '--steps', '200', '--compute-ms', '20', '--ui-port', '0', '--inject', 'kill:rank=2:step=50']);
+    const run = startCli(['run', '-w', '6', '-g', '1', '-s', '16KiB', '--steps', '300', '--compute-ms', '20', '--ui-port', '0', '--inject', 'kill:rank=2:step=100']);
     const url = (await run.waitFor(/dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/, 60_000))[1]!;
     const { page, errors } = await browser.page();
     try {
-      await page.goto(url);
-      await page.waitForSelector('#grid .cell[data-rank="2"][data-state="training"]', { timeout: 60_000 });
-      const colourOf = () => page.locator('#grid .cell[data-rank="2"]').evaluate((c) => getComputedStyle(c).backgroundColor);
-      const training = await colourOf();
-      // Every state the cell takes, as the page applies the updates.
-      await page.evaluate(() => {
+      // Every state rank 2's cell takes, with its colour, from the page's first render on.
+      await page.addInitScript(() => {
         const seen: string[] = [];
         (window as unknown as { seen: string[] }).seen = seen;
-        const watch = () => {
-          const c = document.querySelector('#grid .cell[data-rank="2"]') as HTMLElement | null;
-          const s = c ? `${c.dataset.state}:${getComputedStyle(c).backgroundColor}` : '';
-          if (s && seen[seen.length - 1] !== s) seen.push(s);
-        };
-        new MutationObserver(watch).observe(document.getElementById('grid')!, { subtree: true, attributes: true, childList: true });
+        document.addEventListener('DOMContentLoaded', () => {
+          const watch = () => {
+            const c = document.querySelector('#grid .cell[data-rank="2"]') as HTMLElement | null;
+            const s = c ? `${c.dataset.state}:${getComputedStyle(c).backgroundColor}` : '';
+            if (s && seen[seen.length - 1] !== s) seen.push(s);
+          };
+          new MutationObserver(watch).observe(document.getElementById('grid')!, { subtree: true, attributes: true, childList: true });
+        });
       });
-      await page.waitForFunction(() => (window as unknown as { seen: string[] }).seen.some((s) => s.startsWith('dead:')), undefined, { timeout: 60_000 });
+      await page.goto(url);
+      await page.waitForFunction(() => (window as unknown as { seen: string[] }).seen.some((s) => s.startsWith('dead:')), undefined, { timeout: 90_000 });
       const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen);
-      const dead = seen.find((s) => s.startsWith('dead:'))!.slice(5);
-      expect(dead).not.toBe(training);
+      const colour = (state: string) => seen.find((s) => s.startsWith(`${state}:`))?.slice(state.length + 1);
+      expect(seen.findIndex((s) => s.startsWith('training:')), seen.join(' ')).toBeLessThan(seen.findIndex((s) => s.startsWith('dead:')));
+      expect(colour('dead')).not.toBe(colour('training'));
       const end = await run.exited;
       expect(end.code, run.stdout() + run.stderr()).toBe(0);
       // The last view came before the close: the run is over, and healed.
       await page.waitForFunction(() => document.getElementById('live-line')!.textContent!.includes('disconnected'), undefined, { timeout: 10_000 });
       expect(await page.locator('#badge').innerText()).toBe('OK');
-      expect(await page.locator('#faults tbody').innerText()).toMatch(/kill\s+rank 2\s+step 50/);
+      expect(await page.locator('#faults tbody').innerText()).toMatch(/kill\s+rank 2\s+step 100/);
       await expect(fetch(url)).rejects.toThrow();
       expect(errors).toEqual([]);
     } finally {
