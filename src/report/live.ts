@@ -64,8 +64,13 @@ export async function serveDashboard(src: DashboardSource, port: number): Promis
     return ranks;
   };
 
-  const send = (ws: WebSocket, data: string) => {
-    if (ws.readyState === ws.OPEN && ws.bufferedAmount < MAX_BUFFERED) ws.send(data);
+  // A browser that missed an update (too far behind) gets the whole view once it has caught up.
+  const behind = new WeakSet<WebSocket>();
+  const send = (ws: WebSocket, data: () => string) => {
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount >= MAX_BUFFERED) return void behind.add(ws);
+    if (behind.delete(ws)) return ws.send(JSON.stringify({ type: 'view', view: liveView(src) }));
+    ws.send(data());
   };
 
   const update = () => {
@@ -86,7 +91,7 @@ export async function serveDashboard(src: DashboardSource, port: number): Promis
     for (const r of newlyGone()) if (r < live.rankState.length) live.rankState[r] = live.states.indexOf('dead');
     const msg = { type: 'update', ...parts, live };
     const data = JSON.stringify(msg);
-    for (const ws of clients) send(ws, data);
+    for (const ws of clients) send(ws, () => data);
   };
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -109,7 +114,7 @@ export async function serveDashboard(src: DashboardSource, port: number): Promis
       ws.on('error', () => ws.terminate());
       // A new browser gets the whole view; the others' next update carries what changed since theirs.
       newlyGone();
-      send(ws, JSON.stringify({ type: 'view', view: liveView(src) }));
+      send(ws, () => JSON.stringify({ type: 'view', view: liveView(src) }));
       timer ??= setInterval(update, UPDATE_MS);
     });
   });
