@@ -118,6 +118,15 @@ describe.skipIf(skip)('in Chromium', () => {
       const colour = (state: string) => seen.find((s) => s.startsWith(`${state}:`))?.slice(state.length + 1);
       expect(seen.findIndex((s) => s.startsWith('training:')), seen.join(' ')).toBeLessThan(seen.findIndex((s) => s.startsWith('dead:')));
       expect(colour('dead')).not.toBe(colour('training'));
+      // The updates so far, merged: a heat map column per counted step, each with its ranks' times.
+      const merged = await page.evaluate(() => {
+        const v = (window as unknown as { ringswarm: { view: { steps: { step: number[] }; heat: { ranks: number; stepMs: (number | null)[] } } } }).ringswarm.view;
+        return { steps: v.steps.step.length, ranks: v.heat.ranks, cells: v.heat.stepMs.length, filled: v.heat.stepMs.filter((c) => c !== null).length };
+      });
+      expect(merged.steps).toBeGreaterThan(50);
+      expect(merged.cells).toBe(merged.steps * merged.ranks);
+      expect(merged.filled).toBeGreaterThan(merged.cells * 0.9);
+      expect((await canvasInk(page, '#heat')).ink).toBeGreaterThan(1000);
       const end = await run.exited;
       expect(end.code, run.stdout() + run.stderr()).toBe(0);
       // The last view came before the close: the run is over, and healed.
