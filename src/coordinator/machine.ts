@@ -131,6 +131,9 @@ function faultRecord(f: Fault, workers: number): FaultRecord {
   };
 }
 
+/** The most rank x step times the machine keeps for the report (8 bytes each: 32 MiB). */
+const RANK_TIMES_CELLS = 1 << 22;
+
 /** A counted step's per-rank compute and all-reduce times (ms, by rank of its epoch): 8 bytes a rank. */
 export interface RankTimes {
   computeMs: Float32Array;
@@ -189,6 +192,7 @@ export class CoordinatorMachine {
   readonly stragglers: StragglerReport[] = [];
   /** Per counted step, each rank's compute and all-reduce ms, for the HTML report and the dashboard (--html, --ui-port); null: not kept. */
   readonly rankTimes: Map<number, RankTimes> | null;
+  private rankTimesStride = 1;
   private signals: Signal[] = [];
   private recovery: Recovery | null = null;
   /** The fault record and detection time of the recovery under way. */
@@ -677,7 +681,14 @@ export class CoordinatorMachine {
     this.measureAfterActions(step, s);
     this.markStragglersStruck(step);
     this.watchStragglers(step, s);
-    if (this.rankTimes) this.rankTimes.set(step, rankTimesOf(s, this.W));
+    if (this.rankTimes && step % this.rankTimesStride === 0) {
+      this.rankTimes.set(step, rankTimesOf(s, this.W));
+      // Bounded: past RANK_TIMES_CELLS, every other step kept is let go (the heat map groups steps by then anyway).
+      if (this.rankTimes.size * this.W > RANK_TIMES_CELLS && this.rankTimes.size > 16) {
+        this.rankTimesStride *= 2;
+        for (const k of this.rankTimes.keys()) if (k % this.rankTimesStride !== 0) this.rankTimes.delete(k);
+      }
+    }
     // The per-rank rows have been used: a long run must not keep W of them per step.
     s.ranks = [];
     s.links = [];
