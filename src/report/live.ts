@@ -26,6 +26,8 @@ export interface DashboardSource {
   /** The machine's clock: the run's start, and now. */
   t0: number;
   now(): number;
+  /** Where the dashboard says, at its close, what it cost the coordinator. */
+  log?(line: string): void;
 }
 
 export interface Dashboard {
@@ -73,8 +75,12 @@ export async function serveDashboard(src: DashboardSource, port: number): Promis
     ws.send(data());
   };
 
+  // What the updates cost the coordinator's thread: how many, and the time building and sending them.
+  let updates = 0;
+  let updateMs = 0;
   const update = () => {
     if (!clients.size) return;
+    const t = performance.now();
     const m = src.machine;
     const now = src.now();
     const report = src.report();
@@ -92,6 +98,8 @@ export async function serveDashboard(src: DashboardSource, port: number): Promis
     const msg = { type: 'update', ...parts, live };
     const data = JSON.stringify(msg);
     for (const ws of clients) send(ws, () => data);
+    updates++;
+    updateMs += performance.now() - t;
   };
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -133,6 +141,7 @@ export async function serveDashboard(src: DashboardSource, port: number): Promis
     async close(final) {
       if (timer) clearInterval(timer);
       timer = null;
+      if (updates) src.log?.(`dashboard: ${updates} updates, ${Math.round(updateMs)} ms of the coordinator's time (${(updateMs / updates).toFixed(1)} ms each)`);
       if (final && clients.size) {
         const data = JSON.stringify({ type: 'view', view: liveView(src, final) });
         await Promise.all([...clients].map((ws) => new Promise<void>((r) => (ws.readyState === ws.OPEN ? ws.send(data, () => r()) : r()))));
