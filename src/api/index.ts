@@ -9,7 +9,7 @@ import type { FaultInput } from '../coordinator/scenario/index.js';
 import type { FaultReport } from '../coordinator/config.js';
 import { simJob } from '../sim/sim.js';
 import { RingswarmUsageError } from './errors.js';
-import { checkChunk, linkSpec, runConfig, traceFileOf, type RunOptions, type Size } from './options.js';
+import { checkChunk, htmlFile, linkSpec, runConfig, traceFileOf, type RunOptions, type Size } from './options.js';
 import { parseSize } from '../protocol/units.js';
 import { elementBytes } from '../collective/dtypes.js';
 
@@ -37,9 +37,11 @@ export async function sim(options: RunOptions & { maxVirtualMs?: number } = {}, 
   return simJob(await runConfig(options, 'sim'), hooksOf(hooks), { maxVirtualMs: options.maxVirtualMs });
 }
 
-export interface BenchOptions extends Partial<Omit<BenchConfig, 'minBytes' | 'maxBytes' | 'chunkBytes' | 'link' | 'traceFile'>> {
+export interface BenchOptions extends Partial<Omit<BenchConfig, 'minBytes' | 'maxBytes' | 'chunkBytes' | 'link' | 'traceFile' | 'htmlFile'>> {
   /** Write the bench's timeline to this file (Chrome trace-event JSON). */
   trace?: string;
+  /** Write the self-contained HTML report (bus bandwidth against size, with the model's) here at the end. */
+  html?: string;
   minBytes?: Size;
   maxBytes?: Size;
   chunk?: Size;
@@ -57,7 +59,7 @@ const bytes = (flag: string, v: Size): number => {
 };
 
 export function benchConfig(o: BenchOptions = {}): BenchConfig {
-  const { minBytes, maxBytes, chunk, linkLatencyUs, linkBandwidth, intraBandwidth, trace, ...rest } = o;
+  const { minBytes, maxBytes, chunk, linkLatencyUs, linkBandwidth, intraBandwidth, trace, html, ...rest } = o;
   const cfg: BenchConfig = {
     ...BENCH_DEFAULTS,
     ...rest,
@@ -66,6 +68,7 @@ export function benchConfig(o: BenchOptions = {}): BenchConfig {
     chunkBytes: chunk === undefined ? BENCH_DEFAULTS.chunkBytes : bytes('--chunk', chunk),
     link: linkSpec({ linkLatencyUs, linkBandwidth, intraBandwidth }),
     traceFile: traceFileOf(trace),
+    htmlFile: htmlFile(html),
   };
   if (cfg.minBytes > cfg.maxBytes) throw new RingswarmUsageError(`--min-bytes ${cfg.minBytes} is larger than --max-bytes ${cfg.maxBytes}`);
   checkChunk(cfg.chunkBytes, cfg.dtype);

@@ -53,6 +53,10 @@ export interface RunOptions {
   port?: number;
   /** Prometheus metrics at http://127.0.0.1:metricsPort/metrics while the run lasts (0: any free port; the URL is logged). */
   metricsPort?: number;
+  /** The live dashboard at http://127.0.0.1:uiPort/ while the run lasts (0: any free port; the URL is logged). run only. */
+  uiPort?: number;
+  /** run and sim: write the self-contained HTML report here at the end (its folder is created). */
+  html?: string;
   host?: string;
   /** The address workers and peers dial (default: RINGSWARM_ADVERTISE_ADDR, else host; for 0.0.0.0 this host's first external IPv4). */
   advertise?: string;
@@ -105,6 +109,8 @@ export async function runConfig(o: RunOptions, kind: 'run' | 'sim' = 'run'): Pro
     timeoutMs: flag('--timeout-ms', o.timeoutMs ?? d.timeoutMs, intIn(1, 86_400_000)),
     port: flag('--port', o.port ?? d.port, intIn(0, 65535)),
     metricsPort: o.metricsPort === undefined || o.metricsPort === null ? d.metricsPort : flag('--metrics-port', o.metricsPort, intIn(0, 65535)),
+    htmlFile: htmlFile(o.html),
+    uiPort: o.uiPort === undefined || o.uiPort === null ? d.uiPort : flag('--ui-port', o.uiPort, intIn(0, 65535)),
     host: flag('--host', o.host ?? d.host, host),
     advertise: advertiseOf(o.host ?? d.host, o.advertise ?? process.env[ADVERTISE_ENV]),
     rejoinTimeoutMs: flag('--rejoin-timeout-ms', o.rejoinTimeoutMs ?? d.rejoinTimeoutMs, intIn(1, 86_400_000)),
@@ -139,8 +145,17 @@ export async function runConfig(o: RunOptions, kind: 'run' | 'sim' = 'run'): Pro
   checkChunk(cfg.chunkBytes, cfg.dtype);
   if (cfg.metricsPort !== null && kind === 'sim') throw new RingswarmUsageError('--metrics-port is for run: a sim has no live job to scrape');
   if (cfg.metricsPort !== null && cfg.metricsPort !== 0 && cfg.metricsPort === cfg.port) throw new RingswarmUsageError(`--metrics-port ${cfg.metricsPort} is the control --port too`);
+  if (cfg.uiPort !== null && kind === 'sim') throw new RingswarmUsageError('--ui-port is for run: a sim has no live job to watch (use --html)');
+  if (cfg.uiPort !== null && cfg.uiPort !== 0 && (cfg.uiPort === cfg.port || cfg.uiPort === cfg.metricsPort)) throw new RingswarmUsageError(`--ui-port ${cfg.uiPort} is the ${cfg.uiPort === cfg.port ? 'control --port' : '--metrics-port'} too`);
   if (cfg.spawn > cfg.workers) throw new RingswarmUsageError(`--spawn ${cfg.spawn} is more than --workers ${cfg.workers}`);
   return cfg;
+}
+
+/** `--html FILE`: an absolute path, or null; an empty or non-string one is refused. */
+export function htmlFile(v: unknown): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string' || v.trim() === '') throw new RingswarmUsageError(`--html ${String(v)}: expected a file path`);
+  return resolve(v);
 }
 
 /** The address to advertise: the one given, else for a wildcard bind this host's external one; null: the bound address itself. */

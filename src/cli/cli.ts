@@ -63,7 +63,8 @@ function jobOptions(cmd: Command, maxWorkers: number): Command {
     .option('--link-bandwidth <bytes>', 'emulated bandwidth per second of every link between workers, e.g. 100MiB (0: run: no cap; sim: this machine\'s)', rate, 0)
     .option('--intra-bandwidth <bytes>', 'emulated card-to-card bandwidth per second inside a worker, e.g. 10GiB (0: run: not emulated; sim: this machine\'s)', rate, 0)
     .option('--json <path|->', 'write the JSON report to a file, or - for stdout')
-    .option('--trace <file>', 'write the timeline (Chrome trace-event JSON: open it in ui.perfetto.dev or chrome://tracing)');
+    .option('--trace <file>', 'write the timeline (Chrome trace-event JSON: open it in ui.perfetto.dev or chrome://tracing)')
+    .option('--html <file>', 'write a self-contained HTML report (charts, rank x step heat map, faults, stragglers) at the end');
 }
 
 /** The job of `run` or `sim` from its flags, checked as one (by the API: the same checks for scripts). */
@@ -78,6 +79,7 @@ jobOptions(
 )
   .option('--port <n>', 'coordinator control port (0 = any free port)', intIn(0, 65535), RUN_DEFAULTS.port)
   .option('--metrics-port <n>', 'serve Prometheus metrics at http://127.0.0.1:<n>/metrics while the run lasts (0 = any free port)', intIn(0, 65535))
+  .option('--ui-port <n>', 'serve a live dashboard at http://127.0.0.1:<n>/ while the run lasts (0 = any free port)', intIn(0, 65535))
   .option('--host <addr>', 'address to bind (0.0.0.0: every interface)', host, RUN_DEFAULTS.host)
   .option('--advertise <addr>', `the address workers and peers dial (default: $${ADVERTISE_ENV}, else --host; for 0.0.0.0 this host's first external IPv4)`, host)
   .option('--spawn <n>', 'workers to spawn here (default: all; 0: only the coordinator, a launcher starts the workers); the rest join with `ringswarm worker`', intIn(0, MAX_WORKERS))
@@ -119,7 +121,7 @@ jobOptions(
       // The same seed and flags without the injected stragglers: what they cost, measured, not estimated.
       progress.line('what-if: the same run without the injected stragglers');
       const cleanEta = new StepEta();
-      const clean = await runJob({ ...cfg, stragglers: [], traceFile: null }, { progress: (l, step) => progress.update(`${l}${cleanEta.text(step)}`), log: (l) => progress.line(l) }, stop.signal);
+      const clean = await runJob({ ...cfg, stragglers: [], traceFile: null, htmlFile: null, uiPort: null }, { progress: (l, step) => progress.update(`${l}${cleanEta.text(step)}`), log: (l) => progress.line(l) }, stop.signal);
       report.whatIf = {
         wallMs: clean.wallMs,
         stepMsP50: clean.stepMs.p50,
@@ -220,6 +222,7 @@ program
   .option('--intra-bandwidth <bytes>', 'emulated card-to-card bandwidth per second inside a worker (0: not emulated)', rate, 0)
   .option('--json <path|->', 'write { rows, avgBusbwGBps, crossover } to a file, or - for stdout')
   .option('--trace <file>', 'write the timeline (Chrome trace-event JSON: open it in ui.perfetto.dev or chrome://tracing)')
+  .option('--html <file>', 'write a self-contained HTML report (bus bandwidth against size, with the model\'s prediction) at the end')
   .action(async (o) => {
     const [{ benchConfig }, { runBench }, { checkMemory, checkPortFree }] = await Promise.all([import('../api/index.js'), import('../coordinator/bench.js'), import('./preflight.js')]);
     const cfg: BenchConfig = {
@@ -244,6 +247,7 @@ program
         linkBandwidth: o.linkBandwidth,
         intraBandwidth: o.intraBandwidth,
         trace: o.trace,
+        html: o.html,
       }),
     };
     checkMemory({ localWorkers: cfg.workers, ringSize: cfg.workers, cardsPerWorker: cfg.cardsPerWorker, bytesPerCard: cfg.maxBytes, checkpointEvery: 0 }, '--max-bytes');

@@ -29,6 +29,10 @@ export interface RunConfig {
   port: number;
   /** Prometheus exposition at http://127.0.0.1:metricsPort/metrics while the run lasts (0 = any free port; null: none). */
   metricsPort: number | null;
+  /** `--html FILE`: the self-contained HTML report, written at the end of the run (null: none). */
+  htmlFile: string | null;
+  /** `--ui-port P`: the live dashboard at http://127.0.0.1:P/ while the run lasts (0 = any free port; null: none). */
+  uiPort: number | null;
   host: string;
   /** The address workers and peers dial, when not `host` (binding 0.0.0.0, say); null: `host`. */
   advertise: string | null;
@@ -102,6 +106,8 @@ export const RUN_DEFAULTS: RunConfig = {
   timeoutMs: 10_000,
   port: 0,
   metricsPort: null,
+  htmlFile: null,
+  uiPort: null,
   host: '127.0.0.1',
   advertise: null,
   rejoinTimeoutMs: 60_000,
@@ -149,6 +155,8 @@ export interface BenchConfig {
   link: LinkSpec;
   /** --trace: write the bench's timeline here (Chrome trace-event JSON); null: none. */
   traceFile: string | null;
+  /** `--html FILE`: the HTML report (bus bandwidth against size), written at the end (null: none). */
+  htmlFile: string | null;
 }
 
 export const BENCH_DEFAULTS: BenchConfig = {
@@ -172,6 +180,7 @@ export const BENCH_DEFAULTS: BenchConfig = {
   algos: ['ring'],
   link: NO_LINK_MODEL,
   traceFile: null,
+  htmlFile: null,
 };
 
 export interface Quantiles {

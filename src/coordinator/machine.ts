@@ -132,6 +132,25 @@ function faultRecord(f: Fault, workers: number): FaultRecord {
   };
 }
 
+/** The most rank x step times the machine keeps for the report (8 bytes each: 32 MiB). */
+const RANK_TIMES_CELLS = 1 << 22;
+
+/** A counted step's per-rank compute and all-reduce times (ms, by rank of its epoch): 8 bytes a rank. */
+export interface RankTimes {
+  computeMs: Float32Array;
+  allreduceMs: Float32Array;
+}
+
+function rankTimesOf(s: StepAgg, workers: number): RankTimes {
+  const t = { computeMs: new Float32Array(workers).fill(NaN), allreduceMs: new Float32Array(workers).fill(NaN) };
+  for (const r of s.ranks) {
+    if (r.rank < 0 || r.rank >= workers) continue;
+    t.computeMs[r.rank] = r.computeMs;
+    t.allreduceMs[r.rank] = r.allreduceMs;
+  }
+  return t;
+}
+
 function target(f: Fault): number {
   return f.kind === 'link' ? f.from : f.rank;
 }
@@ -172,6 +191,9 @@ export class CoordinatorMachine {
   readonly injected: InjectedStragglerReport[];
   readonly epochs: EpochReport[] = [];
   readonly stragglers: StragglerReport[] = [];
+  /** Per counted step, each rank's compute and all-reduce ms, for the HTML report and the dashboard (--html, --ui-port); null: not kept. */
+  readonly rankTimes: Map<number, RankTimes> | null;
+  private rankTimesStride = 1;
   private signals: Signal[] = [];
   private recovery: Recovery | null = null;
   /** The fault record and detection time of the recovery under way. */
@@ -229,6 +251,7 @@ export class CoordinatorMachine {
   ) {
     this.job = job;
     this.W = cfg.workers;
+    this.rankTimes = cfg.htmlFile !== null || cfg.uiPort !== null ? new Map() : null;
     this.faults = cfg.faults.map((f) => faultRecord(f, cfg.workers));
     this.scheduled = [...cfg.faults];
     this.nextFaultId = Math.max(-1, ...cfg.faults.map((f) => f.id), ...cfg.stragglers.map((f) => f.id)) + 1;
@@ -659,6 +682,14 @@ export class CoordinatorMachine {
     this.measureAfterActions(step, s);
     this.markStragglersStruck(step);
     this.watchStragglers(step, s);
+    if (this.rankTimes && step % this.rankTimesStride === 0) {
+      this.rankTimes.set(step, rankTimesOf(s, this.W));
+      // Bounded: past RANK_TIMES_CELLS, every other step kept is let go (the heat map groups steps by then anyway).
+      if (this.rankTimes.size * this.W > RANK_TIMES_CELLS && this.rankTimes.size > 16) {
+        this.rankTimesStride *= 2;
+        for (const k of this.rankTimes.keys()) if (k % this.rankTimesStride !== 0) this.rankTimes.delete(k);
+      }
+    }
     // The per-rank rows have been used: a long run must not keep W of them per step.
     s.ranks = [];
     s.links = [];

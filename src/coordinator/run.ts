@@ -169,6 +169,10 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     metricsServer = await serveMetrics(metrics, cfg.metricsPort);
     hooks.log(`metrics: ${metricsServer.url}`);
   }
+  // --ui-port: the live dashboard (lazy-loaded too); a port in use stops the run here as well.
+  const liveReport = () => buildReport(machine, fabric, algoFor, t0, { now: clock.now(), controlUrl: '', rejectedConnections: 0, coordinatorRssMB: 0, coordinatorPssMB: null, coordinatorCpuMs: 0 });
+  const dashboard = cfg.uiPort === null ? null : await (await import('../report/live.js')).serveDashboard({ machine, t0, now: () => clock.now(), report: liveReport, log: hooks.log }, cfg.uiPort).catch(async (e: unknown) => (await metricsServer?.close(), Promise.reject(e)));
+  if (dashboard) hooks.log(`dashboard: ${dashboard.url}`);
   const procs = new Map<string, WorkerProcess>();
   const channels = new Map<string, ControlChannel>();
   const timers = new NamedTimers(clock, (name) => feed({ type: 'timer', name }));
@@ -350,5 +354,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   await metricsServer?.close();
   report.wallMs = Math.round(clock.now() - t0);
   if (trace && cfg.traceFile) report.trace = await closeTrace(cfg.traceFile, trace, { ok: report.ok, seed: cfg.seed, workers: cfg.workers, steps: cfg.steps, ...(report.interrupted ? { interrupted: true } : {}) }, hooks.log);
+  await dashboard?.close(report);
+  if (cfg.htmlFile) await (await import('../report/index.js')).writeRunHtml(cfg.htmlFile, report, machine, t0, clock.now(), hooks.log);
   return report;
 }

@@ -36,10 +36,12 @@ it('npm pack installs into a project and runs a job', () => {
       "import { run } from 'ringswarm';",
       // With metrics: prom-client, loaded only then, must come with the package.
       "let metrics = null;",
-      "const report = await run({ workers: 2, cardsPerWorker: 1, size: '4KiB', steps: 2, port: 0, metricsPort: 0 }, { log: (l) => { if (l.startsWith('metrics: ')) metrics = l; } });",
+      "const report = await run({ workers: 2, cardsPerWorker: 1, size: '4KiB', steps: 2, port: 0, metricsPort: 0, html: 'out/report.html' }, { log: (l) => { if (l.startsWith('metrics: ')) metrics = l; } });",
       'console.log(JSON.stringify({ ok: report.ok, metrics: /^metrics: http:\\/\\/127\\.0\\.0\\.1:\\d+\\/metrics$/.test(metrics) }));',
     ].join('\n'),
   );
   const out = execFileSync('node', ['job.mjs'], { cwd: proj, encoding: 'utf8', timeout: 45_000 });
   expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({ ok: true, metrics: true });
+  // --html: uPlot, read at run time, must come with the package too.
+  expect(readFileSync(join(proj, 'out', 'report.html'), 'utf8')).toMatch(/uPlot/);
 }, 60_000);
