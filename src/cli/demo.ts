@@ -5,7 +5,7 @@
 // digest equal to the fault-free run's (computed in closed form, in a thread, while the run
 // trains). It is the run's own path (runConfig, the preflight checks, runJob) with a different
 // view; its flags are run's, copied from that command, so a flag added to run is the demo's too.
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { RunOptions } from '../api/options.js';
@@ -67,9 +67,9 @@ async function demo(o: Record<string, any>, cmd: Command): Promise<void> {
   const options: RunOptions = {
     ...(o as RunOptions),
     ...(plan ? { inject: plan.injects } : {}),
-    // TODO(issue 12, once --html and --trace are merged into run): write the report and the trace too:
-    //   html: paths.html, trace: paths.trace,
-    // and list them in `files` below ({ label: 'html', path: paths.html }, { label: 'trace', path: paths.trace }).
+    // The pictures of the run: the HTML report and the timeline (for Perfetto), beside the JSON.
+    html: own('html') ? o.html : paths.html,
+    trace: own('trace') ? o.trace : paths.trace,
   };
   const cfg = await runConfig(options, 'run');
   checkMemory({ localWorkers: cfg.spawn + cfg.spares, ringSize: cfg.workers, cardsPerWorker: cfg.cardsPerWorker, bytesPerCard: cfg.bytesPerCard, checkpointEvery: cfg.checkpointEvery });
@@ -171,6 +171,8 @@ async function demo(o: Record<string, any>, cmd: Command): Promise<void> {
   const files = [
     { label: 'report', path: jsonPath === '-' ? '(stdout)' : jsonPath },
     { label: 'log', path: paths.log },
+    ...(cfg.htmlFile && existsSync(cfg.htmlFile) ? [{ label: 'html', path: `${cfg.htmlFile} (open it in a browser)` }] : []),
+    ...(report.trace ? [{ label: 'trace', path: `${report.trace.file} (open it in https://ui.perfetto.dev)` }] : []),
   ];
   const verdict = demoSummary(report, clean, files);
   out.write(verdict.text);
