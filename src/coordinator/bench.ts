@@ -196,7 +196,7 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
   }
   if (failure) report.error = failure;
   if (trace && cfg.traceFile) report.trace = await closeTrace(cfg.traceFile, trace, { collective: cfg.collective, workers: cfg.workers, algos, sizes: sizes.length, ...(failure ? { error: failure } : {}) }, hooks.log);
-  if (cfg.htmlFile) await (await import('../report/index.js')).writeBenchHtml(cfg.htmlFile, report, hooks.log);
+  if (cfg.htmlFile) await (await import('./html/index.js')).writeBenchHtml(cfg.htmlFile, report, hooks.log);
   return report;
 }
 

@@ -171,7 +171,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   }
   // --ui-port: the live dashboard (lazy-loaded too); a port in use stops the run here as well.
   const liveReport = () => buildReport(machine, fabric, algoFor, t0, { now: clock.now(), controlUrl: '', rejectedConnections: 0, coordinatorRssMB: 0, coordinatorPssMB: null, coordinatorCpuMs: 0 });
-  const dashboard = cfg.uiPort === null ? null : await (await import('../report/live.js')).serveDashboard({ machine, t0, now: () => clock.now(), report: liveReport, log: hooks.log }, cfg.uiPort).catch(async (e: unknown) => (await metricsServer?.close(), Promise.reject(e)));
+  const dashboard = cfg.uiPort === null ? null : await (await import('./html/live.js')).serveDashboard({ machine, t0, now: () => clock.now(), report: liveReport, log: hooks.log }, cfg.uiPort).catch(async (e: unknown) => (await metricsServer?.close(), Promise.reject(e)));
   if (dashboard) hooks.log(`dashboard: ${dashboard.url}`);
   const procs = new Map<string, WorkerProcess>();
   const channels = new Map<string, ControlChannel>();
@@ -355,6 +355,6 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
   report.wallMs = Math.round(clock.now() - t0);
   if (trace && cfg.traceFile) report.trace = await closeTrace(cfg.traceFile, trace, { ok: report.ok, seed: cfg.seed, workers: cfg.workers, steps: cfg.steps, ...(report.interrupted ? { interrupted: true } : {}) }, hooks.log);
   await dashboard?.close(report);
-  if (cfg.htmlFile) await (await import('../report/index.js')).writeRunHtml(cfg.htmlFile, report, machine, t0, clock.now(), hooks.log);
+  if (cfg.htmlFile) await (await import('./html/index.js')).writeRunHtml(cfg.htmlFile, report, machine, t0, clock.now(), hooks.log);
   return report;
 }

@@ -272,7 +272,7 @@ export async function simJob(cfgIn: RunConfig, hooks: RunHooks, o: SimOptions = 
   report.traceDigest = clock.traceDigest();
   report.sim = { events: ran.events, virtualMs: Math.round(virtualMs), realMs: Math.round(performance.now() - real0), cpuMs: Math.round((cpu.user + cpu.system) / 1000) };
   if (trace && cfg.traceFile) report.trace = await closeTrace(cfg.traceFile, trace, { ok: report.ok, seed: cfg.seed, workers: cfg.workers, steps: cfg.steps, traceDigest: report.traceDigest }, hooks.log);
-  if (cfg.htmlFile) await (await import('../report/index.js')).writeRunHtml(cfg.htmlFile, report, machine, 0, virtualMs, hooks.log);
+  if (cfg.htmlFile) await (await import('../coordinator/html/index.js')).writeRunHtml(cfg.htmlFile, report, machine, 0, virtualMs, hooks.log);
   return report;
 }
 

@@ -3,11 +3,11 @@
 // when each fault struck and healed on the coordinator's clock, the injected stragglers' spans).
 // Pure. Compact: numbers rounded to 3 significant digits, the heat map as flat arrays, so a
 // 256-rank x 200-step run stays a few hundred KB.
-import type { BenchReport, FaultReport, RunConfig, RunReport } from '../coordinator/config.js';
-import type { StepAgg } from '../coordinator/ledger.js';
-import type { CoordinatorMachine, RankTimes } from '../coordinator/machine.js';
-import type { JobStatus, RankState } from '../protocol/operator.js';
-import { RANK_STATES } from '../protocol/operator.js';
+import type { BenchReport, FaultReport, RunConfig, RunReport } from '../config.js';
+import type { StepAgg } from '../ledger.js';
+import type { CoordinatorMachine, RankTimes } from '../machine.js';
+import type { JobStatus, RankState } from '../../protocol/operator.js';
+import { RANK_STATES } from '../../protocol/operator.js';
 
 export const VIEW_VERSION = 1;
 

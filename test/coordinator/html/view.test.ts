@@ -2,12 +2,12 @@
 // fault and straggler spans on the coordinator's clock, the bench model's busbw, a page that needs
 // no network and keeps its JSON inside its <script>.
 import { describe, expect, it } from 'vitest';
-import { sim } from '../../src/api/index.js';
-import type { BenchReport } from '../../src/coordinator/config.js';
-import type { StepAgg } from '../../src/coordinator/ledger.js';
-import type { RankTimes } from '../../src/coordinator/machine.js';
-import { renderHtml, scriptJson } from '../../src/report/html.js';
-import { buildBenchView, buildRunView, sig3, stepSeries, windowsOf, type RunFacts } from '../../src/report/view.js';
+import { sim } from '../../../src/api/index.js';
+import type { BenchReport } from '../../../src/coordinator/config.js';
+import type { StepAgg } from '../../../src/coordinator/ledger.js';
+import type { RankTimes } from '../../../src/coordinator/machine.js';
+import { renderHtml, scriptJson } from '../../../src/coordinator/html/html.js';
+import { buildBenchView, buildRunView, sig3, stepSeries, windowsOf, type RunFacts } from '../../../src/coordinator/html/view.js';
 
 const agg = (stepMs: number, doneAt: number, epoch = 0): StepAgg => ({ reports: 0, wrong: 0, stepMs, allreduceMs: stepMs / 2, computeMs: stepMs / 2, ranks: [], links: [], doneAt, epoch });
 

@@ -4,12 +4,12 @@
 // port in use refused with the flag's name.
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { runConfig } from '../../src/api/options.js';
-import { RingswarmUsageError } from '../../src/api/errors.js';
-import { CoordinatorMachine } from '../../src/coordinator/machine.js';
-import { buildReport } from '../../src/coordinator/report.js';
-import { algoChooser, fabricModel, jobSpec } from '../../src/coordinator/run.js';
-import { serveDashboard, UPDATE_MS, type Dashboard } from '../../src/report/live.js';
+import { runConfig } from '../../../src/api/options.js';
+import { RingswarmUsageError } from '../../../src/api/errors.js';
+import { CoordinatorMachine } from '../../../src/coordinator/machine.js';
+import { buildReport } from '../../../src/coordinator/report.js';
+import { algoChooser, fabricModel, jobSpec } from '../../../src/coordinator/run.js';
+import { serveDashboard, UPDATE_MS, type Dashboard } from '../../../src/coordinator/html/live.js';
 
 let open: Dashboard[] = [];
 afterEach(async () => {

@@ -6,10 +6,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { RingswarmUsageError } from '../protocol/errors.js';
-import type { RunReport } from '../coordinator/config.js';
-import type { StepAgg } from '../coordinator/ledger.js';
-import type { CoordinatorMachine, Member } from '../coordinator/machine.js';
+import { RingswarmUsageError } from '../../protocol/errors.js';
+import type { RunReport } from '../config.js';
+import type { StepAgg } from '../ledger.js';
+import type { CoordinatorMachine, Member } from '../machine.js';
 import { renderHtml } from './html.js';
 import { buildRunView, heatGrouping, liveStatus, runFacts, type RunView } from './view.js';
 

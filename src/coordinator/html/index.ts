@@ -1,8 +1,8 @@
 // The HTML report of a run, a sim or a bench (`--html FILE`), for the drivers: one call each. The
 // path is logged ("report: FILE"); a file that cannot be written is logged too, and the run's own
 // report (its summary, its JSON) still comes.
-import type { BenchReport, RunReport } from '../coordinator/config.js';
-import type { CoordinatorMachine } from '../coordinator/machine.js';
+import type { BenchReport, RunReport } from '../config.js';
+import type { CoordinatorMachine } from '../machine.js';
 import { writeHtml } from './html.js';
 import { buildBenchView, buildRunView, runFacts, type View } from './view.js';
 
