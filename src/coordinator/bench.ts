@@ -1,4 +1,5 @@
 // `ringswarm bench`: a collective over a range of sizes on a live swarm, printed like nccl-tests.
+import { checksumKernel } from '../native/kernels.js';
 import { elementBytes } from '../collective/dtypes.js';
 import { busBandwidthFactor } from '../collective/index.js';
 import { predictAllreduce, predictedCrossover } from '../collective/model.js';
@@ -168,7 +169,7 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
       startupMs = performance.now() - t0;
       hooks.header(
         `# ringswarm bench: ${cfg.collective}, ${cfg.workers} workers x ${cfg.cardsPerWorker} cards, ${cfg.dtype} ${cfg.op}, ` +
-          `${cfg.iters} iters, ${cfg.warmup} warmup, check ${cfg.check ? 1 : 0} (ready in ${Math.round(startupMs)} ms)`,
+          `${cfg.iters} iters, ${cfg.warmup} warmup, check ${cfg.check ? 1 : 0}, checksum ${cfg.checksums ? `crc32c by ${checksumKernel}` : 'none'} (ready in ${Math.round(startupMs)} ms)`,
       );
       hooks.header(allreduce ? BENCH_HEADER_ALGO : BENCH_HEADER);
       // One algorithm after the other over all sizes, on the same swarm and links.

@@ -15,7 +15,8 @@
 //     32  u32 src       sender rank
 //     36  u32 reserved  0
 
-import { crc32c } from '@node-rs/crc32';
+import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
+import { nativeKernels } from '../native/kernels.js';
 import { RingswarmError } from './errors.js';
 
 export const FRAME_HEADER_BYTES = 40;
@@ -82,6 +83,9 @@ const U32_FIELDS = [
   ['offset', OFF_OFFSET],
   ['src', OFF_SRC],
 ] as const;
+
+// The native kernel (3-way crc32 instruction) when it is built, else @node-rs/crc32: the same CRC.
+const crc32c: (data: Uint8Array) => number = nativeKernels ? nativeKernels.crc32c : nodeRsCrc32c;
 
 /** CRC32C of the payload, as an unsigned 32-bit integer. */
 export function payloadChecksum(payload: Uint8Array): number {

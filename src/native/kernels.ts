@@ -1,0 +1,44 @@
+// The optional native kernels (src/native/kernels.c, built into dist/native/kernels.node by
+// scripts/build-native.ts). Loaded once per process; without them, or with RINGSWARM_NATIVE=0,
+// the data path keeps @node-rs/crc32 and nothing else changes: the wire format is the same.
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeKernels {
+  /** CRC32C of `data`, continuing from the CRC `initial` of what came before (default 0). */
+  crc32c(data: Uint8Array, initial?: number): number;
+  /** The CPU has the crc32 instruction and the kernel uses it. */
+  hardware: boolean;
+}
+
+const FILE = 'kernels.node';
+
+/** Where the addon may be: beside the worker bundle (dist/), or from dist/src/native/ or src/native/. */
+function candidates(): string[] {
+  const here = import.meta.url as string | undefined; // empty in the CommonJS worker bundle
+  if (!here) return [join(__dirname, 'native', FILE)];
+  return [fileURLToPath(new URL(`../../native/${FILE}`, here)), fileURLToPath(new URL(`../../dist/native/${FILE}`, here))];
+}
+
+function load(): { kernels?: NativeKernels; why: string } {
+  if (process.env.RINGSWARM_NATIVE === '0') return { why: 'off (RINGSWARM_NATIVE=0)' };
+  const path = candidates().find((p) => existsSync(p));
+  if (!path) return { why: 'not built' };
+  try {
+    const mod = { exports: {} as NativeKernels };
+    process.dlopen(mod, path);
+    return { kernels: mod.exports, why: mod.exports.hardware ? 'sse4.2' : 'no crc32 instruction' };
+  } catch (err) {
+    return { why: `failed to load: ${(err as Error).message}` };
+  }
+}
+
+const loaded = load();
+
+/** The native kernels when they are built, loadable and use the hardware; else undefined. */
+export const nativeKernels: NativeKernels | undefined = loaded.kernels?.hardware ? loaded.kernels : undefined;
+
+/** Which CRC32C implementation this process uses, for benchmark headers. */
+export const checksumKernel: string = nativeKernels ? 'native crc32 x3 (sse4.2)' : `@node-rs/crc32 (native kernels ${loaded.why})`;

@@ -1,0 +1,47 @@
+import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
+import { describe, expect, it } from 'vitest';
+import { checksumKernel, nativeKernels } from '../../src/native/kernels.js';
+import { payloadChecksum } from '../../src/protocol/frame.js';
+
+// The native CRC32C (src/native/kernels.c, built by `npm run build`) must equal @node-rs/crc32 on
+// every length, alignment and starting CRC: the frames' checksum is the same either way.
+describe('native kernels', () => {
+  it('are built and used where CI builds them (a C compiler and Node headers)', () => {
+    if (process.env.RINGSWARM_REQUIRE_ENGINES !== '1') return;
+    expect(checksumKernel).toMatch(/^native/);
+    expect(nativeKernels?.hardware).toBe(true);
+  });
+
+  it.skipIf(!nativeKernels)('crc32c equals @node-rs/crc32 on every length, alignment and starting CRC', () => {
+    const k = nativeKernels!;
+    let seed = 12345;
+    const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+    const pool = new Uint8Array(3 * 8192 * 3 + 64).map(() => rand() & 0xff);
+    // Lengths around the 8-byte words and the 256 B / 8 KiB three-way blocks.
+    const lengths = [0, 1, 7, 8, 9, 255, 256, 767, 768, 769, 3 * 8192 - 1, 3 * 8192, 3 * 8192 + 1, 2 * 3 * 8192 + 3 * 256 + 13, pool.length - 8];
+    for (const n of lengths) {
+      for (let off = 0; off < 8; off++) {
+        const view = pool.subarray(off, off + n);
+        const initial = off & 1 ? rand() : 0;
+        expect(k.crc32c(view, initial), `${n} bytes at offset ${off}`).toBe(nodeRsCrc32c(Buffer.from(view), initial) >>> 0);
+      }
+    }
+    expect(k.crc32c(new TextEncoder().encode('123456789'))).toBe(0xe3069283);
+  });
+
+  it.skipIf(!nativeKernels)('detects a flipped bit anywhere in a large payload', () => {
+    const payload = new Uint8Array(1 << 20).map((_, i) => (i * 131) & 0xff);
+    const good = payloadChecksum(payload);
+    for (const bit of [0, 7, 8 * 8191, 8 * 8192 + 3, 8 * 3 * 8192, 8 * (payload.length - 1) + 7]) {
+      payload[bit >> 3] ^= 1 << (bit & 7);
+      expect(payloadChecksum(payload)).not.toBe(good);
+      payload[bit >> 3] ^= 1 << (bit & 7);
+    }
+    expect(payloadChecksum(payload)).toBe(good);
+  });
+
+  it.skipIf(!nativeKernels)('rejects what is not a Uint8Array', () => {
+    expect(() => nativeKernels!.crc32c(new Float32Array(4) as unknown as Uint8Array)).toThrow(TypeError);
+    expect(() => (nativeKernels!.crc32c as (x?: unknown) => number)()).toThrow(TypeError);
+  });
+});
