@@ -18,7 +18,11 @@ function nodeHeaders(): string | undefined {
 /** Known CRC32C values (RFC 3720's check value and a long run that takes the 3-way path). */
 function selfCheck(file: string): string | undefined {
   const mod = { exports: {} as { crc32c(b: Uint8Array, init?: number): number; hardware: boolean } };
-  process.dlopen(mod, file);
+  try {
+    process.dlopen(mod, file);
+  } catch (err) {
+    return `it does not load: ${(err as Error).message}`;
+  }
   const { crc32c } = mod.exports;
   const long = new Uint8Array(100_003).map((_, i) => (i * 31 + 7) & 0xff);
   const split = crc32c(long.subarray(50_001), crc32c(long.subarray(0, 50_001)));
@@ -28,28 +32,19 @@ function selfCheck(file: string): string | undefined {
   return undefined;
 }
 
-function main(): void {
-  if (process.env.RINGSWARM_NATIVE === '0') {
-    rmSync(OUT, { force: true });
-    console.log('build-native: skipped (RINGSWARM_NATIVE=0): frames use @node-rs/crc32');
-    return;
-  }
+/** Why the addon was not built, or undefined when it was built and passed its check. */
+function build(): string | undefined {
+  if (process.env.RINGSWARM_NATIVE === '0') return 'skipped (RINGSWARM_NATIVE=0)';
   const headers = nodeHeaders();
-  if (!headers) {
-    console.log(`build-native: no Node headers (node_api.h) under ${path.dirname(process.execPath)}/../include/node or $npm_config_nodedir: frames use @node-rs/crc32`);
-    return;
-  }
-  const flags = ['-O2', '-shared', '-fPIC', '-Wall', `-I${headers}`, '-DNODE_GYP_MODULE_NAME=kernels'];
-  const built = compileC(SOURCE, OUT, flags);
-  if (!built.ok) {
-    console.log(`build-native: ${built.reason}: frames use @node-rs/crc32`);
-    return;
-  }
-  const wrong = selfCheck(OUT);
-  if (wrong) {
-    rmSync(OUT, { force: true });
-    console.log(`build-native: ${path.relative(PROJECT_ROOT, OUT)} removed: ${wrong}: frames use @node-rs/crc32`);
-  }
+  if (!headers) return `no Node headers (node_api.h) under ${path.dirname(process.execPath)}/../include/node or $npm_config_nodedir`;
+  const built = compileC(SOURCE, OUT, ['-O2', '-shared', '-fPIC', '-Wall', `-I${headers}`, '-DNODE_GYP_MODULE_NAME=kernels']);
+  if (!built.ok) return built.reason;
+  return selfCheck(OUT);
 }
 
-main();
+const why = build();
+if (why) {
+  rmSync(OUT, { force: true }); // never leave an earlier build behind to be loaded
+  console.log(`build-native: ${why}: frames use @node-rs/crc32`);
+}
+

@@ -1,4 +1,5 @@
 import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { checksumKernel, nativeKernels } from '../../src/native/kernels.js';
 import { payloadChecksum } from '../../src/protocol/frame.js';
@@ -38,6 +39,14 @@ describe('native kernels', () => {
       payload[bit >> 3] ^= 1 << (bit & 7);
     }
     expect(payloadChecksum(payload)).toBe(good);
+  });
+
+  it('RINGSWARM_NATIVE=0 keeps @node-rs/crc32, with the same checksums', () => {
+    const script =
+      "const k = await import('./dist/src/native/kernels.js'); const f = await import('./dist/src/protocol/frame.js');" +
+      "console.log(JSON.stringify([k.checksumKernel, f.payloadChecksum(new TextEncoder().encode('123456789'))]))";
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, RINGSWARM_NATIVE: '0' }, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual(['@node-rs/crc32 (native kernels off (RINGSWARM_NATIVE=0))', 0xe3069283]);
   });
 
   it.skipIf(!nativeKernels)('rejects what is not a Uint8Array', () => {
