@@ -9,6 +9,7 @@
 // x^(8|B|) modulo the polynomial; for a fixed |B| that is four table lookups.
 
 #include <node_api.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -162,7 +163,8 @@ static napi_value js_crc32c(napi_env env, napi_callback_info info) {
   return out;
 }
 
-static napi_value init(napi_env env, napi_value exports) {
+/* Once per process: worker threads load the addon again, and must not rewrite tables in use. */
+static void init_tables(void) {
   for (uint32_t v = 0; v < 256; v++) {
     uint32_t c = v;
     for (int k = 0; k < 8; k++) c = c & 1 ? (c >> 1) ^ POLY : c >> 1;
@@ -174,6 +176,11 @@ static napi_value init(napi_env env, napi_value exports) {
   __builtin_cpu_init();
   hardware = __builtin_cpu_supports("sse4.2");
 #endif
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, init_tables);
   napi_value fn, hw;
   napi_create_function(env, "crc32c", NAPI_AUTO_LENGTH, js_crc32c, NULL, &fn);
   napi_set_named_property(env, exports, "crc32c", fn);
