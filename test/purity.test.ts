@@ -31,11 +31,6 @@ const FORBIDDEN_MODULES = [
   'readline',
 ];
 const ALLOWED_MODULES = new Set(['@node-rs/crc32', 'zod', 'node:crypto']);
-/**
- * Files outside the pure folders that pure code may import. src/native/kernels.ts gives the CRC32C
- * function, as @node-rs/crc32 does: pure, though loading the module opens a native addon.
- */
-const ALLOWED_FILES = new Set(['src/native/kernels.js']);
 const ALLOWED_FROM_CRYPTO = new Set(['createHash']);
 
 /** Global functions that schedule work on a clock. */
@@ -66,7 +61,7 @@ function purityViolations(file: string, source: string): string[] {
   const checkSpecifier = (node: ts.Node, spec: string) => {
     if (spec.startsWith('.')) {
       const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec));
-      if (!PURE_DIRS.some((d) => target === d || target.startsWith(`${d}/`)) && !ALLOWED_FILES.has(target)) {
+      if (!PURE_DIRS.some((d) => target === d || target.startsWith(`${d}/`))) {
         report(node, `imports '${spec}', outside ${PURE_DIRS.join(' and ')}`);
       }
       return;

@@ -1,7 +1,9 @@
 // The optional native kernels (src/native/kernels.c, built into dist/native/kernels.node by
 // scripts/build-native.ts). Loaded once per process; without them, or with RINGSWARM_NATIVE=0,
-// the data path keeps @node-rs/crc32 and nothing else changes: the wire format is the same.
+// the data path keeps @node-rs/crc32 and nothing else changes: the wire format is the same. The
+// pure frame codec (src/protocol/frame.ts) takes the function as a value from its callers.
 
+import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +41,9 @@ const loaded = load();
 
 /** The native kernels when they are built, loadable and use the hardware; else undefined. */
 export const nativeKernels: NativeKernels | undefined = loaded.kernels?.hardware ? loaded.kernels : undefined;
+
+/** The CRC32C function the data path passes to the frame codec: the native kernel, else @node-rs/crc32. */
+export const crc32c: (data: Uint8Array) => number = nativeKernels ? nativeKernels.crc32c : nodeRsCrc32c;
 
 /** Which CRC32C implementation this process uses, for benchmark headers. */
 export const checksumKernel: string = nativeKernels ? 'native crc32 x3 (sse4.2)' : `@node-rs/crc32 (native kernels ${loaded.why})`;

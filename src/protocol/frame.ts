@@ -16,7 +16,6 @@
 //     36  u32 reserved  0
 
 import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
-import { nativeKernels } from '../native/kernels.js';
 import { RingswarmError } from './errors.js';
 
 export const FRAME_HEADER_BYTES = 40;
@@ -60,6 +59,8 @@ export interface DecodeOptions {
   maxPayload: number;
   /** Default true. */
   verifyChecksum?: boolean;
+  /** The CRC32C function to verify with (default @node-rs/crc32). */
+  crc?: Crc32c;
 }
 
 const OFF_MAGIC = 0;
@@ -84,12 +85,15 @@ const U32_FIELDS = [
   ['src', OFF_SRC],
 ] as const;
 
-// The native kernel (3-way crc32 instruction) when it is built, else @node-rs/crc32: the same CRC.
-const crc32c: (data: Uint8Array) => number = nativeKernels ? nativeKernels.crc32c : nodeRsCrc32c;
+/**
+ * A CRC32C function. The codec takes it as a value (default @node-rs/crc32); the data path passes
+ * the fastest this machine has (src/native/kernels.ts). Every one gives the same CRC.
+ */
+export type Crc32c = (data: Uint8Array) => number;
 
 /** CRC32C of the payload, as an unsigned 32-bit integer. */
-export function payloadChecksum(payload: Uint8Array): number {
-  return crc32c(payload) >>> 0;
+export function payloadChecksum(payload: Uint8Array, crc: Crc32c = nodeRsCrc32c): number {
+  return crc(payload) >>> 0;
 }
 
 /**
@@ -109,21 +113,21 @@ export function allocFrame(payloadBytes: number): { frame: Uint8Array; payload: 
  * Writes the header into frame[0..40). The length is what follows the header; the checksum is
  * computed unless given (when forwarding a payload already checked). Returns `frame`.
  */
-export function sealFrame(frame: Uint8Array, h: FrameFields & { checksum?: number }): Uint8Array {
+export function sealFrame(frame: Uint8Array, h: FrameFields & { checksum?: number }, crc?: Crc32c): Uint8Array {
   if (frame.byteLength < FRAME_HEADER_BYTES) {
     throw new RangeError(`frame of ${frame.byteLength} bytes has no room for the ${FRAME_HEADER_BYTES}-byte header`);
   }
-  writeHeader(frame, h, frame.subarray(FRAME_HEADER_BYTES));
+  writeHeader(frame, h, frame.subarray(FRAME_HEADER_BYTES), crc);
   return frame;
 }
 
 /** Writes the header for `payload` into target[0..40). */
-function writeHeader(target: Uint8Array, h: FrameFields & { checksum?: number }, payload: Uint8Array): void {
+function writeHeader(target: Uint8Array, h: FrameFields & { checksum?: number }, payload: Uint8Array, crc?: Crc32c): void {
   const phase = phaseNumber(h.phase);
   for (const [name] of U32_FIELDS) checkU32(name, h[name]);
   let checksum: number;
   if (h.checksum === undefined) {
-    checksum = payloadChecksum(payload);
+    checksum = payloadChecksum(payload, crc);
   } else {
     checkU32('checksum', h.checksum);
     checksum = h.checksum;
@@ -146,9 +150,9 @@ export function encodeFrame(h: FrameFields, payload: Uint8Array): Uint8Array {
 }
 
 /** A header alone for `payload`, to send as a fragment before it (the payload is not copied). */
-export function sealHeader(h: FrameFields & { checksum?: number }, payload: Uint8Array): Uint8Array {
+export function sealHeader(h: FrameFields & { checksum?: number }, payload: Uint8Array, crc?: Crc32c): Uint8Array {
   const header = new Uint8Array(FRAME_HEADER_BYTES);
-  writeHeader(header, h, payload);
+  writeHeader(header, h, payload, crc);
   return header;
 }
 
@@ -164,7 +168,7 @@ export function framePayloadLength(header: Uint8Array): number {
  * frames from ws may sit at any offset of a pooled buffer, so the view need not be aligned.
  */
 export function decodeFrame(frame: Uint8Array, opts: DecodeOptions): DecodedFrame {
-  const { maxPayload, verifyChecksum = true } = opts;
+  const { maxPayload, verifyChecksum = true, crc } = opts;
   if (!Number.isInteger(maxPayload) || maxPayload < 0) {
     throw new RangeError(`maxPayload must be a non-negative integer, got ${maxPayload}`);
   }
@@ -200,7 +204,7 @@ export function decodeFrame(frame: Uint8Array, opts: DecodeOptions): DecodedFram
   const payload = frame.subarray(FRAME_HEADER_BYTES);
   const checksum = view.getUint32(OFF_CHECKSUM, true);
   if (verifyChecksum) {
-    const computed = payloadChecksum(payload);
+    const computed = payloadChecksum(payload, crc);
     if (computed !== checksum) {
       throw new RingswarmError(
         'RS_ERR_CHECKSUM',

@@ -8,6 +8,7 @@ import { createCollective } from '../collective/index.js';
 import type { ChunkSend, Collective, CollectiveKind, CollectiveOptions, Progress } from '../collective/types.js';
 import { closeReason, isRingswarmError, RingswarmError } from '../protocol/errors.js';
 import { decodeFrame, FRAME_HEADER_BYTES, payloadChecksum, sealFrame, sealHeader, type DecodedFrame } from '../protocol/frame.js';
+import { crc32c } from '../native/kernels.js';
 import { realClock, type Clock, type TimerHandle } from './clock.js';
 import type { CpuTimes } from './cpu-wait.js';
 import { FramePool } from './frame-pool.js';
@@ -391,7 +392,7 @@ export class OpRunner {
         return;
       }
       if (this.o.checksums) {
-        const actual = payloadChecksum(frame.payload);
+        const actual = payloadChecksum(frame.payload, crc32c);
         if (actual !== frame.header.checksum) {
           throw new RingswarmError('RS_ERR_CHECKSUM', `frame checksum ${frame.header.checksum.toString(16)} does not match payload CRC32C ${actual.toString(16)} (${frame.payload.byteLength} bytes)`);
         }
@@ -605,7 +606,7 @@ export class OpRunner {
       }
       if (frame) {
         // Staged or received: a frame of our own, back to the pool once written.
-        sealFrame(frame, fields);
+        sealFrame(frame, fields, crc32c);
         if (this.corrupting > 0) this.corrupt(frame);
         this.stats.bytesSent += frame.byteLength;
         const owned = frame;
@@ -625,7 +626,7 @@ export class OpRunner {
       // A view of the caller's buffer: header and payload go as two fragments (socket writes do
       // not copy: the caller may reuse the buffer once the op is over, all its frames written).
       const payload = bytesOf(c.data);
-      const header = sealHeader(fields, payload);
+      const header = sealHeader(fields, payload, crc32c);
       this.stats.bytesSent += header.byteLength + payload.byteLength;
       a.unwritten++;
       const done = this.linkSent(a, c.to, header.byteLength + payload.byteLength);

@@ -11,6 +11,7 @@ import { workerExitForClose } from '../protocol/exit-codes.js';
 import type { LauncherKind } from '../protocol/names.js';
 import { isRingswarmError, RingswarmError } from '../protocol/errors.js';
 import { allocFrame, decodeFrame, FRAME_HEADER_BYTES, sealFrame, sealHeader, type DecodedFrame } from '../protocol/frame.js';
+import { crc32c } from '../native/kernels.js';
 import type { Channel } from '../runtime/channel.js';
 import { every, type Clock } from '../runtime/clock.js';
 import type { CpuTimes } from '../runtime/cpu-wait.js';
@@ -262,7 +263,7 @@ export class Worker {
       const frames = await this.transport.fetchCheckpoint(m.restore.peer.dataUrl, m.epoch, m.firstCard, step, m.job.timeoutMs);
       const mine = new CheckpointStore(m.job.dtype, m.job.cardsPerWorker, cards.states[0]?.length ?? 0);
       for (const f of frames) {
-        const d = decodeFrame(f, { maxPayload: f.byteLength, verifyChecksum: true });
+        const d = decodeFrame(f, { maxPayload: f.byteLength, verifyChecksum: true, crc: crc32c });
         mine.receive(m.firstCard, step, { card: d.header.chunk, offset: d.header.offset, data: viewElements(m.job.dtype, d.payload) });
       }
       if (!mine.restore(step, cards.states, m.firstCard)) throw new RingswarmError('RS_ERR_PROTOCOL', `incomplete copy of checkpoint ${step} from rank ${m.restore.peer.rank}`);
@@ -319,7 +320,7 @@ export class Worker {
     }
     let d: DecodedFrame;
     try {
-      d = decodeFrame(frame, { maxPayload: a.runner.maxPayload, verifyChecksum: a.job.checksums });
+      d = decodeFrame(frame, { maxPayload: a.runner.maxPayload, verifyChecksum: a.job.checksums, crc: crc32c });
     } catch (e) {
       this.env.log(`bad checkpoint frame from rank ${from}: ${(e as Error).message}`);
       return;
@@ -364,7 +365,7 @@ export class Worker {
     return checkpointPieces(states, chunkElems).map((p) => {
       const { frame, payload } = alloc(p.data.byteLength);
       payload.set(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength));
-      return sealFrame(frame, { phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: firstCard, chunk: p.card, offset: p.offset, src: a.rank });
+      return sealFrame(frame, { phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: firstCard, chunk: p.card, offset: p.offset, src: a.rank }, crc32c);
     });
   }
 
@@ -390,7 +391,7 @@ export class Worker {
       };
       for (const p of pieces) {
         const payload = new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength);
-        const header = sealHeader({ phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: a.firstCard, chunk: p.card, offset: p.offset, src: a.rank }, payload);
+        const header = sealHeader({ phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: a.firstCard, chunk: p.card, offset: p.offset, src: a.rank }, payload, crc32c);
         a.runner.sendFrame(a.next, [header, payload], () => --unwritten === 0 && copied());
       }
     }

@@ -1,7 +1,7 @@
 import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { checksumKernel, nativeKernels } from '../../src/native/kernels.js';
+import { checksumKernel, crc32c, nativeKernels } from '../../src/native/kernels.js';
 import { payloadChecksum } from '../../src/protocol/frame.js';
 
 // The native CRC32C (src/native/kernels.c, built by `npm run build`) must equal @node-rs/crc32 on
@@ -32,19 +32,20 @@ describe('native kernels', () => {
 
   it.skipIf(!nativeKernels)('detects a flipped bit anywhere in a large payload', () => {
     const payload = new Uint8Array(1 << 20).map((_, i) => (i * 131) & 0xff);
-    const good = payloadChecksum(payload);
+    const good = payloadChecksum(payload, crc32c);
     for (const bit of [0, 7, 8 * 8191, 8 * 8192 + 3, 8 * 3 * 8192, 8 * (payload.length - 1) + 7]) {
       payload[bit >> 3] ^= 1 << (bit & 7);
-      expect(payloadChecksum(payload)).not.toBe(good);
+      expect(payloadChecksum(payload, crc32c)).not.toBe(good);
       payload[bit >> 3] ^= 1 << (bit & 7);
     }
-    expect(payloadChecksum(payload)).toBe(good);
+    expect(payloadChecksum(payload, crc32c)).toBe(good);
+    expect(payloadChecksum(payload)).toBe(good); // the codec's default, @node-rs/crc32
   });
 
   it('RINGSWARM_NATIVE=0 keeps @node-rs/crc32, with the same checksums', () => {
     const script =
-      "const k = await import('./dist/src/native/kernels.js'); const f = await import('./dist/src/protocol/frame.js');" +
-      "console.log(JSON.stringify([k.checksumKernel, f.payloadChecksum(new TextEncoder().encode('123456789'))]))";
+      "const k = await import('./dist/src/native/kernels.js');" +
+      "console.log(JSON.stringify([k.checksumKernel, k.crc32c(new TextEncoder().encode('123456789')) >>> 0]))";
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, RINGSWARM_NATIVE: '0' }, encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual(['@node-rs/crc32 (native kernels off (RINGSWARM_NATIVE=0))', 0xe3069283]);
   });
