@@ -36,7 +36,8 @@ const BUNDLED_ENTRY = fileURLToPath(new URL('../../worker.cjs', import.meta.url)
  * after start). A worker's bulk data lives in its arena and typed arrays, not on the JS heap, and
  * its short-lived objects fit in 1 MiB: measured on the demo shape (16 x 8 x 1 MiB, checkpoints
  * on), a worker's RSS max 129 MB against 142 with the default, step and all-reduce times the same
- * (interleaved, 2x each; and 64 MiB x 4 and 8 B x 8 bench ops too).
+ * (interleaved, 2x each; and 64 MiB x 4 and 8 B x 8 bench ops too). Workers a launcher starts
+ * (`ringswarm worker` under srun, mpirun or a Job) get the same from NODE_OPTIONS=--max-semi-space-size=1.
  */
 export const WORKER_V8_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 export const WORKER_ENTRY = existsSync(LOADER_ENTRY) && existsSync(BUNDLED_ENTRY) ? LOADER_ENTRY : existsSync(BUNDLED_ENTRY) ? BUNDLED_ENTRY : fileURLToPath(new URL('../worker/main.js', import.meta.url));
