@@ -39,7 +39,7 @@ const BUNDLED_ENTRY = fileURLToPath(new URL('../../worker.cjs', import.meta.url)
  * (interleaved, 2x each; and 64 MiB x 4 and 8 B x 8 bench ops too). Workers a launcher starts
  * (`ringswarm worker` under srun, mpirun or a Job) get the same from NODE_OPTIONS=--max-semi-space-size=1.
  */
-export const WORKER_V8_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+const WORKER_V8_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 export const WORKER_ENTRY = existsSync(LOADER_ENTRY) && existsSync(BUNDLED_ENTRY) ? LOADER_ENTRY : existsSync(BUNDLED_ENTRY) ? BUNDLED_ENTRY : fileURLToPath(new URL('../worker/main.js', import.meta.url));
 
 /**
