@@ -50,6 +50,12 @@ export interface OpRunnerOptions {
   cpuTimes?: () => CpuTimes;
   /** CRC32C on every frame (sent and checked); off only to measure what it costs. */
   checksums: boolean;
+  /**
+   * A bad frame that came in after the op under way had already failed or been aborted (a partner
+   * lost first, say): nothing in this epoch will fail with it, so it is handed here, to be reported
+   * as a sign of its own. Without it, such a frame fails the next op instead.
+   */
+  onLateBadFrame?: (e: RingswarmError) => void;
   /** Called after each chunk is applied, with how many of that phase this op has received (fault triggers). */
   delivered?: (opSeq: number, phase: string, received: number) => void;
   /** --trace: time each phase of every op, its sends and its receives (OpTimings.phases). Off, a frame costs one test more. */
@@ -175,6 +181,8 @@ export class OpRunner {
   private lastOpSeq = -1;
   /** A bad frame that arrived while no op was under way. */
   private poisoned: RingswarmError | null = null;
+  /** The last op ended without completing (failed or aborted). */
+  private lastEndedUnfinished = false;
   readonly stats: OpRunnerStats = { framesSent: 0, framesReceived: 0, bytesSent: 0, staleDropped: 0, badFrames: 0 };
 
   private readonly clock: Clock;
@@ -208,12 +216,14 @@ export class OpRunner {
     this.early = [];
     this.earlyBytes = 0;
     this.abort(new RingswarmError('RS_ERR_ABORTED', `epoch ${epoch} started`));
+    this.lastEndedUnfinished = false;
   }
 
   abort(err: Error): void {
     const a = this.active;
     if (!a) return;
     this.active = null;
+    this.lastEndedUnfinished = true;
     this.clock.clearTimer(a.timer);
     a.reject(err);
   }
@@ -251,6 +261,7 @@ export class OpRunner {
     if (this.active) throw new RingswarmError('RS_ERR_INTERNAL', `op ${opSeq} started while op ${this.active.opSeq} is under way`);
     if (opSeq <= this.lastOpSeq) throw new RingswarmError('RS_ERR_INTERNAL', `op sequence went back from ${this.lastOpSeq} to ${opSeq}`);
     this.lastOpSeq = opSeq;
+    this.lastEndedUnfinished = false;
     const collective = createCollective(kind, {
       ...opts,
       rank: this.o.rank,
@@ -348,6 +359,7 @@ export class OpRunner {
   private fail(a: Active, e: unknown): void {
     if (this.active !== a) return;
     this.active = null;
+    this.lastEndedUnfinished = true;
     this.clock.clearTimer(a.timer);
     a.reject(e instanceof Error ? e : new Error(String(e)));
   }
@@ -407,6 +419,7 @@ export class OpRunner {
       const failure = new RingswarmError(err.code, `from rank ${from}: ${err.message}`);
       // Between ops (a frame held early), the next op fails with it instead.
       if (this.active) this.fail(this.active, failure);
+      else if (this.lastEndedUnfinished && this.o.onLateBadFrame) this.o.onLateBadFrame(failure);
       else this.poisoned = failure;
       this.transport.dropLink(from, err.closeCode, closeReason(err));
       return;

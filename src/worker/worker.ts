@@ -212,6 +212,8 @@ export class Worker {
         cpuTimes: this.env.cpuTimes && (() => this.env.cpuTimes!()),
         checksums: job.checksums,
         delivered: (opSeq, phase, n) => this.trigger(opSeq, phase, n),
+        // A corrupt frame found after a lost partner ended the op is still a fault to report.
+        onLateBadFrame: (e) => this.failed(m.epoch, e),
         trace: job.trace === true,
       },
       this.env.log,

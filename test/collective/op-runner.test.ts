@@ -37,6 +37,7 @@ interface RingOptions {
   timeoutMs?: number;
   checksums?: boolean;
   trace?: boolean;
+  onLateBadFrame?: (rank: number, e: RingswarmError) => void;
 }
 
 async function ring(size: number, o: RingOptions = {}): Promise<Ring> {
@@ -49,7 +50,7 @@ async function ring(size: number, o: RingOptions = {}): Promise<Ring> {
     (t, rank) =>
       new OpRunner(
         t,
-        { rank, epoch, dtype: o.dtype ?? 'f32', chunkElems: o.chunkElems ?? 16, timeoutMs: o.timeoutMs ?? 10_000, checksums: o.checksums ?? true, trace: o.trace },
+        { rank, epoch, dtype: o.dtype ?? 'f32', chunkElems: o.chunkElems ?? 16, timeoutMs: o.timeoutMs ?? 10_000, checksums: o.checksums ?? true, trace: o.trace, onLateBadFrame: o.onLateBadFrame && ((e) => o.onLateBadFrame!(rank, e)) },
         (l) => logs[rank].push(l),
       ),
   );
@@ -300,6 +301,32 @@ describe('OpRunner over MemoryNetwork', () => {
     // The link the bad frame came on is dropped (reported on a later microtask).
     expect(lost).toEqual([[], [0], [], []]);
     expect(runners.every((r) => r.progress() === null)).toBe(true);
+  });
+
+  it('a bad frame after the op was aborted (a partner lost first) is handed to onLateBadFrame; without it, the next op fails with it', async () => {
+    for (const withCallback of [true, false]) {
+      const late: [number, string][] = [];
+      const { transports, runners } = await ring(3, { chunkElems: 4, onLateBadFrame: withCallback ? (rank, e) => late.push([rank, e.code]) : undefined });
+      const bufs = inputs(spec('f32', 'sum', 3), 12);
+      const cap = captureFirst(transports[0], 1);
+      const done = runners.map((r, rank) => settle(r.run('allreduce', 0, { size: 3, op: 'sum', buffer: bufs[rank] })));
+      const corrupt = cap.frame();
+      corrupt[FRAME_HEADER_BYTES + 1] ^= 0x01;
+      // Rank 1 loses a partner first: its op ends; then the corrupt frame comes in.
+      runners[1].abort(new RingswarmError('RS_ERR_PEER_LOST', 'link to rank 2 closed'));
+      runners[1].onFrame(0, corrupt);
+      expect(runners[1].stats.badFrames).toBe(1);
+      for (const r of [0, 2]) runners[r].abort(new RingswarmError('RS_ERR_ABORTED', 'test over'));
+      const codes = (await Promise.all(done)).map((r) => (r.ok ? 'ok' : (r.err as RingswarmError).code));
+      expect(codes[1]).toBe('RS_ERR_PEER_LOST');
+      // The next op: with the callback, the bad frame is no longer its business (it runs until aborted).
+      const pending = settle(runners[1].run('allreduce', 1, { size: 3, op: 'sum', buffer: bufs[1] }));
+      await Promise.resolve();
+      runners[1].abort(new RingswarmError('RS_ERR_ABORTED', 'test over'));
+      const next = await pending;
+      expect(late).toEqual(withCallback ? [[1, 'RS_ERR_CHECKSUM']] : []);
+      expect(next.ok ? 'ok' : (next.err as RingswarmError).code).toBe(withCallback ? 'RS_ERR_ABORTED' : 'RS_ERR_CHECKSUM');
+    }
   });
 
   it('with checksums off, the same flipped byte goes through and the result is wrong (what the checksum buys)', async () => {

@@ -45,9 +45,11 @@ describe('real runs replay', () => {
       expect(r.code, r.stderr).toBe(0);
       return report(r.stdout);
     });
-    expect(timeline(a.faults)).toEqual(timeline(b.faults));
+    // On a mismatch, both runs' logs: the order of what each coordinator heard is the first clue.
+    const logs = runs.map((r, i) => `--- run ${i + 1} stderr ---\n${r.stderr}`).join('\n');
+    expect(timeline(a.faults), logs).toEqual(timeline(b.faults));
     expect(a.stateDigest).toBe(b.stateDigest);
-    expect(timeline(a.faults)).toEqual([
+    expect(timeline(a.faults), logs).toEqual([
       { kind: 'corrupt', rank: 3, atStep: 4, phase: 'all-gather', injected: true, struck: true, detectedBy: 'checksum', action: 'rollback', restoredFrom: 'memory', lostSteps: 0 },
       { kind: 'crash', rank: 0, atStep: 5, phase: 'reduce-scatter', injected: true, struck: true, detectedBy: 'exit', action: 'restart rank 0', restoredFrom: 'memory', lostSteps: 0 },
       { kind: 'kill', rank: 1, atStep: 6, phase: 'reduce-scatter', injected: true, struck: true, detectedBy: 'exit', action: 'restart rank 1', restoredFrom: 'memory', lostSteps: 0 },
