@@ -277,7 +277,7 @@ registerDemo(program);
 registerPlan(program);
 registerOperator(program);
 
-function algoOption(what = 'all-reduce algorithm: ring (bandwidth-optimal), rd (recursive doubling: log2 n steps, for small sizes on many workers), or auto (the one the alpha-beta model predicts fastest, per epoch)'): Option {
+function algoOption(what = 'all-reduce algorithm: ring (bandwidth-optimal), rd (recursive doubling: log2 n steps, for small sizes on many workers), tree (binomial reduce then broadcast: 2(n-1) frames, for many workers on few cores), or auto (the one the alpha-beta model predicts fastest, per epoch)'): Option {
   return new Option('--algo <name>', what);
 }
 

@@ -3,12 +3,13 @@ import { chainBroadcast } from './broadcast.js';
 import { ringReduceScatter } from './reduce-scatter.js';
 import { recursiveDoublingAllReduce } from './recursive-doubling.js';
 import { ringAllReduce } from './ring-allreduce.js';
+import { treeAllReduce } from './tree.js';
 import type { Collective, CollectiveKind, CollectiveOptions } from './types.js';
 
 export function createCollective(kind: CollectiveKind, opts: CollectiveOptions): Collective {
   switch (kind) {
     case 'allreduce':
-      return opts.algo === 'rd' ? recursiveDoublingAllReduce(opts) : ringAllReduce(opts);
+      return opts.algo === 'rd' ? recursiveDoublingAllReduce(opts) : opts.algo === 'tree' ? treeAllReduce(opts) : ringAllReduce(opts);
     case 'reducescatter':
       return ringReduceScatter(opts);
     case 'allgather':

@@ -51,7 +51,9 @@ export function predictAllreduce(algo: AllreduceAlgo, workers: number, cards: nu
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be an integer >= 1, got ${workers}`);
   // A hop is every busy worker handling a frame: beyond the cores they take turns, so the machine's
   // part of both alpha and beta grows with busy workers / cores; the emulated link's does not.
-  const busy = algo === 'ring' ? workers : 2 ** doublingPlan(0, workers).rounds;
+  // (The tree's 2(p-1) frames spread over its 2 log2(p) steps: fewer busy at each.)
+  const rounds = doublingPlan(0, workers).rounds;
+  const busy = algo === 'ring' ? workers : algo === 'tree' ? Math.max(1, (2 ** rounds - 1) / Math.max(1, rounds)) : 2 ** rounds;
   const share = Math.max(1, busy / Math.max(1, m.cores));
   const alphaUs = m.hopUs * share + m.linkLatencyUs;
   const secPerByte = share / m.softwareBandwidth + (m.linkBandwidth > 0 ? 1 / m.linkBandwidth : 0);
@@ -62,8 +64,9 @@ export function predictAllreduce(algo: AllreduceAlgo, workers: number, cards: nu
       hops = 2 * (workers - 1);
       bytesPerHop = bytes / workers;
     } else {
+      // The tree goes up and back down the doubling's steps, each hop carrying the whole vector.
       const plan = doublingPlan(0, workers);
-      hops = plan.rounds + (2 ** plan.rounds < workers ? 2 : 0);
+      hops = (algo === 'tree' ? 2 : 1) * plan.rounds + (2 ** plan.rounds < workers ? 2 : 0);
       bytesPerHop = bytes;
     }
   }

@@ -30,6 +30,8 @@ export interface DoublingPlan {
   buddy: number;
   /** Partner at each doubling step (empty for 'extra'). */
   partners: number[];
+  /** Its rank among the p that double (-1 for 'extra'): partners[k] is the rank of virtual xor 2^k. */
+  virtual: number;
 }
 
 export function doublingPlan(rank: number, size: number): DoublingPlan {
@@ -42,11 +44,11 @@ export function doublingPlan(rank: number, size: number): DoublingPlan {
     rounds++;
   }
   const q = size - p;
-  if (rank < 2 * q && rank % 2 === 0) return { rounds, role: 'extra', buddy: rank + 1, partners: [] };
+  if (rank < 2 * q && rank % 2 === 0) return { rounds, role: 'extra', buddy: rank + 1, partners: [], virtual: -1 };
   const v = rank < 2 * q ? rank >> 1 : rank - q;
   const real = (u: number) => (u < q ? 2 * u + 1 : u + q);
   const partners = Array.from({ length: rounds }, (_, k) => real(v ^ (1 << k)));
-  return rank < 2 * q ? { rounds, role: 'host', buddy: rank - 1, partners } : { rounds, role: 'plain', buddy: -1, partners };
+  return rank < 2 * q ? { rounds, role: 'host', buddy: rank - 1, partners, virtual: v } : { rounds, role: 'plain', buddy: -1, partners, virtual: v };
 }
 
 /** Every rank `rank` sends to or receives from under recursive doubling (the links it needs). */

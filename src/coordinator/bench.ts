@@ -159,7 +159,7 @@ export async function runBench(cfg: BenchConfig, hooks: BenchHooks): Promise<Ben
     });
     const joined = await Promise.race([
       swarm.rendezvous(cfg.cardsPerWorker).then(() => {
-        swarm.assign(job, algo, algos.includes('rd'));
+        swarm.assign(job, algo, algos.some((a) => a !== 'ring'));
         return true;
       }),
       finished.then(() => false),

@@ -31,10 +31,12 @@ export function describeLocation(l: Location | null): string {
  * that received least relative to what it expects is the one the others wait on.
  */
 /**
- * Without a ring (recursive doubling), per-link chunk counts are not kept; who waits for whom is.
- * A rank p waiting for q while q does not wait for p (q has sent, and moved on or finished) points
- * at the link q -> p; the frames it lost hold up the ranks that wait for p later, so of those links
- * the one at the earliest step is where it started. Failing that, the rank most waited for.
+ * Without a ring (recursive doubling, the tree), per-link chunk counts are not kept; who waits for
+ * whom is. A rank p waiting for q while q does not wait for p at p's step or before (q has sent,
+ * and moved on or finished: in the tree a child that sent its partial up waits for the result
+ * from the parent that waits for that partial) points at the link q -> p; the frames it lost hold
+ * up the ranks that wait for p later, so of those links the one at the earliest step is where it
+ * started. Failing that, the rank most waited for.
  */
 function locateByWaits(table: readonly RankProgress[]): Location | null {
   const byRank = new Map(table.map((p) => [p.rank, p]));
@@ -45,7 +47,7 @@ function locateByWaits(table: readonly RankProgress[]): Location | null {
     if (p.opSeq !== op || p.waitingFor == null) continue;
     waitedFor.set(p.waitingFor, (waitedFor.get(p.waitingFor) ?? 0) + 1);
     const q = byRank.get(p.waitingFor);
-    if (q && q.opSeq === op && q.waitingFor === p.rank) continue; // waiting for each other: not that link
+    if (q && q.opSeq === op && q.waitingFor === p.rank && (q.step ?? 0) <= (p.step ?? 0)) continue; // waiting for each other: not that link
     const step = p.step ?? 0;
     if (!best || step < best.step) best = { from: p.waitingFor, to: p.rank, step };
   }

@@ -10,7 +10,7 @@ import type { CoordinatorMessage, FaultOrder, JobSpec, Restore, StragglerOrder, 
 import type { JobStatus, RankState } from '../protocol/operator.js';
 import type { DetectedBy, EpochReport, FaultReport, InjectedStragglerReport, RunConfig, StragglerReport } from './config.js';
 import { describeLocation, locateStuck, type Location, type RankProgress } from './detector.js';
-import { peersOf, unusedLinkNote } from './fabric.js';
+import { ALGO_NAMES, peersOf, unusedLinkNote } from './fabric.js';
 import { CheckpointLedger, StepLedger, type StepAgg } from './ledger.js';
 import { assignMessage, assignRing } from './rendezvous.js';
 import { rerouteOrder } from './reroute.js';
@@ -1019,7 +1019,7 @@ export class CoordinatorMachine {
     const algo = this.algoFor(this.W);
     const lostCards = [...this.lostCards];
     for (const m of this.members) {
-      this.send(m, assignMessage(this.members, m.rank, this.epoch, this.job, algo, algo === 'rd', {
+      this.send(m, assignMessage(this.members, m.rank, this.epoch, this.job, algo, algo !== 'ring', {
         restore: restoreFor(m.rank),
         faults: this.faultsFor(m, fromStep),
         lostCards,
@@ -1599,13 +1599,14 @@ export class CoordinatorMachine {
       const inj = this.injected[i];
       if (inj.struck) {
         if (inj.detectedAtStep === null && f.kind !== 'jitter' && this.W < MIN_STRAGGLER_WORKERS) inj.note ??= `not scored: the detector needs at least ${MIN_STRAGGLER_WORKERS} workers`;
-        if (inj.detectedAtStep === null && f.kind === 'slow-link' && this.epochAlgo() === 'rd') {
+        const algo = this.epochAlgo();
+        if (inj.detectedAtStep === null && f.kind === 'slow-link' && algo !== 'ring') {
           // Judged in the last epoch, by the ranks the link's two launch identities hold in it.
           const from = this.launch[f.from];
           const to = this.launch[linkEnds(f, this.cfg.workers)[1]];
           const inRing = (m: Member | undefined): m is Member => m !== undefined && this.members[m.rank] === m;
-          if (inRing(from) && inRing(to) && !peersOf('rd', from.rank, this.W, false).includes(to.rank)) {
-            inj.note ??= 'under recursive doubling its link carries only checkpoint copies, which hold no all-reduce up (not scored)';
+          if (inRing(from) && inRing(to) && !peersOf(algo, from.rank, this.W, false).includes(to.rank)) {
+            inj.note ??= `under ${ALGO_NAMES[algo]} its link carries only checkpoint copies, which hold no all-reduce up (not scored)`;
           }
         }
         return;

@@ -11,8 +11,8 @@ export type ReduceOp = (typeof REDUCE_OPS)[number];
 export const COLLECTIVES = ['allreduce', 'reducescatter', 'allgather', 'broadcast'] as const;
 export type CollectiveKind = (typeof COLLECTIVES)[number];
 
-/** All-reduce algorithms: the bandwidth-optimal ring, and the latency-friendly recursive doubling. */
-export const ALLREDUCE_ALGOS = ['ring', 'rd'] as const;
+/** All-reduce algorithms: the bandwidth-optimal ring, the latency-friendly recursive doubling, and the frame-frugal binomial tree. */
+export const ALLREDUCE_ALGOS = ['ring', 'rd', 'tree'] as const;
 export type AllreduceAlgo = (typeof ALLREDUCE_ALGOS)[number];
 
 /** Who gave a worker its rank: the coordinator (spawned), a launcher's environment, or `--rank`. */

@@ -6,6 +6,7 @@ import { allocElements, bytesOf, type DType, type Elements, type ReduceOp } from
 import { countWrong, fillExpected, fillGradient, type InputSpec } from '../../src/collective/inputs.js';
 import { RingswarmError } from '../../src/protocol/errors.js';
 import { doublingPeers } from '../../src/collective/recursive-doubling.js';
+import { treePeers } from '../../src/collective/tree.js';
 import type { AllreduceAlgo } from '../../src/collective/types.js';
 import { decodeFrame, encodeFrame, FRAME_HEADER_BYTES } from '../../src/protocol/frame.js';
 import type { Clock, TimerHandle } from '../../src/runtime/clock.js';
@@ -525,6 +526,7 @@ describe('OpRunner on a manual clock', () => {
     ['ring', 4],
     ['rd', 4],
     ['rd', 6],
+    ['tree', 6],
   ] as const)('%s, %i ranks: a frame every 0.9 x timeoutMs for dozens of timeouts, the op finishes and is exact', async (algo: AllreduceAlgo, size) => {
     const { clock, net, runners } = swarm(size);
     const s = spec('f64', 'sum', size);
@@ -752,8 +754,8 @@ describe('OpRunner on a manual clock', () => {
     expect(st.every((x) => x.done && !x.err)).toBe(true);
   });
 
-  it('measures every link it sends on: bytes and busy time per peer, under the ring and recursive doubling', async () => {
-    for (const algo of ['ring', 'rd'] as const) {
+  it('measures every link it sends on: bytes and busy time per peer, under the ring, recursive doubling and the tree', async () => {
+    for (const algo of ['ring', 'rd', 'tree'] as const) {
       const size = 4;
       const { clock, net, runners } = swarm(size);
       const ops = 4;
@@ -774,7 +776,7 @@ describe('OpRunner on a manual clock', () => {
         expect(st.every((x) => x.done && !x.err)).toBe(true);
         for (let rank = 0; rank < size; rank++) {
           const last = runners[rank]!.last!;
-          const peers = algo === 'ring' ? [(rank + 1) % size] : doublingPeers(rank, size);
+          const peers = algo === 'ring' ? [(rank + 1) % size] : algo === 'rd' ? doublingPeers(rank, size) : treePeers(rank, size);
           expect(last.links.map((l) => l.peer), `${algo} rank ${rank}`).toEqual(peers);
           expect(last.links.reduce((a, l) => a + l.bytes, 0)).toBe(last.bytesSent);
           for (const l of last.links) expect(l.busyMs).toBeGreaterThan(0);

@@ -1,7 +1,8 @@
 // Locating a stuck op from each rank's last progress: the ring's per-link chunk counts, and
-// recursive doubling's who-waits-for-whom.
+// recursive doubling's and the tree's who-waits-for-whom.
 import { describe, expect, it } from 'vitest';
 import { locateStuck, type RankProgress } from '../../src/coordinator/detector.js';
+import { createCollective } from '../../src/collective/index.js';
 import { doublingPlan } from '../../src/collective/recursive-doubling.js';
 
 const row = (rank: number, o: Partial<RankProgress> = {}): RankProgress => ({ rank, opSeq: 4, chunksReceived: 6, chunksExpected: 6, chunksSent: 6, silentMs: 0, ...o });
@@ -34,5 +35,26 @@ describe('locateStuck', () => {
     expect(locateStuck(t, 1000)).toEqual({ kind: 'link', from: 0, to: 2 });
     const mutual = [row(0, { step: 1, waitingFor: 1 }), row(1, { step: 1, waitingFor: 0 })];
     expect(locateStuck(mutual, 1000)).toMatchObject({ kind: 'rank' });
+  });
+
+  it('under the tree: the cut link from a child whose partial never came, though child and parent wait for each other', () => {
+    // 8 ranks, the link 5 -> 4 cut: every collective driven as far as it goes without that frame.
+    const n = 8;
+    const cs = Array.from({ length: n }, (_, rank) => createCollective('allreduce', { rank, size: n, dtype: 'f32', op: 'sum', buffer: new Float32Array(2), chunkElems: 2, algo: 'tree' }));
+    const q = cs.flatMap((c, from) => c.start().map((s) => ({ from, s })));
+    while (q.length) {
+      const { from, s } = q.shift()!;
+      if (from === 5 && s.to === 4) continue;
+      for (const o of cs[s.to].onChunk({ from, phase: s.phase, step: s.step, chunk: s.chunk, offset: s.offset, data: s.data.slice() })) q.push({ from: s.to, s: o });
+    }
+    const t = cs.map((c, r) => {
+      const p = c.progress();
+      return row(r, { step: p.step, waitingFor: p.waitingFor, chunksReceived: p.chunksReceived, chunksExpected: p.chunksExpected });
+    });
+    // 4 waits for 5's partial; 5, having sent it, waits for the result from 4; 0 waits for 4's.
+    expect(t[4].waitingFor).toBe(5);
+    expect(t[5].waitingFor).toBe(4);
+    expect(t[0].waitingFor).toBe(4);
+    expect(locateStuck(t, 1000)).toEqual({ kind: 'link', from: 5, to: 4 });
   });
 });

@@ -116,6 +116,18 @@ describe('faults, real processes', () => {
     expect(rep.faults[0]).toMatchObject({ kind: 'link', detectedBy: 'watchdog', located: 'link 2->3' });
   });
 
+  it('under the tree: a kill as the result comes down, restarted, exact; a cut link located by who waits for whom', async () => {
+    // 4 workers: 0 is the root, 2 takes 3's partial and hands 0 its own, 1 hands 0 its own.
+    const kill = await withFault('--algo', 'tree', '--inject', 'kill:rank=2:step=4:phase=all-gather');
+    expect(kill.r.code, kill.r.stderr).toBe(0);
+    expect(kill.rep).toMatchObject({ ok: true, wrong: 0, stepsCompleted: 10, algo: ['tree'], stateDigest: cleanDigest });
+    expect(kill.rep.faults[0]).toMatchObject({ kind: 'kill', rank: 2, struck: true, detectedBy: 'exit', located: 'rank 2', restoredFrom: 'memory' });
+    const cut = await withFault('--algo', 'tree', '--inject', 'link:from=3:to=2:step=5:cut=true:ms=500');
+    expect(cut.r.code, cut.r.stderr).toBe(0);
+    expect(cut.rep.stateDigest).toBe(cleanDigest);
+    expect(cut.rep.faults[0]).toMatchObject({ kind: 'link', struck: true, detectedBy: 'watchdog', located: 'link 3->2' });
+  });
+
   it('a kill in the last step, after the others said done: the step is redone, exact', async () => {
     // 16 workers: most finish the step (and the job) before the kill is seen. (Their old 'done' once
     // counted toward the new epoch's, and the run ended 'incomplete'; a race, not caught every time.)

@@ -57,7 +57,7 @@ describe('ringswarm sim: determinism', () => {
 
 describe('ringswarm sim: faults at every point of a collective', () => {
   for (const kind of ['kill', 'crash', 'hang', 'corrupt'] as const) {
-    for (const algo of ['ring', 'rd'] as const) {
+    for (const algo of ['ring', 'rd', 'tree'] as const) {
       for (const phase of ['reduce-scatter', 'all-gather'] as const) {
         it(`${kind} in ${phase} under ${algo}: detected, healed, exact`, async () => {
           const extra = kind === 'crash' ? { code: 3 } : kind === 'corrupt' ? { frames: 1 } : {};
@@ -92,8 +92,8 @@ describe('ringswarm sim: faults at every point of a collective', () => {
     expect(r.faults[0].action).toBe('spare rank 0');
   });
 
-  it('a slow node is named under recursive doubling and the ring; every injected straggler is listed', async () => {
-    for (const algo of ['ring', 'rd'] as const) {
+  it('a slow node is named under the ring, recursive doubling and the tree; every injected straggler is listed', async () => {
+    for (const algo of ['ring', 'rd', 'tree'] as const) {
       const slow: StragglerFault = { id: 90, kind: 'slow', rank: 5, at: { step: 0 }, factor: 4 } as StragglerFault;
       const r = await simJob(job({ workers: 8, steps: 12, computeMs: 20, algo, stragglers: [slow] }), quiet);
       expect(r.ok).toBe(true);
