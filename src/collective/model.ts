@@ -75,23 +75,30 @@ export function predictAllreduce(algo: AllreduceAlgo, workers: number, cards: nu
   return { interUs, intraUs, totalUs: interUs + intraUs, hops, bytesPerHop };
 }
 
-/** The algorithm the model predicts fastest (ties: the ring, which moves fewer bytes). */
+/** The algorithm the model predicts fastest (ties: the ring, which moves fewer bytes, then recursive doubling, fewer steps). */
 export function pickAlgo(workers: number, cards: number, bytes: number, m: FabricModel): AllreduceAlgo {
-  return predictAllreduce('rd', workers, cards, bytes, m).interUs < predictAllreduce('ring', workers, cards, bytes, m).interUs ? 'rd' : 'ring';
+  let best: AllreduceAlgo = 'ring';
+  let bestUs = predictAllreduce('ring', workers, cards, bytes, m).interUs;
+  for (const algo of ['rd', 'tree'] as const) {
+    const us = predictAllreduce(algo, workers, cards, bytes, m).interUs;
+    if (us < bestUs) [best, bestUs] = [algo, us];
+  }
+  return best;
 }
 
 /**
- * The size per card from which the ring is predicted faster than recursive doubling (null: the
- * ring is faster at every size, as on 1-2 workers), by bisection over [1 B, 1 TiB].
+ * The size per card from which the ring is predicted faster than `small` (recursive doubling by
+ * default; null: the ring is faster at every size, as on 1-2 workers), by bisection over [1 B, 1 TiB].
  */
-export function predictedCrossover(workers: number, m: FabricModel): number | null {
-  if (pickAlgo(workers, 1, 1, m) === 'ring') return null;
+export function predictedCrossover(workers: number, m: FabricModel, small: Exclude<AllreduceAlgo, 'ring'> = 'rd'): number | null {
+  const smallWins = (bytes: number) => predictAllreduce(small, workers, 1, bytes, m).interUs < predictAllreduce('ring', workers, 1, bytes, m).interUs;
+  if (!smallWins(1)) return null;
   let lo = 1;
   let hi = 2 ** 40;
-  if (pickAlgo(workers, 1, hi, m) === 'rd') return hi;
+  if (smallWins(hi)) return hi;
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
-    if (pickAlgo(workers, 1, mid, m) === 'rd') lo = mid;
+    if (smallWins(mid)) lo = mid;
     else hi = mid;
   }
   return hi;

@@ -123,9 +123,11 @@ describe('all-reduce algorithms and the emulated fabric (real processes)', () =>
     }
   });
 
-  it('--algo auto picks by the model: recursive doubling for small messages on many workers, the ring for large', async () => {
+  it('--algo auto picks by the model: the tree for small messages on many workers, recursive doubling on a few, the ring for large', async () => {
     const small = report((await runCli(['run', '-w', '16', '-g', '1', '-s', '64', '--steps', '2', '--json', '-'])).stdout);
-    expect(small).toMatchObject({ ok: true, algo: ['rd'] });
+    expect(small).toMatchObject({ ok: true, algo: ['tree'] });
+    const few = report((await runCli(['run', '-w', '4', '-g', '1', '-s', '16KiB', '--steps', '2', '--json', '-'])).stdout);
+    expect(few).toMatchObject({ ok: true, algo: ['rd'] });
     const large = report((await runCli(['run', '-w', '4', '-g', '1', '-s', '4MiB', '--steps', '2', '--json', '-'])).stdout);
     expect(large).toMatchObject({ ok: true, algo: ['ring'] });
   });
@@ -133,13 +135,13 @@ describe('all-reduce algorithms and the emulated fabric (real processes)', () =>
   it('--tuning: auto goes by the crossover bench measured for the ring size, else by the model', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rs-tuning-'));
     try {
-      // As if bench had found the ring faster from 8 bytes on at 16 workers (the model says rd for 64 B).
+      // As if bench had found the ring faster from 8 bytes on at 16 workers (the model says the tree for 64 B).
       const f = join(dir, 'bench16.json');
       writeFileSync(f, JSON.stringify({ workers: 16, rows: [], avgBusbwGBps: 0, crossover: { measuredBytes: 8, predictedBytes: 1000 } }));
       const base = ['run', '-g', '1', '-s', '64', '--steps', '2', '--tuning', f, '--json', '-'];
       expect(report((await runCli([...base, '-w', '16'])).stdout)).toMatchObject({ ok: true, algo: ['ring'] });
       // No measurement for 12 workers: the model.
-      expect(report((await runCli([...base, '-w', '12'])).stdout)).toMatchObject({ ok: true, algo: ['rd'] });
+      expect(report((await runCli([...base, '-w', '12'])).stdout)).toMatchObject({ ok: true, algo: ['tree'] });
       writeFileSync(f, '{"rows": []}');
       const bad = await runCli(base);
       expect(bad.code).toBe(2);
