@@ -1,7 +1,7 @@
 // One size of `ringswarm bench` on one worker, like one line of nccl-tests' *_perf: warmup ops,
 // timed ops, then a check of the last result against the known exact answer.
 import { allocElements, combiningOp, elementBytes, reduceInto, type Elements } from '../collective/dtypes.js';
-import { countWrong, fillExpected, fillGradient, type InputSpec } from '../collective/inputs.js';
+import { countWrong, fillExpected, fillGradient, fillGradients, type InputSpec } from '../collective/inputs.js';
 import { segmentRange } from '../collective/ring.js';
 import type { BenchSpec, JobSpec } from '../protocol/control.js';
 import type { FramePool } from '../runtime/frame-pool.js';
@@ -53,11 +53,8 @@ export async function runBenchSize(c: BenchSizeContext): Promise<BenchSizeResult
   const arena = workerArena(c.pool, g + 2, count * elementBytes(job.dtype), job.chunkBytes);
   const fast = arenaAlloc(arena);
   // Per card input; for all-gather and broadcast a card contributes only what the collective moves.
-  const cards: Elements[] = Array.from({ length: g }, (_, j) => {
-    const a = fast(job.dtype, count);
-    if (kind === 'allreduce' || kind === 'reducescatter') fillGradient(a, input, c.firstCard + j);
-    return a;
-  });
+  const cards: Elements[] = Array.from({ length: g }, () => fast(job.dtype, count));
+  if (kind === 'allreduce' || kind === 'reducescatter') fillGradients(cards, input, c.firstCard);
   const work = fast(job.dtype, count);
   const outputs: Elements[] = g > 1 ? Array.from({ length: g }, () => allocElements(job.dtype, count)) : [work];
 

@@ -4,7 +4,7 @@
 // verify it, and apply it to the states.
 import { createHash } from 'node:crypto';
 import { allocElements, combiningOp, divideInPlace, reduceInto, type DType, type Elements, type ReduceOp } from '../collective/dtypes.js';
-import { countWrong, fillExpected, fillGradient, type InputSpec } from '../collective/inputs.js';
+import { countWrong, fillExpected, fillGradient, fillGradients, type InputSpec } from '../collective/inputs.js';
 
 export interface CardGroupOptions {
   firstCard: number;
@@ -42,8 +42,7 @@ export class CardGroup {
 
   /** The emulated backward pass: every card's gradient for `step`. */
   computeGradients(step: number): void {
-    const spec = this.spec(step);
-    for (let j = 0; j < this.o.cards; j++) fillGradient(this.gradients[j], spec, this.o.firstCard + j);
+    fillGradients(this.gradients, this.spec(step), this.o.firstCard);
   }
 
   /** Reduce the G gradients into `reduced` (avg combines by sum; the ring divides once at the end). */

@@ -18,6 +18,7 @@ import {
   countWrong,
   fillExpected,
   fillGradient,
+  fillGradients,
   type InputSpec,
 } from '../../src/collective/inputs.js';
 import { naiveAllReduce } from '../../src/collective/naive.js';
@@ -110,6 +111,24 @@ describe('fillExpected is the exact reduction of fillGradient over all cards', (
         }
       }
     }
+  });
+});
+
+describe('fillGradients: a worker\'s group of cards in one pass', () => {
+  it.each(CASES)('%s %s: bit for bit what fillGradient gives each card, wrapping past the last card, at any offset', (dtype, op) => {
+    for (const [n, first, g, offset] of [[16, 0, 8, 0], [16, 12, 4, 0], [7, 5, 7, 3], [10_240, 10_200, 40, 65_531], [3, 2, 2, 1], [1, 0, 1, 0]] as const) {
+      const outs = Array.from({ length: g }, () => allocElements(dtype, 777));
+      fillGradients(outs, specOf(dtype, op, n), first, offset);
+      outs.forEach((o, i) => expect(Buffer.compare(bytesOf(o), bytesOf(gradient(specOf(dtype, op, n), (first + i) % n, 777, offset))), `n=${n} first=${first} card ${i}`).toBe(0));
+    }
+  });
+
+  it('refuses cards of different lengths, more cards than there are, or a first card out of range', () => {
+    const s = specOf('f32', 'sum', 4);
+    expect(() => fillGradients([new Float32Array(4), new Float32Array(5)], s, 0)).toThrow(/cards of 5 and 4 elements/);
+    expect(() => fillGradients(Array.from({ length: 5 }, () => new Float32Array(4)), s, 0)).toThrow(/more than the 4/);
+    expect(() => fillGradients([new Float32Array(4), new Float32Array(4)], s, 4)).toThrow(/out of range/);
+    expect(() => fillGradients([new Float64Array(4), new Float64Array(4)], s, 0)).toThrow(/needs a Float32Array/);
   });
 });
 
@@ -295,6 +314,12 @@ describe('countWrong', () => {
 
   it('treats -0 as +0 and NaN as NaN, and a NaN against a number as wrong', () => {
     expect(countWrong(Float32Array.of(-0, 0), Float32Array.of(0, -0))).toBe(0);
+    // Equal bits take the fast path; a view at an offset and a length mismatch too.
+    expect(countWrong(Float32Array.of(1, 2, 3).subarray(1), Float32Array.of(2, 3))).toBe(0);
+    expect(countWrong(Float32Array.of(1, 2, 3).subarray(1), Float32Array.of(2, 4))).toBe(1);
+    expect(countWrong(Float32Array.of(1, 2), Float32Array.of(1, 2, 3))).toBe(1);
+    expect(countWrong(Float32Array.of(1, 2), Float64Array.of(1, 2))).toBe(0);
+    expect(countWrong(Int32Array.of(5, 6, 7), Int32Array.of(5, 0, 7))).toBe(1);
     expect(countWrong(Float64Array.of(NaN, NaN, 1), Float64Array.of(NaN, 1, NaN))).toBe(2);
     expect(countWrong(Float32Array.of(Infinity, -Infinity), Float32Array.of(Infinity, Infinity))).toBe(1);
   });
