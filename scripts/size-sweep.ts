@@ -1,7 +1,7 @@
-// Size sweep per all-reduce algorithm (issue 5): `ringswarm bench --algo ring,rd` for each worker
-// count, interleaved ring / recursive doubling on the same swarm, printing per size the time of each,
-// the faster one, the alpha-beta model's prediction of each, and per worker count the crossover size
-// measured and predicted (what --algo auto goes by). Bounded (--time-limit-s); exits 1 on any wrong
+// Size sweep per all-reduce algorithm (issue 5): `ringswarm bench --algo ring,rd,tree` for each
+// worker count, one algorithm after the other on the same swarm, printing per size the time of each,
+// the fastest, the alpha-beta model's prediction of each and its pick (what --algo auto goes by), and
+// per worker count the rd -> ring crossover size measured and predicted. Bounded (--time-limit-s); exits 1 on any wrong
 // element or failed bench. Each bench is the typed API's `bench` in a child process
 // (scripts/api-child.ts, via run-report.ts). On a terminal, a progress line on stderr (worker counts
 // done, time elapsed, time left); Ctrl-C ends the bench under way (bench takes no AbortSignal, so
@@ -10,6 +10,10 @@
 //   node dist/scripts/size-sweep.js [--workers 4,8,16,32] [--min 8] [--max 4MiB] [--factor 4] [--iters 10]
 import { Command } from 'commander';
 import { benchConfig, RingswarmUsageError, type BenchOptions } from '../src/api/index.js';
+import { pickAlgo } from '../src/collective/model.js';
+import { ALLREDUCE_ALGOS } from '../src/collective/types.js';
+import { RUN_DEFAULTS } from '../src/coordinator/config.js';
+import { fabricModel } from '../src/coordinator/run.js';
 import type { BenchRow } from '../src/coordinator/config.js';
 import { formatBytes } from '../src/protocol/units.js';
 import { isInterrupted, startJob, stopOnSigint } from './run-report.js';
@@ -26,7 +30,7 @@ function sweepJobs(o: { workers: string; min: string; max: string; factor: strin
   if (!Number.isFinite(factor) || factor <= 1) throw new RingswarmUsageError(`--factor ${o.factor}: expected a number above 1`);
   const iters = Number(o.iters);
   if (!Number.isInteger(iters) || iters < 1) throw new RingswarmUsageError(`--iters ${o.iters}: expected an integer >= 1`);
-  const jobs = workers.map((w): BenchOptions => ({ workers: w, minBytes: o.min, maxBytes: o.max, stepFactor: factor, iters, warmup: 2, algos: ['ring', 'rd'] }));
+  const jobs = workers.map((w): BenchOptions => ({ workers: w, minBytes: o.min, maxBytes: o.max, stepFactor: factor, iters, warmup: 2, algos: [...ALLREDUCE_ALGOS] }));
   // The sizes with the API's own checks (and messages: --min-bytes, --max-bytes).
   for (const j of jobs) benchConfig(j);
   return jobs;
@@ -69,15 +73,16 @@ async function main(): Promise<void> {
       log(`${w} workers: bench failed (exit ${r.code})${r.error ? `: ${r.error.message}` : ''}:\n${r.stderrTail}`);
       continue;
     }
-    const by = (algo: string) => new Map(r.report!.rows.filter((x) => x.algo === algo).map((x) => [x.bytes, x] as const));
-    const ring = by('ring');
-    const rd = by('rd');
+    const by = new Map(ALLREDUCE_ALGOS.map((algo) => [algo, new Map(r.report!.rows.filter((x) => x.algo === algo).map((x) => [x.bytes, x] as const))]));
     log(`\n${w} workers: time per all-reduce, us (model in brackets)`);
-    log(`${'size'.padStart(10)}  ${'ring'.padStart(18)}  ${'rd'.padStart(18)}  faster`);
+    log(`${'size'.padStart(10)}  ${ALLREDUCE_ALGOS.map((a) => a.padStart(18)).join('  ')}  fastest  auto`);
     const cell = (x: BenchRow | undefined) => (x ? `${x.timeUs.toFixed(0)} (${(x.predictedUs ?? 0).toFixed(0)})`.padStart(18) : '-'.padStart(18));
-    for (const [bytes, a] of ring) {
-      const b = rd.get(bytes);
-      log(`${formatBytes(bytes).padStart(10)}  ${cell(a)}  ${cell(b)}  ${b ? (b.timeUs < a.timeUs ? 'rd' : 'ring') : '-'}`);
+    // What `run --algo auto` would take for this size (1 card a worker, no emulated link).
+    const fabric = fabricModel(RUN_DEFAULTS.link);
+    for (const bytes of by.get('ring')!.keys()) {
+      const rows = ALLREDUCE_ALGOS.map((a) => by.get(a)!.get(bytes));
+      const fastest = rows.reduce<BenchRow | undefined>((f, x) => (x && (!f || x.timeUs < f.timeUs) ? x : f), undefined);
+      log(`${formatBytes(bytes).padStart(10)}  ${rows.map(cell).join('  ')}  ${(fastest?.algo ?? '-').padEnd(7)}  ${pickAlgo(w, 1, bytes, fabric)}`);
     }
     const wrong = r.report.rows.reduce((n, x) => n + x.wrong, 0);
     if (wrong > 0) {
@@ -91,7 +96,7 @@ async function main(): Promise<void> {
     summary.push(line);
   }
   progress.end();
-  console.log(`\nrd -> ring crossover (per card; auto uses the predicted one):\n${summary.join('\n')}`);
+  console.log(`\nrd -> ring crossover (per card; the model's, when auto weighs those two):\n${summary.join('\n')}`);
   process.exitCode = failed ? 1 : isInterrupted() ? 130 : 0;
 }
 
