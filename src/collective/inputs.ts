@@ -36,6 +36,7 @@
 
 import { DTYPES, REDUCE_OPS, type DType, type Elements, type ReduceOp } from './dtypes.js';
 import { lowbias32 as mix32 } from './random.js';
+import { arenaOf, SUM_BLOCK } from './simd.js';
 
 export interface InputSpec {
   dtype: DType;
@@ -227,8 +228,8 @@ function sumGradient(out: Elements, spec: InputSpec, card: number, next: number,
   }
 }
 
-/** Elements per block of sumGradients: its scratch stays in the first-level cache. */
-const GROUP_BLOCK = 1024;
+/** Elements per block of sumGradients: its scratch stays in the first-level cache (and fits the arena's). */
+const GROUP_BLOCK = SUM_BLOCK;
 
 function sumGradients(outs: readonly Elements[], spec: InputSpec, firstCard: number, pos: number, x: number, scale: number): void {
   const n = spec.totalCards;
@@ -238,10 +239,12 @@ function sumGradients(outs: readonly Elements[], spec: InputSpec, firstCard: num
   // keys[i]: card firstCard + i's stream (i = g: the last card's next).
   const keys = Array.from({ length: g + 1 }, (_, i) => streamKey(spec, STREAM_SUM_CARD, (firstCard + i) % n));
   // Per block: the total's split (q, r) once, then card by card, the telescoping term of card i's
-  // next (kept: it is card i + 1's own).
-  const qs = new Int32Array(GROUP_BLOCK);
-  const rs = new Int32Array(GROUP_BLOCK);
-  const hs = new Int32Array(GROUP_BLOCK);
+  // next (kept: it is card i + 1's own). f32 cards in one arena (n >= 4) go four elements at a time
+  // through its SIMD kernel, which reads the scratch from the arena's memory.
+  const arena = spec.dtype === 'f32' && n >= 4 && outs.every((o) => o.buffer === outs[0].buffer) ? arenaOf(outs[0]) : undefined;
+  const scratch = arena?.sumScratch() ?? null;
+  const simd = scratch ? arena : undefined;
+  const { ms, qs, rs, hs } = scratch ?? { ms: new Int32Array(GROUP_BLOCK), qs: new Int32Array(GROUP_BLOCK), rs: new Int32Array(GROUP_BLOCK), hs: new Int32Array(GROUP_BLOCK) };
   const len = outs[0].length;
   for (let base = 0; base < len; base += GROUP_BLOCK) {
     const end = Math.min(GROUP_BLOCK, len - base);
@@ -252,18 +255,22 @@ function sumGradients(outs: readonly Elements[], spec: InputSpec, firstCard: num
       const m = Math.imul(xj, GOLDEN);
       const e = (mix32(m ^ kTotal) & totalMask) - totalHalf;
       const q = Math.floor(e / n);
+      ms[j] = m;
       qs[j] = q;
       rs[j] = e - q * n;
       hs[j] = mix32(m ^ k0) & cardMask;
       xj = (xj + 1) | 0;
     }
     let p0 = (pos + base) % n;
+    // The kernel's part of the block (whole v128s), then the JS loop for the rest.
+    const vectored = simd ? end & ~3 : 0;
     for (let i = 0; i < g; i++) {
       const out = outs[i];
       const key = keys[i + 1];
-      let p = p0;
-      xj = x0;
-      for (let j = 0; j < end; j++) {
+      if (vectored) simd!.kernels.cardTerms(out.byteOffset + 4 * base, ms.byteOffset, qs.byteOffset, rs.byteOffset, hs.byteOffset, vectored, key, cardMask, p0, n, scale);
+      let p = (p0 + vectored) % n;
+      xj = (x0 + vectored) | 0;
+      for (let j = vectored; j < end; j++) {
         const h = mix32(Math.imul(xj, GOLDEN) ^ key) & cardMask;
         out[base + j] = (qs[j] + ((p - rs[j]) >>> 31) + hs[j] - h) * scale;
         hs[j] = h;

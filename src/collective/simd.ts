@@ -74,7 +74,7 @@ const section = (id: number, body: number[]): number[] => [id, ...uleb(body.leng
 const MAGIC_AND_VERSION = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
 const Section = { type: 1, import: 2, function: 3, export: 7, code: 10 } as const;
-const ValType = { i32: 0x7f, f32: 0x7d, f64: 0x7c } as const;
+const ValType = { i32: 0x7f, f32: 0x7d, f64: 0x7c, v128: 0x7b } as const;
 const FUNC_TYPE = 0x60;
 const EXTERN_FUNC = 0x00;
 const EXTERN_MEMORY = 0x02;
@@ -120,6 +120,15 @@ const SIMD_PREFIX = 0xfd;
 const Simd = {
   v128_load: 0x00,
   v128_store: 0x0b,
+  v128_const: 0x0c,
+  i32x4_splat: 0x11,
+  f32x4_splat: 0x13,
+  i32x4_ge_s: 0x3f,
+  v128_and: 0x4e,
+  v128_xor: 0x51,
+  i32x4_shr_u: 0xad,
+  i32x4_sub: 0xb1,
+  f32x4_convert_i32x4_s: 0xfa,
   i32x4_add: 0xae,
   i32x4_mul: 0xb5,
   i32x4_min_s: 0xb6,
@@ -253,16 +262,74 @@ function copyBody(): number[] {
   return [...locals, ...get(0), ...get(1), ...get(2), BULK_PREFIX, ...uleb(Bulk.memory_copy), 0x00, 0x00, Op.end];
 }
 
+// `cardterms_f32(out, ms, qs, rs, hs, len, key, mask, pos, n, scale)`: one card's block of the sum
+// inputs (inputs.ts, sumGradients), four elements a v128, for len a multiple of 4 and n >= 4:
+//   h = lowbias32(ms[j] ^ key) & mask
+//   out[j] = f32(qs[j] + ((p_j - rs[j]) >>> 31) + hs[j] - h) * scale;  hs[j] = h
+// with p_j = (pos + j) mod n. Every value is an integer below 2^24 in magnitude, so the f32
+// conversion is exact and the result equals the JS loop's bit for bit.
+const CT = { OUT: 0, MS: 1, QS: 2, RS: 3, HS: 4, LEN: 5, KEY: 6, MASK: 7, POS: 8, NN: 9, SCALE: 10, J: 11, END: 12, P: 13, X: 14, KEYV: 15, MASKV: 16, NV: 17, SCALEV: 18 } as const;
+
+function v128const(lanes: readonly number[]): number[] {
+  const b = new Uint8Array(new Int32Array(lanes).buffer);
+  return [...simd(Simd.v128_const), ...b];
+}
+
+function cardTermsBody(): number[] {
+  const L = CT;
+  const load = (base: number) => [...get(base), ...get(L.J), Op.i32_add, ...simd(Simd.v128_load), ...memarg(4, 0)];
+  const xorShr = (k: number) => [...get(L.X), ...get(L.X), ...i32const(k), ...simd(Simd.i32x4_shr_u), ...simd(Simd.v128_xor), ...set(L.X)];
+  const mulBy = (c: number) => [...get(L.X), ...v128const([c, c, c, c]), ...simd(Simd.i32x4_mul), ...set(L.X)];
+  // p -= n where p >= n
+  const wrap = [...get(L.P), ...get(L.NV), ...get(L.P), ...get(L.NV), ...simd(Simd.i32x4_ge_s), ...simd(Simd.v128_and), ...simd(Simd.i32x4_sub), ...set(L.P)];
+  const code = [
+    ...get(L.KEY), ...simd(Simd.i32x4_splat), ...set(L.KEYV),
+    ...get(L.MASK), ...simd(Simd.i32x4_splat), ...set(L.MASKV),
+    ...get(L.NN), ...simd(Simd.i32x4_splat), ...set(L.NV),
+    ...get(L.SCALE), ...simd(Simd.f32x4_splat), ...set(L.SCALEV),
+    ...get(L.POS), ...simd(Simd.i32x4_splat), ...v128const([0, 1, 2, 3]), ...simd(Simd.i32x4_add), ...set(L.P),
+    ...wrap,
+    ...get(L.LEN), ...i32const(2), Op.i32_shl, ...set(L.END),
+    ...i32const(0), ...set(L.J),
+    Op.block, BLOCK_VOID, Op.loop, BLOCK_VOID,
+    ...get(L.J), ...get(L.END), Op.i32_ge_u, Op.br_if, 1,
+    // x = lowbias32(ms[j] ^ key) & mask
+    ...load(L.MS), ...get(L.KEYV), ...simd(Simd.v128_xor), ...set(L.X),
+    ...xorShr(16), ...mulBy(0x7feb352d), ...xorShr(15), ...mulBy(0x846ca68b | 0), ...xorShr(16),
+    ...get(L.X), ...get(L.MASKV), ...simd(Simd.v128_and), ...set(L.X),
+    // out[j] = f32(q + ((p - r) >>> 31) + hs - x) * scale
+    ...get(L.OUT), ...get(L.J), Op.i32_add,
+    ...load(L.QS),
+    ...get(L.P), ...load(L.RS), ...simd(Simd.i32x4_sub), ...i32const(31), ...simd(Simd.i32x4_shr_u), ...simd(Simd.i32x4_add),
+    ...load(L.HS), ...simd(Simd.i32x4_add),
+    ...get(L.X), ...simd(Simd.i32x4_sub),
+    ...simd(Simd.f32x4_convert_i32x4_s), ...get(L.SCALEV), ...simd(Simd.f32x4_mul),
+    ...simd(Simd.v128_store), ...memarg(4, 0),
+    // hs[j] = x
+    ...get(L.HS), ...get(L.J), Op.i32_add, ...get(L.X), ...simd(Simd.v128_store), ...memarg(4, 0),
+    // p += 4, wrapped
+    ...get(L.P), ...v128const([4, 4, 4, 4]), ...simd(Simd.i32x4_add), ...set(L.P),
+    ...wrap,
+    ...bump(L.J, V128_BYTES),
+    Op.br, 0, Op.end, Op.end,
+    Op.end,
+  ];
+  // Params 0..10; locals: J, END (i32), then P, X, KEYV, MASKV, NV, SCALEV (v128).
+  const locals = vec([[2, ValType.i32], [6, ValType.v128]]);
+  return [...locals, ...code];
+}
+
 const kernelName = (op: KernelOp, dtype: DType) => `${op}_${dtype}` as const;
 
 /** The module's bytes: imports `env.mem`, exports the reduce kernels and `copy`. */
 export function reductionModuleBytes(): Uint8Array {
   const reducers = KERNEL_OPS.flatMap((op) => KERNEL_DTYPES.map((dtype) => ({ name: kernelName(op, dtype), body: reduceBody(op, dtype) })));
-  const functions = [...reducers.map((r) => ({ ...r, type: 0 })), { name: 'copy', body: copyBody(), type: 1 }];
+  const functions = [...reducers.map((r) => ({ ...r, type: 0 })), { name: 'copy', body: copyBody(), type: 1 }, { name: 'cardterms_f32', body: cardTermsBody(), type: 2 }];
   const i32 = ValType.i32;
   const types = vec([
     [FUNC_TYPE, ...vec([[i32], [i32], [i32], [i32]]), ...vec([])], // 0: (dst, a, b, n) -> ()
     [FUNC_TYPE, ...vec([[i32], [i32], [i32]]), ...vec([])], // 1: (dst, src, nbytes) -> ()
+    [FUNC_TYPE, ...vec([...Array.from({ length: 10 }, () => [i32]), [ValType.f32]]), ...vec([])], // 2: cardterms_f32
   ]);
   const imports = vec([[...utf8Name('env'), ...utf8Name('mem'), EXTERN_MEMORY, LIMITS_MIN_ONLY, ...uleb(1)]]);
   const funcs = vec(functions.map((f) => uleb(f.type)));
@@ -304,11 +371,27 @@ export type ReduceKernel = (dst: number, a: number, b: number, n: number) => voi
 export interface ArenaKernels {
   readonly reduce: Readonly<Record<`${KernelOp}_${DType}`, ReduceKernel>>;
   readonly copy: (dst: number, src: number, nbytes: number) => void;
+  /** See cardTermsBody. */
+  readonly cardTerms: (out: number, ms: number, qs: number, rs: number, hs: number, len: number, key: number, mask: number, pos: number, n: number, scale: number) => void;
+}
+
+/** Elements per block of the sum inputs' kernel: each arena keeps this much scratch of each of ms, qs, rs, hs. */
+export const SUM_BLOCK = 1024;
+
+/** The scratch of the sum inputs' kernel, in the arena's memory. */
+export interface SumScratch {
+  ms: Int32Array;
+  qs: Int32Array;
+  rs: Int32Array;
+  hs: Int32Array;
 }
 
 const PAGE_BYTES = 65536;
 // One page short of wasm32's 4 GiB, so every address and end pointer fits an unsigned i32.
 const MAX_PAGES = 65535;
+
+/** What Arena.sumScratch takes from an arena: four lanes of SUM_BLOCK int32. */
+export const SUM_SCRATCH_BYTES = 4 * SUM_BLOCK * 4;
 
 /** Arenas by their memory's ArrayBuffer: how arenaReduce recognises a view it can reduce. */
 const arenasByBuffer = new WeakMap<object, Arena>();
@@ -323,11 +406,28 @@ export class Arena {
   readonly kernels: ArenaKernels;
   private readonly bytes: ArrayBuffer;
   private top = 0;
+  private scratch: SumScratch | null | undefined;
 
   private constructor(memory: ArenaMemory, kernels: ArenaKernels) {
     this.memory = memory;
     this.kernels = kernels;
     this.bytes = memory.buffer;
+  }
+
+  /**
+   * The sum kernel's scratch (SUM_SCRATCH_BYTES), taken from the arena on the first call; null,
+   * for good, when it has no room (the sum inputs then go by the JS loop).
+   */
+  sumScratch(): SumScratch | null {
+    if (this.scratch === undefined) {
+      try {
+        const lane = () => this.alloc('i32', SUM_BLOCK) as Int32Array;
+        this.scratch = { ms: lane(), qs: lane(), rs: lane(), hs: lane() };
+      } catch {
+        this.scratch = null;
+      }
+    }
+    return this.scratch;
   }
 
   /**
@@ -358,7 +458,7 @@ export class Arena {
     };
     const reduce = {} as Record<`${KernelOp}_${DType}`, ReduceKernel>;
     for (const op of KERNEL_OPS) for (const dtype of KERNEL_DTYPES) reduce[kernelName(op, dtype)] = fn(kernelName(op, dtype));
-    const arena = new Arena(memory, { reduce, copy: fn('copy') });
+    const arena = new Arena(memory, { reduce, copy: fn('copy'), cardTerms: fn('cardterms_f32') });
     arenasByBuffer.set(arena.bytes, arena);
     anyArena = true;
     return arena;
@@ -412,6 +512,11 @@ export class Arena {
   owns(view: ArrayBufferView): boolean {
     return view.buffer === this.bytes;
   }
+}
+
+/** The arena `view` lives in, if any. */
+export function arenaOf(view: ArrayBufferView): Arena | undefined {
+  return anyArena ? arenasByBuffer.get(view.buffer) : undefined;
 }
 
 /** Kernel names by opIndex * 3 + dtypeIndex, so arenaReduce builds no strings. */

@@ -1,7 +1,7 @@
 // Sizing and filling the worker's Arena (WebAssembly memory): the buffers that reductions read and
 // write, and room for the frames in flight, so the ring's reductions run as SIMD.
 import { allocElements, type DType, type Elements } from '../collective/dtypes.js';
-import { Arena } from '../collective/simd.js';
+import { Arena, SUM_SCRATCH_BYTES } from '../collective/simd.js';
 import type { FramePool } from '../runtime/frame-pool.js';
 
 const MAX_ARENA_BYTES = 3 * 2 ** 30;
@@ -12,8 +12,10 @@ const MAX_ARENA_BYTES = 3 * 2 ** 30;
  */
 export function workerArena(pool: FramePool | undefined, buffers: number, bytes: number, chunkBytes: number): Arena | null {
   const frames = Math.min(512 << 20, 2 * bytes + 16 * (chunkBytes + 64));
-  const total = buffers * (bytes + 16) + frames;
+  const total = buffers * (bytes + 16) + frames + SUM_SCRATCH_BYTES;
   const arena = total <= MAX_ARENA_BYTES ? Arena.create(total) : null;
+  // Before the frames take the rest: the gradient fill's SIMD kernel reads its scratch from here.
+  arena?.sumScratch();
   pool?.useArena(arena);
   return arena;
 }

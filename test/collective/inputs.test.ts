@@ -22,6 +22,7 @@ import {
   type InputSpec,
 } from '../../src/collective/inputs.js';
 import { naiveAllReduce } from '../../src/collective/naive.js';
+import { Arena, SUM_SCRATCH_BYTES } from '../../src/collective/simd.js';
 import { seededRandom } from '../../src/collective/random.js';
 
 const CARD_COUNTS = [1, 2, 3, 7, 16, 64, 1000];
@@ -121,6 +122,18 @@ describe('fillGradients: a worker\'s group of cards in one pass', () => {
       fillGradients(outs, specOf(dtype, op, n), first, offset);
       outs.forEach((o, i) => expect(Buffer.compare(bytesOf(o), bytesOf(gradient(specOf(dtype, op, n), (first + i) % n, 777, offset))), `n=${n} first=${first} card ${i}`).toBe(0));
     }
+  });
+
+  it('in an arena (the SIMD kernel, f32 sum and avg from 4 cards on), the same bits as card by card, any length', () => {
+    const arena = Arena.create(8 * 3000 * 4 + SUM_SCRATCH_BYTES)!;
+    expect(arena.sumScratch()).not.toBeNull();
+    const cards = Array.from({ length: 8 }, () => arena.alloc('f32', 3000));
+    for (const op of ['sum', 'avg'] as const)
+      for (const [n, first, g, len, offset] of [[128, 16, 8, 2500, 0], [5, 3, 5, 1031, 7], [4, 0, 4, 3, 0], [10_240, 10_235, 8, 2049, 65_531], [3, 1, 3, 100, 0]] as const) {
+        const outs = cards.slice(0, g).map((c) => c.subarray(0, len));
+        fillGradients(outs, specOf('f32', op, n), first, offset);
+        outs.forEach((o, i) => expect(Buffer.compare(bytesOf(o), bytesOf(gradient(specOf('f32', op, n), (first + i) % n, len, offset))), `${op} n=${n} card ${i}`).toBe(0));
+      }
   });
 
   it('refuses cards of different lengths, more cards than there are, or a first card out of range', () => {

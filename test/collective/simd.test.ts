@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DTYPES, allocElements, bytesOf, reduceInto, type Elements, type ReduceOp } from '../../src/collective/dtypes.js';
 import { seededWords } from '../../src/collective/random.js';
-import { Arena, arenaReduce, reductionModuleBytes } from '../../src/collective/simd.js';
+import { Arena, arenaReduce, reductionModuleBytes, SUM_BLOCK, SUM_SCRATCH_BYTES } from '../../src/collective/simd.js';
 
 const OPS = ['sum', 'prod', 'min', 'max'] as const;
 const CASES = OPS.flatMap((op) => DTYPES.map((dtype) => [op, dtype] as const));
@@ -69,7 +69,7 @@ describe('the reduction module', () => {
     const module = new wasm.Module(reductionModuleBytes());
     expect(wasm.Module.imports(module)).toEqual([{ module: 'env', name: 'mem', kind: 'memory' }]);
     const names = wasm.Module.exports(module).map((e) => (e as { name: string }).name);
-    expect(names.sort()).toEqual([...OPS.flatMap((op) => DTYPES.map((t) => `${op}_${t}`)), 'copy'].sort());
+    expect(names.sort()).toEqual([...OPS.flatMap((op) => DTYPES.map((t) => `${op}_${t}`)), 'copy', 'cardterms_f32'].sort());
   });
 });
 
@@ -258,6 +258,18 @@ describe('Arena', () => {
     expect(() => a.allocBytes(1, 3)).toThrow(RangeError);
     expect(() => a.allocBytes(-1)).toThrow(RangeError);
     expect(() => a.alloc('f32', 0.5)).toThrow(RangeError);
+  });
+
+  it('sumScratch takes its four lanes from the arena once, or is null for good when there is no room', () => {
+    const a = arena(65536);
+    const s = a.sumScratch()!;
+    expect([s.ms, s.qs, s.rs, s.hs].map((x) => [x.length, x.buffer === a.buffer])).toEqual(Array(4).fill([SUM_BLOCK, true]));
+    expect(a.used).toBe(SUM_SCRATCH_BYTES);
+    expect(a.sumScratch()).toBe(s);
+    const full = arena(65536);
+    full.allocBytes(65536 - 100);
+    expect(full.sumScratch()).toBeNull();
+    expect(full.used).toBe(65536 - 100);
   });
 
   it('allocBytes fills the arena exactly, then throws a RangeError that says so, changing nothing', () => {
