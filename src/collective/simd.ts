@@ -319,17 +319,55 @@ function cardTermsBody(): number[] {
   return [...locals, ...code];
 }
 
+// `axpy_f32(dst, src, n, k)`: dst[i] += k * src[i], f32 throughout (the card states' update).
+// With k a power of two, k * src[i] is exact, so this equals the JS loop (f64, rounded on store)
+// bit for bit, as a sum of two f32 does (see the top of the file).
+function axpyBody(): number[] {
+  const DST = 0, SRC = 1, NN = 2, K = 3, END = 4, VEND = 5, KV = 6;
+  const loopWhileBelow = (limit: number, step: number[]): number[] => [
+    Op.block, BLOCK_VOID, Op.loop, BLOCK_VOID,
+    ...get(DST), ...get(limit), Op.i32_ge_u, Op.br_if, 1,
+    ...step,
+    Op.br, 0, Op.end, Op.end,
+  ];
+  const code = [
+    ...get(K), ...simd(Simd.f32x4_splat), ...set(KV),
+    ...get(DST), ...get(NN), ...i32const(-4), Op.i32_and, ...i32const(2), Op.i32_shl, Op.i32_add, ...set(VEND),
+    ...get(DST), ...get(NN), ...i32const(2), Op.i32_shl, Op.i32_add, ...set(END),
+    ...loopWhileBelow(VEND, [
+      ...get(DST),
+      ...get(DST), ...simd(Simd.v128_load), ...memarg(4, 0),
+      ...get(SRC), ...simd(Simd.v128_load), ...memarg(4, 0), ...get(KV), ...simd(Simd.f32x4_mul),
+      ...simd(Simd.f32x4_add),
+      ...simd(Simd.v128_store), ...memarg(4, 0),
+      ...bump(DST, V128_BYTES), ...bump(SRC, V128_BYTES),
+    ]),
+    ...loopWhileBelow(END, [
+      ...get(DST),
+      ...get(DST), Op.f32_load, ...memarg(2, 0),
+      ...get(SRC), Op.f32_load, ...memarg(2, 0), ...get(K), Op.f32_mul,
+      Op.f32_add,
+      Op.f32_store, ...memarg(2, 0),
+      ...bump(DST, 4), ...bump(SRC, 4),
+    ]),
+    Op.end,
+  ];
+  // Params 0..3 (K an f32); locals: END, VEND (i32), KV (v128).
+  return [...vec([[2, ValType.i32], [1, ValType.v128]]), ...code];
+}
+
 const kernelName = (op: KernelOp, dtype: DType) => `${op}_${dtype}` as const;
 
 /** The module's bytes: imports `env.mem`, exports the reduce kernels and `copy`. */
 export function reductionModuleBytes(): Uint8Array {
   const reducers = KERNEL_OPS.flatMap((op) => KERNEL_DTYPES.map((dtype) => ({ name: kernelName(op, dtype), body: reduceBody(op, dtype) })));
-  const functions = [...reducers.map((r) => ({ ...r, type: 0 })), { name: 'copy', body: copyBody(), type: 1 }, { name: 'cardterms_f32', body: cardTermsBody(), type: 2 }];
+  const functions = [...reducers.map((r) => ({ ...r, type: 0 })), { name: 'copy', body: copyBody(), type: 1 }, { name: 'cardterms_f32', body: cardTermsBody(), type: 2 }, { name: 'axpy_f32', body: axpyBody(), type: 3 }];
   const i32 = ValType.i32;
   const types = vec([
     [FUNC_TYPE, ...vec([[i32], [i32], [i32], [i32]]), ...vec([])], // 0: (dst, a, b, n) -> ()
     [FUNC_TYPE, ...vec([[i32], [i32], [i32]]), ...vec([])], // 1: (dst, src, nbytes) -> ()
     [FUNC_TYPE, ...vec([...Array.from({ length: 10 }, () => [i32]), [ValType.f32]]), ...vec([])], // 2: cardterms_f32
+    [FUNC_TYPE, ...vec([[i32], [i32], [i32], [ValType.f32]]), ...vec([])], // 3: axpy_f32 (dst, src, n, k)
   ]);
   const imports = vec([[...utf8Name('env'), ...utf8Name('mem'), EXTERN_MEMORY, LIMITS_MIN_ONLY, ...uleb(1)]]);
   const funcs = vec(functions.map((f) => uleb(f.type)));
@@ -373,6 +411,8 @@ export interface ArenaKernels {
   readonly copy: (dst: number, src: number, nbytes: number) => void;
   /** See cardTermsBody. */
   readonly cardTerms: (out: number, ms: number, qs: number, rs: number, hs: number, len: number, key: number, mask: number, pos: number, n: number, scale: number) => void;
+  /** See axpyBody. */
+  readonly axpy: (dst: number, src: number, n: number, k: number) => void;
 }
 
 /** Elements per block of the sum inputs' kernel: each arena keeps this much scratch of each of ms, qs, rs, hs. */
@@ -458,7 +498,7 @@ export class Arena {
     };
     const reduce = {} as Record<`${KernelOp}_${DType}`, ReduceKernel>;
     for (const op of KERNEL_OPS) for (const dtype of KERNEL_DTYPES) reduce[kernelName(op, dtype)] = fn(kernelName(op, dtype));
-    const arena = new Arena(memory, { reduce, copy: fn('copy'), cardTerms: fn('cardterms_f32') });
+    const arena = new Arena(memory, { reduce, copy: fn('copy'), cardTerms: fn('cardterms_f32'), axpy: fn('axpy_f32') });
     arenasByBuffer.set(arena.bytes, arena);
     anyArena = true;
     return arena;
@@ -517,6 +557,21 @@ export class Arena {
 /** The arena `view` lives in, if any. */
 export function arenaOf(view: ArrayBufferView): Arena | undefined {
   return anyArena ? arenasByBuffer.get(view.buffer) : undefined;
+}
+
+/**
+ * dst[i] += k * src[i] with the SIMD kernel, for f32 views of one arena of the same length that are
+ * the same or disjoint, k a power of two (so the result equals the JS loop's); false, having done
+ * nothing, otherwise.
+ */
+export function arenaAxpy(dst: Elements, src: Elements, k: number): boolean {
+  if (!anyArena || !(dst instanceof Float32Array) || !(src instanceof Float32Array) || dst.length !== src.length) return false;
+  const arena = arenasByBuffer.get(dst.buffer);
+  if (arena === undefined || src.buffer !== dst.buffer || partlyOverlap(dst.byteOffset, src.byteOffset, dst.byteLength)) return false;
+  const e = Math.log2(Math.abs(k));
+  if (!Number.isInteger(e) || e < -100 || e > 100) return false;
+  if (dst.length > 0) arena.kernels.axpy(dst.byteOffset, src.byteOffset, dst.length, k);
+  return true;
 }
 
 /** Kernel names by opIndex * 3 + dtypeIndex, so arenaReduce builds no strings. */

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { allocElements, combiningOp, divideInPlace, reduceInto, type DType, type Elements, type ReduceOp } from '../collective/dtypes.js';
 import { countWrong, fillExpected, fillGradient, fillGradients, type InputSpec } from '../collective/inputs.js';
+import { arenaAxpy } from '../collective/simd.js';
 
 export interface CardGroupOptions {
   firstCard: number;
@@ -31,7 +32,8 @@ export class CardGroup {
   constructor(private readonly o: CardGroupOptions) {
     const alloc = o.alloc ?? allocElements;
     this.gradients = Array.from({ length: o.cards }, () => alloc(o.dtype, o.count));
-    this.states = Array.from({ length: o.cards }, () => allocElements(o.dtype, o.count));
+    // In the arena too, beside the gradients, so the update runs as SIMD.
+    this.states = Array.from({ length: o.cards }, () => alloc(o.dtype, o.count));
     this.reduced = alloc(o.dtype, o.count);
     this.expected = allocElements(o.dtype, o.count);
   }
@@ -101,6 +103,8 @@ export class CardGroup {
 }
 
 function applyUpdate(state: Elements, grad: Elements, sign: 1 | -1): void {
+  // In one arena, f32: the SIMD kernel (the same bits: LR is a power of two).
+  if (arenaAxpy(state, grad, sign * LR)) return;
   const n = state.length;
   if (state instanceof Int32Array) {
     for (let i = 0; i < n; i++) state[i] = (state[i] + sign * grad[i]) | 0;

@@ -220,7 +220,8 @@ export class Worker {
       this.transport.pool,
     );
     if (!this.cards) {
-      const arena = this.env.arena === false ? null : workerArena(this.transport.pool, job.cardsPerWorker + 1, job.bytesPerCard, job.chunkBytes);
+      // Gradients, states and the reduced buffer: the fill, the reductions and the update run as SIMD.
+      const arena = this.env.arena === false ? null : workerArena(this.transport.pool, 2 * job.cardsPerWorker + 1, job.bytesPerCard, job.chunkBytes);
       this.cards = new CardGroup({
         alloc: arenaAlloc(arena),
         firstCard: m.firstCard,

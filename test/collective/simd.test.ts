@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DTYPES, allocElements, bytesOf, reduceInto, type Elements, type ReduceOp } from '../../src/collective/dtypes.js';
-import { seededWords } from '../../src/collective/random.js';
-import { Arena, arenaReduce, reductionModuleBytes, SUM_BLOCK, SUM_SCRATCH_BYTES } from '../../src/collective/simd.js';
+import { seededRandom, seededWords } from '../../src/collective/random.js';
+import { Arena, arenaAxpy, arenaReduce, reductionModuleBytes, SUM_BLOCK, SUM_SCRATCH_BYTES } from '../../src/collective/simd.js';
 
 const OPS = ['sum', 'prod', 'min', 'max'] as const;
 const CASES = OPS.flatMap((op) => DTYPES.map((dtype) => [op, dtype] as const));
@@ -69,7 +69,7 @@ describe('the reduction module', () => {
     const module = new wasm.Module(reductionModuleBytes());
     expect(wasm.Module.imports(module)).toEqual([{ module: 'env', name: 'mem', kind: 'memory' }]);
     const names = wasm.Module.exports(module).map((e) => (e as { name: string }).name);
-    expect(names.sort()).toEqual([...OPS.flatMap((op) => DTYPES.map((t) => `${op}_${t}`)), 'copy', 'cardterms_f32'].sort());
+    expect(names.sort()).toEqual([...OPS.flatMap((op) => DTYPES.map((t) => `${op}_${t}`)), 'copy', 'cardterms_f32', 'axpy_f32'].sort());
   });
 });
 
@@ -258,6 +258,28 @@ describe('Arena', () => {
     expect(() => a.allocBytes(1, 3)).toThrow(RangeError);
     expect(() => a.allocBytes(-1)).toThrow(RangeError);
     expect(() => a.alloc('f32', 0.5)).toThrow(RangeError);
+  });
+
+  it('arenaAxpy adds k times src to dst as the JS loop does, bit for bit, for f32 views of one arena and k a power of two; false otherwise', () => {
+    const a = arena(65536);
+    const next = seededRandom(0x5eed);
+    for (const n of [0, 1, 3, 4, 5, 17, 1000]) {
+      const dst = a.alloc('f32', n);
+      const src = a.alloc('f32', n);
+      for (let i = 0; i < n; i++) [dst[i], src[i]] = [(next() - 0.5) * 2 ** 20, Math.round((next() - 0.5) * 2 ** 24) / 8];
+      for (const k of [1 / 256, -1 / 256]) {
+        const want = Float32Array.from(dst);
+        for (let i = 0; i < n; i++) want[i] += k * src[i];
+        expect(arenaAxpy(dst, src, k)).toBe(true);
+        expect(Buffer.compare(Buffer.from(dst.buffer, dst.byteOffset, dst.byteLength), Buffer.from(want.buffer)), `n=${n} k=${k}`).toBe(0);
+      }
+    }
+    const x = a.alloc('f32', 8);
+    expect(arenaAxpy(x, a.alloc('f32', 8), 0.3)).toBe(false);
+    expect(arenaAxpy(x, new Float32Array(8), 1)).toBe(false);
+    expect(arenaAxpy(x, a.alloc('f32', 7), 1)).toBe(false);
+    expect(arenaAxpy(a.alloc('f64', 8), a.alloc('f64', 8), 1)).toBe(false);
+    expect(arenaAxpy(x.subarray(1), x.subarray(0, 7), 1)).toBe(false);
   });
 
   it('sumScratch takes its four lanes from the arena once, or is null for good when there is no room', () => {
