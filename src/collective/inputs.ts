@@ -241,7 +241,9 @@ function sumGradients(outs: readonly Elements[], spec: InputSpec, firstCard: num
   // Per block: the total's split (q, r) once, then card by card, the telescoping term of card i's
   // next (kept: it is card i + 1's own). f32 cards in one arena (n >= 4) go four elements at a time
   // through its SIMD kernel, which reads the scratch from the arena's memory.
-  const arena = spec.dtype === 'f32' && n >= 4 && outs.every((o) => o.buffer === outs[0].buffer) ? arenaOf(outs[0]) : undefined;
+  // (f32 keeps |total| <= 2^23, which the kernel's division needs.)
+  const arena = spec.dtype === 'f32' && n >= 4 && totalHalf <= 2 ** 23 && outs.every((o) => o.buffer === outs[0].buffer) ? arenaOf(outs[0]) : undefined;
+  const invN = Math.fround(1 / n);
   const scratch = arena?.sumScratch() ?? null;
   const simd = scratch ? arena : undefined;
   const { ms, qs, rs, hs } = scratch ?? { ms: new Int32Array(GROUP_BLOCK), qs: new Int32Array(GROUP_BLOCK), rs: new Int32Array(GROUP_BLOCK), hs: new Int32Array(GROUP_BLOCK) };
@@ -250,8 +252,11 @@ function sumGradients(outs: readonly Elements[], spec: InputSpec, firstCard: num
     const end = Math.min(GROUP_BLOCK, len - base);
     const x0 = (x + base) | 0;
     const k0 = keys[0];
-    let xj = x0;
-    for (let j = 0; j < end; j++) {
+    // The kernel's part (whole v128s), then the JS loop for the rest.
+    const vectored = simd ? end & ~3 : 0;
+    if (vectored) simd!.kernels.sumTotals(ms.byteOffset, qs.byteOffset, rs.byteOffset, hs.byteOffset, vectored, x0, kTotal, totalMask, totalHalf, n, invN, k0, cardMask);
+    let xj = (x0 + vectored) | 0;
+    for (let j = vectored; j < end; j++) {
       const m = Math.imul(xj, GOLDEN);
       const e = (mix32(m ^ kTotal) & totalMask) - totalHalf;
       const q = Math.floor(e / n);
@@ -262,8 +267,6 @@ function sumGradients(outs: readonly Elements[], spec: InputSpec, firstCard: num
       xj = (xj + 1) | 0;
     }
     let p0 = (pos + base) % n;
-    // The kernel's part of the block (whole v128s), then the JS loop for the rest.
-    const vectored = simd ? end & ~3 : 0;
     for (let i = 0; i < g; i++) {
       const out = outs[i];
       const key = keys[i + 1];

@@ -128,7 +128,9 @@ const Simd = {
   i32x4_ge_s: 0x3f,
   v128_and: 0x4e,
   v128_xor: 0x51,
+  i32x4_lt_s: 0x39,
   i32x4_shr_u: 0xad,
+  i32x4_trunc_sat_f32x4_s: 0xf8,
   i32x4_sub: 0xb1,
   f32x4_convert_i32x4_s: 0xfa,
   i32x4_add: 0xae,
@@ -277,11 +279,16 @@ function v128const(lanes: readonly number[]): number[] {
   return [...simd(Simd.v128_const), ...b];
 }
 
+/** local = lowbias32(local), lane by lane (random.ts; i32x4.mul keeps the low 32 bits, as Math.imul). */
+function mix32v(local: number): number[] {
+  const xorShr = (k: number) => [...get(local), ...get(local), ...i32const(k), ...simd(Simd.i32x4_shr_u), ...simd(Simd.v128_xor), ...set(local)];
+  const mulBy = (c: number) => [...get(local), ...v128const([c, c, c, c]), ...simd(Simd.i32x4_mul), ...set(local)];
+  return [...xorShr(16), ...mulBy(0x7feb352d), ...xorShr(15), ...mulBy(0x846ca68b | 0), ...xorShr(16)];
+}
+
 function cardTermsBody(): number[] {
   const L = CT;
   const load = (base: number) => [...get(base), ...get(L.J), Op.i32_add, ...simd(Simd.v128_load), ...memarg(4, 0)];
-  const xorShr = (k: number) => [...get(L.X), ...get(L.X), ...i32const(k), ...simd(Simd.i32x4_shr_u), ...simd(Simd.v128_xor), ...set(L.X)];
-  const mulBy = (c: number) => [...get(L.X), ...v128const([c, c, c, c]), ...simd(Simd.i32x4_mul), ...set(L.X)];
   // p -= n where p >= n
   const wrap = [...get(L.P), ...get(L.NV), ...get(L.P), ...get(L.NV), ...simd(Simd.i32x4_ge_s), ...simd(Simd.v128_and), ...simd(Simd.i32x4_sub), ...set(L.P)];
   const code = [
@@ -297,7 +304,7 @@ function cardTermsBody(): number[] {
     ...get(L.J), ...get(L.END), Op.i32_ge_u, Op.br_if, 1,
     // x = lowbias32(ms[j] ^ key) & mask
     ...load(L.MS), ...get(L.KEYV), ...simd(Simd.v128_xor), ...set(L.X),
-    ...xorShr(16), ...mulBy(0x7feb352d), ...xorShr(15), ...mulBy(0x846ca68b | 0), ...xorShr(16),
+    ...mix32v(L.X),
     ...get(L.X), ...get(L.MASKV), ...simd(Simd.v128_and), ...set(L.X),
     // out[j] = f32(q + ((p - r) >>> 31) + hs - x) * scale
     ...get(L.OUT), ...get(L.J), Op.i32_add,
@@ -358,18 +365,77 @@ function axpyBody(): number[] {
   return [...vec([[2, ValType.i32], [1, ValType.v128]]), ...code];
 }
 
+// `sumtotals(ms, qs, rs, hs, len, x0, kTotal, totalMask, totalHalf, n, invN, k0, cardMask)`: the
+// shared part of a block of the sum inputs (inputs.ts, sumGradients), for len a multiple of 4,
+// n >= 4 and totalHalf <= 2^23: per element x = x0 + j,
+//   m = x * GOLDEN;  e = (lowbias32(m ^ kTotal) & totalMask) - totalHalf
+//   q = floor(e / n), r = e - q n;  hs = lowbias32(m ^ k0) & cardMask;  ms = m
+// q from f32: trunc(e * f32(1/n)) is within 1 of the floor (|e / n| <= 2^21, relative error under
+// 2^-23), and one step each way on r's sign and size makes it exact: the JS loop's q and r.
+const ST = { MS: 0, QS: 1, RS: 2, HS: 3, LEN: 4, X0: 5, KT: 6, TMASK: 7, THALF: 8, NN: 9, INVN: 10, K0: 11, CMASK: 12, J: 13, END: 14, X: 15, M: 16, E: 17, Q: 18, R: 19, NV: 20, FIX: 21 } as const;
+
+function sumTotalsBody(): number[] {
+  const L = ST;
+  const at = (base: number) => [...get(base), ...get(L.J), Op.i32_add];
+  const splat = (local: number) => [...get(local), ...simd(Simd.i32x4_splat)];
+  const code = [
+    ...splat(L.NN), ...set(L.NV),
+    // x = x0 + [0, 1, 2, 3]
+    ...splat(L.X0), ...v128const([0, 1, 2, 3]), ...simd(Simd.i32x4_add), ...set(L.X),
+    ...get(L.LEN), ...i32const(2), Op.i32_shl, ...set(L.END),
+    ...i32const(0), ...set(L.J),
+    Op.block, BLOCK_VOID, Op.loop, BLOCK_VOID,
+    ...get(L.J), ...get(L.END), Op.i32_ge_u, Op.br_if, 1,
+    // m = x * GOLDEN; ms[j] = m
+    ...get(L.X), ...v128const([GOLDEN_WASM, GOLDEN_WASM, GOLDEN_WASM, GOLDEN_WASM]), ...simd(Simd.i32x4_mul), ...set(L.M),
+    ...at(L.MS), ...get(L.M), ...simd(Simd.v128_store), ...memarg(4, 0),
+    // e = (mix(m ^ kTotal) & totalMask) - totalHalf
+    ...get(L.M), ...splat(L.KT), ...simd(Simd.v128_xor), ...set(L.E),
+    ...mix32v(L.E),
+    ...get(L.E), ...splat(L.TMASK), ...simd(Simd.v128_and), ...splat(L.THALF), ...simd(Simd.i32x4_sub), ...set(L.E),
+    // q = trunc(f32(e) * invN); r = e - q n
+    ...get(L.E), ...simd(Simd.f32x4_convert_i32x4_s), ...get(L.INVN), ...simd(Simd.f32x4_splat), ...simd(Simd.f32x4_mul), ...simd(Simd.i32x4_trunc_sat_f32x4_s), ...set(L.Q),
+    ...get(L.E), ...get(L.Q), ...get(L.NV), ...simd(Simd.i32x4_mul), ...simd(Simd.i32x4_sub), ...set(L.R),
+    // r < 0: q -= 1, r += n (the mask is -1 where true)
+    ...get(L.R), ...v128const([0, 0, 0, 0]), ...simd(Simd.i32x4_lt_s), ...set(L.FIX),
+    ...get(L.Q), ...get(L.FIX), ...simd(Simd.i32x4_add), ...set(L.Q),
+    ...get(L.R), ...get(L.NV), ...get(L.FIX), ...simd(Simd.v128_and), ...simd(Simd.i32x4_add), ...set(L.R),
+    // r >= n: q += 1, r -= n
+    ...get(L.R), ...get(L.NV), ...simd(Simd.i32x4_ge_s), ...set(L.FIX),
+    ...get(L.Q), ...get(L.FIX), ...simd(Simd.i32x4_sub), ...set(L.Q),
+    ...get(L.R), ...get(L.NV), ...get(L.FIX), ...simd(Simd.v128_and), ...simd(Simd.i32x4_sub), ...set(L.R),
+    ...at(L.QS), ...get(L.Q), ...simd(Simd.v128_store), ...memarg(4, 0),
+    ...at(L.RS), ...get(L.R), ...simd(Simd.v128_store), ...memarg(4, 0),
+    // hs[j] = mix(m ^ k0) & cardMask (reusing E)
+    ...get(L.M), ...splat(L.K0), ...simd(Simd.v128_xor), ...set(L.E),
+    ...mix32v(L.E),
+    ...at(L.HS), ...get(L.E), ...splat(L.CMASK), ...simd(Simd.v128_and), ...simd(Simd.v128_store), ...memarg(4, 0),
+    // x += 4
+    ...get(L.X), ...v128const([4, 4, 4, 4]), ...simd(Simd.i32x4_add), ...set(L.X),
+    ...bump(L.J, V128_BYTES),
+    Op.br, 0, Op.end, Op.end,
+    Op.end,
+  ];
+  // Params 0..12 (INVN an f32); locals: J, END (i32), then X, M, E, Q, R, NV, FIX (v128).
+  return [...vec([[2, ValType.i32], [7, ValType.v128]]), ...code];
+}
+
+/** inputs.ts's GOLDEN (0x9e3779b9) as an int32. */
+const GOLDEN_WASM = 0x9e3779b9 | 0;
+
 const kernelName = (op: KernelOp, dtype: DType) => `${op}_${dtype}` as const;
 
 /** The module's bytes: imports `env.mem`, exports the reduce kernels and `copy`. */
 export function reductionModuleBytes(): Uint8Array {
   const reducers = KERNEL_OPS.flatMap((op) => KERNEL_DTYPES.map((dtype) => ({ name: kernelName(op, dtype), body: reduceBody(op, dtype) })));
-  const functions = [...reducers.map((r) => ({ ...r, type: 0 })), { name: 'copy', body: copyBody(), type: 1 }, { name: 'cardterms_f32', body: cardTermsBody(), type: 2 }, { name: 'axpy_f32', body: axpyBody(), type: 3 }];
+  const functions = [...reducers.map((r) => ({ ...r, type: 0 })), { name: 'copy', body: copyBody(), type: 1 }, { name: 'cardterms_f32', body: cardTermsBody(), type: 2 }, { name: 'axpy_f32', body: axpyBody(), type: 3 }, { name: 'sumtotals', body: sumTotalsBody(), type: 4 }];
   const i32 = ValType.i32;
   const types = vec([
     [FUNC_TYPE, ...vec([[i32], [i32], [i32], [i32]]), ...vec([])], // 0: (dst, a, b, n) -> ()
     [FUNC_TYPE, ...vec([[i32], [i32], [i32]]), ...vec([])], // 1: (dst, src, nbytes) -> ()
     [FUNC_TYPE, ...vec([...Array.from({ length: 10 }, () => [i32]), [ValType.f32]]), ...vec([])], // 2: cardterms_f32
     [FUNC_TYPE, ...vec([[i32], [i32], [i32], [ValType.f32]]), ...vec([])], // 3: axpy_f32 (dst, src, n, k)
+    [FUNC_TYPE, ...vec([...Array.from({ length: 10 }, () => [i32]), [ValType.f32], [i32], [i32]]), ...vec([])], // 4: sumtotals
   ]);
   const imports = vec([[...utf8Name('env'), ...utf8Name('mem'), EXTERN_MEMORY, LIMITS_MIN_ONLY, ...uleb(1)]]);
   const funcs = vec(functions.map((f) => uleb(f.type)));
@@ -415,6 +481,8 @@ export interface ArenaKernels {
   readonly cardTerms: (out: number, ms: number, qs: number, rs: number, hs: number, len: number, key: number, mask: number, pos: number, n: number, scale: number) => void;
   /** See axpyBody. */
   readonly axpy: (dst: number, src: number, n: number, k: number) => void;
+  /** See sumTotalsBody. */
+  readonly sumTotals: (ms: number, qs: number, rs: number, hs: number, len: number, x0: number, kTotal: number, totalMask: number, totalHalf: number, n: number, invN: number, k0: number, cardMask: number) => void;
 }
 
 /** Elements per block of the sum inputs' kernel: each arena keeps this much scratch of each of ms, qs, rs, hs. */
@@ -500,7 +568,7 @@ export class Arena {
     };
     const reduce = {} as Record<`${KernelOp}_${DType}`, ReduceKernel>;
     for (const op of KERNEL_OPS) for (const dtype of KERNEL_DTYPES) reduce[kernelName(op, dtype)] = fn(kernelName(op, dtype));
-    const arena = new Arena(memory, { reduce, copy: fn('copy'), cardTerms: fn('cardterms_f32'), axpy: fn('axpy_f32') });
+    const arena = new Arena(memory, { reduce, copy: fn('copy'), cardTerms: fn('cardterms_f32'), axpy: fn('axpy_f32'), sumTotals: fn('sumtotals') });
     arenasByBuffer.set(arena.bytes, arena);
     anyArena = true;
     return arena;
