@@ -219,6 +219,14 @@ function scalarExpr(op: KernelOp, s: Scalar): number[] {
   }
 }
 
+/**
+ * A loop that runs `step` while local `ptr` < local `limit`. Pointers are compared unsigned; an Arena
+ * stays below 4 GiB, so no end pointer wraps.
+ */
+function whileBelow(ptr: number, limit: number, step: number[]): number[] {
+  return [Op.block, BLOCK_VOID, Op.loop, BLOCK_VOID, ...get(ptr), ...get(limit), Op.i32_ge_u, Op.br_if, 1, ...step, Op.br, 0, Op.end, Op.end];
+}
+
 function reduceBody(op: KernelOp, dtype: DType): number[] {
   const s = SCALARS[dtype];
   const elementBytes = 1 << s.log2Bytes;
@@ -234,13 +242,7 @@ function reduceBody(op: KernelOp, dtype: DType): number[] {
       ...simd(Simd.v128_store), ...memarg(s.log2Bytes, offset),
     );
   }
-  // Pointers are compared unsigned; an Arena stays below 4 GiB, so dst + n * size never wraps.
-  const loopWhileBelow = (limit: number, step: number[]): number[] => [
-    Op.block, BLOCK_VOID, Op.loop, BLOCK_VOID,
-    ...get(DST), ...get(limit), Op.i32_ge_u, Op.br_if, 1,
-    ...step,
-    Op.br, 0, Op.end, Op.end,
-  ];
+  const loopWhileBelow = (limit: number, step: number[]) => whileBelow(DST, limit, step);
   const code = [
     // vend = dst + (n rounded down to whole iterations) * size; end = dst + n * size
     ...get(DST), ...get(N), ...i32const(-perIteration), Op.i32_and, ...i32const(s.log2Bytes), Op.i32_shl, Op.i32_add, ...set(VEND),
@@ -300,8 +302,7 @@ function cardTermsBody(): number[] {
     ...wrap,
     ...get(L.LEN), ...i32const(2), Op.i32_shl, ...set(L.END),
     ...i32const(0), ...set(L.J),
-    Op.block, BLOCK_VOID, Op.loop, BLOCK_VOID,
-    ...get(L.J), ...get(L.END), Op.i32_ge_u, Op.br_if, 1,
+    ...whileBelow(L.J, L.END, [
     // x = lowbias32(ms[j] ^ key) & mask
     ...load(L.MS), ...get(L.KEYV), ...simd(Simd.v128_xor), ...set(L.X),
     ...mix32v(L.X),
@@ -320,7 +321,7 @@ function cardTermsBody(): number[] {
     ...get(L.P), ...v128const([4, 4, 4, 4]), ...simd(Simd.i32x4_add), ...set(L.P),
     ...wrap,
     ...bump(L.J, V128_BYTES),
-    Op.br, 0, Op.end, Op.end,
+    ]),
     Op.end,
   ];
   // Params 0..10; locals: J, END (i32), then P, X, KEYV, MASKV, NV, SCALEV (v128).
@@ -333,12 +334,7 @@ function cardTermsBody(): number[] {
 // bit for bit, as a sum of two f32 does (see the top of the file).
 function axpyBody(): number[] {
   const DST = 0, SRC = 1, NN = 2, K = 3, END = 4, VEND = 5, KV = 6;
-  const loopWhileBelow = (limit: number, step: number[]): number[] => [
-    Op.block, BLOCK_VOID, Op.loop, BLOCK_VOID,
-    ...get(DST), ...get(limit), Op.i32_ge_u, Op.br_if, 1,
-    ...step,
-    Op.br, 0, Op.end, Op.end,
-  ];
+  const loopWhileBelow = (limit: number, step: number[]) => whileBelow(DST, limit, step);
   const code = [
     ...get(K), ...simd(Simd.f32x4_splat), ...set(KV),
     ...get(DST), ...get(NN), ...i32const(-4), Op.i32_and, ...i32const(2), Op.i32_shl, Op.i32_add, ...set(VEND),
@@ -384,8 +380,7 @@ function sumTotalsBody(): number[] {
     ...splat(L.X0), ...v128const([0, 1, 2, 3]), ...simd(Simd.i32x4_add), ...set(L.X),
     ...get(L.LEN), ...i32const(2), Op.i32_shl, ...set(L.END),
     ...i32const(0), ...set(L.J),
-    Op.block, BLOCK_VOID, Op.loop, BLOCK_VOID,
-    ...get(L.J), ...get(L.END), Op.i32_ge_u, Op.br_if, 1,
+    ...whileBelow(L.J, L.END, [
     // m = x * GOLDEN; ms[j] = m
     ...get(L.X), ...v128const([GOLDEN_WASM, GOLDEN_WASM, GOLDEN_WASM, GOLDEN_WASM]), ...simd(Simd.i32x4_mul), ...set(L.M),
     ...at(L.MS), ...get(L.M), ...simd(Simd.v128_store), ...memarg(4, 0),
@@ -413,7 +408,7 @@ function sumTotalsBody(): number[] {
     // x += 4
     ...get(L.X), ...v128const([4, 4, 4, 4]), ...simd(Simd.i32x4_add), ...set(L.X),
     ...bump(L.J, V128_BYTES),
-    Op.br, 0, Op.end, Op.end,
+    ]),
     Op.end,
   ];
   // Params 0..12 (INVN an f32); locals: J, END (i32), then X, M, E, Q, R, NV, FIX (v128).
