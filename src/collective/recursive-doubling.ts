@@ -57,66 +57,59 @@ export function doublingPeers(rank: number, size: number): number[] {
   return [...new Set([...(p.buddy >= 0 ? [p.buddy] : []), ...p.partners])].sort((a, b) => a - b);
 }
 
-interface ChunkState {
+export interface ChunkState {
   range: Range;
-  /** Doubling steps done (-1: waiting for the extra's input, for a host). */
+  /** Steps done (-1: waiting for the extra's input, for a host). */
   stage: number;
   done: boolean;
 }
 
-export class RecursiveDoubling implements Collective {
-  private readonly plan: DoublingPlan;
-  private readonly chunks: ChunkState[];
-  private readonly input: Elements;
-  private readonly buffer: Elements;
-  private readonly divisor: number;
-  private readonly alloc: (count: number) => Elements;
-  /** Chunks that came for a step this rank has not reached yet for that chunk: copies, by step and chunk. */
-  private readonly held = new Map<string, Elements>();
-  private started = false;
-  private sent = 0;
-  private received = 0;
-  private finished = 0;
-  private readonly expected: number;
+/**
+ * What recursive doubling and the tree share: the doubling plan's ranks (extras fold their input
+ * into a host), the vector in chunks that each move on their own, the counts progress reports.
+ */
+export abstract class FoldedCollective<P extends DoublingPlan> implements Collective {
+  protected readonly chunks: ChunkState[];
+  protected readonly input: Elements;
+  protected readonly buffer: Elements;
+  protected readonly divisor: number;
+  protected started = false;
+  protected sent = 0;
+  protected received = 0;
+  protected finished = 0;
 
-  constructor(private readonly o: CollectiveOptions) {
-    this.plan = doublingPlan(o.rank, o.size);
+  constructor(
+    protected readonly o: CollectiveOptions,
+    protected readonly plan: P,
+  ) {
     if (!Number.isInteger(o.chunkElems) || o.chunkElems < 1) throw new RangeError(`chunkElems must be an integer >= 1, got ${o.chunkElems}`);
     this.buffer = o.buffer;
     this.input = o.input ?? o.buffer;
     if (this.input.length !== this.buffer.length) throw new RangeError(`input has ${this.input.length} elements, buffer ${this.buffer.length}`);
     this.divisor = o.divisor ?? o.size;
-    this.alloc = o.alloc ?? ((n: number) => allocElements(o.dtype, n));
     const whole = { offset: 0, count: this.buffer.length };
     this.chunks = Array.from({ length: chunkCount(whole.count, o.chunkElems) }, (_, j) => ({
       range: chunkRange(whole, o.chunkElems, j),
-      stage: this.plan.role === 'host' ? -1 : 0,
+      stage: plan.role === 'host' ? -1 : 0,
       done: false,
     }));
-    const c = this.chunks.length;
-    // Extra: the result. Host: the extra's input, and a partner's per step. Plain: a partner's per step.
-    this.expected = this.plan.role === 'extra' ? c : c * (this.plan.rounds + (this.plan.role === 'host' ? 1 : 0));
   }
 
   get done(): boolean {
     return this.started && this.finished === this.chunks.length;
   }
 
-  private view(a: Elements, r: Range): Elements {
+  protected view(a: Elements, r: Range): Elements {
     return a.subarray(r.offset, r.offset + r.count);
   }
 
-  /** A copy of the chunk's current partial result, to send while the buffer moves on. */
-  private staged(r: Range): Elements {
-    const s = this.alloc(r.count);
-    s.set(this.view(this.buffer, r));
-    return s;
-  }
-
-  private emit(out: ChunkSend[], to: number, phase: Phase, step: number, chunk: number, data: Elements): void {
+  protected emit(out: ChunkSend[], to: number, phase: Phase, step: number, chunk: number, data: Elements): void {
     this.sent++;
     out.push({ to, phase, step, chunk, offset: this.chunks[chunk].range.offset, data });
   }
+
+  /** A plain rank's chunk j, its input in the buffer: on its way. */
+  protected abstract begin(j: number, out: ChunkSend[]): void;
 
   start(): ChunkSend[] {
     if (this.started) throw new RingswarmError('RS_ERR_PROTOCOL', 'collective started twice');
@@ -130,10 +123,50 @@ export class RecursiveDoubling implements Collective {
       }
       if (this.plan.role === 'plain') {
         if (this.input !== this.buffer) this.view(this.buffer, c.range).set(this.view(this.input, c.range));
-        this.advance(j, out);
+        this.begin(j, out);
       }
     });
     return out;
+  }
+
+  /** The chunk `c` names, checked against the schedule's ranges. */
+  protected chunkOf(c: ChunkIn): ChunkState {
+    if (!this.started) throw new RingswarmError('RS_ERR_PROTOCOL', 'chunk received before the collective started');
+    const st = this.chunks[c.chunk];
+    if (!Number.isInteger(c.chunk) || !st) throw new RingswarmError('RS_ERR_PROTOCOL', `chunk ${c.chunk} out of range 0..${this.chunks.length - 1}`);
+    if (c.offset !== st.range.offset || c.data.length !== st.range.count) {
+      throw new RingswarmError('RS_ERR_PROTOCOL', `${c.phase} step ${c.step} chunk ${c.chunk}: got offset ${c.offset} length ${c.data.length}, expected offset ${st.range.offset} length ${st.range.count}`);
+    }
+    return st;
+  }
+
+  abstract onChunk(c: ChunkIn): ChunkSend[];
+  abstract progress(): Progress;
+}
+
+export class RecursiveDoubling extends FoldedCollective<DoublingPlan> {
+  private readonly alloc: (count: number) => Elements;
+  /** Chunks that came for a step this rank has not reached yet for that chunk: copies, by step and chunk. */
+  private readonly held = new Map<string, Elements>();
+  private readonly expected: number;
+
+  constructor(o: CollectiveOptions) {
+    super(o, doublingPlan(o.rank, o.size));
+    this.alloc = o.alloc ?? ((n: number) => allocElements(o.dtype, n));
+    const c = this.chunks.length;
+    // Extra: the result. Host: the extra's input, and a partner's per step. Plain: a partner's per step.
+    this.expected = this.plan.role === 'extra' ? c : c * (this.plan.rounds + (this.plan.role === 'host' ? 1 : 0));
+  }
+
+  /** A copy of the chunk's current partial result, to send while the buffer moves on. */
+  private staged(r: Range): Elements {
+    const s = this.alloc(r.count);
+    s.set(this.view(this.buffer, r));
+    return s;
+  }
+
+  protected begin(j: number, out: ChunkSend[]): void {
+    this.advance(j, out);
   }
 
   /** Chunk j has done `stage` doubling steps: send it on, or finish it; then use what is held for it. */
@@ -169,12 +202,7 @@ export class RecursiveDoubling implements Collective {
   }
 
   onChunk(c: ChunkIn): ChunkSend[] {
-    if (!this.started) throw new RingswarmError('RS_ERR_PROTOCOL', 'chunk received before the collective started');
-    const st = this.chunks[c.chunk];
-    if (!Number.isInteger(c.chunk) || !st) throw new RingswarmError('RS_ERR_PROTOCOL', `chunk ${c.chunk} out of range 0..${this.chunks.length - 1}`);
-    if (c.offset !== st.range.offset || c.data.length !== st.range.count) {
-      throw new RingswarmError('RS_ERR_PROTOCOL', `${c.phase} step ${c.step} chunk ${c.chunk}: got offset ${c.offset} length ${c.data.length}, expected offset ${st.range.offset} length ${st.range.count}`);
-    }
+    const st = this.chunkOf(c);
     const { role, buddy, partners, rounds } = this.plan;
     const doubling = role !== 'extra' && Number.isInteger(c.step) && c.step >= 1 && c.step <= rounds && c.phase === this.phaseOf(c.step);
     const expectFrom = doubling

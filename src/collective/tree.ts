@@ -15,8 +15,7 @@
 // largest subtree first (all-gather step k + 1 to v + 2^k). Each chunk moves on its own (pipelined).
 import { RingswarmError } from '../protocol/errors.js';
 import { allocElements, divideInPlace, reduceInto, type Elements } from './dtypes.js';
-import { doublingPlan, type DoublingPlan } from './recursive-doubling.js';
-import { chunkCount, chunkRange, type Range } from './ring.js';
+import { doublingPlan, FoldedCollective, type DoublingPlan } from './recursive-doubling.js';
 import type { ChunkIn, ChunkSend, Collective, CollectiveOptions, Progress } from './types.js';
 
 /** Rank `rank`'s place in the tree: its parent (-1 at the root or for a folded-in extra) and its children, by step. */
@@ -46,75 +45,20 @@ export function treePeers(rank: number, size: number): number[] {
   return [...new Set(peers)].sort((a, b) => a - b);
 }
 
-interface ChunkState {
-  range: Range;
-  /** Children's partials reduced in so far (-1: a host still waiting for its extra's input). */
-  stage: number;
-  /** The final result is in the buffer. */
-  done: boolean;
-}
-
-class TreeAllReduce implements Collective {
-  private readonly plan: TreePlan;
-  private readonly chunks: ChunkState[];
-  private readonly input: Elements;
-  private readonly buffer: Elements;
-  private readonly divisor: number;
+class TreeAllReduce extends FoldedCollective<TreePlan> {
   /** Children's partials that came before the ones this chunk takes first: copies, by step and chunk. */
   private readonly held = new Map<number, Elements>();
-  private started = false;
-  private sent = 0;
-  private received = 0;
-  private finished = 0;
   private readonly expected: number;
 
-  constructor(private readonly o: CollectiveOptions) {
-    this.plan = treePlan(o.rank, o.size);
-    if (!Number.isInteger(o.chunkElems) || o.chunkElems < 1) throw new RangeError(`chunkElems must be an integer >= 1, got ${o.chunkElems}`);
-    this.buffer = o.buffer;
-    this.input = o.input ?? o.buffer;
-    if (this.input.length !== this.buffer.length) throw new RangeError(`input has ${this.input.length} elements, buffer ${this.buffer.length}`);
-    this.divisor = o.divisor ?? o.size;
-    const whole = { offset: 0, count: this.buffer.length };
-    this.chunks = Array.from({ length: chunkCount(whole.count, o.chunkElems) }, (_, j) => ({
-      range: chunkRange(whole, o.chunkElems, j),
-      stage: this.plan.role === 'host' ? -1 : 0,
-      done: false,
-    }));
+  constructor(o: CollectiveOptions) {
+    super(o, treePlan(o.rank, o.size));
     const { role, up, parent } = this.plan;
     // Per chunk, an extra gets the result; others their extra's input (a host), each child's partial, and the result from the parent.
     this.expected = this.chunks.length * (role === 'extra' ? 1 : (role === 'host' ? 1 : 0) + up + (parent >= 0 ? 1 : 0));
   }
 
-  get done(): boolean {
-    return this.started && this.finished === this.chunks.length;
-  }
-
-  private view(a: Elements, r: Range): Elements {
-    return a.subarray(r.offset, r.offset + r.count);
-  }
-
-  private emit(out: ChunkSend[], to: number, phase: ChunkSend['phase'], step: number, chunk: number, data: Elements): void {
-    this.sent++;
-    out.push({ to, phase, step, chunk, offset: this.chunks[chunk].range.offset, data });
-  }
-
-  start(): ChunkSend[] {
-    if (this.started) throw new RingswarmError('RS_ERR_PROTOCOL', 'collective started twice');
-    this.started = true;
-    const out: ChunkSend[] = [];
-    this.chunks.forEach((c, j) => {
-      if (this.plan.role === 'extra') {
-        // The input itself goes: it is not changed during the op.
-        this.emit(out, this.plan.buddy, 'reduce-scatter', 0, j, this.view(this.input, c.range));
-        return;
-      }
-      if (this.plan.role === 'plain') {
-        if (this.input !== this.buffer) this.view(this.buffer, c.range).set(this.view(this.input, c.range));
-        this.climb(j, out);
-      }
-    });
-    return out;
+  protected begin(j: number, out: ChunkSend[]): void {
+    this.climb(j, out);
   }
 
   private heldKey(step: number, chunk: number): number {
@@ -152,12 +96,7 @@ class TreeAllReduce implements Collective {
   }
 
   onChunk(c: ChunkIn): ChunkSend[] {
-    if (!this.started) throw new RingswarmError('RS_ERR_PROTOCOL', 'chunk received before the collective started');
-    const st = this.chunks[c.chunk];
-    if (!Number.isInteger(c.chunk) || !st) throw new RingswarmError('RS_ERR_PROTOCOL', `chunk ${c.chunk} out of range 0..${this.chunks.length - 1}`);
-    if (c.offset !== st.range.offset || c.data.length !== st.range.count) {
-      throw new RingswarmError('RS_ERR_PROTOCOL', `${c.phase} step ${c.step} chunk ${c.chunk}: got offset ${c.offset} length ${c.data.length}, expected offset ${st.range.offset} length ${st.range.count}`);
-    }
+    const st = this.chunkOf(c);
     const { role, buddy, partners, up, parent } = this.plan;
     const fromChild = role !== 'extra' && c.phase === 'reduce-scatter' && Number.isInteger(c.step) && c.step >= 1 && c.step <= up;
     const expectFrom = fromChild
