@@ -32,9 +32,9 @@ export class CardGroup {
   constructor(private readonly o: CardGroupOptions) {
     const alloc = o.alloc ?? allocElements;
     this.gradients = Array.from({ length: o.cards }, () => alloc(o.dtype, o.count));
-    // In the arena too, beside the gradients, so the update runs as SIMD.
-    this.states = Array.from({ length: o.cards }, () => alloc(o.dtype, o.count));
     this.reduced = alloc(o.dtype, o.count);
+    // In the arena too where it has room (after what the reductions need), so the update runs as SIMD.
+    this.states = Array.from({ length: o.cards }, () => alloc(o.dtype, o.count));
     this.expected = allocElements(o.dtype, o.count);
   }
 

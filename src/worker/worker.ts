@@ -220,8 +220,10 @@ export class Worker {
       this.transport.pool,
     );
     if (!this.cards) {
-      // Gradients, states and the reduced buffer: the fill, the reductions and the update run as SIMD.
-      const arena = this.env.arena === false ? null : workerArena(this.transport.pool, 2 * job.cardsPerWorker + 1, job.bytesPerCard, job.chunkBytes);
+      // Gradients, the reduced buffer and the states: the fill, the reductions and the update run as
+      // SIMD. An arena too large for that holds the first two only (the states then in malloc).
+      const arenaOf = (buffers: number) => workerArena(this.transport.pool, buffers, job.bytesPerCard, job.chunkBytes);
+      const arena = this.env.arena === false ? null : (arenaOf(2 * job.cardsPerWorker + 1) ?? arenaOf(job.cardsPerWorker + 1));
       this.cards = new CardGroup({
         alloc: arenaAlloc(arena),
         firstCard: m.firstCard,
