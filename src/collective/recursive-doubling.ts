@@ -140,14 +140,37 @@ export abstract class FoldedCollective<P extends DoublingPlan> implements Collec
     return st;
   }
 
+  /** Chunks that came for a step their chunk has not reached yet: copies, by step and chunk. */
+  private readonly held = new Map<number, Elements>();
+
+  private heldKey(step: number, chunk: number): number {
+    return chunk * (this.plan.rounds + 1) + step;
+  }
+
+  /** Keep `c`, for a step after `st`'s next, as a copy (the frame is reused); twice is an error. */
+  protected hold(c: ChunkIn, st: ChunkState): ChunkSend[] {
+    const key = this.heldKey(c.step, c.chunk);
+    if (c.step <= st.stage || this.held.has(key)) throw new RingswarmError('RS_ERR_PROTOCOL', `${c.phase} step ${c.step} chunk ${c.chunk} received twice`);
+    const copy = allocElements(this.o.dtype, c.data.length);
+    copy.set(c.data);
+    this.held.set(key, copy);
+    return [];
+  }
+
+  /** What was held for chunk j's step `step`, taken out; undefined if nothing came early. */
+  protected takeHeld(step: number, j: number): Elements | undefined {
+    const key = this.heldKey(step, j);
+    const early = this.held.get(key);
+    if (early) this.held.delete(key);
+    return early;
+  }
+
   abstract onChunk(c: ChunkIn): ChunkSend[];
   abstract progress(): Progress;
 }
 
 export class RecursiveDoubling extends FoldedCollective<DoublingPlan> {
   private readonly alloc: (count: number) => Elements;
-  /** Chunks that came for a step this rank has not reached yet for that chunk: copies, by step and chunk. */
-  private readonly held = new Map<string, Elements>();
   private readonly expected: number;
 
   constructor(o: CollectiveOptions) {
@@ -176,10 +199,8 @@ export class RecursiveDoubling extends FoldedCollective<DoublingPlan> {
       if (c.stage === this.plan.rounds) return this.finish(j, out);
       const step = 1 + c.stage;
       this.emit(out, this.plan.partners[c.stage], this.phaseOf(step), step, j, this.staged(c.range));
-      const key = `${step}:${j}`;
-      const early = this.held.get(key);
+      const early = this.takeHeld(step, j);
       if (!early) return;
-      this.held.delete(key);
       const mine = this.view(this.buffer, c.range);
       reduceInto(this.o.op, mine, mine, early);
       c.stage++;
@@ -238,13 +259,8 @@ export class RecursiveDoubling extends FoldedCollective<DoublingPlan> {
       this.advance(c.chunk, out);
       return out;
     }
-    const key = `${c.step}:${c.chunk}`;
-    if (c.step <= st.stage || this.held.has(key)) throw new RingswarmError('RS_ERR_PROTOCOL', `${c.phase} step ${c.step} chunk ${c.chunk} received twice`);
-    // Early: the partner of a later step got there first. Kept as a copy (the frame is reused).
-    const copy = allocElements(this.o.dtype, c.data.length);
-    copy.set(c.data);
-    this.held.set(key, copy);
-    return out;
+    // Early: the partner of a later step got there first.
+    return this.hold(c, st);
   }
 
   progress(): Progress {

@@ -14,7 +14,7 @@
 // avg, so every rank gets the same bits), and each rank then sends the result down to its children,
 // largest subtree first (all-gather step k + 1 to v + 2^k). Each chunk moves on its own (pipelined).
 import { RingswarmError } from '../protocol/errors.js';
-import { allocElements, divideInPlace, reduceInto, type Elements } from './dtypes.js';
+import { divideInPlace, reduceInto } from './dtypes.js';
 import { doublingPlan, FoldedCollective, type DoublingPlan } from './recursive-doubling.js';
 import type { ChunkIn, ChunkSend, Collective, CollectiveOptions, Progress } from './types.js';
 
@@ -46,8 +46,6 @@ export function treePeers(rank: number, size: number): number[] {
 }
 
 class TreeAllReduce extends FoldedCollective<TreePlan> {
-  /** Children's partials that came before the ones this chunk takes first: copies, by step and chunk. */
-  private readonly held = new Map<number, Elements>();
   private readonly expected: number;
 
   constructor(o: CollectiveOptions) {
@@ -61,20 +59,14 @@ class TreeAllReduce extends FoldedCollective<TreePlan> {
     this.climb(j, out);
   }
 
-  private heldKey(step: number, chunk: number): number {
-    return chunk * (this.plan.rounds + 1) + step;
-  }
-
   /** Chunk j has its first `stage` children's partials: take those held, then send it up (or, at the root, finish it). */
   private climb(j: number, out: ChunkSend[]): void {
     const c = this.chunks[j];
     const mine = this.view(this.buffer, c.range);
     for (;;) {
       if (c.stage === this.plan.up) break;
-      const key = this.heldKey(c.stage + 1, j);
-      const early = this.held.get(key);
+      const early = this.takeHeld(c.stage + 1, j);
       if (!early) return;
-      this.held.delete(key);
       reduceInto(this.o.op, mine, mine, early);
       c.stage++;
     }
@@ -133,13 +125,8 @@ class TreeAllReduce extends FoldedCollective<TreePlan> {
       this.climb(c.chunk, out);
       return out;
     }
-    const key = this.heldKey(c.step, c.chunk);
-    if (c.step <= st.stage || this.held.has(key)) throw new RingswarmError('RS_ERR_PROTOCOL', `${c.phase} step ${c.step} chunk ${c.chunk} received twice`);
-    // Early: a larger child got there first. Kept as a copy (the frame is reused).
-    const copy = allocElements(this.o.dtype, c.data.length);
-    copy.set(c.data);
-    this.held.set(key, copy);
-    return out;
+    // Early: a larger child got there first.
+    return this.hold(c, st);
   }
 
   progress(): Progress {
