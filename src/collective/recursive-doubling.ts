@@ -108,8 +108,29 @@ export abstract class FoldedCollective<P extends DoublingPlan> implements Collec
     out.push({ to, phase, step, chunk, offset: this.chunks[chunk].range.offset, data });
   }
 
-  /** A plain rank's chunk j, its input in the buffer: on its way. */
+  /** Chunk j has a new stage (a plain rank's from the start, its input in the buffer): send on what it can. */
   protected abstract begin(j: number, out: ChunkSend[]): void;
+
+  /**
+   * A partial for a reduction step of chunk `st`: the extra's input (step 0, at a host), the one
+   * the chunk waits on next, or one that came early (held).
+   */
+  protected reduceIn(c: ChunkIn, st: ChunkState): ChunkSend[] {
+    const out: ChunkSend[] = [];
+    const mine = this.view(this.buffer, st.range);
+    if (c.step === 0) {
+      if (st.stage !== -1) throw new RingswarmError('RS_ERR_PROTOCOL', `step 0 chunk ${c.chunk} received twice`);
+      reduceInto(this.o.op, mine, this.view(this.input, st.range), c.data);
+      st.stage = 0;
+    } else if (c.step === st.stage + 1 && !st.done) {
+      reduceInto(this.o.op, mine, mine, c.data);
+      st.stage++;
+    } else {
+      return this.hold(c, st);
+    }
+    this.begin(c.chunk, out);
+    return out;
+  }
 
   start(): ChunkSend[] {
     if (this.started) throw new RingswarmError('RS_ERR_PROTOCOL', 'collective started twice');
@@ -236,31 +257,15 @@ export class RecursiveDoubling extends FoldedCollective<DoublingPlan> {
     if (expectFrom < 0) throw new RingswarmError('RS_ERR_PROTOCOL', `unexpected ${c.phase} step ${c.step} on a ${role} rank of recursive doubling`);
     if (c.from !== expectFrom) throw new RingswarmError('RS_ERR_PROTOCOL', `${c.phase} step ${c.step} chunk ${c.chunk} from rank ${c.from}, expected rank ${expectFrom}`);
     this.received++;
-    const out: ChunkSend[] = [];
-    const mine = this.view(this.buffer, st.range);
     if (role === 'extra') {
       if (st.done) throw new RingswarmError('RS_ERR_PROTOCOL', `all-gather chunk ${c.chunk} received twice`);
-      mine.set(c.data);
+      this.view(this.buffer, st.range).set(c.data);
       st.done = true;
       this.finished++;
-      return out;
+      return [];
     }
-    if (c.step === 0) {
-      if (st.stage !== -1) throw new RingswarmError('RS_ERR_PROTOCOL', `step 0 chunk ${c.chunk} received twice`);
-      reduceInto(this.o.op, mine, this.view(this.input, st.range), c.data);
-      st.stage = 0;
-      this.advance(c.chunk, out);
-      return out;
-    }
-    if (c.step === st.stage + 1 && !st.done) {
-      // The partner's partial for the step this chunk waits on.
-      reduceInto(this.o.op, mine, mine, c.data);
-      st.stage++;
-      this.advance(c.chunk, out);
-      return out;
-    }
-    // Early: the partner of a later step got there first.
-    return this.hold(c, st);
+    // The partner's partial for a doubling step (or, early, for a later one).
+    return this.reduceIn(c, st);
   }
 
   progress(): Progress {

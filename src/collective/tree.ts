@@ -101,32 +101,18 @@ class TreeAllReduce extends FoldedCollective<TreePlan> {
     if (expectFrom < 0) throw new RingswarmError('RS_ERR_PROTOCOL', `unexpected ${c.phase} step ${c.step} on rank ${this.o.rank} of the tree`);
     if (c.from !== expectFrom) throw new RingswarmError('RS_ERR_PROTOCOL', `${c.phase} step ${c.step} chunk ${c.chunk} from rank ${c.from}, expected rank ${expectFrom}`);
     this.received++;
-    const out: ChunkSend[] = [];
-    const mine = this.view(this.buffer, st.range);
     if (c.phase === 'all-gather') {
       if (st.done) throw new RingswarmError('RS_ERR_PROTOCOL', `all-gather chunk ${c.chunk} received twice`);
-      mine.set(c.data);
+      const out: ChunkSend[] = [];
+      this.view(this.buffer, st.range).set(c.data);
       if (role === 'extra') {
         st.done = true;
         this.finished++;
       } else this.descend(c.chunk, out);
       return out;
     }
-    if (c.step === 0) {
-      if (st.stage !== -1) throw new RingswarmError('RS_ERR_PROTOCOL', `step 0 chunk ${c.chunk} received twice`);
-      reduceInto(this.o.op, mine, this.view(this.input, st.range), c.data);
-      st.stage = 0;
-      this.climb(c.chunk, out);
-      return out;
-    }
-    if (c.step === st.stage + 1) {
-      reduceInto(this.o.op, mine, mine, c.data);
-      st.stage++;
-      this.climb(c.chunk, out);
-      return out;
-    }
-    // Early: a larger child got there first.
-    return this.hold(c, st);
+    // A child's partial (or, early, a larger child's).
+    return this.reduceIn(c, st);
   }
 
   progress(): Progress {
