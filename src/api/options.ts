@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { ADVERTISE_ENV } from './launcher.js';
 import { elementBytes, type DType, type ReduceOp } from '../collective/dtypes.js';
 import type { AllreduceAlgo } from '../collective/types.js';
-import { RUN_DEFAULTS, type FailurePolicy, type LinkSpec, type RunConfig } from '../coordinator/config.js';
+import { CHECKPOINT_COPIES, RUN_DEFAULTS, type FailurePolicy, type LinkSpec, type RunConfig } from '../coordinator/config.js';
 import { checkScenarioSize, parseInjects, parseScenario, scenarioForRun, ScenarioError, type Fault, type Scenario, type StragglerFault } from '../coordinator/scenario/index.js';
 import { dtype, host, intIn, kOfM, numberIn, rate, reduceOp, runAlgo, size } from './flags.js';
 import { RingswarmUsageError } from './errors.js';
@@ -42,6 +42,8 @@ export interface RunOptions {
   maxRestarts?: number;
   checkpointEvery?: number;
   checkpointDir?: string;
+  /** How checkpoint copies reach the next rank (--checkpoint-copy): 'auto' (default), 'shm' or 'net'. */
+  checkpointCopy?: RunConfig['checkpointCopy'];
   heartbeatMs?: number;
   heartbeatTimeoutMs?: number;
   algo?: AllreduceAlgo | 'auto';
@@ -128,6 +130,7 @@ export async function runConfig(o: RunOptions, kind: 'run' | 'sim' = 'run'): Pro
     maxRestarts: flag('--max-restarts', o.maxRestarts ?? d.maxRestarts, intIn(0, 1_000_000)),
     checkpointEvery: flag('--checkpoint-every', o.checkpointEvery ?? d.checkpointEvery, intIn(0)),
     checkpointDir: o.checkpointDir ? resolve(o.checkpointDir) : null,
+    checkpointCopy: oneOfFlag('--checkpoint-copy', o.checkpointCopy ?? d.checkpointCopy, CHECKPOINT_COPIES),
     heartbeatMs: flag('--heartbeat-ms', o.heartbeatMs ?? d.heartbeatMs, intIn(1, 60_000)),
     heartbeatDeadMs: flag('--heartbeat-timeout-ms', o.heartbeatTimeoutMs ?? d.heartbeatDeadMs, intIn(1, 3_600_000)),
     algo: flag('--algo', o.algo ?? d.algo, runAlgo),

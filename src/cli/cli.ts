@@ -3,7 +3,7 @@
 // --help`, `status`, `inject` and `plan` load no coordinator, simulator, WebSocket or YAML code (a
 // loaded machine took seconds to start a CLI that loaded them all).
 import { Option, type Command } from 'commander';
-import { BENCH_DEFAULTS, RUN_DEFAULTS, type BenchConfig, type RunConfig } from '../coordinator/config.js';
+import { BENCH_DEFAULTS, CHECKPOINT_COPIES, RUN_DEFAULTS, type BenchConfig, type RunConfig } from '../coordinator/config.js';
 import type { RunOptions } from '../api/options.js';
 import type { ExploreResult } from '../sim/explore.js';
 import { MAX_SIM_WORKERS, MAX_WORKERS } from '../api/limits.js';
@@ -55,6 +55,11 @@ function jobOptions(cmd: Command, maxWorkers: number): Command {
     .option('--max-restarts <n>', 'give up after this many restarts', intIn(0, 1_000_000), RUN_DEFAULTS.maxRestarts)
     .option('--checkpoint-every <k>', 'checkpoint card states every k steps, in memory with a copy on the next rank (0: never)', intIn(0), RUN_DEFAULTS.checkpointEvery)
     .option('--checkpoint-dir <dir>', 'also write checkpoints here, atomically (the disk tier)')
+    .addOption(
+      new Option('--checkpoint-copy <how>', "how a checkpoint's copy reaches the next rank: shm writes it once into shared memory (/dev/shm) and tells the next rank where, net sends it over the link; auto: shm when every worker is spawned here and no link is emulated")
+        .choices([...CHECKPOINT_COPIES])
+        .default(RUN_DEFAULTS.checkpointCopy),
+    )
     .option('--heartbeat-ms <ms>', 'worker heartbeat interval', intIn(1, 60_000), RUN_DEFAULTS.heartbeatMs)
     .option('--heartbeat-timeout-ms <ms>', 'a worker silent this long is dead', intIn(1, 3_600_000), RUN_DEFAULTS.heartbeatDeadMs)
     .addOption(algoOption().argParser(runAlgo).default(RUN_DEFAULTS.algo))

@@ -63,6 +63,12 @@ export interface RunConfig {
   /** Checkpoint every K steps (0: never; recovery then restarts from step 0). */
   checkpointEvery: number;
   checkpointDir: string | null;
+  /**
+   * How a checkpoint's copy reaches the next rank: 'shm' written once into shared memory (the
+   * successor keeps the slot's name), 'net' as frames over the link, 'auto' shm when every worker
+   * is spawned on this host and no link is emulated.
+   */
+  checkpointCopy: CheckpointCopy;
   /** What to do with a confirmed straggler: report it, or evict it (treated as failed: --on-failure applies). */
   onStraggler: 'report' | 'evict' | 'reroute';
   /** A rank or link is slow when its time is this many times the median... */
@@ -80,6 +86,9 @@ export interface RunConfig {
   /** --trace: write the run's timeline here (Chrome trace-event JSON, for Perfetto); null: none. */
   traceFile: string | null;
 }
+
+export const CHECKPOINT_COPIES = ['auto', 'shm', 'net'] as const;
+export type CheckpointCopy = (typeof CHECKPOINT_COPIES)[number];
 
 /** The emulated fabric: between workers, latency and bandwidth per link; inside a worker, card to card. 0: not emulated. */
 export interface LinkSpec {
@@ -122,6 +131,7 @@ export const RUN_DEFAULTS: RunConfig = {
   maxRestarts: 10,
   checkpointEvery: 1,
   checkpointDir: null,
+  checkpointCopy: 'auto',
   onStraggler: 'report',
   stragglerThreshold: 1.3,
   stragglerPersist: [3, 5],
@@ -219,7 +229,15 @@ export interface RunReport {
   link: LinkSpec;
   /** Median all-reduce time between workers as measured (allreduceMs includes the cards' local reduce and copy), and as the alpha-beta model predicts it for the first epoch. */
   model: { predictedAllreduceMs: number; predictedInterMs: number; predictedIntraMs: number; measuredAllreduceMs: number; ratio: number | null };
-  memory: { coordinatorRssMB: number; workerRssMBMax: number; workerRssMBTotal: number; workerPssMBTotal: number | null; coordinatorPssMB: number | null };
+  memory: {
+    coordinatorRssMB: number;
+    workerRssMBMax: number;
+    workerRssMBTotal: number;
+    workerPssMBTotal: number | null;
+    coordinatorPssMB: number | null;
+    /** The shared-memory checkpoint slots at the end of the run (in /dev/shm, no worker's RSS), MB; null: the copies went as frames (--checkpoint-copy). */
+    checkpointSlotsMB: number | null;
+  };
   /** CPU time the coordinator process used over the run, and as a share of the wall time: it must never be the bottleneck. */
   coordinatorCpu: { ms: number; share: number };
   /** Every worker that held a rank: its host, and who gave it the rank (`launcher.rank` null when spawned or ranked by arrival). */

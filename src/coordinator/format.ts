@@ -30,7 +30,8 @@ export function formatRunSummary(r: RunReport): string {
       (r.model.ratio !== null ? ` (${r.model.ratio}x)` : '') +
       (r.link.latencyUs || r.link.bandwidth || r.link.intraBandwidth ? `; fabric: ${describeLink(r.link)}` : ''),
     `  memory:     coordinator ${r.memory.coordinatorRssMB} MB, worker max ${r.memory.workerRssMBMax} MB, workers total ${r.memory.workerRssMBTotal} MB RSS` +
-      (r.memory.workerPssMBTotal !== null ? ` (${r.memory.workerPssMBTotal} MB PSS: shared pages counted once)` : ''),
+      (r.memory.workerPssMBTotal !== null ? ` (${r.memory.workerPssMBTotal} MB PSS: shared pages counted once)` : '') +
+      (r.memory.checkpointSlotsMB !== null ? `; checkpoint slots ${r.memory.checkpointSlotsMB} MB in shared memory` : ''),
     `  coordinator: ${(r.coordinatorCpu.ms / 1000).toFixed(2)} s of CPU, ${(r.coordinatorCpu.share * 100).toFixed(1)}% of the wall time`,
     `  control:    ${r.controlUrl}${r.rejectedConnections ? `, ${r.rejectedConnections} connections refused` : ''}`,
   );

@@ -14,6 +14,8 @@ export interface DriverFacts {
   coordinatorRssMB: number;
   coordinatorPssMB: number | null;
   coordinatorCpuMs: number;
+  /** Bytes of the run's shared checkpoint slots at the end (absent: the copies went as frames). */
+  checkpointSlotBytes?: number;
 }
 
 /** nccl-tests' bandwidths of an all-reduce of `bytesPerCard` in `allreduceMs` on `workers` ranks, GB/s: algbw, and busbw = algbw * 2(n-1)/n. */
@@ -84,6 +86,7 @@ export function buildReport(m: CoordinatorMachine, fabric: FabricModel, algoFor:
       // RSS counts the pages workers share (node's code) once per process; PSS splits them.
       workerPssMBTotal: m.pssByRank.size ? Math.round([...m.pssByRank.values()].reduce((a, b) => a + b, 0)) : null,
       coordinatorPssMB: facts.coordinatorPssMB === null ? null : Math.round(facts.coordinatorPssMB),
+      checkpointSlotsMB: facts.checkpointSlotBytes === undefined ? null : Math.round(facts.checkpointSlotBytes / 2 ** 20),
     },
     coordinatorCpu: { ms: Math.round(facts.coordinatorCpuMs), share: wallMs > 0 ? Math.round((facts.coordinatorCpuMs / wallMs) * 1000) / 1000 : 0 },
     processes: m.everyone

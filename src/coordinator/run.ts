@@ -10,6 +10,8 @@ import { isRingswarmError, RingswarmError, RingswarmUsageError } from '../protoc
 import { NamedTimers, realClock } from '../runtime/clock.js';
 import { ControlServer, type ControlChannel } from '../runtime/control-server.js';
 import { selfPssMB } from '../runtime/memory.js';
+import { makeSlotDir, removeSlotDir, SHARED_SLOTS, SHM_ROOT, shmFreeBytes, slotDirBytes } from '../runtime/shared-slots.js';
+import { formatBytes } from '../protocol/units.js';
 import { describeExit, WorkerProcess } from '../runtime/worker-process.js';
 import type { FaultReport, LinkSpec, RunConfig, RunReport, StragglerReport } from './config.js';
 import { CoordinatorMachine, type CoordinatorAction, type CoordinatorEvent, type InjectAnswer, type ProcessState } from './machine.js';
@@ -89,7 +91,33 @@ function eventWatcher(machine: CoordinatorMachine, emit: (e: RunEvent) => void):
   };
 }
 
-export function jobSpec(cfg: RunConfig): JobSpec {
+/**
+ * How the run's checkpoint copies reach the next rank, and why: 'shm' (a slot folder in shared
+ * memory) needs every worker on this host (all spawned here), a shared-memory folder with room
+ * for every spawned worker's SHARED_SLOTS slots (`shmFree` bytes, null: none), and, for 'auto', no
+ * emulated link (whose cost the copies then pay). Asked for and impossible: a usage error.
+ */
+export function checkpointCopyPlan(cfg: RunConfig, shmFree: number | null): { copy: 'shm' | 'net'; why: string } {
+  if (cfg.checkpointEvery === 0) return { copy: 'net', why: 'no checkpoints' };
+  if (cfg.checkpointCopy === 'net') return { copy: 'net', why: '--checkpoint-copy net' };
+  const need = (cfg.spawn + cfg.spares) * SHARED_SLOTS * cfg.cardsPerWorker * cfg.bytesPerCard;
+  const impossible =
+    cfg.spawn < cfg.workers
+      ? `${cfg.workers - cfg.spawn} of the ${cfg.workers} workers are not spawned here (--spawn ${cfg.spawn}): they may be on other hosts`
+      : shmFree === null
+        ? `this host has no ${SHM_ROOT}`
+        : shmFree < 2 * need
+          ? `${SHM_ROOT} has ${formatBytes(shmFree)} free, and the slots need ${formatBytes(need)} (twice that is asked, for replacements' slots)`
+          : null;
+  if (impossible) {
+    if (cfg.checkpointCopy === 'shm') throw new RingswarmUsageError(`--checkpoint-copy shm: ${impossible}`);
+    return { copy: 'net', why: impossible };
+  }
+  if (cfg.checkpointCopy === 'auto' && (cfg.link.latencyUs > 0 || cfg.link.bandwidth > 0)) return { copy: 'net', why: 'the links are emulated: the copies cross them' };
+  return { copy: 'shm', why: cfg.checkpointCopy === 'shm' ? '--checkpoint-copy shm' : `every worker is on this host` };
+}
+
+export function jobSpec(cfg: RunConfig, checkpointShm: string | null = null): JobSpec {
   return {
     cardsPerWorker: cfg.cardsPerWorker,
     totalCards: cfg.workers * cfg.cardsPerWorker,
@@ -108,6 +136,7 @@ export function jobSpec(cfg: RunConfig): JobSpec {
     checksums: cfg.checksums,
     checkpointEvery: cfg.checkpointEvery,
     checkpointDir: cfg.checkpointDir,
+    ...(checkpointShm ? { checkpointShm } : {}),
     link: cfg.link,
     ...(cfg.traceFile ? { trace: true } : {}),
   };
@@ -151,12 +180,24 @@ const KERNEL_TO_PROBE: Record<ReturnType<WorkerProcess['kernelState']>, ProcessS
 
 export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSignal): Promise<RunReport> {
   checkSize(cfg);
+  const copyPlan = checkpointCopyPlan(cfg, shmFreeBytes());
+  // Made before anything starts, removed once every worker is gone (the workers write it).
+  const slotDir = copyPlan.copy === 'shm' ? makeSlotDir() : null;
+  hooks.log(`checkpoint copies: ${slotDir ? `shared memory (${slotDir})` : 'frames over the links'}: ${copyPlan.why}`);
+  try {
+    return await runWith(cfg, hooks, signal, slotDir);
+  } finally {
+    if (slotDir) removeSlotDir(slotDir);
+  }
+}
+
+async function runWith(cfg: RunConfig, hooks: RunHooks, signal: AbortSignal | undefined, slotDir: string | null): Promise<RunReport> {
   const clock = realClock();
   const t0 = clock.now();
   const cpu0 = process.cpuUsage();
   const fabric = fabricModel(cfg.link);
   const algoFor = algoChooser(cfg, fabric);
-  const machine = new CoordinatorMachine(cfg, jobSpec(cfg), algoFor, t0);
+  const machine = new CoordinatorMachine(cfg, jobSpec(cfg, slotDir), algoFor, t0);
   // A --trace path that cannot be written stops the run before anything starts (the file is written at the end).
   const trace = cfg.traceFile ? await openRunTrace(cfg.traceFile, machine, { t0, command: 'ringswarm run' }) : null;
   // First of all: a metrics port that cannot be had stops the run before anything starts.
@@ -340,6 +381,7 @@ export async function runJob(cfg: RunConfig, hooks: RunHooks, signal?: AbortSign
     rejectedConnections: server.rejected,
     coordinatorRssMB: Math.max(coordinatorRssMB, process.memoryUsage.rss() / 2 ** 20),
     coordinatorPssMB: selfPssMB(),
+    ...(slotDir ? { checkpointSlotBytes: slotDirBytes(slotDir) } : {}),
     coordinatorCpuMs: (cpu.user + cpu.system) / 1000,
   });
   if (report.ok) {

@@ -37,6 +37,12 @@ export const JobSpec = z.object({
   /** Also write checkpoints to this folder (atomically), or null. */
   checkpointDir: z.string().nullable(),
   /**
+   * The folder of the run's shared checkpoint slots (every worker on the coordinator's host): a
+   * worker writes its checkpoints there and sends its successor only the slot's name. Absent or
+   * null: the copies travel as frames.
+   */
+  checkpointShm: z.string().nullable().optional(),
+  /**
    * The emulated fabric: every frame between workers is held `latencyUs` and paced to `bandwidth`
    * bytes/s per link; card-to-card transfers inside a worker take bytes / `intraBandwidth` (0: as
    * fast as this machine goes).

@@ -73,6 +73,8 @@ export function drawRun(seed: number): DrawnRun {
     maxRestarts: 1000,
     checkpointEvery,
     checkpointDir: checkpointEvery > 0 && r() < 0.3 ? 'sim-checkpoints' : null,
+    // From the seed's low bit, not the draws: the other choices of a seed stay what they were.
+    checkpointCopy: seed & 1 ? 'shm' : 'net',
     onStraggler: pick(['report', 'report', 'evict', 'reroute'] as const),
     algo: pick([...ALLREDUCE_ALGOS, 'auto'] as const),
     timeoutMs: pick([500, 2000, 10_000]),

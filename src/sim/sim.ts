@@ -3,6 +3,7 @@
 // the worker (its process is gone: no more of its code runs), a hang freezes it for virtual ms, and
 // link faults and stragglers shape the simulated links. One seed, one trace: the report's
 // traceDigest is the SHA-256 of the ordered events the coordinator machine took.
+import { memorySlots } from '../runtime/shared-slots.js';
 import { MACHINE_MODEL } from '../collective/model.js';
 import type { CoordinatorMessage, WorkerMessage } from '../protocol/control.js';
 import { NamedTimers, type Clock, type TimerHandle } from '../runtime/clock.js';
@@ -126,7 +127,9 @@ export async function simJob(cfgIn: RunConfig, hooks: RunHooks, o: SimOptions = 
   // The simulated machine is a cluster: one core per worker, the model's hop cost unscaled.
   const fabric = fabricModel(cfg.link, cfg.workers + cfg.spares);
   const algoFor = algoChooser(cfg, fabric);
-  const machine = new CoordinatorMachine(cfg, jobSpec(cfg), algoFor, 0);
+  // The simulated machine's hosts are one per worker: checkpoint copies go as frames unless shm is asked for (the same worker logic, slots in a map).
+  const slots = cfg.checkpointCopy === 'shm' && cfg.checkpointEvery > 0 ? memorySlots() : null;
+  const machine = new CoordinatorMachine(cfg, jobSpec(cfg, slots ? 'sim-slots' : null), algoFor, 0);
   const procs = new Map<string, SimProc>();
   const timers = new NamedTimers(clock, (name) => feed({ type: 'timer', name }));
   const disk = cfg.checkpointDir ? simDisk() : undefined;
@@ -203,6 +206,7 @@ export async function simJob(cfgIn: RunConfig, hooks: RunHooks, o: SimOptions = 
           clock.setTimer(0, () => ('exit' in how ? kill(p, `exited with code ${how.exit}`) : 'signal' in how && how.signal === 'SIGKILL' ? kill(p, 'killed by SIGKILL') : freeze(p)));
         },
         disk,
+        ...(slots ? { sharedSlots: () => slots } : {}),
       });
       void p.worker.exited.then(() => {
         if (p.state !== 'dead') kill(p, 'exited with code 0');

@@ -4,6 +4,7 @@
 // offset = element offset in that card's state. Pure bookkeeping; the worker does the sending.
 import { allocElements, type DType, type Elements } from '../collective/dtypes.js';
 import { chunkCount, chunkRange } from '../collective/ring.js';
+import { isSlotName, SHARED_SLOTS, type SharedSlots } from '../runtime/shared-slots.js';
 
 /** How many checkpoints to keep, own and held: the newest may not be complete everywhere yet. */
 const KEEP = 2;
@@ -179,4 +180,118 @@ function prune<T>(m: Map<number, T>): T[] {
     m.delete(s);
   }
   return dropped;
+}
+
+/** The part of a slot's name that says which process wrote it. */
+function writerOf(name: string): string {
+  return name.slice(0, name.lastIndexOf('.'));
+}
+
+/**
+ * The checkpoints of a worker whose successor is on the same host: its own are written to shared
+ * slots (the one copy: nothing travels to the successor but the slot's name), and it keeps the
+ * names of its predecessor's. The same questions as CheckpointStore answer, without a byte of the
+ * states in this process. Pure bookkeeping: the slots do the I/O.
+ */
+export class SharedCheckpointStore {
+  /** Own checkpoints: step -> slot name. */
+  private readonly own = new Map<number, string>();
+  /** owner (its first card id) -> step -> slot name. */
+  private readonly held = new Map<number, Map<number, string>>();
+  /** When each own slot was last written (a counter): the next write takes the oldest free one. */
+  private readonly written: number[] = new Array<number>(SHARED_SLOTS).fill(-1);
+  private writes = 0;
+
+  constructor(
+    private readonly slots: SharedSlots,
+    private readonly dtype: DType,
+    private readonly cards: number,
+    private readonly count: number,
+    /** This worker's first card: its slots are named by it. */
+    private readonly firstCard: number,
+    /** Names this process's slots apart from an earlier process's of the same cards (letters, digits, - and _). */
+    private readonly writer: string,
+  ) {
+    if (!/^[A-Za-z0-9_-]+$/.test(writer)) throw new RangeError(`slot writer id ${JSON.stringify(writer)}: letters, digits, - and _ only`);
+  }
+
+  /**
+   * Keep `states` as the checkpoint of `step`: written to the slot written longest ago that no
+   * kept checkpoint is in. Returns the slot's name, for the successor.
+   */
+  save(step: number, states: readonly Elements[]): string {
+    evictFor(this.own, step);
+    // Not the slot of an earlier copy of this step either: its holder may be reading it.
+    const inUse = new Set(this.own.values());
+    this.own.delete(step);
+    let k = -1;
+    for (let i = 0; i < SHARED_SLOTS; i++) {
+      if (inUse.has(this.slotName(i))) continue;
+      if (k < 0 || this.written[i]! < this.written[k]!) k = i;
+    }
+    const name = this.slotName(k);
+    this.written[k] = this.writes++;
+    this.slots.write(name, this.firstCard, step, states);
+    this.own.set(step, name);
+    return name;
+  }
+
+  private slotName(k: number): string {
+    return `${this.firstCard}.${this.writer}.${k}`;
+  }
+
+  hasOwn(step: number): boolean {
+    return this.own.has(step);
+  }
+
+  ownSteps(): number[] {
+    return [...this.own.keys()].sort((a, b) => a - b);
+  }
+
+  /** Copy checkpoint `step` (own, or held for `owner`) into `states`; false if there is none (or its slot no longer holds it). */
+  restore(step: number, states: Elements[], owner?: number): boolean {
+    const name = owner === undefined ? this.own.get(step) : this.held.get(owner)?.get(step);
+    return name !== undefined && this.slots.read(name, owner ?? this.firstCard, step, states);
+  }
+
+  /**
+   * `owner` says its checkpoint `step` is in slot `name`. True when this store now holds it (the
+   * slot is there and complete); false when it is not (a slot this host cannot see: nothing kept).
+   * Slots of an owner's earlier process that no kept copy names any more are removed.
+   */
+  adopt(owner: number, step: number, name: string): boolean {
+    if (!isSlotName(name) || !name.startsWith(`${owner}.`)) throw new RangeError(`slot ${JSON.stringify(name)} is not one of owner ${owner}'s`);
+    if (!this.slots.holds(name, owner, step)) return false;
+    let byStep = this.held.get(owner);
+    if (!byStep) this.held.set(owner, (byStep = new Map()));
+    const before = new Set(byStep.values());
+    evictFor(byStep, step);
+    byStep.set(step, name);
+    const kept = new Set(byStep.values());
+    const writer = writerOf(name);
+    for (const old of before) if (!kept.has(old) && writerOf(old) !== writer) this.slots.remove(old);
+    return true;
+  }
+
+  /** Steps of `owner`'s checkpoint that this store holds. */
+  heldSteps(owner: number): number[] {
+    return [...(this.held.get(owner)?.keys() ?? [])];
+  }
+
+  /** Every copy held, by owner (its first card). */
+  heldInventory(): { firstCard: number; steps: number[] }[] {
+    return [...this.held.keys()].sort((a, b) => a - b).map((firstCard) => ({ firstCard, steps: this.heldSteps(firstCard).sort((a, b) => a - b) }));
+  }
+
+  /** The held copy of `owner`'s checkpoint `step`, read out of its slot for a replacement that asks for it. */
+  heldCopy(owner: number, step: number): Elements[] | undefined {
+    const states = Array.from({ length: this.cards }, () => allocElements(this.dtype, this.count));
+    return this.restore(step, states, owner) ? states : undefined;
+  }
+}
+
+/** Make room in `m` for an entry of `step`: with KEEP entries already and none of `step`, the oldest goes (as CheckpointStore reuses its buffers). */
+function evictFor<T>(m: Map<number, T>, step: number): void {
+  if (m.has(step) || m.size < KEEP) return;
+  m.delete(Math.min(...m.keys()));
 }

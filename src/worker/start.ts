@@ -4,6 +4,7 @@ import { CoordinatorMessage, type WorkerMessage } from '../protocol/control.js';
 import { Worker } from './worker.js';
 import { connectControl } from '../runtime/control-client.js';
 import { checkpointDisk } from '../runtime/checkpoint-disk.js';
+import { fileSlots } from '../runtime/shared-slots.js';
 import { FramePool } from '../runtime/frame-pool.js';
 import { cpuTimesReader, cpuWaitReader } from '../runtime/cpu-wait.js';
 import { selfPssMB } from '../runtime/memory.js';
@@ -93,6 +94,8 @@ export function startWorkerProcess(o: WorkerStartOptions): void {
         open: (control) => {
           opened = true;
           const id = { workerId: o.workerId, pid: process.pid, token: o.token, spawned: o.spawned, host: hostname(), launcher: o.launcher, worldSize: o.worldSize };
+          // One set of slot files per folder: the worker's own stay open across epochs.
+          const slots = new Map<string, ReturnType<typeof fileSlots>>();
           const worker = new Worker(control, transport, id, {
             clock: realClock(),
             rssMB: () => process.memoryUsage.rss() / 2 ** 20,
@@ -107,6 +110,11 @@ export function startWorkerProcess(o: WorkerStartOptions): void {
               else setImmediate(() => process.exit(how.exit));
             },
             disk: checkpointDisk,
+            sharedSlots: (dir) => {
+              let s = slots.get(dir);
+              if (!s) slots.set(dir, (s = fileSlots(dir)));
+              return s;
+            },
           });
           void worker.exited.then(exit);
         },

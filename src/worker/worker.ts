@@ -20,7 +20,8 @@ import type { Transport } from '../runtime/transport.js';
 import { arenaAlloc, workerArena } from './arena.js';
 import { runBenchSize } from './bench.js';
 import { CardGroup } from './cards.js';
-import { checkpointPieces, CheckpointStore } from './checkpoints.js';
+import { checkpointPieces, CheckpointStore, SharedCheckpointStore } from './checkpoints.js';
+import type { SharedSlots } from '../runtime/shared-slots.js';
 import { CpuWaitMeter } from './cpu-wait-meter.js';
 import { SpanLog } from './spans.js';
 import { formatBytes } from '../protocol/units.js';
@@ -59,6 +60,8 @@ export interface WorkerEnv {
   strike(how: { signal: 'SIGKILL' | 'SIGSTOP' } | { exit: number } | { freeze: number | null; killAfterMs: number }): void;
   /** Optional disk tier for checkpoints. */
   disk?: CheckpointDisk;
+  /** The shared checkpoint slots in folder `dir` (a job's checkpointShm); absent: copies always travel as frames. */
+  sharedSlots?(dir: string): SharedSlots;
 }
 
 export interface CheckpointDisk {
@@ -92,7 +95,9 @@ interface Assignment {
 export class Worker {
   private a: Assignment | null = null;
   private cards: CardGroup | null = null;
-  private store: CheckpointStore | null = null;
+  private store: CheckpointStore | SharedCheckpointStore | null = null;
+  /** A slot named by the predecessor that this host could not read: said once. */
+  private unreadableSlotSaid = false;
   private stopHeartbeat: (() => void) | null = null;
   private rssMBMax = 0;
   private stopped = false;
@@ -234,7 +239,10 @@ export class Worker {
         op: job.op,
         seed: job.seed,
       });
-      this.store = new CheckpointStore(job.dtype, job.cardsPerWorker, count);
+      this.store =
+        job.checkpointShm && this.env.sharedSlots
+          ? new SharedCheckpointStore(this.env.sharedSlots(job.checkpointShm), job.dtype, job.cardsPerWorker, count, m.firstCard, slotWriter(this.id))
+          : new CheckpointStore(job.dtype, job.cardsPerWorker, count);
     }
     // Copies held for the predecessor stay: a replacement in its rank fetches them from us.
     this.unshapeSlowLink();
@@ -341,10 +349,33 @@ export class Worker {
     // cards keep their ids when ranks are replaced or renumbered.
     const step = d.header.opSeq;
     const firstCard = d.header.step;
-    const done = this.store!.receive(firstCard, step, { card: d.header.chunk, offset: d.header.offset, data: viewElements(a.job.dtype, d.payload) });
-    // The store copied it: the frame goes back to the pool it was read into.
+    let done: boolean;
+    try {
+      done = this.keep(from, firstCard, step, d);
+    } catch (e) {
+      this.env.log(`bad checkpoint frame from rank ${from}: ${(e as Error).message}`);
+      done = false;
+    }
+    // The store copied what it keeps: the frame goes back to the pool it was read into.
     this.transport.pool?.release(frame);
     if (done) this.control.send({ type: 'holding', epoch: a.epoch, owner: d.header.src, step });
+  }
+
+  /** Keep a piece of `firstCard`'s checkpoint `step`, or the name of the slot it is in. True when the copy just became complete. */
+  private keep(from: number, firstCard: number, step: number, d: DecodedFrame): boolean {
+    const store = this.store!;
+    if (d.header.chunk !== SLOT_NOTICE) {
+      if (!(store instanceof CheckpointStore)) throw new RangeError('a copy in frames, but this worker keeps copies in shared slots');
+      return store.receive(firstCard, step, { card: d.header.chunk, offset: d.header.offset, data: viewElements(this.a!.job.dtype, d.payload) });
+    }
+    if (!(store instanceof SharedCheckpointStore)) throw new RangeError('a shared slot named, but this worker keeps copies in frames');
+    const name = new TextDecoder().decode(d.payload);
+    if (store.adopt(firstCard, step, name)) return true;
+    if (!this.unreadableSlotSaid) {
+      this.unreadableSlotSaid = true;
+      this.env.log(`warning: rank ${from}'s checkpoint ${step} is in shared slot ${name}, which this host cannot read: no copy of it kept here`);
+    }
+    return false;
   }
 
   /** A replacement holding the cards from `firstCard` asks for their checkpoint `step`. */
@@ -380,8 +411,21 @@ export class Worker {
     const spans = this.spans;
     const tk = spans ? this.env.clock.now() : 0;
     const states = this.cards!.states;
-    store.save(step, states);
-    if (a.size > 1) {
+    if (store instanceof SharedCheckpointStore) {
+      const slot = store.save(step, states);
+      // The one copy is in the slot: the successor is told its name (over the link, so a cut link
+      // keeps the copy from it as it would the bytes).
+      if (a.size > 1) {
+        const payload = new TextEncoder().encode(slot);
+        const header = sealHeader({ phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: a.firstCard, chunk: SLOT_NOTICE, offset: 0, src: a.rank }, payload, crc32c);
+        let bytes = 0;
+        for (const s of states) bytes += s.byteLength;
+        a.runner.sendFrame(a.next, [header, payload], () => spans?.add('checkpoint copy', `copy of checkpoint ${step} to rank ${a.next} (shared slot)`, tk, this.env.clock.now(), { step, bytes }));
+      }
+    } else {
+      store.save(step, states);
+    }
+    if (store instanceof CheckpointStore && a.size > 1) {
       // Sent from the store's copy (the live states change as soon as the step runs), without
       // another: a header and a view of the payload each, the copy lent until all are written.
       const chunkElems = Math.max(1, Math.floor(a.job.chunkBytes / elementBytes(a.job.dtype)));
@@ -630,4 +674,12 @@ export class Worker {
     }
     this.control.send({ type: 'done', epoch, cardDigests: [], rssMBMax: Math.max(this.rssMBMax, this.sampleRss()) });
   }
+}
+
+/** The chunk field of a 'checkpoint' frame that names a shared slot (its payload) instead of carrying a piece. */
+export const SLOT_NOTICE = 0xffffffff;
+
+/** This process's part of its slot names: its worker id and pid, in the letters a slot name allows. */
+function slotWriter(id: WorkerIdentity): string {
+  return `${id.workerId}-${id.pid}`.replace(/[^A-Za-z0-9_-]/g, '_');
 }

@@ -157,7 +157,7 @@ function report(o: Partial<RunReport> = {}): RunReport {
     algo: ['ring', 'ring', 'ring'],
     link: { latencyUs: 0, bandwidth: 0, intraBandwidth: 0 },
     model: { predictedAllreduceMs: 1, predictedInterMs: 1, predictedIntraMs: 0, measuredAllreduceMs: 1, ratio: 1 },
-    memory: { coordinatorRssMB: 1, workerRssMBMax: 1, workerRssMBTotal: 1, workerPssMBTotal: null, coordinatorPssMB: null },
+    memory: { coordinatorRssMB: 1, workerRssMBMax: 1, workerRssMBTotal: 1, workerPssMBTotal: null, coordinatorPssMB: null, checkpointSlotsMB: null },
     coordinatorCpu: { ms: 1, share: 0 },
     processes: [],
     rejectedConnections: 0,
