@@ -32,11 +32,23 @@ describe('faults, real processes', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(rep.stateDigest).toBe(cleanDigest);
     expect(rep.faults).toHaveLength(1);
-    expect(rep.faults[0]).toMatchObject({ kind: 'kill', rank: 2, atStep: 4, phase: 'reduce-scatter', injected: true, detectedBy: 'exit', located: 'rank 2', restoredFrom: 'memory' });
+    expect(rep.faults[0]).toMatchObject({ kind: 'kill', rank: 2, atStep: 4, phase: 'reduce-scatter', injected: true, detectedBy: 'exit', located: 'rank 2', restoredFrom: 'memory', lostSteps: 0 });
+    // By default here the copies are in shared memory: 4 workers x 3 slots x (2 cards x 16 KiB + a page), the replacement's slots beside.
+    expect(r.stderr).toMatch(/checkpoint copies: shared memory \(\/dev\/shm\/ringswarm-\d+-\w+\): every worker is on this host/);
+    expect(rep.memory.checkpointSlotsMB).not.toBeNull();
     expect(rep.faults[0].recoveredAfterMs).toBeGreaterThan(0);
     expect(rep.epochs).toHaveLength(2);
     expect(rep.epochs[1].members.find((m: { rank: number }) => m.rank === 2).workerId).not.toBe('w2');
     expect(rep.restarts).toBe(1);
+  });
+
+  it('the same kill with the checkpoint copies sent as frames (--checkpoint-copy net): the replacement restores from the copy, exact', async () => {
+    const { r, rep } = await withFault('--inject', 'kill:rank=2:step=4:phase=reduce-scatter:chunk=1', '--checkpoint-copy', 'net');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/checkpoint copies: frames over the links: --checkpoint-copy net/);
+    expect(rep.stateDigest).toBe(cleanDigest);
+    expect(rep.faults[0]).toMatchObject({ kind: 'kill', rank: 2, restoredFrom: 'memory', lostSteps: 0 });
+    expect(rep.memory.checkpointSlotsMB).toBeNull();
   });
 
   it('a hang just past the heartbeat timeout (the long soak stall): the others train on before the abort reaches them, and the recovery still rings up', async () => {

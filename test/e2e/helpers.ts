@@ -64,6 +64,9 @@ export function startCli(args: string[], env?: Record<string, string>, o: { cwd?
 export async function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const r = startCli(args);
   const { code } = await r.exited;
+  // A run that ends, however it ends, removes its checkpoint slots: one left behind fails the test.
+  const left = slotDirsOf(r.child.pid!);
+  if (left.length) throw new Error(`ringswarm ${args.join(' ')} left ${left.map((d) => `/dev/shm/${d}`).join(', ')} behind\n${r.stderr()}`);
   return { code, stdout: r.stdout(), stderr: r.stderr() };
 }
 
@@ -80,6 +83,15 @@ export function isAlive(pid: number): boolean {
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
+  }
+}
+
+/** The checkpoint slot folders in /dev/shm of the coordinator with pid `pid`: a run that ends removes its own. */
+export function slotDirsOf(pid: number): string[] {
+  try {
+    return readdirSync('/dev/shm').filter((d) => d.startsWith(`ringswarm-${pid}-`));
+  } catch {
+    return [];
   }
 }
 

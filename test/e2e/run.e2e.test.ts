@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import { childrenOf, isAlive, killLeftovers, runCli, startCli, waitUntil } from './helpers.js';
+import { childrenOf, isAlive, killLeftovers, runCli, slotDirsOf, startCli, waitUntil } from './helpers.js';
 
 afterEach(() => killLeftovers());
 
@@ -57,7 +57,11 @@ describe('ringswarm run (real processes)', () => {
     const gone = await waitUntil(() => workers.every((p) => !isAlive(p)), 2000);
     const left = workers.filter(isAlive);
     for (const p of left) process.kill(p, 'SIGKILL');
+    // Its checkpoint slot folder it could not remove: the next run's coordinator sweeps such folders; this test removes it.
+    const slots = slotDirsOf(run.child.pid!);
+    for (const d of slots) rmSync(join('/dev/shm', d), { recursive: true, force: true });
     expect(gone, `still alive: ${left.join(', ')}`).toBe(true);
+    expect(slots).toHaveLength(1);
   });
 
   it('Ctrl-C stops the run, reaps workers and prints a partial report', async () => {
@@ -71,6 +75,7 @@ describe('ringswarm run (real processes)', () => {
     expect(rep).toMatchObject({ ok: false, interrupted: true });
     expect(rep.stepsCompleted).toBeGreaterThan(0);
     expect(workers.filter(isAlive)).toEqual([]);
+    expect(slotDirsOf(run.child.pid!)).toEqual([]);
   });
 
   it('Ctrl-C before the workers are ready ends the run at once (not at --ready-timeout-ms)', async () => {

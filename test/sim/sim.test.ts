@@ -105,6 +105,28 @@ describe('ringswarm sim: faults at every point of a collective', () => {
 
 // Each recovery bug found by the soaks on real processes (see `git log src/coordinator/run.ts`),
 // replayed in the simulator.
+describe('ringswarm sim: checkpoint copies in shared slots (--checkpoint-copy shm)', () => {
+  // The same worker logic with the copy written once and its slot's name sent: every recovery ends
+  // where the copies-as-frames one does, from the same tier, losing the same steps.
+  const cases: [string, Partial<RunConfig>][] = [
+    ['a kill', { faults: [fault({ kind: 'kill', rank: 3, at: { step: 2, phase: 'reduce-scatter', chunk: 1 } })] }],
+    ['a hang, replaced', { faults: [fault({ kind: 'hang', rank: 1, at: { step: 3 } })] }],
+    ['two kills, the second during the first recovery', { steps: 8, computeMs: 20, faults: [fault({ kind: 'kill', rank: 2, at: { step: 2 } }), fault({ kind: 'kill', rank: 3, at: { ms: 260 } })] }],
+    ['neighbours killed together (no copy left in memory)', { faults: [fault({ kind: 'kill', rank: 2, at: { step: 3 } }), fault({ kind: 'kill', rank: 3, at: { step: 3 } })] }],
+    ['a cut link', { faults: [fault({ kind: 'link', rank: 1, to: 2, at: { step: 2 }, ms: 300, cut: true })] }],
+    ['spare, under the tree', { algo: 'tree', onFailure: 'spare', spares: 1, faults: [fault({ kind: 'kill', rank: 4, at: { step: 3, phase: 'all-gather' } })] }],
+  ];
+  for (const [name, o] of cases) {
+    it(`${name}: exact, recovered as with frames`, async () => {
+      const shm = await exact(job({ ...o, checkpointCopy: 'shm' }));
+      const net = await exact(job({ ...o, checkpointCopy: 'net' }));
+      const what = (r: RunReport) => r.faults.map((f) => ({ kind: f.kind, detectedBy: f.detectedBy, located: f.located, restoredFrom: f.restoredFrom, lostSteps: f.lostSteps }));
+      expect(what(shm)).toEqual(what(net));
+      expect(shm.faults.length).toBeGreaterThan(0);
+    });
+  }
+});
+
 describe('ringswarm sim: regressions the soaks found', () => {
   it("d22712e: ranks that finished the last step before a kill said 'done' in the old epoch", async () => {
     await exact(job({ steps: 4, faults: [fault({ kind: 'kill', rank: 5, at: { step: 3, phase: 'all-gather', chunk: 3 } })] }));
