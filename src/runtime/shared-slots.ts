@@ -121,15 +121,22 @@ export function fileSlots(dir: string): SharedSlots & { close(): void } {
       closeSync(fd);
     }
   };
+  const writeSlot = (name: string, owner: number, step: number, states: readonly Elements[]) => {
+    let f = open.get(name);
+    if (!f) open.set(name, (f = { fd: openSync(pathOf(name), 'w+'), gen: 0 }));
+    const cardBytes = states[0]?.byteLength ?? 0;
+    const h = { owner, step, cards: states.length, cardBytes, gen: ++f.gen };
+    writeAll(f.fd, encode({ ...h, complete: false }), 0);
+    states.forEach((s, j) => writeAll(f.fd, bytes(s), DATA_OFFSET + j * cardBytes));
+    writeAll(f.fd, encode({ ...h, complete: true }), 0);
+  };
   return {
     write(name, owner, step, states) {
-      let f = open.get(name);
-      if (!f) open.set(name, (f = { fd: openSync(pathOf(name), 'w+'), gen: 0 }));
-      const cardBytes = states[0]?.byteLength ?? 0;
-      const h = { owner, step, cards: states.length, cardBytes, gen: ++f.gen };
-      writeAll(f.fd, encode({ ...h, complete: false }), 0);
-      states.forEach((s, j) => writeAll(f.fd, bytes(s), DATA_OFFSET + j * cardBytes));
-      writeAll(f.fd, encode({ ...h, complete: true }), 0);
+      try {
+        writeSlot(name, owner, step, states);
+      } catch (e) {
+        throw new Error(`cannot write checkpoint slot ${pathOf(name)}: ${(e as Error).message}`, { cause: e });
+      }
     },
     read(name, owner, step, states) {
       return withFile(name, false, (fd) => {

@@ -411,6 +411,9 @@ export class Worker {
     const spans = this.spans;
     const tk = spans ? this.env.clock.now() : 0;
     const states = this.cards!.states;
+    let bytes = 0;
+    for (const s of states) bytes += s.byteLength;
+    const copied = () => spans?.add('checkpoint copy', `copy of checkpoint ${step} to rank ${a.next}${store instanceof SharedCheckpointStore ? ' (shared slot)' : ''}`, tk, this.env.clock.now(), { step, bytes });
     if (store instanceof SharedCheckpointStore) {
       const slot = store.save(step, states);
       // The one copy is in the slot: the successor is told its name (over the link, so a cut link
@@ -418,30 +421,22 @@ export class Worker {
       if (a.size > 1) {
         const payload = new TextEncoder().encode(slot);
         const header = sealHeader({ phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: a.firstCard, chunk: SLOT_NOTICE, offset: 0, src: a.rank }, payload, crc32c);
-        let bytes = 0;
-        for (const s of states) bytes += s.byteLength;
-        a.runner.sendFrame(a.next, [header, payload], () => spans?.add('checkpoint copy', `copy of checkpoint ${step} to rank ${a.next} (shared slot)`, tk, this.env.clock.now(), { step, bytes }));
+        a.runner.sendFrame(a.next, [header, payload], copied);
       }
     } else {
       store.save(step, states);
-    }
-    if (store instanceof CheckpointStore && a.size > 1) {
-      // Sent from the store's copy (the live states change as soon as the step runs), without
-      // another: a header and a view of the payload each, the copy lent until all are written.
-      const chunkElems = Math.max(1, Math.floor(a.job.chunkBytes / elementBytes(a.job.dtype)));
-      const { pieces, returned } = store.lend(step, chunkElems);
-      let unwritten = pieces.length;
-      let bytes = 0;
-      for (const p of pieces) bytes += p.data.byteLength;
-      const copied = () => {
-        returned();
-        // The copy's span ends once its last frame is written: it goes with the next report.
-        spans?.add('checkpoint copy', `copy of checkpoint ${step} to rank ${a.next}`, tk, this.env.clock.now(), { step, bytes });
-      };
-      for (const p of pieces) {
-        const payload = new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength);
-        const header = sealHeader({ phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: a.firstCard, chunk: p.card, offset: p.offset, src: a.rank }, payload, crc32c);
-        a.runner.sendFrame(a.next, [header, payload], () => --unwritten === 0 && copied());
+      if (a.size > 1) {
+        // Sent from the store's copy (the live states change as soon as the step runs), without
+        // another: a header and a view of the payload each, the copy lent until all are written.
+        const chunkElems = Math.max(1, Math.floor(a.job.chunkBytes / elementBytes(a.job.dtype)));
+        const { pieces, returned } = store.lend(step, chunkElems);
+        let unwritten = pieces.length;
+        for (const p of pieces) {
+          const payload = new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength);
+          const header = sealHeader({ phase: 'checkpoint', epoch: a.epoch, opSeq: step, step: a.firstCard, chunk: p.card, offset: p.offset, src: a.rank }, payload, crc32c);
+          // The copy's span ends once its last frame is written: it goes with the next report.
+          a.runner.sendFrame(a.next, [header, payload], () => --unwritten === 0 && (returned(), copied()));
+        }
       }
     }
     // A failed disk write (a full or read-only disk) is said once: the rest of the run keeps its checkpoints in memory.

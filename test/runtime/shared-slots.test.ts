@@ -70,6 +70,11 @@ describe('fileSlots', () => {
     slots.close();
   });
 
+  it('a slot that cannot be written says which', () => {
+    const dir = join(tempDir(), 'gone');
+    expect(() => fileSlots(dir).write('0.w-1.0', 0, 1, states(1))).toThrow(/cannot write checkpoint slot .*gone\/0\.w-1\.0: ENOENT/);
+  });
+
   it('removes a slot, open or not', () => {
     const dir = tempDir();
     const slots = fileSlots(dir);
