@@ -10,7 +10,7 @@ import { DataLinkClient } from './data-link-client.js';
 import type { FramePool } from './frame-pool.js';
 import { RefusalLog } from './refusal-log.js';
 import type { LinkEvents, PeerAddress, Transport } from './transport.js';
-import { HANDSHAKE_TIMEOUT_MS, listenGuarded, urlHost } from './ws-server.js';
+import { listenGuarded, urlHost } from './ws-server.js';
 
 interface LinkShape {
   cut: boolean;
@@ -29,9 +29,18 @@ export interface WsTransportOptions {
   log: (line: string) => void;
   /** Received frames are read into buffers from this pool (the op runner gives them back). */
   pool: FramePool;
+  /** How long a connection may take to upgrade, and then to say hello, ms (default LINK_TIMEOUT_MS). */
+  linkTimeoutMs?: number;
 }
 
-const HELLO_TIMEOUT_MS = 5_000;
+/**
+ * How long a data link may take from connecting to its upgrade, and from its upgrade to its hello,
+ * before it is refused (WsTransportOptions.linkTimeoutMs). It was 5 s: 256 workers starting on 2
+ * cores (each a sliver of a core, its event loop busy with its own start) took longer than that to
+ * send a hello after their upgrade, and the refused link failed the ring-up, a false fault in a
+ * clean 10,240-card run.
+ */
+const LINK_TIMEOUT_MS = 30_000;
 /** How long a refused connection may take to answer our close before it is cut. */
 const CLOSE_GRACE_MS = 1_000;
 
@@ -64,6 +73,10 @@ export class WsTransport implements Transport {
     return this.refusals.count;
   }
 
+  private get linkTimeoutMs(): number {
+    return this.o.linkTimeoutMs ?? LINK_TIMEOUT_MS;
+  }
+
   constructor(private readonly o: WsTransportOptions) {
     this.refusals = new RefusalLog((l) => this.closed || o.log(l));
   }
@@ -77,7 +90,8 @@ export class WsTransport implements Transport {
       host: this.o.host,
       port: 0,
       maxPayload: this.o.maxPayload + FRAME_HEADER_BYTES,
-      onHandshakeTimeout: (from) => this.refuse(null, new RingswarmError('RS_ERR_TIMEOUT', `no WebSocket upgrade within ${HANDSHAKE_TIMEOUT_MS} ms`), from),
+      handshakeTimeoutMs: this.linkTimeoutMs,
+      onHandshakeTimeout: (from) => this.refuse(null, new RingswarmError('RS_ERR_TIMEOUT', `no WebSocket upgrade within ${this.linkTimeoutMs} ms`), from),
       onConnection: (ws, req) => this.accept(ws, req.socket.remoteAddress ?? '?'),
     });
     this.server = wss;
@@ -131,7 +145,7 @@ export class WsTransport implements Transport {
       clearTimeout(timer);
       this.refuse(ws, e, from);
     };
-    const timer = setTimeout(() => reject(new RingswarmError('RS_ERR_AUTH', `no hello within ${HELLO_TIMEOUT_MS} ms`)), HELLO_TIMEOUT_MS);
+    const timer = setTimeout(() => reject(new RingswarmError('RS_ERR_AUTH', `no hello within ${this.linkTimeoutMs} ms`)), this.linkTimeoutMs);
     ws.once('message', (data, isBinary) => {
       clearTimeout(timer);
       if (refused) return;
