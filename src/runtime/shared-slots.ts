@@ -41,13 +41,6 @@ export interface SharedSlots {
 /** Slots an owner writes in turn: the two checkpoints a store keeps (KEEP), and one more to write the next into. */
 export const SHARED_SLOTS = 3;
 
-/** Slot names are `<owner's first card>.<its process>.<k>`: a replacement writes its own. */
-const SLOT_NAME = /^(\d+)\.([A-Za-z0-9_-]+)\.(\d+)$/;
-
-export function isSlotName(name: string): boolean {
-  return SLOT_NAME.test(name);
-}
-
 const MAGIC = 0x4b435352;
 export const SLOT_HEADER_BYTES = 32;
 /** Where the states start: the page after the header's. */

@@ -1,10 +1,12 @@
 // Checkpoints of a worker's card states, in memory: its own (to roll back to), and the copy it
 // keeps of its ring predecessor's (so one lost process loses nothing, as Gemini does). A copy
 // travels as 'checkpoint' frames over the ring link: op sequence id = step, chunk = card index,
-// offset = element offset in that card's state. Pure bookkeeping; the worker does the sending.
+// offset = element offset in that card's state (CheckpointStore); or, with --checkpoint-copy shm,
+// it is written once into a shared slot whose name alone travels (SharedCheckpointStore). Pure
+// bookkeeping; the worker does the sending, the slots the I/O.
 import { allocElements, type DType, type Elements } from '../collective/dtypes.js';
 import { chunkCount, chunkRange } from '../collective/ring.js';
-import { isSlotName, SHARED_SLOTS, type SharedSlots } from '../runtime/shared-slots.js';
+import { SHARED_SLOTS, type SharedSlots } from '../runtime/shared-slots.js';
 
 /** How many checkpoints to keep, own and held: the newest may not be complete everywhere yet. */
 const KEEP = 2;
@@ -112,10 +114,6 @@ export class CheckpointStore {
     return this.lent.size;
   }
 
-  hasOwn(step: number): boolean {
-    return this.own.has(step);
-  }
-
   ownSteps(): number[] {
     return [...this.own.keys()].sort((a, b) => a - b);
   }
@@ -182,6 +180,9 @@ function prune<T>(m: Map<number, T>): T[] {
   return dropped;
 }
 
+/** Slot names are `<owner's first card>.<its process>.<k>`: a replacement writes its own. */
+const SLOT_NAME = /^\d+\.[A-Za-z0-9_-]+\.\d+$/;
+
 /** The part of a slot's name that says which process wrote it. */
 function writerOf(name: string): string {
   return name.slice(0, name.lastIndexOf('.'));
@@ -240,10 +241,6 @@ export class SharedCheckpointStore {
     return `${this.firstCard}.${this.writer}.${k}`;
   }
 
-  hasOwn(step: number): boolean {
-    return this.own.has(step);
-  }
-
   ownSteps(): number[] {
     return [...this.own.keys()].sort((a, b) => a - b);
   }
@@ -260,7 +257,7 @@ export class SharedCheckpointStore {
    * Slots of an owner's earlier process that no kept copy names any more are removed.
    */
   adopt(owner: number, step: number, name: string): boolean {
-    if (!isSlotName(name) || !name.startsWith(`${owner}.`)) throw new RangeError(`slot ${JSON.stringify(name)} is not one of owner ${owner}'s`);
+    if (!SLOT_NAME.test(name) || !name.startsWith(`${owner}.`)) throw new RangeError(`slot ${JSON.stringify(name)} is not one of owner ${owner}'s`);
     if (!this.slots.holds(name, owner, step)) return false;
     let byStep = this.held.get(owner);
     if (!byStep) this.held.set(owner, (byStep = new Map()));

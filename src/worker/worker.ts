@@ -672,7 +672,7 @@ export class Worker {
 }
 
 /** The chunk field of a 'checkpoint' frame that names a shared slot (its payload) instead of carrying a piece. */
-export const SLOT_NOTICE = 0xffffffff;
+const SLOT_NOTICE = 0xffffffff;
 
 /** This process's part of its slot names: its worker id and pid, in the letters a slot name allows. */
 function slotWriter(id: WorkerIdentity): string {
