@@ -192,31 +192,47 @@ export class WsFrameReader {
   }
 }
 
+/** Bytes of a frame header (RFC 6455 §5.2) for a payload of `n` bytes, without the mask key. */
+export function frameHeaderBytes(n: number): number {
+  return n < 126 ? 2 : n < 65536 ? 4 : 10;
+}
+
+/**
+ * Write a final frame's header for a payload of `n` bytes at `out[at..]` (frameHeaderBytes(n) of
+ * them; the mask bit set when `masked`, the key itself is the caller's). Returns where it ends.
+ */
+export function writeFrameHeader(out: Uint8Array, at: number, opcode: number, n: number, masked: boolean): number {
+  const m = masked ? 0x80 : 0;
+  out[at] = 0x80 | opcode;
+  if (n < 126) {
+    out[at + 1] = m | n;
+    return at + 2;
+  }
+  if (n < 65536) {
+    out[at + 1] = m | 126;
+    out[at + 2] = n >>> 8;
+    out[at + 3] = n & 0xff;
+    return at + 4;
+  }
+  out[at + 1] = m | 127;
+  const hi = Math.floor(n / 2 ** 32);
+  out[at + 2] = hi >>> 24;
+  out[at + 3] = (hi >>> 16) & 0xff;
+  out[at + 4] = (hi >>> 8) & 0xff;
+  out[at + 5] = hi & 0xff;
+  out[at + 6] = n >>> 24;
+  out[at + 7] = (n >>> 16) & 0xff;
+  out[at + 8] = (n >>> 8) & 0xff;
+  out[at + 9] = n & 0xff;
+  return at + 10;
+}
+
 /** A client-to-server frame (always masked, RFC 6455 §5.3), for the few small messages a reader sends. */
 export function encodeClientFrame(opcode: number, payload: Uint8Array, mask: Uint8Array): Uint8Array {
   if (mask.length !== 4) throw new RangeError('mask must be 4 bytes');
   const n = payload.length;
-  const ext = n < 126 ? 0 : n < 65536 ? 2 : 8;
-  const out = new Uint8Array(2 + ext + 4 + n);
-  out[0] = 0x80 | opcode;
-  if (ext === 0) out[1] = 0x80 | n;
-  else if (ext === 2) {
-    out[1] = 0x80 | 126;
-    out[2] = n >>> 8;
-    out[3] = n & 0xff;
-  } else {
-    out[1] = 0x80 | 127;
-    const hi = Math.floor(n / 2 ** 32);
-    out[2] = hi >>> 24;
-    out[3] = (hi >>> 16) & 0xff;
-    out[4] = (hi >>> 8) & 0xff;
-    out[5] = hi & 0xff;
-    out[6] = n >>> 24;
-    out[7] = (n >>> 16) & 0xff;
-    out[8] = (n >>> 8) & 0xff;
-    out[9] = n & 0xff;
-  }
-  const m = 2 + ext;
+  const out = new Uint8Array(frameHeaderBytes(n) + 4 + n);
+  const m = writeFrameHeader(out, 0, opcode, n, true);
   out.set(mask, m);
   for (let i = 0; i < n; i++) out[m + 4 + i] = payload[i] ^ mask[i & 3];
   return out;

@@ -1,7 +1,8 @@
 // The data-link WebSocket reader, fed raw bytes split at every possible point.
 import { describe, expect, it } from 'vitest';
 import { RingswarmError } from '../../src/protocol/errors.js';
-import { encodeClientFrame, WS_OPCODE, WsFrameReader } from '../../src/protocol/ws-frames.js';
+import { Sender } from 'ws';
+import { encodeClientFrame, frameHeaderBytes, writeFrameHeader, WS_OPCODE, WsFrameReader } from '../../src/protocol/ws-frames.js';
 
 /** A server-to-client frame (unmasked), as ws would send it. */
 function serverFrame(opcode: number, payload: Uint8Array, fin = true): Uint8Array {
@@ -161,5 +162,28 @@ describe('encodeClientFrame', () => {
       const body = f.subarray(6 + ext).map((b, i) => b ^ mask[i & 3]);
       expect(body).toEqual(p);
     }
+  });
+});
+
+describe('writeFrameHeader', () => {
+  it("writes the server frame header ws writes, at an offset, for every length form", () => {
+    for (const n of [0, 1, 125, 126, 4095, 65535, 65536, 1 << 24]) {
+      const [wsHeader] = Sender.frame(Buffer.alloc(n), { fin: true, opcode: WS_OPCODE.binary, mask: false, readOnly: false, rsv1: false });
+      expect(frameHeaderBytes(n)).toBe(wsHeader.length);
+      const out = new Uint8Array(3 + wsHeader.length).fill(0xee);
+      expect(writeFrameHeader(out, 3, WS_OPCODE.binary, n, false)).toBe(3 + wsHeader.length);
+      expect(out.subarray(0, 3)).toEqual(Uint8Array.of(0xee, 0xee, 0xee));
+      expect(Buffer.from(out.subarray(3))).toEqual(wsHeader);
+    }
+  });
+
+  it('is read back by the reader as one binary message', () => {
+    const payload = bytes(300);
+    const frame = new Uint8Array(frameHeaderBytes(300) + 300);
+    frame.set(payload, writeFrameHeader(frame, 0, WS_OPCODE.binary, 300, false));
+    const got: Uint8Array[] = [];
+    const reader = new WsFrameReader({ binaryStart: (n) => new Uint8Array(n), fragmented: (f) => f, binaryEnd: (m) => got.push(m), control: () => {} }, 1000);
+    reader.push(frame);
+    expect(got).toEqual([payload]);
   });
 });
