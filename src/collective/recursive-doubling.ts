@@ -51,6 +51,26 @@ export function doublingPlan(rank: number, size: number): DoublingPlan {
   return rank < 2 * q ? { rounds, role: 'host', buddy: rank - 1, partners, virtual: v } : { rounds, role: 'plain', buddy: -1, partners, virtual: v };
 }
 
+/**
+ * `plan`, remembering its last answer: a rank runs op after op with the same (rank, size), and its
+ * plan is made once instead of per op. Plans are never changed by their users.
+ */
+export function lastPlanKept<P>(plan: (rank: number, size: number) => P): (rank: number, size: number) => P {
+  let r = -1;
+  let s = -1;
+  let last: P | undefined;
+  return (rank, size) => {
+    if (rank !== r || size !== s || last === undefined) {
+      last = plan(rank, size);
+      r = rank;
+      s = size;
+    }
+    return last;
+  };
+}
+
+const cachedDoublingPlan = lastPlanKept(doublingPlan);
+
 /** Every rank `rank` sends to or receives from under recursive doubling (the links it needs). */
 export function doublingPeers(rank: number, size: number): number[] {
   const p = doublingPlan(rank, size);
@@ -195,7 +215,7 @@ export class RecursiveDoubling extends FoldedCollective<DoublingPlan> {
   private readonly expected: number;
 
   constructor(o: CollectiveOptions) {
-    super(o, doublingPlan(o.rank, o.size));
+    super(o, cachedDoublingPlan(o.rank, o.size));
     this.alloc = o.alloc ?? ((n: number) => allocElements(o.dtype, n));
     const c = this.chunks.length;
     // Extra: the result. Host: the extra's input, and a partner's per step. Plain: a partner's per step.

@@ -15,7 +15,7 @@
 // largest subtree first (all-gather step k + 1 to v + 2^k). Each chunk moves on its own (pipelined).
 import { RingswarmError } from '../protocol/errors.js';
 import { divideInPlace, reduceInto } from './dtypes.js';
-import { doublingPlan, FoldedCollective, type DoublingPlan } from './recursive-doubling.js';
+import { doublingPlan, FoldedCollective, lastPlanKept, type DoublingPlan } from './recursive-doubling.js';
 import type { ChunkIn, ChunkSend, Collective, CollectiveOptions, Progress } from './types.js';
 
 /** Rank `rank`'s place in the tree: its parent (-1 at the root or for a folded-in extra) and its children, by step. */
@@ -45,11 +45,13 @@ export function treePeers(rank: number, size: number): number[] {
   return [...new Set(peers)].sort((a, b) => a - b);
 }
 
+const cachedTreePlan = lastPlanKept(treePlan);
+
 class TreeAllReduce extends FoldedCollective<TreePlan> {
   private readonly expected: number;
 
   constructor(o: CollectiveOptions) {
-    super(o, treePlan(o.rank, o.size));
+    super(o, cachedTreePlan(o.rank, o.size));
     const { role, up, parent } = this.plan;
     // Per chunk, an extra gets the result; others their extra's input (a host), each child's partial, and the result from the parent.
     this.expected = this.chunks.length * (role === 'extra' ? 1 : (role === 'host' ? 1 : 0) + up + (parent >= 0 ? 1 : 0));

@@ -262,11 +262,20 @@ export class OpRunner {
     if (opSeq <= this.lastOpSeq) throw new RingswarmError('RS_ERR_INTERNAL', `op sequence went back from ${this.lastOpSeq} to ${opSeq}`);
     this.lastOpSeq = opSeq;
     this.lastEndedUnfinished = false;
+    // Every field named, in one order: an object spread here gave each op's options (and what the
+    // collective builds from them) a hidden class of its own, which left the hot path's property
+    // loads megamorphic.
     const collective = createCollective(kind, {
-      ...opts,
       rank: this.o.rank,
+      size: opts.size,
       dtype: this.o.dtype,
+      op: opts.op,
+      buffer: opts.buffer,
+      input: opts.input,
       chunkElems: this.o.chunkElems,
+      divisor: opts.divisor,
+      root: opts.root,
+      algo: opts.algo,
       alloc: this.alloc,
     });
     return new Promise<void>((resolve, reject) => {
@@ -387,7 +396,9 @@ export class OpRunner {
       }
       links.sort((x, y) => x.peer - y.peer);
       const sleptMs = this.o.cpuTimes ? Math.max(0, opMs - (awake - a.awakeAtStart)) : null;
-      this.last = { opMs, waitMs: Math.max(0, opMs - a.busyMs), linkMs, sleptMs, bytesSent: a.bytesSent, links, ...(a.phases ? { trace: { start: a.startedAt, end: t, phases: a.phases } } : {}) };
+      const last: OpTimings = { opMs, waitMs: Math.max(0, opMs - a.busyMs), linkMs, sleptMs, bytesSent: a.bytesSent, links };
+      if (a.phases) last.trace = { start: a.startedAt, end: t, phases: a.phases };
+      this.last = last;
       a.resolve();
     }
   }
