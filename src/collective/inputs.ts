@@ -291,7 +291,14 @@ function sumExpected(out: Elements, spec: InputSpec, x: number, isInt: boolean):
   const kTotal = streamKey(spec, STREAM_SUM_TOTAL, -1);
   const len = out.length;
   const avg = spec.op === 'avg';
-  for (let j = 0; j < len; j++) {
+  // f32 in an arena: whole v128s through its SIMD kernel (the same bits), the rest here.
+  const arena = out instanceof Float32Array && totalHalf <= 2 ** 23 ? arenaOf(out) : undefined;
+  const vectored = arena ? len & ~3 : 0;
+  if (vectored) {
+    arena!.kernels.expected(out.byteOffset, vectored, x, kTotal, totalMask, totalHalf, FLOAT_UNIT, avg ? n : 1);
+    x = (x + vectored) | 0;
+  }
+  for (let j = vectored; j < len; j++) {
     const e = (mix32(Math.imul(x, GOLDEN) ^ kTotal) & totalMask) - totalHalf;
     // avg: the exact sum divided once, as divideInPlace does (i32 truncates).
     if (isInt) out[j] = avg ? Math.trunc(e / n) : e;

@@ -139,6 +139,7 @@ const Simd = {
   i32x4_max_s: 0xb8,
   f32x4_add: 0xe4,
   f32x4_mul: 0xe6,
+  f32x4_div: 0xe7,
   f32x4_pmin: 0xea,
   f32x4_pmax: 0xeb,
   f64x2_add: 0xf0,
@@ -415,6 +416,34 @@ function sumTotalsBody(): number[] {
   return [...vec([[2, ValType.i32], [7, ValType.v128]]), ...code];
 }
 
+// `expected_f32(out, len, x0, kTotal, totalMask, totalHalf, scale, div)`: the exact sum (or avg)
+// of the sum inputs (inputs.ts, sumExpected), for len a multiple of 4 and totalHalf <= 2^23: per
+// element x = x0 + j, e = (lowbias32(x * GOLDEN ^ kTotal) & totalMask) - totalHalf and
+// out[j] = f32(e) * scale / div. f32(e) and the product (scale a power of two) are exact, and an
+// f32 division is the JS loop's f64 division rounded to f32 (f64 carries over twice f32's bits
+// plus two, so rounding twice gives the same bits): the same result bit for bit.
+function expectedBody(): number[] {
+  const OUT = 0, LEN = 1, X0 = 2, KT = 3, TMASK = 4, THALF = 5, SCALE = 6, DIV = 7, END = 8, X = 9, E = 10;
+  const splat = (local: number) => [...get(local), ...simd(Simd.i32x4_splat)];
+  const code = [
+    ...splat(X0), ...v128const([0, 1, 2, 3]), ...simd(Simd.i32x4_add), ...set(X),
+    ...get(OUT), ...get(LEN), ...i32const(2), Op.i32_shl, Op.i32_add, ...set(END),
+    ...whileBelow(OUT, END, [
+      ...get(X), ...v128const([GOLDEN_WASM, GOLDEN_WASM, GOLDEN_WASM, GOLDEN_WASM]), ...simd(Simd.i32x4_mul), ...splat(KT), ...simd(Simd.v128_xor), ...set(E),
+      ...mix32v(E),
+      ...get(OUT),
+      ...get(E), ...splat(TMASK), ...simd(Simd.v128_and), ...splat(THALF), ...simd(Simd.i32x4_sub),
+      ...simd(Simd.f32x4_convert_i32x4_s), ...get(SCALE), ...simd(Simd.f32x4_splat), ...simd(Simd.f32x4_mul), ...get(DIV), ...simd(Simd.f32x4_splat), ...simd(Simd.f32x4_div),
+      ...simd(Simd.v128_store), ...memarg(4, 0),
+      ...get(X), ...v128const([4, 4, 4, 4]), ...simd(Simd.i32x4_add), ...set(X),
+      ...bump(OUT, V128_BYTES),
+    ]),
+    Op.end,
+  ];
+  // Params 0..7 (SCALE, DIV f32); locals: END (i32), then X, E (v128).
+  return [...vec([[1, ValType.i32], [2, ValType.v128]]), ...code];
+}
+
 /** inputs.ts's GOLDEN (0x9e3779b9) as an int32. */
 const GOLDEN_WASM = 0x9e3779b9 | 0;
 
@@ -423,7 +452,7 @@ const kernelName = (op: KernelOp, dtype: DType) => `${op}_${dtype}` as const;
 /** The module's bytes: imports `env.mem`, exports the reduce kernels and `copy`. */
 export function reductionModuleBytes(): Uint8Array {
   const reducers = KERNEL_OPS.flatMap((op) => KERNEL_DTYPES.map((dtype) => ({ name: kernelName(op, dtype), body: reduceBody(op, dtype) })));
-  const functions = [...reducers.map((r) => ({ ...r, type: 0 })), { name: 'copy', body: copyBody(), type: 1 }, { name: 'cardterms_f32', body: cardTermsBody(), type: 2 }, { name: 'axpy_f32', body: axpyBody(), type: 3 }, { name: 'sumtotals', body: sumTotalsBody(), type: 4 }];
+  const functions = [...reducers.map((r) => ({ ...r, type: 0 })), { name: 'copy', body: copyBody(), type: 1 }, { name: 'cardterms_f32', body: cardTermsBody(), type: 2 }, { name: 'axpy_f32', body: axpyBody(), type: 3 }, { name: 'sumtotals', body: sumTotalsBody(), type: 4 }, { name: 'expected_f32', body: expectedBody(), type: 5 }];
   const i32 = ValType.i32;
   const types = vec([
     [FUNC_TYPE, ...vec([[i32], [i32], [i32], [i32]]), ...vec([])], // 0: (dst, a, b, n) -> ()
@@ -431,6 +460,7 @@ export function reductionModuleBytes(): Uint8Array {
     [FUNC_TYPE, ...vec([...Array.from({ length: 10 }, () => [i32]), [ValType.f32]]), ...vec([])], // 2: cardterms_f32
     [FUNC_TYPE, ...vec([[i32], [i32], [i32], [ValType.f32]]), ...vec([])], // 3: axpy_f32 (dst, src, n, k)
     [FUNC_TYPE, ...vec([...Array.from({ length: 10 }, () => [i32]), [ValType.f32], [i32], [i32]]), ...vec([])], // 4: sumtotals
+    [FUNC_TYPE, ...vec([...Array.from({ length: 6 }, () => [i32]), [ValType.f32], [ValType.f32]]), ...vec([])], // 5: expected_f32
   ]);
   const imports = vec([[...utf8Name('env'), ...utf8Name('mem'), EXTERN_MEMORY, LIMITS_MIN_ONLY, ...uleb(1)]]);
   const funcs = vec(functions.map((f) => uleb(f.type)));
@@ -478,6 +508,8 @@ export interface ArenaKernels {
   readonly axpy: (dst: number, src: number, n: number, k: number) => void;
   /** See sumTotalsBody. */
   readonly sumTotals: (ms: number, qs: number, rs: number, hs: number, len: number, x0: number, kTotal: number, totalMask: number, totalHalf: number, n: number, invN: number, k0: number, cardMask: number) => void;
+  /** See expectedBody. */
+  readonly expected: (out: number, len: number, x0: number, kTotal: number, totalMask: number, totalHalf: number, scale: number, div: number) => void;
 }
 
 /** Elements per block of the sum inputs' kernel: each arena keeps this much scratch of each of ms, qs, rs, hs. */
@@ -563,7 +595,7 @@ export class Arena {
     };
     const reduce = {} as Record<`${KernelOp}_${DType}`, ReduceKernel>;
     for (const op of KERNEL_OPS) for (const dtype of KERNEL_DTYPES) reduce[kernelName(op, dtype)] = fn(kernelName(op, dtype));
-    const arena = new Arena(memory, { reduce, copy: fn('copy'), cardTerms: fn('cardterms_f32'), axpy: fn('axpy_f32'), sumTotals: fn('sumtotals') });
+    const arena = new Arena(memory, { reduce, copy: fn('copy'), cardTerms: fn('cardterms_f32'), axpy: fn('axpy_f32'), sumTotals: fn('sumtotals'), expected: fn('expected_f32') });
     arenasByBuffer.set(arena.bytes, arena);
     anyArena = true;
     return arena;

@@ -225,10 +225,11 @@ export class Worker {
       this.transport.pool,
     );
     if (!this.cards) {
-      // Gradients, the reduced buffer and the states: the fill, the reductions and the update run as
-      // SIMD. An arena too large for that holds the first two only (the states then in malloc).
+      // Gradients, the reduced buffer, the states and the expected result: the fill, the reductions,
+      // the update and the check's expected values run as SIMD. An arena too large for that holds
+      // the first two only (the states and the expected result then in malloc).
       const arenaOf = (buffers: number) => workerArena(this.transport.pool, buffers, job.bytesPerCard, job.chunkBytes);
-      const arena = this.env.arena === false ? null : (arenaOf(2 * job.cardsPerWorker + 1) ?? arenaOf(job.cardsPerWorker + 1));
+      const arena = this.env.arena === false ? null : (arenaOf(2 * job.cardsPerWorker + 2) ?? arenaOf(job.cardsPerWorker + 1));
       this.cards = new CardGroup({
         alloc: arenaAlloc(arena),
         firstCard: m.firstCard,

@@ -113,6 +113,20 @@ describe('fillExpected is the exact reduction of fillGradient over all cards', (
       }
     }
   });
+
+  it('in an arena (the SIMD kernel, f32 sum and avg), the same bits as the element loop, at any length and offset', () => {
+    const arena = Arena.create(5000 * 4)!;
+    const inArena = arena.alloc('f32', 5000);
+    for (const op of ['sum', 'avg'] as const)
+      for (const [n, len, offset] of [[128, 4099, 0], [7, 13, 5], [4, 3, 0], [10_240, 2049, 65_531], [1, 8, 0], [3, 1000, 2 ** 31 - 2], [100_000, 4000, 123]] as const) {
+        const spec = { ...specOf('f32', op, n), step: n + len };
+        const got = inArena.subarray(1, 1 + len);
+        fillExpected(got, spec, offset);
+        const want = allocElements('f32', len);
+        fillExpected(want, spec, offset);
+        expect(Buffer.compare(bytesOf(got), bytesOf(want)), `${op} n=${n} len=${len} offset=${offset}`).toBe(0);
+      }
+  });
 });
 
 describe('fillGradients: a worker\'s group of cards in one pass', () => {

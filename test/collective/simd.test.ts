@@ -69,7 +69,7 @@ describe('the reduction module', () => {
     const module = new wasm.Module(reductionModuleBytes());
     expect(wasm.Module.imports(module)).toEqual([{ module: 'env', name: 'mem', kind: 'memory' }]);
     const names = wasm.Module.exports(module).map((e) => (e as { name: string }).name);
-    expect(names.sort()).toEqual([...OPS.flatMap((op) => DTYPES.map((t) => `${op}_${t}`)), 'copy', 'cardterms_f32', 'axpy_f32', 'sumtotals'].sort());
+    expect(names.sort()).toEqual([...OPS.flatMap((op) => DTYPES.map((t) => `${op}_${t}`)), 'copy', 'cardterms_f32', 'axpy_f32', 'sumtotals', 'expected_f32'].sort());
   });
 });
 
