@@ -37,7 +37,7 @@ function build(): string | undefined {
   if (process.env.RINGSWARM_NATIVE === '0') return 'skipped (RINGSWARM_NATIVE=0)';
   const headers = nodeHeaders();
   if (!headers) return `no Node headers (node_api.h) under ${path.dirname(process.execPath)}/../include/node or $npm_config_nodedir`;
-  const built = compileC(SOURCE, OUT, ['-O2', '-shared', '-fPIC', '-Wall', `-I${headers}`, '-DNODE_GYP_MODULE_NAME=kernels']);
+  const built = compileC(SOURCE, OUT, ['-O2', '-fvect-cost-model=dynamic', '-ffp-contract=off', '-shared', '-fPIC', '-Wall', `-I${headers}`, '-DNODE_GYP_MODULE_NAME=kernels']);
   if (!built.ok) return built.reason;
   return selfCheck(OUT);
 }

@@ -235,7 +235,7 @@ export interface RunReport {
     workerRssMBTotal: number;
     workerPssMBTotal: number | null;
     coordinatorPssMB: number | null;
-    /** The shared-memory checkpoint slots at the end of the run (in /dev/shm, no worker's RSS), MB; null: the copies went as frames (--checkpoint-copy). */
+    /** The shared-memory checkpoint slots at the end of the run (in /dev/shm; a worker's RSS counts only the one its live states are in, when mapped), MB; null: the copies went as frames (--checkpoint-copy). */
     checkpointSlotsMB: number | null;
   };
   /** CPU time the coordinator process used over the run, and as a share of the wall time: it must never be the bottleneck. */

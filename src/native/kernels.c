@@ -1,17 +1,25 @@
 // ringswarm's native kernels, an optional Node-API addon built by scripts/build-native.ts with the
-// machine's C compiler. Today one kernel: CRC32C (the data frames' checksum) with the SSE4.2 crc32
+// machine's C compiler. First CRC32C (the data frames' checksum) with the SSE4.2 crc32
 // instruction over three interleaved streams, which keeps the instruction's 3-cycle latency
 // hidden: about 4x @node-rs/crc32 on one core. Without SSE4.2 the addon still loads and says
 // `hardware: false`; the caller then keeps @node-rs/crc32.
+//
+// And what lets a worker's card states live in its shared checkpoint slots (so a checkpoint is a
+// header written, not the states copied): map/unmap, a MAP_SHARED mapping of a slot file as an
+// ArrayBuffer, and axpy, the emulated update out of place over any memory (the arena's SIMD
+// kernels reach only their own).
 //
 // The three streams are joined by the CRC's linearity: for the raw register (no pre- or
 // post-inversion), crc(s, A || B) = shift(crc(s, A), |B|) xor crc(0, B), where shift multiplies by
 // x^(8|B|) modulo the polynomial; for a fixed |B| that is four table lookups.
 
+#include <errno.h>
 #include <node_api.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define POLY 0x82f63b78u /* CRC32C (Castagnoli), reflected */
 #define LONG_BLOCK 8192
@@ -163,6 +171,184 @@ static napi_value js_crc32c(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* ---- shared mappings ---------------------------------------------------------------------- */
+
+/* A live mapping, found again by its address when unmap() is asked for it; freed by the
+ * ArrayBuffer's finalizer, which unmaps it too if unmap() never did. */
+typedef struct mapping {
+  void *addr;
+  size_t len;
+  int unmapped;
+  struct mapping *next;
+} mapping;
+
+static mapping *mappings;
+static pthread_mutex_t mappings_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void finalize_mapping(napi_env env, void *data, void *hint) {
+  mapping *m = hint;
+  pthread_mutex_lock(&mappings_lock);
+  for (mapping **p = &mappings; *p; p = &(*p)->next) {
+    if (*p == m) {
+      *p = m->next;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&mappings_lock);
+  if (!m->unmapped) munmap(m->addr, m->len);
+  free(m);
+}
+
+static int number_arg(napi_env env, napi_value v, double *out, const char *what) {
+  if (napi_get_value_double(env, v, out) == napi_ok) return 1;
+  napi_throw_type_error(env, NULL, what);
+  return 0;
+}
+
+/* map(fd, offset, length): `length` bytes of file `fd` from `offset` (a multiple of the page size),
+ * MAP_SHARED and prefaulted, as an ArrayBuffer. Throws an Error with the errno's text on failure. */
+static napi_value js_map(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  double fd, offset, length;
+  if (argc < 3 || !number_arg(env, argv[0], &fd, "map: fd must be a number") ||
+      !number_arg(env, argv[1], &offset, "map: offset must be a number") ||
+      !number_arg(env, argv[2], &length, "map: length must be a number")) {
+    if (argc < 3) napi_throw_type_error(env, NULL, "map: expected (fd, offset, length)");
+    return NULL;
+  }
+  if (length <= 0 || offset < 0) {
+    napi_throw_range_error(env, NULL, "map: length must be positive and offset not negative");
+    return NULL;
+  }
+  void *addr = mmap(NULL, (size_t)length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, (int)fd, (off_t)offset);
+  if (addr == MAP_FAILED) {
+    napi_throw_error(env, NULL, strerror(errno));
+    return NULL;
+  }
+  mapping *m = calloc(1, sizeof *m);
+  if (!m) {
+    munmap(addr, (size_t)length);
+    napi_throw_error(env, NULL, "map: out of memory");
+    return NULL;
+  }
+  m->addr = addr;
+  m->len = (size_t)length;
+  napi_value out;
+  if (napi_create_external_arraybuffer(env, addr, m->len, finalize_mapping, m, &out) != napi_ok) {
+    munmap(addr, m->len);
+    free(m);
+    napi_throw_error(env, NULL, "map: cannot make an external ArrayBuffer");
+    return NULL;
+  }
+  pthread_mutex_lock(&mappings_lock);
+  m->next = mappings;
+  mappings = m;
+  pthread_mutex_unlock(&mappings_lock);
+  return out;
+}
+
+/* unmap(buffer): detach an ArrayBuffer map() made (its views read as empty from then on) and
+ * unmap it now. An ArrayBuffer already unmapped, or not map()'s, is left alone. */
+static napi_value js_unmap(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *addr = NULL;
+  size_t len = 0;
+  bool is_ab = false;
+  if (argc < 1 || napi_is_arraybuffer(env, argv[0], &is_ab) != napi_ok || !is_ab) {
+    napi_throw_type_error(env, NULL, "unmap: expected an ArrayBuffer");
+    return NULL;
+  }
+  napi_get_arraybuffer_info(env, argv[0], &addr, &len);
+  mapping *found = NULL;
+  pthread_mutex_lock(&mappings_lock);
+  for (mapping *m = mappings; m; m = m->next) {
+    if (!m->unmapped && m->addr == addr && m->len == len) {
+      found = m;
+      m->unmapped = 1;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&mappings_lock);
+  if (found) {
+    napi_detach_arraybuffer(env, argv[0]);
+    munmap(found->addr, found->len);
+  }
+  return NULL;
+}
+
+/* ---- the emulated update ------------------------------------------------------------------ */
+
+/* axpy(out, x, y, k): out[i] = x[i] + k * y[i] over three typed arrays of one type (Float32Array,
+ * Float64Array, or Int32Array, where k is +1 or -1 and the sum wraps as JS's | 0). out may be x.
+ * The same bits as the JS loop and the arena's SIMD kernel: each element's product and sum rounded
+ * once, in the element's own type (built with -ffp-contract=off: no fused multiply-add). */
+/* In place (out == x) or out of place into memory x and y do not overlap: two loops, each with
+ * restrict pointers, so the compiler vectorizes them with no runtime overlap checks. */
+#define AXPY(name, T)                                                                     \
+  static void name##_in_place(T *restrict out, const T *restrict y, T k, size_t n) {     \
+    for (size_t i = 0; i < n; i++) out[i] = out[i] + k * y[i];                            \
+  }                                                                                       \
+  static void name##_apart(T *restrict out, const T *restrict x, const T *restrict y, T k, size_t n) { \
+    for (size_t i = 0; i < n; i++) out[i] = x[i] + k * y[i];                              \
+  }                                                                                       \
+  static void name(T *out, const T *x, const T *y, T k, size_t n) {                      \
+    if (out == x) name##_in_place(out, y, k, n);                                          \
+    else name##_apart(out, x, y, k, n);                                                   \
+  }
+AXPY(axpy_f32, float)
+AXPY(axpy_f64, double)
+/* i32 wraps as JS's | 0: in unsigned arithmetic, where k = -1 is the two's complement. */
+AXPY(axpy_u32, uint32_t)
+
+static napi_value js_axpy(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_typedarray_type t[3];
+  size_t n[3];
+  void *p[3];
+  double k;
+  for (int a = 0; a < 3; a++) {
+    bool is_ta = false;
+    if (a < (int)argc) napi_is_typedarray(env, argv[a], &is_ta);
+    if (!is_ta || napi_get_typedarray_info(env, argv[a], &t[a], &n[a], &p[a], NULL, NULL) != napi_ok) {
+      napi_throw_type_error(env, NULL, "axpy: expected (out, x, y, k) with three typed arrays");
+      return NULL;
+    }
+  }
+  if (argc < 4 || !number_arg(env, argv[3], &k, "axpy: k must be a number")) {
+    if (argc < 4) napi_throw_type_error(env, NULL, "axpy: expected (out, x, y, k)");
+    return NULL;
+  }
+  if (t[1] != t[0] || t[2] != t[0] || n[1] != n[0] || n[2] != n[0]) {
+    napi_throw_type_error(env, NULL, "axpy: out, x and y must be of one type and length");
+    return NULL;
+  }
+  switch (t[0]) {
+    case napi_float32_array:
+      axpy_f32(p[0], p[1], p[2], (float)k, n[0]);
+      break;
+    case napi_float64_array:
+      axpy_f64(p[0], p[1], p[2], k, n[0]);
+      break;
+    case napi_int32_array:
+      if (k != 1 && k != -1) {
+        napi_throw_range_error(env, NULL, "axpy: k must be 1 or -1 for an Int32Array");
+        return NULL;
+      }
+      axpy_u32(p[0], p[1], p[2], k < 0 ? UINT32_MAX : 1u, n[0]);
+      break;
+    default:
+      napi_throw_type_error(env, NULL, "axpy: Float32Array, Float64Array or Int32Array only");
+      return NULL;
+  }
+  return NULL;
+}
+
 /* Once per process: worker threads load the addon again, and must not rewrite tables in use. */
 static void init_tables(void) {
   for (uint32_t v = 0; v < 256; v++) {
@@ -184,6 +370,11 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value fn, hw;
   napi_create_function(env, "crc32c", NAPI_AUTO_LENGTH, js_crc32c, NULL, &fn);
   napi_set_named_property(env, exports, "crc32c", fn);
+  static const struct { const char *name; napi_callback cb; } more[] = {{"map", js_map}, {"unmap", js_unmap}, {"axpy", js_axpy}};
+  for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
+    napi_create_function(env, more[i].name, NAPI_AUTO_LENGTH, more[i].cb, NULL, &fn);
+    napi_set_named_property(env, exports, more[i].name, fn);
+  }
   napi_get_boolean(env, hardware, &hw);
   napi_set_named_property(env, exports, "hardware", hw);
   return exports;

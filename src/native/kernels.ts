@@ -15,6 +15,16 @@ export interface NativeKernels {
   hardware: boolean;
 }
 
+/** What keeps card states in mapped checkpoint slots (with or without the crc32 instruction). */
+export interface NativeMemory {
+  /** `length` bytes of file `fd` from `offset` (a page multiple), mapped shared and prefaulted. */
+  map(fd: number, offset: number, length: number): ArrayBuffer;
+  /** Unmap an ArrayBuffer map() made, now; it is detached (its views read as empty). */
+  unmap(buffer: ArrayBuffer): void;
+  /** out[i] = x[i] + k * y[i] over typed arrays of one type and length (Int32Array: k = ±1, wrapping); out may be x. */
+  axpy<T extends Float32Array | Float64Array | Int32Array>(out: T, x: T, y: T, k: number): void;
+}
+
 const FILE = 'kernels.node';
 
 /** Where the addon may be: beside the worker bundle (dist/), or from dist/src/native/ or src/native/. */
@@ -24,12 +34,12 @@ function candidates(): string[] {
   return [fileURLToPath(new URL(`../../native/${FILE}`, here)), fileURLToPath(new URL(`../../dist/native/${FILE}`, here))];
 }
 
-function load(): { kernels?: NativeKernels; why: string } {
+function load(): { kernels?: NativeKernels & Partial<NativeMemory>; why: string } {
   if (process.env.RINGSWARM_NATIVE === '0') return { why: 'off (RINGSWARM_NATIVE=0)' };
   const path = candidates().find((p) => existsSync(p));
   if (!path) return { why: 'not built' };
   try {
-    const mod = { exports: {} as NativeKernels };
+    const mod = { exports: {} as NativeKernels & Partial<NativeMemory> };
     process.dlopen(mod, path);
     return { kernels: mod.exports, why: mod.exports.hardware ? 'sse4.2' : 'no crc32 instruction' };
   } catch (err) {
@@ -47,3 +57,7 @@ export const crc32c: (data: Uint8Array) => number = nativeKernels ? nativeKernel
 
 /** Which CRC32C implementation this process uses, for benchmark headers. */
 export const checksumKernel: string = nativeKernels ? 'native crc32 x3 (sse4.2)' : `@node-rs/crc32 (native kernels ${loaded.why})`;
+
+/** Shared mappings and the update over them, when the addon is built and has them (an earlier build may not). */
+export const nativeMemory: NativeMemory | undefined =
+  loaded.kernels?.map && loaded.kernels.unmap && loaded.kernels.axpy ? (loaded.kernels as NativeKernels & NativeMemory) : undefined;

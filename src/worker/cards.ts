@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { allocElements, combiningOp, divideInPlace, reduceInto, type DType, type Elements, type ReduceOp } from '../collective/dtypes.js';
 import { countWrong, fillExpected, fillGradient, fillGradients, type InputSpec } from '../collective/inputs.js';
 import { arenaAxpy } from '../collective/simd.js';
+import { nativeMemory } from '../native/kernels.js';
 
 export interface CardGroupOptions {
   firstCard: number;
@@ -17,6 +18,8 @@ export interface CardGroupOptions {
   seed: number;
   /** Where gradient buffers come from (an Arena, so local and ring reductions run as SIMD). */
   alloc?: (dtype: DType, count: number) => Elements;
+  /** The card states, when they live elsewhere (a mapped checkpoint slot); else allocated with `alloc`. */
+  states?: Elements[];
 }
 
 /** Learning rate of the emulated update: a power of two, so the update itself adds no rounding noise. */
@@ -24,7 +27,8 @@ const LR = 1 / 256;
 
 export class CardGroup {
   readonly gradients: Elements[];
-  readonly states: Elements[];
+  /** Each card's state; the array is replaced when the states move (foldOwnGradient's `into`, a restore). */
+  states: Elements[];
   /** What the ring all-reduces: the local reduction of this group's gradients. */
   readonly reduced: Elements;
   private readonly expected: Elements;
@@ -34,7 +38,7 @@ export class CardGroup {
     this.gradients = Array.from({ length: o.cards }, () => alloc(o.dtype, o.count));
     this.reduced = alloc(o.dtype, o.count);
     // In the arena too where it has room (after what the reductions need), so the update runs as SIMD.
-    this.states = Array.from({ length: o.cards }, () => alloc(o.dtype, o.count));
+    this.states = o.states ?? Array.from({ length: o.cards }, () => alloc(o.dtype, o.count));
     // And the expected result, which the arena's kernel computes four elements at a time.
     this.expected = alloc(o.dtype, o.count);
   }
@@ -88,13 +92,17 @@ export class CardGroup {
     if (this.o.op === 'avg') divideInPlace(e, this.o.totalCards - lostCards.length);
   }
 
-  /** state -= lr * (card's own gradient before the reduce); state += lr * result. Call around the ring. */
-  foldOwnGradient(): void {
-    for (let j = 0; j < this.o.cards; j++) applyUpdate(this.states[j], this.gradients[j], -1);
+  /**
+   * state -= lr * (card's own gradient before the reduce); state += lr * result. Call around the
+   * ring. The fold may write into other buffers, `into`, which are the states from then on.
+   */
+  foldOwnGradient(into: Elements[] = this.states): void {
+    for (let j = 0; j < this.o.cards; j++) applyUpdate(into[j], this.states[j], this.gradients[j], -1);
+    this.states = into;
   }
 
   applyResult(): void {
-    for (let j = 0; j < this.o.cards; j++) applyUpdate(this.states[j], this.gradients[j], 1);
+    for (let j = 0; j < this.o.cards; j++) applyUpdate(this.states[j], this.states[j], this.gradients[j], 1);
   }
 
   /** SHA-256 of each card's state, in card order. */
@@ -103,15 +111,19 @@ export class CardGroup {
   }
 }
 
-function applyUpdate(state: Elements, grad: Elements, sign: 1 | -1): void {
-  // In one arena, f32: the SIMD kernel (the same bits: LR is a power of two).
-  if (arenaAxpy(state, grad, sign * LR)) return;
+/** out = state + sign * lr * grad (i32: state + sign * grad); out may be state. */
+function applyUpdate(out: Elements, state: Elements, grad: Elements, sign: 1 | -1): void {
+  const k = state instanceof Int32Array ? sign : sign * LR;
+  // In one arena, f32, in place: the SIMD kernel; elsewhere the native one (the same bits: LR is a power of two).
+  if (out === state && arenaAxpy(state, grad, k)) return;
+  if (nativeMemory && out.constructor === state.constructor && grad.constructor === state.constructor) {
+    return nativeMemory.axpy(out as Float32Array, state as Float32Array, grad as Float32Array, k);
+  }
   const n = state.length;
   if (state instanceof Int32Array) {
-    for (let i = 0; i < n; i++) state[i] = (state[i] + sign * grad[i]) | 0;
+    for (let i = 0; i < n; i++) out[i] = (state[i] + k * grad[i]) | 0;
   } else {
-    const k = sign * LR;
-    for (let i = 0; i < n; i++) state[i] += k * grad[i];
+    for (let i = 0; i < n; i++) out[i] = state[i] + k * grad[i];
   }
 }
 

@@ -4,7 +4,7 @@
 // offset = element offset in that card's state (CheckpointStore); or, with --checkpoint-copy shm,
 // it is written once into a shared slot whose name alone travels (SharedCheckpointStore). Pure
 // bookkeeping; the worker does the sending, the slots the I/O.
-import { allocElements, type DType, type Elements } from '../collective/dtypes.js';
+import { allocElements, elementBytes, viewElements, type DType, type Elements } from '../collective/dtypes.js';
 import { chunkCount, chunkRange } from '../collective/ring.js';
 import { SHARED_SLOTS, type SharedSlots } from '../runtime/shared-slots.js';
 
@@ -218,23 +218,96 @@ export class SharedCheckpointStore {
 
   /**
    * Keep `states` as the checkpoint of `step`: written to the slot written longest ago that no
-   * kept checkpoint is in. Returns the slot's name, for the successor.
+   * kept checkpoint is in; or, when they are the live states mapped from a slot (mapStates), that
+   * slot is marked complete as they are, with no copy, and the next change moves them (moveLive).
+   * Returns the slot's name, for the successor.
    */
   save(step: number, states: readonly Elements[]): string {
+    const live = this.live;
+    if (live && states === live.states) {
+      // Kept already (saved again with no change between): the slot holds its step as it is.
+      if (live.kept && this.stepOf(live.name) !== step) throw new RangeError(`live states kept as checkpoint ${this.stepOf(live.name)} saved as ${step}`);
+      evictFor(this.own, step);
+      if (!live.kept) this.slots.commit!(live.name, this.firstCard, step);
+      this.own.delete(step);
+      this.own.set(step, live.name);
+      live.kept = true;
+      return live.name;
+    }
     evictFor(this.own, step);
     // Not the slot of an earlier copy of this step either: its holder may be reading it.
     const inUse = new Set(this.own.values());
     this.own.delete(step);
-    let k = -1;
-    for (let i = 0; i < SHARED_SLOTS; i++) {
-      if (inUse.has(this.slotName(i))) continue;
-      if (k < 0 || this.written[i]! < this.written[k]!) k = i;
-    }
-    const name = this.slotName(k);
-    this.written[k] = this.writes++;
+    const name = this.freeSlot(inUse);
     this.slots.write(name, this.firstCard, step, states);
     this.own.set(step, name);
     return name;
+  }
+
+  /** The slot written longest ago that none of `inUse` (nor the live states) is in, marked as written now. */
+  private freeSlot(inUse: Set<string>): string {
+    let k = -1;
+    for (let i = 0; i < SHARED_SLOTS; i++) {
+      const name = this.slotName(i);
+      if (inUse.has(name) || this.live?.name === name) continue;
+      if (k < 0 || this.written[i]! < this.written[k]!) k = i;
+    }
+    this.written[k] = this.writes++;
+    return this.slotName(k);
+  }
+
+  private stepOf(name: string): number | undefined {
+    for (const [step, n] of this.own) if (n === name) return step;
+    return undefined;
+  }
+
+  /** The live states when they are mapped from a slot of their own; kept: that slot is a checkpoint now. */
+  private live: { name: string; states: Elements[]; kept: boolean } | null = null;
+
+  /**
+   * Keep the live card states in a slot of their own, mapped (zero-copy checkpoints), where the
+   * slots can be: their views (contents undefined until written), or null, and the caller keeps
+   * its own states, which save() copies.
+   */
+  mapStates(): Elements[] | null {
+    if (!this.slots.map || this.live) return this.live?.states ?? null;
+    const name = this.freeSlot(new Set(this.own.values()));
+    const views = this.slots.map(name, this.firstCard, this.cards, this.count * elementBytes(this.dtype));
+    if (!views) return null;
+    this.live = { name, states: views.map((b) => viewElements(this.dtype, b)), kept: false };
+    return this.live.states;
+  }
+
+  /**
+   * Before the live states change (mapped ones only: call it before every change). When save()
+   * kept them as a checkpoint, they move to a free slot: `write(to)` must set every element of `to`
+   * (the kept states are what it reads); else `write` gets the live states themselves, to change
+   * in place. Returns the live states after. Slots stay mapped: the kept ones are checkpoints now.
+   */
+  moveLive(write: (to: Elements[]) => void): Elements[] {
+    const live = this.live;
+    if (!live) throw new RangeError('moveLive: the live states are not mapped (mapStates)');
+    if (!live.kept) {
+      write(live.states);
+      return live.states;
+    }
+    const name = this.freeSlot(new Set(this.own.values()));
+    const views = this.slots.map!(name, this.firstCard, this.cards, this.count * elementBytes(this.dtype))!;
+    const to = views.map((b) => viewElements(this.dtype, b));
+    write(to);
+    this.live = { name, states: to, kept: false };
+    return to;
+  }
+
+  /** Bytes of this worker's slots it maps beyond its live states': checkpoints, not the worker's own memory. */
+  get mappedCheckpointBytes(): number {
+    const all = this.slots.mappedBytes?.() ?? 0;
+    return this.live ? Math.max(0, all - this.cards * this.count * elementBytes(this.dtype)) : all;
+  }
+
+  /** The live states are mapped from a slot (mapStates gave them). */
+  get statesMapped(): boolean {
+    return this.live !== null;
   }
 
   private slotName(k: number): string {

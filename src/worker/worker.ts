@@ -140,10 +140,24 @@ export class Worker {
     });
   }
 
+  /**
+   * Resident memory, less the checkpoint slots this worker maps beyond the one its live states are
+   * in: those are its checkpoints, in shared memory whether mapped or not, and the report counts
+   * them beside (checkpointSlotsMB).
+   */
   private sampleRss(): number {
-    const rss = this.env.rssMB();
+    const rss = this.env.rssMB() - this.mappedCheckpointMB();
     if (rss > this.rssMBMax) this.rssMBMax = rss;
     return rss;
+  }
+
+  private mappedCheckpointMB(): number {
+    return this.store instanceof SharedCheckpointStore ? this.store.mappedCheckpointBytes / 2 ** 20 : 0;
+  }
+
+  private samplePss(): number | null {
+    const pss = this.env.pssMB();
+    return pss === null ? null : pss - this.mappedCheckpointMB();
   }
 
   stop(code: number, why: string): void {
@@ -225,25 +239,36 @@ export class Worker {
       this.transport.pool,
     );
     if (!this.cards) {
-      // Gradients, the reduced buffer, the states and the expected result: the fill, the reductions,
-      // the update and the check's expected values run as SIMD. An arena too large for that holds
-      // the first two only (the states and the expected result then in malloc).
+      this.store =
+        job.checkpointShm && this.env.sharedSlots
+          ? new SharedCheckpointStore(this.env.sharedSlots(job.checkpointShm), job.dtype, job.cardsPerWorker, count, m.firstCard, slotWriter(this.id))
+          : new CheckpointStore(job.dtype, job.cardsPerWorker, count);
+      // With shared slots that can be mapped, the states live in one: a checkpoint copies nothing.
+      let mapped: Elements[] | null = null;
+      if (this.store instanceof SharedCheckpointStore) {
+        try {
+          mapped = this.store.mapStates();
+        } catch (e) {
+          this.env.log(`warning: ${(e as Error).message}; card states stay in this process and checkpoints copy them`);
+        }
+      }
+      // Gradients, the reduced buffer, the states (unless mapped) and the expected result: the fill,
+      // the reductions, the update and the check's expected values run as SIMD. An arena too large
+      // for that holds the first two only (the states and the expected result then in malloc).
+      const g = job.cardsPerWorker;
       const arenaOf = (buffers: number) => workerArena(this.transport.pool, buffers, job.bytesPerCard, job.chunkBytes);
-      const arena = this.env.arena === false ? null : (arenaOf(2 * job.cardsPerWorker + 2) ?? arenaOf(job.cardsPerWorker + 1));
+      const arena = this.env.arena === false ? null : (arenaOf(mapped ? g + 2 : 2 * g + 2) ?? arenaOf(g + 1));
       this.cards = new CardGroup({
         alloc: arenaAlloc(arena),
         firstCard: m.firstCard,
-        cards: job.cardsPerWorker,
+        cards: g,
         totalCards: job.totalCards,
         count,
         dtype: job.dtype,
         op: job.op,
         seed: job.seed,
+        ...(mapped ? { states: mapped } : {}),
       });
-      this.store =
-        job.checkpointShm && this.env.sharedSlots
-          ? new SharedCheckpointStore(this.env.sharedSlots(job.checkpointShm), job.dtype, job.cardsPerWorker, count, m.firstCard, slotWriter(this.id))
-          : new CheckpointStore(job.dtype, job.cardsPerWorker, count);
     }
     // Copies held for the predecessor stay: a replacement in its rank fetches them from us.
     this.unshapeSlowLink();
@@ -268,6 +293,8 @@ export class Worker {
     const cards = this.cards!;
     const store = this.store!;
     const { step, source } = m.restore;
+    // Every element is written below (or the restore fails, and the states are not used).
+    this.changeStates((to) => void (cards.states = to));
     if (source === 'initial') {
       for (const s of cards.states) s.fill(0);
     } else if (source === 'local') {
@@ -460,6 +487,17 @@ export class Worker {
     this.control.send({ type: 'checkpointed', epoch: a.epoch, step, disk });
   }
 
+  /**
+   * Before the card states change: `write` gets the buffers to write them into, the states
+   * themselves, or, where they live in a mapped slot that a checkpoint now keeps, another slot's
+   * (SharedCheckpointStore.moveLive), into which `write` must set every element.
+   */
+  private changeStates(write: (to: Elements[]) => void): void {
+    const store = this.store;
+    if (store instanceof SharedCheckpointStore && store.statesMapped) store.moveLive(write);
+    else write(this.cards!.states);
+  }
+
   /** Set by checkpoint() once a disk write failed: no more disk writes in this run. */
   private diskOff = false;
 
@@ -580,7 +618,7 @@ export class Worker {
       const tc = this.env.clock.now();
       cpu.slept(job.computeMs, tc - ts);
       cards.computeGradients(step);
-      cards.foldOwnGradient();
+      this.changeStates((to) => cards.foldOwnGradient(to));
       cpu.worked();
       const tg = this.env.clock.now();
       const straggledMs = await this.straggle(a, step, tg - tc);
@@ -610,6 +648,7 @@ export class Worker {
       cpu.reset();
       const op = runner.last;
       const wrong = cards.verify(step, a.lostCards);
+      // In place: no checkpoint was kept of them since the fold.
       cards.applyResult();
       const t3 = this.env.clock.now();
       this.control.send({
@@ -628,7 +667,7 @@ export class Worker {
           ...(op?.sleptMs != null ? { allreduceSleptMs: op.sleptMs } : {}),
         },
         rssMB: this.sampleRss(),
-        pssMB: this.env.pssMB(),
+        pssMB: this.samplePss(),
         ...(spans ? { ...spans.take(), clock: this.env.clock.now() } : {}),
       });
       lastAllreduceEnd = t2;

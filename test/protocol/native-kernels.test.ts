@@ -1,7 +1,10 @@
 import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
 import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checksumKernel, crc32c, nativeKernels } from '../../src/native/kernels.js';
+import { checksumKernel, crc32c, nativeKernels, nativeMemory } from '../../src/native/kernels.js';
 import { payloadChecksum } from '../../src/protocol/frame.js';
 
 // The native CRC32C (src/native/kernels.c, built by `npm run build`) must equal @node-rs/crc32 on
@@ -11,6 +14,60 @@ describe('native kernels', () => {
     if (process.env.RINGSWARM_REQUIRE_ENGINES !== '1') return;
     expect(checksumKernel).toMatch(/^native/);
     expect(nativeKernels?.hardware).toBe(true);
+    expect(nativeMemory).toBeDefined();
+  });
+
+  it.skipIf(!nativeMemory)('axpy gives the bits of the JS update, in place and out of place, f32, f64 and i32', () => {
+    const k = nativeMemory!;
+    let seed = 7;
+    const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32 - 0.5) * 2 ** ((seed >>> 27) - 8);
+    // Odd lengths and offsets: the vector loops' tails and unaligned starts.
+    for (const n of [0, 1, 3, 4, 5, 17, 1023]) {
+      for (const [make, scale] of [[Float32Array, 1 / 256], [Float64Array, -1 / 256]] as const) {
+        const x = make.from({ length: n + 1 }, rand).subarray(1);
+        const y = make.from({ length: n }, rand);
+        const want = x.map((v, i) => v + scale * y[i]!);
+        const out = new make(n);
+        k.axpy(out, x, y, scale);
+        expect(out, `${make.name} ${n} out of place`).toEqual(want);
+        k.axpy(x, x, y, scale);
+        expect(x, `${make.name} ${n} in place`).toEqual(want);
+      }
+      const xi = Int32Array.from({ length: n }, (_, i) => (i & 1 ? 0x7fffffff : -0x80000000) + i);
+      const yi = Int32Array.from({ length: n }, (_, i) => i * 977 + 1);
+      for (const sign of [1, -1]) {
+        const want = xi.map((v, i) => (v + sign * yi[i]!) | 0);
+        const out = new Int32Array(n);
+        k.axpy(out, xi, yi, sign);
+        expect(out, `i32 ${n} sign ${sign}`).toEqual(want);
+      }
+    }
+    expect(() => k.axpy(new Float32Array(2), new Float64Array(2) as never, new Float32Array(2), 1)).toThrow(/one type and length/);
+    expect(() => k.axpy(new Int32Array(2), new Int32Array(2), new Int32Array(2), 0.5)).toThrow(/1 or -1/);
+  });
+
+  it.skipIf(!nativeMemory)('maps a file shared, and an unmapped buffer reads as empty', () => {
+    const k = nativeMemory!;
+    const file = join(mkdtempSync(join(tmpdir(), 'rs-map-')), 'slot');
+    const fd = openSync(file, 'w+');
+    try {
+      writeSync(fd, new Uint8Array(8192));
+      const buffer = k.map(fd, 4096, 4096);
+      const view = new Uint8Array(buffer);
+      view.set([1, 2, 3], 10);
+      const back = new Uint8Array(3);
+      readSync(fd, back, 0, 3, 4096 + 10);
+      expect([...back]).toEqual([1, 2, 3]);
+      k.unmap(buffer);
+      expect(view.length).toBe(0);
+      expect(buffer.byteLength).toBe(0);
+      k.unmap(buffer); // a second time: left alone
+      expect(() => k.map(fd, 4096, 0)).toThrow(/positive/);
+      expect(() => k.map(-1, 0, 4096)).toThrow(/Bad file descriptor/);
+    } finally {
+      closeSync(fd);
+      rmSync(dirname(file), { recursive: true, force: true });
+    }
   });
 
   it.skipIf(!nativeKernels)('crc32c equals @node-rs/crc32 on every length, alignment and starting CRC', () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fileSlots, makeSlotDir, removeSlotDir, SHARED_SLOTS, slotDirBytes } from '../../src/runtime/shared-slots.js';
+import { nativeMemory } from '../../src/native/kernels.js';
 import { checkpointCopyPlan } from '../../src/coordinator/run.js';
 import { RUN_DEFAULTS, type RunConfig } from '../../src/coordinator/config.js';
 
@@ -86,6 +87,51 @@ describe('fileSlots', () => {
     slots.remove('0.w-1.9');
     expect(readdirSync(dir)).toEqual([]);
     slots.close();
+  });
+});
+
+describe.skipIf(!nativeMemory)('fileSlots, mapped (the live states in a slot)', () => {
+  const asF32 = (b: Uint8Array) => new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+
+  it('reads as nothing while mapped, as the views hold it once committed, and as nothing again once remapped', () => {
+    const dir = tempDir();
+    const owner = fileSlots(dir);
+    const reader = fileSlots(dir);
+    const views = owner.map!('8.w-1.0', 8, 3, 4096)!;
+    expect(views.map((v) => v.byteLength)).toEqual([4096, 4096, 4096]);
+    const out = states(0);
+    expect(reader.holds('8.w-1.0', 8, 5)).toBe(false);
+    views.forEach((v, j) => asF32(v).set(states(5)[j]!));
+    expect(reader.read('8.w-1.0', 8, 5, out)).toBe(false);
+    owner.commit!('8.w-1.0', 8, 5);
+    expect(reader.read('8.w-1.0', 8, 5, out)).toBe(true);
+    expect(out).toEqual(states(5));
+    expect(owner.mappedBytes!()).toBe(3 * 4096);
+    // Mapped again to be changed: the same memory, and being written until the next commit.
+    const again = owner.map!('8.w-1.0', 8, 3, 4096)!;
+    expect(asF32(again[1]!)).toEqual(states(5)[1]);
+    expect(reader.holds('8.w-1.0', 8, 5)).toBe(false);
+    expect(owner.mappedBytes!()).toBe(3 * 4096);
+    owner.remove('8.w-1.0');
+    expect(views[0]!.length).toBe(0);
+    expect(owner.mappedBytes!()).toBe(0);
+    expect(() => owner.commit!('8.w-1.0', 8, 6)).toThrow(/not mapped/);
+    owner.close();
+    reader.close();
+  });
+
+  it('says which slot it cannot map, and maps nothing for no bytes', () => {
+    const slots = fileSlots(join(tempDir(), 'gone'));
+    expect(() => slots.map!('0.w-1.0', 0, 1, 4096)).toThrow(/cannot map checkpoint slot .*gone\/0\.w-1\.0: ENOENT/);
+    expect(fileSlots(tempDir()).map!('0.w-1.0', 0, 0, 4096)).toBeNull();
+  });
+
+  it('close() unmaps every slot', () => {
+    const slots = fileSlots(tempDir());
+    const a = slots.map!('0.w-1.0', 0, 2, 4096)!;
+    const b = slots.map!('0.w-1.1', 0, 2, 4096)!;
+    slots.close();
+    expect([a[0]!.length, b[1]!.length]).toEqual([0, 0]);
   });
 });
 

@@ -3,7 +3,7 @@
 // owner's slots become.
 import { describe, expect, it } from 'vitest';
 import { SharedCheckpointStore } from '../../src/worker/checkpoints.js';
-import { memorySlots, SHARED_SLOTS, type SharedSlots } from '../../src/runtime/shared-slots.js';
+import { memorySlots, SHARED_SLOTS, type MemorySlot, type SharedSlots } from '../../src/runtime/shared-slots.js';
 import type { Elements } from '../../src/collective/dtypes.js';
 
 const CARDS = 3;
@@ -12,7 +12,7 @@ const OWNER = 16;
 
 const statesAt = (step: number) => Array.from({ length: CARDS }, (_, c) => Float64Array.from({ length: COUNT }, (_, i) => step * 1000 + c * 100 + i));
 
-type Map_ = Map<string, { owner: number; step: number; states: Elements[] }>;
+type Map_ = Map<string, MemorySlot>;
 
 /** Slots in a map, with a log of what was written and removed. */
 function slots(map: Map_ = new Map()) {
@@ -110,5 +110,79 @@ describe('SharedCheckpointStore', () => {
 
   it('refuses a writer id a slot name cannot carry', () => {
     expect(() => new SharedCheckpointStore(slots().s, 'f64', CARDS, COUNT, OWNER, 'a.b')).toThrow(RangeError);
+  });
+});
+
+// The live states in a slot of their own (zero-copy): a checkpoint marks that slot complete, and the
+// next change moves the states into a free slot, writing every element from the kept ones.
+describe('SharedCheckpointStore, live states mapped', () => {
+  /** The emulated step's change: every element + 1, from `from` into `to` (which may be `from`). */
+  const step = (from: Elements[], to: Elements[]) => to.forEach((t, j) => t.forEach((_, i) => (t[i] = from[j]![i]! + 1)));
+
+  it('checkpoints without a write, moves the states out of a kept slot before they change, and restores any kept step', () => {
+    const { s, map, writes } = slots();
+    const store = new SharedCheckpointStore(s, 'f64', CARDS, COUNT, OWNER, 'w1-100');
+    let live = store.mapStates()!;
+    expect(store.statesMapped).toBe(true);
+    const first = map.get('16.w1-100.0')!;
+    expect(first.complete).toBe(false);
+    live.forEach((x, j) => x.set(statesAt(0)[j]!));
+    const used = new Set<string>();
+    for (let k = 0; k < 10; k++) {
+      const name = store.save(k, live);
+      used.add(name);
+      // Saved again with no change between (an epoch's first step): the same slot.
+      expect(store.save(k, live)).toBe(name);
+      const before = live;
+      live = store.moveLive((to) => {
+        expect(to).not.toBe(before);
+        step(before, to);
+      });
+      // Changed in place until the next checkpoint.
+      expect(store.moveLive((to) => expect(to).toBe(live))).toBe(live);
+    }
+    expect(writes).toEqual([]);
+    expect(used.size).toBe(SHARED_SLOTS);
+    expect(store.ownSteps()).toEqual([8, 9]);
+    const out = statesAt(0).map((x) => x.fill(-1));
+    expect(store.restore(8, out)).toBe(true);
+    expect(out).toEqual(statesAt(0).map((x) => x.map((v) => v + 8)));
+    expect(store.restore(9, out)).toBe(true);
+    expect(out).toEqual(statesAt(0).map((x) => x.map((v) => v + 9)));
+    // The live states (step 10) are in the third slot, read as nothing until kept.
+    expect(live[0]![0]).toBe(statesAt(0)[0]![0]! + 10);
+    expect([...map.values()].filter((e) => !e.complete)).toHaveLength(1);
+  });
+
+  it('a rollback restores into the live slot, never into a kept one, and re-keeps the step there', () => {
+    const { s, map } = slots();
+    const store = new SharedCheckpointStore(s, 'f64', CARDS, COUNT, OWNER, 'w1-100');
+    let live = store.mapStates()!;
+    live.forEach((x, j) => x.set(statesAt(5)[j]!));
+    const five = store.save(5, live);
+    live = store.moveLive((to) => step(live, to));
+    const six = store.save(6, live);
+    // The restore's write: the states just kept (6) move to the third slot first.
+    live = store.moveLive((to) => expect(store.restore(5, to)).toBe(true));
+    expect(live[2]).toEqual(statesAt(5)[2]);
+    expect(map.get(six)!.complete && map.get(five)!.complete).toBe(true);
+    const again = store.save(5, live);
+    expect([five, six]).not.toContain(again);
+    expect(store.ownSteps()).toEqual([5, 6]);
+    const out = statesAt(0);
+    expect(store.restore(6, out)).toBe(true);
+    expect(out).toEqual(statesAt(5).map((x) => x.map((v) => v + 1)));
+    // Kept states that are saved as another step are a bug, not a checkpoint.
+    expect(() => store.save(7, live)).toThrow(/kept as checkpoint 5 saved as 7/);
+  });
+
+  it('without slots that map, the caller keeps its states and save() copies them', () => {
+    const { s, writes } = slots();
+    const copying = new SharedCheckpointStore({ ...s, map: () => null }, 'f64', CARDS, COUNT, OWNER, 'w1-100');
+    expect(copying.mapStates()).toBeNull();
+    expect(copying.statesMapped).toBe(false);
+    copying.save(0, statesAt(0));
+    expect(writes).toHaveLength(1);
+    expect(() => copying.moveLive(() => {})).toThrow(/not mapped/);
   });
 });
