@@ -51,8 +51,6 @@ export interface SharedSlots {
   map?(name: string, owner: number, cards: number, cardBytes: number): Uint8Array[] | null;
   /** Slot `name`, mapped, is `owner`'s checkpoint `step` as its views hold it now: marked complete. */
   commit?(name: string, owner: number, step: number): void;
-  /** The views map() gave of slot `name` are used no more (they read as empty from now on). */
-  unmap?(name: string): void;
   /** Bytes of the slots mapped now (each resident: its pages are all written when it is mapped). */
   mappedBytes?(): number;
 }
@@ -140,6 +138,7 @@ export function fileSlots(dir: string, memory = nativeMemory): SharedSlots & { c
     if (!f) open.set(name, (f = { fd: openSync(pathOf(name), 'w+'), gen: 0 }));
     return f;
   };
+  /** The views map() gave of slot `name` read as empty from now on. */
   const unmap = (name: string) => {
     const m = mapped.get(name);
     if (m) memory?.unmap(m.buffer);
@@ -197,7 +196,6 @@ export function fileSlots(dir: string, memory = nativeMemory): SharedSlots & { c
         if (!m || m.h.owner !== owner) throw new Error(`checkpoint slot ${pathOf(name)} is not mapped by owner ${owner}`);
         writeAll(open.get(name)!.fd, encode({ ...m.h, step, complete: true }), 0);
       },
-      unmap,
       mappedBytes: () => {
         let n = 0;
         for (const m of mapped.values()) n += m.buffer.byteLength;
@@ -271,7 +269,6 @@ export function memorySlots(map = new Map<string, MemorySlot>()): SharedSlots {
       e.step = step;
       e.complete = true;
     },
-    unmap: () => {},
   };
 }
 
