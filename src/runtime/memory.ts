@@ -19,6 +19,18 @@ export function selfPssMB(): number | null {
  */
 export const PSS_EVERY_MS = 1000;
 
+/**
+ * Pss reads a second, at most, over a whole swarm. At 256 workers a read each per step (4-5 s a
+ * step) was still 56 reads a second: smaps walks (smaps_account, smaps_pte_range) took 11% of the
+ * machine's CPU in `perf record -a` of a 10,240-card run.
+ */
+export const PSS_READS_PER_SECOND = 8;
+
+/** How often one of `workers` workers reads its Pss: every PSS_EVERY_MS, or less often in a large swarm. */
+export function pssEveryMs(workers: number): number {
+  return Math.max(PSS_EVERY_MS, (Math.max(1, workers) * 1000) / PSS_READS_PER_SECOND);
+}
+
 /** `read`, called at most once every `everyMs` of `now`: the last answer in between. */
 export function readAtMostEvery<T>(read: () => T, everyMs: number, now: () => number = () => performance.now()): () => T {
   let at = -Infinity;

@@ -7,7 +7,7 @@ import { checkpointDisk } from '../runtime/checkpoint-disk.js';
 import { fileSlots } from '../runtime/shared-slots.js';
 import { FramePool } from '../runtime/frame-pool.js';
 import { cpuTimesReader, cpuWaitReader } from '../runtime/cpu-wait.js';
-import { PSS_EVERY_MS, readAtMostEvery, selfPssMB } from '../runtime/memory.js';
+import { selfPssMB } from '../runtime/memory.js';
 import { WsTransport } from '../runtime/ws-transport.js';
 import { realClock } from '../runtime/clock.js';
 import { EXIT } from '../protocol/exit-codes.js';
@@ -99,7 +99,7 @@ export function startWorkerProcess(o: WorkerStartOptions): void {
           const worker = new Worker(control, transport, id, {
             clock: realClock(),
             rssMB: () => process.memoryUsage.rss() / 2 ** 20,
-            pssMB: readAtMostEvery(selfPssMB, PSS_EVERY_MS),
+            pssMB: selfPssMB,
             cpuWaitMs: cpuWaitReader() ?? undefined,
             cpuTimes: cpuTimesReader() ?? undefined,
             log,

@@ -15,6 +15,7 @@ import { crc32c } from '../native/kernels.js';
 import type { Channel } from '../runtime/channel.js';
 import { every, type Clock } from '../runtime/clock.js';
 import type { CpuTimes } from '../runtime/cpu-wait.js';
+import { pssEveryMs, readAtMostEvery } from '../runtime/memory.js';
 import { OpRunner } from '../runtime/op-runner.js';
 import type { Transport } from '../runtime/transport.js';
 import { arenaAlloc, workerArena } from './arena.js';
@@ -155,8 +156,13 @@ export class Worker {
     return this.store instanceof SharedCheckpointStore ? this.store.mappedCheckpointBytes / 2 ** 20 : 0;
   }
 
+  /** The Pss reader for a ring of `pssFor.size` (a read walks the whole address space: see pssEveryMs). */
+  private pssFor: { size: number; read: () => number | null } | null = null;
+
   private samplePss(): number | null {
-    const pss = this.env.pssMB();
+    const size = this.a?.size ?? 1;
+    if (this.pssFor?.size !== size) this.pssFor = { size, read: readAtMostEvery(() => this.env.pssMB(), pssEveryMs(size), () => this.env.clock.now()) };
+    const pss = this.pssFor.read();
     return pss === null ? null : pss - this.mappedCheckpointMB();
   }
 

@@ -1,6 +1,6 @@
 // Memory figures: Pss read at most once a period.
 import { describe, expect, it } from 'vitest';
-import { readAtMostEvery, selfPssMB } from '../../src/runtime/memory.js';
+import { PSS_EVERY_MS, PSS_READS_PER_SECOND, pssEveryMs, readAtMostEvery, selfPssMB } from '../../src/runtime/memory.js';
 
 describe('readAtMostEvery', () => {
   it('reads at the first call, then again only once the period is over', () => {
@@ -25,6 +25,19 @@ describe('readAtMostEvery', () => {
     expect(f()).toBeNull();
     expect(f()).toBeNull();
     expect(reads).toBe(1);
+  });
+});
+
+describe('pssEveryMs', () => {
+  it('keeps a swarm to PSS_READS_PER_SECOND reads a second, and a worker to one a PSS_EVERY_MS at most', () => {
+    for (const workers of [1, 8, 16, 64, 256, 1024]) {
+      const every = pssEveryMs(workers);
+      expect(every).toBeGreaterThanOrEqual(PSS_EVERY_MS);
+      expect((workers * 1000) / every).toBeLessThanOrEqual(PSS_READS_PER_SECOND + 1e-9);
+    }
+    expect(pssEveryMs(1)).toBe(PSS_EVERY_MS);
+    expect(pssEveryMs(256)).toBe(32_000);
+    expect(pssEveryMs(0)).toBe(PSS_EVERY_MS);
   });
 });
 
