@@ -285,8 +285,8 @@ static napi_value js_unmap(napi_env env, napi_callback_info info) {
 /* axpy(out, x, y, k): out[i] = x[i] + k * y[i] over three typed arrays of one type (Float32Array,
  * Float64Array, or Int32Array, where k is +1 or -1 and the sum wraps as JS's | 0). out may be x.
  * The same bits as the JS loop and the arena's SIMD kernel: each element's product and sum rounded
- * once, in the element's own type (built with -ffp-contract=off: no fused multiply-add). */
-/* In place (out == x) or out of place into memory x and y do not overlap: two loops, each with
+ * once, in the element's own type (built with -ffp-contract=off: no fused multiply-add).
+ * In place (out == x) or out of place into memory x and y do not overlap: two loops, each with
  * restrict pointers, so the compiler vectorizes them with no runtime overlap checks. */
 #define AXPY(name, T)                                                                     \
   static void name##_in_place(T *restrict out, const T *restrict y, T k, size_t n) {     \
